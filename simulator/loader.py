@@ -1,0 +1,120 @@
+"""Loading programs: ELF executables (from mcusim's assembler, GNU ld or LLVM lld) into memory.
+
+ELF is read with pyelftools. PT_LOAD segments are copied into the cluster's memory map; a segment
+outside it (riscv-tests link at 0x80000000) gets a region of its own that spans every such segment
+plus `EXTRA_RAM` bytes after the last, for stacks and scratch data.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from simulator.memory import Memory
+
+EM_RISCV = 243
+EXTRA_RAM = 64 * 1024
+
+# The PULP cluster memory map (docs/ARCHITECTURE.md): TCDM and L2 sizes are the defaults of the
+# study's setup (256 KiB L1 TCDM, 1.5 MiB L2).
+TCDM_BASE, TCDM_SIZE = 0x1000_0000, 256 * 1024
+L2_BASE, L2_SIZE = 0x1C00_0000, 1536 * 1024
+
+
+class LoadError(Exception):
+    """A file that is not a loadable RV32 executable (the message says why)."""
+
+
+@dataclass
+class Segment:
+    address: int
+    data: bytes
+    mem_size: int
+    executable: bool
+
+
+@dataclass
+class Image:
+    """What a program puts in memory, and its symbols."""
+    entry: int
+    segments: list[Segment]
+    symbols: dict[str, int] = field(default_factory=dict)
+    exec_sections: list[tuple[str, int, bytes]] = field(default_factory=list)  # (name, addr, bytes)
+
+    def symbol_at(self) -> dict[int, str]:
+        """Address -> first symbol name, for listings."""
+        out: dict[int, str] = {}
+        for name, addr in sorted(self.symbols.items(), key=lambda kv: (kv[1], kv[0])):
+            out.setdefault(addr, name)
+        return out
+
+
+def read_elf(data: bytes, name: str = "<elf>") -> Image:
+    """Parse an RV32 little-endian ELF executable."""
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        if elf.elfclass != 32 or not elf.little_endian or elf["e_machine"] not in ("EM_RISCV", EM_RISCV):
+            raise LoadError(f"{name}: not a 32-bit little-endian RISC-V ELF "
+                            f"(class {elf.elfclass}, machine {elf['e_machine']})")
+        if elf["e_type"] != "ET_EXEC":
+            raise LoadError(f"{name}: ELF type {elf['e_type']} is not an executable (link it first)")
+        segments = []
+        for seg in elf.iter_segments():
+            if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
+                continue
+            segments.append(Segment(seg["p_paddr"] if seg["p_paddr"] else seg["p_vaddr"],
+                                    seg.data(), seg["p_memsz"], bool(seg["p_flags"] & 1)))
+        symbols: dict[str, int] = {}
+        symtab = elf.get_section_by_name(".symtab")
+        if symtab is not None:
+            for sym in symtab.iter_symbols():
+                if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_FUNC", "STT_OBJECT") \
+                        and sym["st_shndx"] != "SHN_UNDEF":
+                    symbols.setdefault(sym.name, sym["st_value"])
+        exec_sections = [(s.name, s["sh_addr"], s.data()) for s in elf.iter_sections()
+                         if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
+        return Image(elf["e_entry"], segments, symbols, exec_sections)
+    except (ELFError, ValueError, KeyError, OSError) as exc:
+        raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
+
+
+def load_program(path: str | Path, section_addresses: dict[str, int] | None = None) -> Image:
+    """An ELF file, or an assembly source (assembled in memory through the same ELF path)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot read ({exc.strerror})") from None
+    if raw[:4] == b"\x7fELF":
+        return read_elf(raw, str(path))
+    if path.suffix.lower() in (".s", ".asm"):
+        from kernels_asm import assemble, to_elf
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            raise LoadError(f"{path}: assembly source is not UTF-8 text") from None
+        program = assemble(text, str(path), section_addresses)
+        return read_elf(to_elf(program), str(path))
+    raise LoadError(f"{path}: neither an ELF executable nor an assembly source (.s)")
+
+
+def build_memory(image: Image, tcdm_size: int = TCDM_SIZE, l2_size: int = L2_SIZE) -> Memory:
+    """The cluster memory map with the image's segments copied in."""
+    mem = Memory()
+    mem.add_region("tcdm", TCDM_BASE, tcdm_size)
+    mem.add_region("l2", L2_BASE, l2_size)
+    outside = [s for s in image.segments if not mem.covers(s.address, max(s.mem_size, 1))]
+    if outside:
+        lo = min(s.address for s in outside) & ~0xFFF
+        hi = max(s.address + s.mem_size for s in outside) + EXTRA_RAM
+        try:
+            mem.add_region("ram", lo, hi - lo)
+        except ValueError as exc:
+            raise LoadError(f"segments at {lo:#x}..{hi:#x} straddle the cluster memory map ({exc})") from None
+    for s in image.segments:
+        mem.write_bytes(s.address, s.data)
+    return mem

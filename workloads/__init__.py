@@ -1,0 +1,1 @@
+"""Network descriptions and training steps (issue 6)."""

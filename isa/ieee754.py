@@ -113,7 +113,7 @@ def is_nan(fmt: Format, a: int) -> bool:
 
 
 def is_snan(fmt: Format, a: int) -> bool:
-    return (a & fmt.mag_mask) > fmt.inf and not a & fmt.quiet_bit
+    return (a & fmt.mag_mask) > fmt.inf and not (a & fmt.quiet_bit)
 
 
 def is_inf(fmt: Format, a: int) -> bool:
@@ -144,7 +144,7 @@ def decode(fmt: Format, a: int) -> tuple[int, int, int]:
 def _round_up(lsb: int, rem: int, half: int, sign: int, rm: int) -> bool:
     """Whether dropping `rem` (nonzero, `half` = half an ULP) rounds the magnitude up."""
     if rm == RNE:
-        return rem > half or (rem == half and lsb)
+        return rem > half or (rem == half and bool(lsb))
     if rm == RTZ:
         return False
     if rm == RDN:
@@ -482,7 +482,7 @@ def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
     terms: list[tuple[int, int, int]] = []  # (sign, sig, exp) of each exact term
     flags = 0
     any_nan = False
-    inf_signs = set()
+    inf_signs: set[int] = set()
     for fmt, a, b in products:
         ops.append((fmt, a))
         ops.append((fmt, b))

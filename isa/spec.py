@@ -36,6 +36,7 @@ class Instr:
     defaults: dict[str, int] = field(default_factory=dict)  # trailing operands that may be omitted
     form: str = ""              # distinguishes entries that share a mnemonic (e.g. "reg post-inc")
     description: str = ""       # semantics in one line; defaults to the semantics docstring
+    reads_dest: bool = False    # the destination register is also a source (accumulators)
     # Derived:
     match: int = field(init=False, default=0)
     mask: int = field(init=False, default=0)

@@ -35,6 +35,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def _core_set(text: str) -> set[int]:
+    try:
+        cores = {int(x) for x in text.split(",") if x.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of core ids: {text!r}") from None
+    if not cores or any(not 0 <= c <= 8 for c in cores):
+        raise argparse.ArgumentTypeError(f"core ids are 0..8: {text!r}")
+    return cores
+
+
+def _window(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition(":")
+    try:
+        window = (int(lo or 0, 0) if lo else 0, int(hi, 0) if hi else 1 << 62)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B cycles, got {text!r}") from None
+    if not sep or window[0] >= window[1]:
+        raise argparse.ArgumentTypeError(f"expected A:B with A < B, got {text!r}")
+    return window
+
+
 def cmd_asm(args: argparse.Namespace) -> int:
     from kernels_asm import assemble, to_elf, to_raw
     source = _read_text(args.source)
@@ -78,43 +99,52 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from simulator.functional import run_functional
+    from simulator.cluster import Cluster
+    from simulator.config import ConfigError, load_config
     from simulator.loader import load_program
+    from simulator.report import dumps, print_table, to_json
+    overrides: dict = {}
+    if args.max_cycles is not None:
+        overrides["max_cycles"] = args.max_cycles
+    if args.misaligned is not None:
+        overrides["core"] = {"misaligned": args.misaligned}
+    try:
+        config = load_config(args.preset, args.config, overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     image = load_program(args.program)
-    if "_start" not in image.symbols and not image.entry:
-        raise UserError(f"{args.program}: no _start symbol and no entry point")
-    result = run_functional(image, max_cycles=args.max_cycles,
-                            misaligned_traps=args.misaligned == "trap")
+    trace = None
+    if args.trace:
+        try:
+            trace = sys.stdout if args.trace == "-" else open(args.trace, "w")
+        except OSError as exc:
+            raise UserError(f"{args.trace}: cannot write ({exc.strerror})") from None
+    try:
+        cluster = Cluster(image, config, cores=args.cores, controller=args.controller, trace=trace,
+                          trace_cores=args.trace_cores, trace_window=args.trace_cycles)
+        result = cluster.run()
+    finally:
+        if trace is not None and trace is not sys.stdout:
+            trace.close()
     if args.signature:
-        _write_signature(args.signature, image, result.hart)
-    report = {
-        "program": str(args.program),
-        "exit_code": result.exit_code,
-        "exit_reason": result.reason,
-        "cycles": result.cycles,
-        "instret": result.instret,
-        "engine": "py-functional",
-        "cores": [{"id": result.hart.hart_id, "cycles": result.cycles, "instret": result.instret,
-                   "stalls": {}}],
-    }
+        _write_signature(args.signature, image, cluster.memory)
+    doc = to_json(result, str(args.program))
     if args.json:
-        text = json.dumps(report, indent=2)
         if args.json == "-":
-            print(text)
+            print(dumps(doc))
         else:
-            Path(args.json).write_text(text + "\n")
-    if not args.quiet and args.json != "-":
-        print(f"{args.program}: {result.reason}; exit code {result.exit_code}; "
-              f"{result.instret} instructions", file=sys.stderr)
+            Path(args.json).write_text(dumps(doc) + "\n")
+    if not args.quiet:
+        print_table(doc)
     return result.exit_code & 0xFF
 
 
-def _write_signature(path: str, image, hart) -> None:
+def _write_signature(path: str, image, memory) -> None:
     try:
         begin, end = image.symbols["begin_signature"], image.symbols["end_signature"]
     except KeyError as exc:
         raise UserError(f"--signature: the program has no symbol {exc.args[0]}") from None
-    words = [hart.mem.read(a, 4) for a in range(begin, end, 4)]
+    words = [memory.read(a, 4) for a in range(begin, end, 4)]
     Path(path).write_text("".join(f"{w:08x}\n" for w in words))
 
 
@@ -141,18 +171,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", type=_int, default=0, help="load address of a raw binary (default 0)")
     p.set_defaults(func=cmd_disasm)
 
-    from simulator.functional import DEFAULT_MAX_CYCLES
-    p = sub.add_parser("run", help="run a program (assembly or ELF) from _start until it exits")
+    from simulator.config import PRESETS, ClusterConfig
+    p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits")
     p.add_argument("program", help="PROG.s or PROG.elf")
+    p.add_argument("--cores", type=_positive, default=1,
+                   help="SPMD: start workers 0..N-1 at _start (default 1)")
+    p.add_argument("--controller", action="store_true",
+                   help="controller mode: core 8 boots at _start, workers sleep until dispatched")
+    p.add_argument("--preset", default="default", choices=sorted(PRESETS),
+                   help="named cluster configuration (default: the study's cluster)")
+    p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--signature", metavar="FILE",
                    help="write memory between begin_signature and end_signature as hex words")
-    p.add_argument("--max-cycles", type=_positive, default=DEFAULT_MAX_CYCLES,
-                   help=f"stop with an error after this many cycles (default {DEFAULT_MAX_CYCLES})")
-    p.add_argument("--misaligned", choices=("trap", "split"), default="trap",
-                   help="misaligned loads/stores: trap through mtvec (default), or perform them as "
-                        "RI5CY's load-store unit does (two aligned accesses)")
-    p.add_argument("--json", metavar="FILE", help="write a machine-readable report ('-' for stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
+    p.add_argument("--max-cycles", type=_positive, default=None,
+                   help=f"stop with an error after this many cycles (default {ClusterConfig().max_cycles:,})")
+    p.add_argument("--misaligned", choices=("trap", "split"), default=None,
+                   help="misaligned loads/stores: trap (default) or split into two accesses as RI5CY does")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON ('-' for stdout)")
+    p.add_argument("--trace", metavar="FILE", help="one line per executed instruction ('-' for stdout)")
+    p.add_argument("--trace-cores", type=_core_set, default=None, metavar="LIST",
+                   help="trace only these cores, e.g. 0,1,8")
+    p.add_argument("--trace-cycles", type=_window, default=None, metavar="A:B",
+                   help="trace only cycles A (inclusive) to B (exclusive)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
     p.set_defaults(func=cmd_run)
     return parser
 
@@ -169,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except SimulationError as exc:
         print(f"mcusim: error: {exc}", file=sys.stderr)
+        if exc.kind == "config":
+            return EXIT_BAD_INPUT
         return EXIT_MAX_CYCLES if exc.kind == "max-cycles" else EXIT_PROGRAM_ERROR
     except KeyboardInterrupt:
         print("mcusim: interrupted", file=sys.stderr)

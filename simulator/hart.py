@@ -325,23 +325,44 @@ class Hart:
     def step(self) -> object:
         """Execute one instruction (or enter a trap handler). Returns the decoded instruction.
 
-        Raises Trap when an exception occurs and no handler is installed, ProgramExit at the end.
+        Raises Trap when an exception occurs and no handler is installed, ProgramExit at the end
+        (the exiting instruction counts as retired).
         """
         pc = self.pc
         d = None
         try:
-            d = self.fetch_decode(pc)
-            self.next_pc = pc + 4
+            d = self._decoded.get(pc) or self.fetch_decode(pc)
+            self.next_pc = pc + 4       # inlined execute(): this is the interpreter's hot path
             self.last_access = None
             d.sem(self, d)
         except Trap as trap:
-            if trap.cause == CAUSE_ILLEGAL and d is not None:
-                trap.tval = d.word
-            trap.instruction = d
-            if not self.take_trap(trap):
-                raise
+            self.enter_trap(trap, d)
             self.cycle += 1
             return d
+        except ProgramExit:
+            self.instret += 1
+            self.cycle += 1
+            raise
+        self.advance(pc)
+        self.cycle += 1
+        return d
+
+    def execute(self, d) -> None:
+        """Run the semantics of decoded instruction `d` at the current pc (sets next_pc)."""
+        self.next_pc = self.pc + 4
+        self.last_access = None
+        d.sem(self, d)
+
+    def enter_trap(self, trap: Trap, d) -> None:
+        """Deliver `trap` raised by instruction `d` to mtvec, or re-raise it when unhandled."""
+        if trap.cause == CAUSE_ILLEGAL and d is not None:
+            trap.tval = d.word
+        trap.instruction = d
+        if not self.take_trap(trap):
+            raise trap
+
+    def advance(self, pc: int) -> None:
+        """Retire the instruction at `pc`: follow control flow and hardware-loop back-edges."""
         npc = self.next_pc
         if npc == pc + 4:
             # Hardware loops: loop 0 is the inner one and is checked first.
@@ -359,8 +380,6 @@ class Hart:
                     npc = self.hwloop_start[1]
         self.pc = npc & 0xFFFF_FFFF
         self.instret += 1
-        self.cycle += 1
-        return d
 
     def rounding_name(self, rm: int) -> str:
         return ROUNDING_MODE_NAMES.get(rm, str(rm))

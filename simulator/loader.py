@@ -15,14 +15,15 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from simulator.memory import Memory
+from simulator.memory_map import L2_BASE, TCDM_BASE
 
 EM_RISCV = 243
 EXTRA_RAM = 64 * 1024
 
 # The PULP cluster memory map (docs/ARCHITECTURE.md): TCDM and L2 sizes are the defaults of the
 # study's setup (256 KiB L1 TCDM, 1.5 MiB L2).
-TCDM_BASE, TCDM_SIZE = 0x1000_0000, 256 * 1024
-L2_BASE, L2_SIZE = 0x1C00_0000, 1536 * 1024
+TCDM_SIZE = 256 * 1024
+L2_SIZE = 1536 * 1024
 
 
 class LoadError(Exception):

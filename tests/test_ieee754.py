@@ -552,7 +552,7 @@ def test_unary_special_values(fmt, rm):
 # Biased random patterns (seeded, deterministic)
 # ---------------------------------------------------------------------------
 
-N_RANDOM = 3000  # per (format, rounding mode, operation)
+N_RANDOM = 5000  # per (format, rounding mode, operation)
 
 
 @fmt_param

@@ -1,0 +1,621 @@
+"""The cycle-level cluster model (pure-Python reference engine).
+
+Nine cores (workers 0-7, controller 8) share the TCDM, the FPUs (when configured shared), the event
+unit and the DMA. simpy is the event kernel: the DMA and other long-running activities are simpy
+events; the cores are advanced cycle by cycle in quanta up to the next pending simpy event, so
+no core runs past an event that could affect it (conservative synchronisation, no timing error).
+
+Per-instruction timing (docs/TIMING.md): an instruction issues when the core is ready and its
+source registers are available (load-use, FPU latency); it executes (its semantics run at issue);
+its cost comes from its timing class and what it did (branch taken, divisor value, which memory it
+touched, bank and FPU arbitration). Each core accumulates cycles so that, per core,
+cycles = instructions retired + the sum of every stall cause.
+
+Arbitration: TCDM banks and shared FPUs serve one request per cycle. Requests are handled in cycle
+order and, within a cycle, in a core order that rotates every cycle (round-robin); a request that
+finds its bank taken waits for the next free cycle and the core stalls (TCDM contention). DMA
+transfers hold their bank slots first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, TextIO
+
+import simpy
+
+from isa.disasm import format_decoded
+from simulator.config import ClusterConfig
+from simulator.functional import SimulationError, describe_instruction, trap_message
+from simulator.hart import Hart, ProgramExit, Trap
+from simulator.loader import Image
+from simulator.memory import Memory
+from simulator.memory_map import (DISPATCH_RETURN, L2_BASE, TCDM_BASE, periph_offset)
+from simulator.operands import F_OFFSET, register_use
+from simulator.peripherals import Dma, EventUnit
+
+CONTROLLER = 8
+NEVER = 1 << 62
+
+STALL_CAUSES = ("load_use", "jr", "branch", "jump", "mulh", "div", "fdiv", "misaligned",
+                "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap")
+EVENTS = ("loads", "stores", "branches", "taken_branches", "jumps", "tcdm_accesses",
+          "l2_accesses", "fpu_ops")
+
+# RI5CY performance counters (PCCR index -> how to read it off the core's counters)
+_PCCR_SOURCES: dict[int, Callable[["CoreModel"], int]] = {
+    0: lambda c: c.now_cycles(),
+    1: lambda c: c.hart.instret,
+    2: lambda c: c.stalls["load_use"],
+    3: lambda c: c.stalls["jr"],
+    5: lambda c: c.events["loads"],
+    6: lambda c: c.events["stores"],
+    7: lambda c: c.events["jumps"],
+    8: lambda c: c.events["branches"],
+    9: lambda c: c.events["taken_branches"],
+    11: lambda c: c.l2_loads,
+    12: lambda c: c.l2_stores,
+    13: lambda c: c.l2_load_cycles,
+    14: lambda c: c.l2_store_cycles,
+    15: lambda c: c.stalls["tcdm_contention"],
+}
+
+_FP_LATENCY_FIELD = {"fadd": "latency_add", "fmul": "latency_mul", "fma": "latency_fma",
+                     "fconv": "latency_conv", "fnoncomp": "latency_noncomp"}
+_FP_BLOCKING_FIELD = {"fdiv32": "fdiv32", "fsqrt32": "fsqrt32", "fdiv16": "fdiv16", "fsqrt16": "fsqrt16"}
+
+
+class ClusterHart(Hart):
+    """A hart whose loads and stores may reach the cluster's peripherals and whose counter CSRs
+    read the timing model."""
+
+    def __init__(self, memory: Memory, core: "CoreModel", **kwargs) -> None:
+        super().__init__(memory, core.id, **kwargs)
+        self.core = core
+
+    def load(self, address: int, size: int, signed: bool = False) -> int:
+        address &= 0xFFFF_FFFF
+        off = periph_offset(address)
+        if off is None:
+            return super().load(address, size, signed)
+        self.last_access = (address, size, False)
+        return self.core.cluster.periph_read(self.core, off) & 0xFFFF_FFFF
+
+    def store(self, address: int, size: int, value: int) -> None:
+        address &= 0xFFFF_FFFF
+        off = periph_offset(address)
+        if off is None:
+            super().store(address, size, value)
+            return
+        self.last_access = (address, size, True)
+        self.core.cluster.periph_write(self.core, off, value & 0xFFFF_FFFF)
+
+    def wait_for_event(self) -> None:
+        self.core.cluster.event_unit.wait_event(self.core)
+
+    def _csr_read(self, n: int) -> int:
+        core = self.core
+        if n in (0xB00, 0xC00):
+            return core.now_cycles() & 0xFFFF_FFFF
+        if n in (0xB80, 0xC80):
+            return core.now_cycles() >> 32
+        if 0x780 <= n < 0x79F or n in (0xCC0, 0xCC1):
+            core.sync_perf_counters()
+        return super()._csr_read(n)
+
+    def _csr_write(self, n: int, v: int) -> None:
+        if 0x780 <= n <= 0x79F or n in (0xCC0, 0xCC1):
+            self.core.sync_perf_counters()
+        super()._csr_write(n, v)
+
+
+@dataclass
+class CoreModel:
+    """One core: architectural state plus timing state and counters."""
+    id: int
+    cluster: "Cluster"
+    hart: ClusterHart = field(init=False)
+    ready: int = NEVER                  # cycle at which the next instruction may issue
+    state: str = "off"                  # off | run | sleep | done
+    waiting_for: str = ""
+    sleep_start: int = 0
+    sleep_cause: str = "sleep"
+    exit_code: int | None = None
+    end_cycle: int | None = None
+    issue_cycle: int = 0                # cycle of the instruction being executed
+    prev_dest: int = -1                 # x register written by the previous instruction
+    fpu: int = 0
+    reg_ready: list[int] = field(default_factory=lambda: [0] * 64)
+    reg_cause: list[str] = field(default_factory=lambda: ["load_use"] * 64)
+    stalls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STALL_CAUSES, 0))
+    events: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENTS, 0))
+    l2_loads: int = 0
+    l2_stores: int = 0
+    l2_load_cycles: int = 0
+    l2_store_cycles: int = 0
+    perf_last: list[int] = field(default_factory=lambda: [0] * 31)
+    regions_open: dict[str, tuple[int, int, dict[str, int]]] = field(default_factory=dict)
+
+    def now_cycles(self) -> int:
+        return self.issue_cycle
+
+    def sync_perf_counters(self) -> None:
+        """Bring the RI5CY PCCR registers up to date: enabled events advance by what happened
+        since the last sync (counting is gated by PCMR bit 0 and the PCER bit of each event)."""
+        h = self.hart
+        for i, source in _PCCR_SOURCES.items():
+            now = source(self)
+            if h.pcmr & 1 and h.pcer >> i & 1:
+                total = h.pccr[i] + now - self.perf_last[i]
+                h.pccr[i] = min(total, 0xFFFF_FFFF) if h.pcmr & 2 else total & 0xFFFF_FFFF
+            self.perf_last[i] = now
+
+    def total_stalls(self) -> int:
+        return sum(self.stalls.values())
+
+
+@dataclass
+class RegionRecord:
+    name: str
+    per_core: dict[int, dict[str, int]] = field(default_factory=dict)   # core -> counters
+
+    def add(self, core: int, cycles: int, instret: int, stalls: dict[str, int]) -> None:
+        rec = self.per_core.setdefault(core, {"cycles": 0, "instret": 0, "count": 0,
+                                              "stalls": dict.fromkeys(STALL_CAUSES, 0)})
+        rec["cycles"] += cycles
+        rec["instret"] += instret
+        rec["count"] += 1
+        for k, v in stalls.items():
+            rec["stalls"][k] += v
+
+
+@dataclass
+class ClusterResult:
+    exit_code: int
+    reason: str
+    cycles: int
+    cores: list[CoreModel]
+    regions: dict[str, RegionRecord]
+    config: ClusterConfig
+    mode: str
+
+    @property
+    def instret(self) -> int:
+        return sum(c.hart.instret for c in self.cores)
+
+
+class Cluster:
+    """The cluster: cores, TCDM banks, FPUs, event unit, DMA, under one simpy environment."""
+
+    def __init__(self, image: Image, config: ClusterConfig, cores: int = 8, controller: bool = False,
+                 trace: TextIO | None = None, trace_cores: set[int] | None = None,
+                 trace_window: tuple[int, int] | None = None) -> None:
+        from simulator.loader import build_memory
+        self.config = config
+        self.image = image
+        self.mode = "controller" if controller else "spmd"
+        self.memory = build_memory(image, config.tcdm.size_kib * 1024, config.l2.size_kib * 1024)
+        self.tcdm_end = TCDM_BASE + config.tcdm.size_kib * 1024
+        self.l2_end = L2_BASE + config.l2.size_kib * 1024
+        self.env = simpy.Environment()
+        self.now = 0
+        self.horizon = NEVER
+        self.bank_mask = config.tcdm.banks - 1
+        self.bank_free = [0] * config.tcdm.banks
+        self.fpu_free = [0] * (config.fpu.count + 1)
+        self.cores: list[CoreModel] = []
+        tohost = image.symbols.get("tohost")
+        for i in range(config.workers):
+            self.cores.append(self._make_core(i, tohost))
+        self.cores.append(self._make_core(CONTROLLER, tohost))
+        self.event_unit = EventUnit(self)
+        self.dma = Dma(self)
+        self.regions: dict[str, RegionRecord] = {}
+        self.finished: tuple[int, str] | None = None
+        self.trace = trace
+        self.trace_cores = trace_cores
+        self.trace_window = trace_window or (0, NEVER)
+        self._timing_cache: dict[int, tuple] = {}
+        if controller:
+            self._start_core(self.cores[-1], image.entry, 0)
+            self.started = [self.cores[-1]]
+        else:
+            if not 1 <= cores <= config.workers:
+                raise SimulationError(f"--cores {cores}: the cluster has {config.workers} workers "
+                                      f"(1..{config.workers})", "config")
+            self.started = self.cores[:cores]
+            for c in self.started:
+                self._start_core(c, image.entry, 0)
+            self.event_unit.team = sum(1 << c.id for c in self.started)
+
+    def _make_core(self, core_id: int, tohost: int | None) -> CoreModel:
+        core = CoreModel(core_id, self)
+        core.hart = ClusterHart(self.memory, core, tohost=tohost,
+                                misaligned_traps=self.config.core.misaligned == "trap")
+        core.fpu = core_id % self.config.fpu.count if core_id != CONTROLLER else self.config.fpu.count
+        return core
+
+    def _start_core(self, core: CoreModel, pc: int, cycle: int) -> None:
+        h = core.hart
+        h.pc = pc
+        # Each core gets a stack at the top of the TCDM (1 KiB per core, controller lowest).
+        h.x[2] = self.tcdm_end - 1024 * (core.id if core.id != CONTROLLER else self.config.workers)
+        core.state = "run"
+        core.ready = cycle
+
+    # --- sleeping and waking (used by the peripherals) ---------------------------------------------
+    def sleep(self, core: CoreModel, cause: str, what: str) -> None:
+        core.state = "sleep"
+        core.sleep_cause = cause
+        core.waiting_for = what
+        core.sleep_start = core.issue_cycle + 1
+        core.ready = NEVER
+
+    def wake(self, core: CoreModel, cycle: int) -> None:
+        if core.state != "sleep":
+            return
+        cycle = max(cycle, core.sleep_start)
+        core.stalls[core.sleep_cause] += cycle - core.sleep_start
+        core.state = "run"
+        core.waiting_for = ""
+        core.ready = cycle
+
+    def schedule(self, cycle: int, action: Callable[[], None]) -> None:
+        """Run `action` at `cycle` as a simpy event; cores will not run past it before it fires."""
+        delay = max(cycle - self.env.now, 0)
+        event = self.env.timeout(delay)
+        event.callbacks.append(lambda _event: action())
+        self.horizon = min(self.horizon, cycle)
+
+    # --- peripherals -------------------------------------------------------------------------------
+    def periph_read(self, core: CoreModel, offset: int) -> int:
+        if offset < 0x400:
+            return self.event_unit.read(core, offset)
+        return self.dma.read(core, offset - 0x400)
+
+    def periph_write(self, core: CoreModel, offset: int, value: int) -> None:
+        if offset < 0x400:
+            self.event_unit.write(core, offset, value)
+        else:
+            self.dma.write(core, offset - 0x400, value)
+
+    def region_event(self, core: CoreModel, name_address: int, begin: bool) -> None:
+        name = self._read_string(name_address)
+        snapshot = (core.issue_cycle, core.hart.instret, dict(core.stalls))
+        if begin:
+            core.regions_open[name] = snapshot
+            return
+        start = core.regions_open.pop(name, None)
+        if start is None:
+            raise SimulationError(f"core {core.id}: region_end {name!r} without region_begin at "
+                                  f"{describe_instruction(core.hart, core.hart.pc)}", "program")
+        stalls = {k: core.stalls[k] - start[2][k] for k in STALL_CAUSES}
+        # The region includes the region_end instruction itself.
+        self.regions.setdefault(name, RegionRecord(name)).add(
+            core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls)
+
+    def _read_string(self, address: int) -> str:
+        out = bytearray()
+        while len(out) < 256:
+            try:
+                b = self.memory.read(address + len(out), 1)
+            except Exception:  # noqa: BLE001 - a bad pointer is the program's mistake
+                break
+            if b == 0:
+                break
+            out.append(b)
+        return out.decode(errors="replace") or f"region@{address:#x}"
+
+    # --- timing ------------------------------------------------------------------------------------
+    def _timing(self, d) -> tuple:
+        key = id(d.instr)
+        t = self._timing_cache.get(key)
+        if t is None:
+            use = register_use(d.instr)
+            t = (d.instr.timing, tuple(zip(use.reads, use.reads_offset)),
+                 tuple(zip(use.writes, use.writes_offset)))
+            self._timing_cache[key] = t
+        return t
+
+    def _memory_cost(self, core: CoreModel, start: int, access: tuple[int, int, bool]) -> int:
+        """Cycle at which the access completes (the core's next issue cycle)."""
+        address, size, is_store = access
+        cfg = self.config
+        ev = core.events
+        ev["stores" if is_store else "loads"] += 1
+        if TCDM_BASE <= address < self.tcdm_end:
+            words = [address >> 2]
+            if (address & 3) + size > 4:
+                words.append((address >> 2) + 1)
+            grant = start
+            for w in words:
+                bank = (w - (TCDM_BASE >> 2)) & self.bank_mask
+                grant = max(grant, self.bank_free[bank])
+                grant = self.dma.first_free_slot(bank, grant)
+                self.bank_free[bank] = grant + 1
+                ev["tcdm_accesses"] += 1
+                grant += 1
+            grant -= 1
+            end = grant + 1
+            extra = len(words) - 1
+            if extra:
+                core.stalls["misaligned"] += extra * cfg.core.misaligned_extra
+                end = max(end, start + 1 + extra * cfg.core.misaligned_extra)
+            contention = end - (start + 1) - extra * cfg.core.misaligned_extra
+            if contention > 0:
+                core.stalls["tcdm_contention"] += contention
+            return end
+        if periph_offset(address) is not None:
+            return start + 1
+        # L2 (and any other memory outside the TCDM): a blocking access of l2.latency cycles.
+        latency = cfg.l2.latency
+        ev["l2_accesses"] += 1
+        core.stalls["l2"] += latency - 1
+        if is_store:
+            core.l2_stores += 1
+            core.l2_store_cycles += latency
+        else:
+            core.l2_loads += 1
+            core.l2_load_cycles += latency
+        return start + latency
+
+    def issue(self, core: CoreModel, t: int) -> None:
+        """Issue and execute the next instruction of `core` at cycle >= t; set its next ready cycle."""
+        h = core.hart
+        pc = h.pc
+        cfg = self.config
+        if pc == DISPATCH_RETURN and core.id != CONTROLLER:
+            core.issue_cycle = t
+            self.event_unit.task_returned(core)
+            return
+        d = None
+        try:
+            d = h.fetch_decode(pc)
+        except Trap as trap:
+            self._trap(core, trap, d, t)
+            return
+        cls, reads, writes = self._timing(d)
+        # 1. wait for source operands (load-use, FPU latency)
+        start = t
+        cause = None
+        rr = core.reg_ready
+        for name, off in reads:
+            r = getattr(d, name)
+            if r == 0 and off == 0:
+                continue
+            r += off
+            if rr[r] > start:
+                start = rr[r]
+                cause = core.reg_cause[r]
+        if cause is not None:
+            core.stalls[cause] += start - t
+        if cls == "jalr" and d.rs1 and d.rs1 == core.prev_dest:
+            core.stalls["jr"] += cfg.core.jalr_dependency_stall
+            start += cfg.core.jalr_dependency_stall
+        divisor = h.x[d.rs2] if cls == "div" else 0
+        core.issue_cycle = start
+        old_values = [(name, off, self._reg_value(h, getattr(d, name), off)) for name, off in writes] \
+            if self.trace is not None else None
+        # 2. execute
+        try:
+            h.next_pc = pc + 4
+            h.last_access = None
+            d.sem(h, d)
+        except Trap as trap:
+            self._trap(core, trap, d, start)
+            return
+        except ProgramExit as done:
+            h.instret += 1
+            core.ready = NEVER
+            core.state = "done"
+            core.exit_code = done.code
+            core.end_cycle = start + 1
+            self._trace_line(core, start, pc, d, old_values)
+            self._core_exited(core, done)
+            return
+        # 3. cost
+        end = start + 1
+        dest_ready = 0
+        dest_cause = "load_use"
+        if cls == "load" or cls == "store":
+            access = h.last_access
+            if access is not None:
+                end = self._memory_cost(core, start, access)
+                if cls == "load":
+                    dest_ready = end + cfg.core.load_use_stall
+        elif cls == "branch":
+            core.events["branches"] += 1
+            if h.next_pc != pc + 4:
+                core.events["taken_branches"] += 1
+                core.stalls["branch"] += cfg.core.branch_taken - 1
+                end = start + cfg.core.branch_taken
+            else:
+                core.stalls["branch"] += cfg.core.branch_not_taken - 1
+                end = start + cfg.core.branch_not_taken
+        elif cls == "jal" or cls == "jalr":
+            core.events["jumps"] += 1
+            cost = cfg.core.jal if cls == "jal" else cfg.core.jalr
+            core.stalls["jump"] += cost - 1
+            end = start + cost
+        elif cls == "mul":
+            end = start + cfg.core.mul
+            core.stalls["mulh"] += cfg.core.mul - 1
+        elif cls == "mulh":
+            end = start + cfg.core.mulh
+            core.stalls["mulh"] += cfg.core.mulh - 1
+        elif cls == "div":
+            cost = divide_cycles(divisor, d.instr.mnemonic in ("div", "rem"), cfg.core.div_base,
+                                 cfg.core.div_by_zero)
+            end = start + cost
+            core.stalls["div"] += cost - 1
+        elif cls in _FP_LATENCY_FIELD or cls in _FP_BLOCKING_FIELD:
+            core.events["fpu_ops"] += 1
+            k = core.fpu
+            grant = max(start, self.fpu_free[k])
+            if grant > start:
+                core.stalls["fpu_contention"] += grant - start
+            if cls in _FP_BLOCKING_FIELD:
+                busy = getattr(cfg.fpu, _FP_BLOCKING_FIELD[cls])
+                self.fpu_free[k] = grant + busy
+                end = grant + busy
+                core.stalls["fdiv"] += busy - 1
+            else:
+                self.fpu_free[k] = grant + 1
+                end = grant + 1
+                latency = getattr(cfg.fpu, _FP_LATENCY_FIELD[cls])
+                if latency:
+                    dest_ready = end + latency
+                    dest_cause = "fpu_latency"
+        # 4. register results and retire
+        prev = -1
+        for name, off in writes:
+            r = getattr(d, name) + off
+            if off == 0:
+                if r == 0:
+                    continue
+                prev = r
+            if dest_ready and not (name == "rs1" and cls == "load"):
+                rr[r] = dest_ready
+                core.reg_cause[r] = dest_cause
+            elif rr[r] > end:
+                rr[r] = 0
+        core.prev_dest = prev
+        h.advance(pc)
+        if h.pc == pc and (cls == "jal" or cls == "branch"):
+            # Registers cannot change while a core jumps to itself: it can never leave.
+            raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
+                                  f"{describe_instruction(h, pc)} (cycle {start})", "hang")
+        if core.state == "sleep":
+            core.sleep_start = max(core.sleep_start, end)
+        elif core.ready <= t:
+            core.ready = end
+        else:                      # woken by its own instruction (the last core at a barrier)
+            core.ready = max(core.ready, end)
+        if self.trace is not None:
+            self._trace_line(core, start, pc, d, old_values)
+
+    @staticmethod
+    def _reg_value(h: Hart, r: int, off: int) -> int:
+        return h.f[r] if off else h.x[r]
+
+    def _trace_line(self, core: CoreModel, cycle: int, pc: int, d, old_values) -> None:
+        if self.trace is None or old_values is None:
+            return
+        if self.trace_cores is not None and core.id not in self.trace_cores:
+            return
+        lo, hi = self.trace_window
+        if not lo <= cycle < hi:
+            return
+        h = core.hart
+        parts = []
+        for name, off, _old in old_values:
+            r = getattr(d, name)
+            if off == 0 and r == 0:
+                continue
+            parts.append(f"{'f' if off else 'x'}{r}={self._reg_value(h, r, off):#010x}")
+        if h.last_access is not None:
+            addr, size, is_store = h.last_access
+            parts.append(f"{'st' if is_store else 'ld'}[{addr:#010x}]")
+        text = format_decoded(d, pc).replace("\t", " ")
+        self.trace.write(f"{cycle:>10} c{core.id} {pc:08x} {text:<32} {' '.join(parts)}\n")
+
+    def _trap(self, core: CoreModel, trap: Trap, d, cycle: int) -> None:
+        h = core.hart
+        try:
+            h.enter_trap(trap, d)
+        except Trap:
+            raise SimulationError(trap_message(core.id, h, trap) + f" (cycle {cycle})", "trap") from None
+        # Entering the handler costs like a jump; the trapping instruction does not retire.
+        core.stalls["trap"] += self.config.core.jal
+        core.ready = cycle + self.config.core.jal
+        core.issue_cycle = cycle
+
+    def _core_exited(self, core: CoreModel, done: ProgramExit) -> None:
+        if "tohost" in done.reason:
+            self.finished = (done.code, f"core {core.id}: {done.reason}")
+            return
+        if self.mode == "controller":
+            if core.id == CONTROLLER:
+                self.finished = (done.code, f"controller exited with code {done.code}")
+            return
+        self.event_unit.core_left(core)
+        if all(c.state == "done" for c in self.started):
+            codes = [c.exit_code for c in self.started if c.exit_code]
+            code = codes[0] if codes else 0
+            self.finished = (code, f"all {len(self.started)} cores exited" +
+                             (f"; first nonzero exit code {code}" if codes else ""))
+
+    # --- the run loop ------------------------------------------------------------------------------
+    def _cores_process(self):
+        cores = self.cores
+        n = len(cores)
+        max_cycles = self.config.max_cycles
+        while self.finished is None:
+            peek = self.env.peek()
+            self.horizon = NEVER if peek == float("inf") else int(peek)
+            self.now = int(self.env.now)
+            while self.finished is None:
+                t = min(c.ready for c in cores)
+                if t >= self.horizon:
+                    break
+                if t >= max_cycles:
+                    self._max_cycles_error()
+                self.now = t
+                first = t % n
+                for i in range(n):
+                    c = cores[(first + i) % n]
+                    if c.ready == t:
+                        self.issue(c, t)
+                        if self.finished is not None:
+                            break
+            if self.finished is not None:
+                break
+            if self.horizon == NEVER:
+                self._deadlock_error()
+            yield self.env.timeout(self.horizon - self.env.now)
+
+    def run(self) -> ClusterResult:
+        self.env.process(self._cores_process())
+        self.env.run()
+        if self.finished is None:
+            self._deadlock_error()
+        code, reason = self.finished
+        end = max([c.end_cycle or 0 for c in self.cores] + [c.issue_cycle + 1 for c in self.started])
+        end = max(end, self.now + 1 if self.mode == "controller" else 0)
+        self._close_accounting(end)
+        return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode)
+
+    def _close_accounting(self, end: int) -> None:
+        """Cores still asleep (or never started) at the end spent the rest of the run asleep."""
+        for c in self.cores:
+            if c.state == "sleep":
+                c.stalls[c.sleep_cause] += max(end - c.sleep_start, 0)
+                c.end_cycle = end
+            elif c.state == "run":
+                c.end_cycle = max(c.ready, c.issue_cycle + 1)
+            elif c.state == "off" and (self.mode == "controller" and c.id < self.config.workers):
+                c.stalls["sleep"] += end
+                c.end_cycle = end
+
+    def _max_cycles_error(self) -> None:
+        where = "; ".join(f"core {c.id} at {describe_instruction(c.hart, c.hart.pc)}"
+                          for c in self.cores if c.state == "run")
+        raise SimulationError(f"the program did not finish within {self.config.max_cycles} cycles "
+                              f"({where}); raise --max-cycles if it needs longer", "max-cycles")
+
+    def _deadlock_error(self) -> None:
+        asleep = [c for c in self.cores if c.state == "sleep"]
+        what = "; ".join(f"core {c.id} waits for {c.waiting_for} at "
+                         f"{describe_instruction(c.hart, c.hart.pc - 4 if c.hart.pc >= 4 else 0)}"
+                         for c in asleep)
+        raise SimulationError(f"deadlock at cycle {self.now}: every live core is asleep and nothing "
+                              f"is pending ({what})", "deadlock")
+
+
+def divide_cycles(divisor: int, signed: bool, base: int, by_zero: int) -> int:
+    """RI5CY divider latency: clz(|divisor|) + base cycles, `by_zero` for a zero divisor."""
+    divisor &= 0xFFFF_FFFF
+    if divisor == 0:
+        return by_zero
+    if signed and divisor >> 31:
+        divisor = (-divisor) & 0xFFFF_FFFF
+    return (32 - divisor.bit_length()) + base

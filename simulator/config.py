@@ -1,0 +1,225 @@
+"""Cluster configuration: every parameter with its default, allowed range and the source of the default.
+
+A configuration is built from a named preset, then a TOML file (`--config FILE`), then individual
+overrides. Unknown sections or keys, wrong types and out-of-range values are rejected with the
+field name and the allowed range. `docs/CONFIG.md` is generated from the same definitions
+(`python -m simulator.config > docs/CONFIG.md`).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the field and the allowed range."""
+
+
+def param(default: Any, doc: str, source: str, lo: float | None = None, hi: float | None = None,
+          choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "source": source, "lo": lo, "hi": hi,
+                                            "choices": choices})
+
+
+CV32E40P = "CV32E40P user manual (pipeline, instruction timing)"
+RI5CY_RTL = "RI5CY RTL measurements recorded in GVSoC's calibration tests"
+GVSOC = "GVSoC pulp-open cluster model"
+STUDY = "Nadalini et al. 2023 / PULP-TrainLib tutorial setup"
+PULP_RTL = "pulp_cluster RTL defaults"
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    load_use_stall: int = param(1, "stall cycles when an instruction uses the register loaded by the "
+                                   "instruction right before it", CV32E40P, 0, 8)
+    branch_taken: int = param(3, "cycles of a taken conditional branch", CV32E40P, 1, 16)
+    branch_not_taken: int = param(1, "cycles of a not-taken conditional branch", CV32E40P, 1, 16)
+    jal: int = param(2, "cycles of jal", CV32E40P, 1, 16)
+    jalr: int = param(2, "cycles of jalr", CV32E40P, 1, 16)
+    jalr_dependency_stall: int = param(1, "extra stall when jalr's source register was written by the "
+                                          "previous instruction", RI5CY_RTL, 0, 8)
+    mul: int = param(1, "cycles of mul, p.mac/p.msu and integer dot products", CV32E40P, 1, 16)
+    mulh: int = param(5, "cycles of mulh, mulhsu, mulhu", CV32E40P, 1, 32)
+    div_base: int = param(3, "div/rem cycles = clz(|divisor|) + div_base", RI5CY_RTL, 0, 64)
+    div_by_zero: int = param(35, "cycles of div/rem by zero", RI5CY_RTL, 1, 64)
+    misaligned: str = param("trap", "misaligned load/store: 'trap' raises a misaligned exception (a "
+                                    "misaligned access in a kernel is almost always a bug), 'split' "
+                                    "performs it as RI5CY's load-store unit does, as two accesses",
+                            "mcusim (RI5CY hardware: split)", choices=("split", "trap"))
+    misaligned_extra: int = param(1, "extra cycles of a misaligned access split in two", CV32E40P, 0, 8)
+
+
+@dataclass(frozen=True)
+class FpuConfig:
+    count: int = param(8, "FPUs for the 8 workers: 8 = one private FPU per worker; fewer are shared, "
+                          "worker i uses FPU i % count, round-robin arbitration (the controller "
+                          "always has its own)", PULP_RTL, 1, 8)
+    latency_add: int = param(1, "pipeline latency of FP add/sub: a dependent instruction issued right "
+                                "after stalls this many cycles", STUDY, 0, 8)
+    latency_mul: int = param(1, "pipeline latency of FP multiply", STUDY, 0, 8)
+    latency_fma: int = param(1, "pipeline latency of FP fused multiply-add and dot products", STUDY, 0, 8)
+    latency_conv: int = param(1, "pipeline latency of FP conversions and packing", STUDY, 0, 8)
+    latency_noncomp: int = param(0, "latency of FP min/max, sign injection, compare, classify, moves",
+                                 CV32E40P, 0, 8)
+    fdiv32: int = param(14, "cycles of an FP32 divide (iterative, blocking)", GVSOC, 1, 64)
+    fsqrt32: int = param(14, "cycles of an FP32 square root (iterative, blocking)", GVSOC, 1, 64)
+    fdiv16: int = param(10, "cycles of an FP16 divide (iterative, blocking)", GVSOC, 1, 64)
+    fsqrt16: int = param(10, "cycles of an FP16 square root (iterative, blocking)", GVSOC, 1, 64)
+
+
+@dataclass(frozen=True)
+class TcdmConfig:
+    size_kib: int = param(256, "TCDM (L1) size in KiB", STUDY, 4, 4096)
+    banks: int = param(16, "word-interleaved banks (a power of two); each serves one access per cycle",
+                       PULP_RTL, 1, 64)
+
+
+@dataclass(frozen=True)
+class L2Config:
+    size_kib: int = param(1536, "L2 size in KiB", STUDY, 64, 16384)
+    latency: int = param(15, "cycles of a core's load or store to L2 (blocking)", GVSOC, 1, 1000)
+
+
+@dataclass(frozen=True)
+class EventUnitConfig:
+    barrier_wakeup: int = param(8, "cycles from the last core's arrival at a barrier to the wake-up",
+                                GVSOC, 0, 100)
+    event_wakeup: int = param(2, "cycles from an event (fork, mutex release, DMA done, event send) "
+                                 "to the sleeping core's next instruction", GVSOC, 0, 100)
+
+
+@dataclass(frozen=True)
+class DmaConfig:
+    bandwidth: int = param(8, "bytes per cycle between L2 and TCDM (AXI 64-bit)", "mchan / PULP cluster",
+                           1, 64)
+    setup_latency: int = param(20, "cycles from the start command to the first byte moved",
+                               "mchan / GVSoC (approximate)", 0, 1000)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    workers: int = param(8, "worker cores (ids 0..workers-1); the controller is core 8", PULP_RTL, 1, 8)
+    core: CoreConfig = field(default_factory=CoreConfig)
+    fpu: FpuConfig = field(default_factory=FpuConfig)
+    tcdm: TcdmConfig = field(default_factory=TcdmConfig)
+    l2: L2Config = field(default_factory=L2Config)
+    event_unit: EventUnitConfig = field(default_factory=EventUnitConfig)
+    dma: DmaConfig = field(default_factory=DmaConfig)
+    max_cycles: int = param(100_000_000, "a run that reaches this many cycles stops with an error",
+                            "mcusim", 1, 1 << 62)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = {g.name: getattr(value, g.name) for g in fields(value)} \
+                if hasattr(value, "__dataclass_fields__") else value
+        return out
+
+
+SECTIONS = ("core", "fpu", "tcdm", "l2", "event_unit", "dma")
+
+PRESETS: dict[str, dict[str, dict[str, Any] | Any]] = {
+    # The study's training setup: 256 KiB TCDM in 16 banks, 8 private FPUs, L2 1.5 MiB.
+    "default": {},
+    # GVSoC's pulp-open cluster: 64 KiB TCDM, 4 FPUs shared by the 8 workers.
+    "pulp-open": {"tcdm": {"size_kib": 64}, "fpu": {"count": 4}},
+    # pulp_cluster RTL default TCDM size.
+    "rtl": {"tcdm": {"size_kib": 128}},
+}
+
+
+def _check(section: str, f, value: Any) -> Any:
+    meta = f.metadata
+    name = f"{section}.{f.name}" if section else f.name
+    expected = type(f.default)
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(meta['choices'])}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and not lo <= value <= hi:
+        raise ConfigError(f"{name}: {value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def apply(config: ClusterConfig, values: dict[str, Any], origin: str = "") -> ClusterConfig:
+    """A copy of `config` with `values` (nested dicts as in TOML) applied and validated."""
+    where = f"{origin}: " if origin else ""
+    top: dict[str, Any] = {}
+    by_name = {f.name: f for f in fields(ClusterConfig)}
+    for key, value in values.items():
+        if key not in by_name:
+            raise ConfigError(f"{where}unknown setting {key!r} (known: {', '.join(by_name)})")
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}[{key}] must be a table")
+            section = getattr(config, key)
+            sub_fields = {f.name: f for f in fields(section)}
+            changes = {}
+            for k, v in value.items():
+                if k not in sub_fields:
+                    raise ConfigError(f"{where}unknown setting {key}.{k} (known: {', '.join(sub_fields)})")
+                try:
+                    changes[k] = _check(key, sub_fields[k], v)
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}{exc}") from None
+            top[key] = replace(section, **changes)
+        else:
+            try:
+                top[key] = _check("", by_name[key], value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}{exc}") from None
+    result = replace(config, **top)
+    if result.tcdm.banks & (result.tcdm.banks - 1):
+        raise ConfigError(f"{where}tcdm.banks: {result.tcdm.banks} is not a power of two")
+    return result
+
+
+def load_config(preset: str = "default", path: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> ClusterConfig:
+    """The configuration from a preset, a TOML file and overrides (in that order)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    config = apply(ClusterConfig(), PRESETS[preset], f"preset {preset}")
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+        config = apply(config, data, str(path))
+    if overrides:
+        config = apply(config, overrides, "override")
+    return config
+
+
+def render_docs() -> str:
+    lines = ["# Cluster configuration", "",
+             "Generated by `python -m simulator.config`; do not edit. Select a preset with `--preset`,",
+             "override with a TOML file (`--config FILE`) whose tables are the sections below.", "",
+             "## Presets", ""]
+    for name, values in PRESETS.items():
+        lines.append(f"- `{name}`: {values or 'the defaults below'}")
+    lines += ["", "## Parameters", "", "| setting | default | range | meaning | source of the default |",
+              "|---|---|---|---|---|"]
+    base = ClusterConfig()
+    for f in fields(ClusterConfig):
+        value = getattr(base, f.name)
+        groups = [(f.name, g, getattr(value, g.name)) for g in fields(value)] \
+            if f.name in SECTIONS else [("", f, value)]
+        for section, g, default in groups:
+            m = g.metadata
+            rng = " / ".join(m["choices"]) if m.get("choices") else f"{m['lo']} .. {m['hi']}"
+            name = f"{section}.{g.name}" if section else g.name
+            lines.append(f"| `{name}` | {default} | {rng} | {m['doc']} | {m['source']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_docs(), end="")

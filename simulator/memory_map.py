@@ -1,0 +1,65 @@
+"""The cluster's memory map: where memories and peripheral registers live (one place).
+
+| range                     | what |
+|---------------------------|------|
+| 0x10000000 + TCDM size    | TCDM (L1), word-interleaved banks |
+| 0x10200000 - 0x102003FF   | event unit (registers below) |
+| 0x10200400 - 0x102007FF   | DMA (registers below) |
+| 0x1C000000 + L2 size      | L2 |
+| 0xFFFFF800 - 0xFFFFFFFF   | core-local alias of the event unit and DMA, reachable with `off(x0)` |
+
+The alias lets the cluster pseudo-ops (`barrier`, `core_id`, ...) be one instruction that clobbers
+no register: `lw x0, -2048+8(x0)` is a barrier.
+"""
+
+TCDM_BASE = 0x1000_0000
+L2_BASE = 0x1C00_0000
+PERIPH_BASE = 0x1020_0000
+PERIPH_SIZE = 0x800
+ALIAS_BASE = 0xFFFF_F800        # = -2048 as a 12-bit immediate from x0
+
+EU_OFFSET = 0x000
+DMA_OFFSET = 0x400
+
+# Event unit registers (offsets from the event unit base)
+EU_CORE_ID = 0x00        # r: this core's id
+EU_NUM_WORKERS = 0x04    # r: number of worker cores
+EU_BARRIER = 0x08        # r: arrive at the barrier, sleep until the whole team has arrived
+EU_BARRIER_TEAM = 0x0C   # r/w: bit mask of the cores taking part in the barrier
+EU_WAIT_EVENT = 0x10     # r: sleep until this core has an event (consumes it)
+EU_SEND_EVENT = 0x14     # w: send an event to every core in the bit mask
+EU_MUTEX = 0x18          # r: acquire the mutex (sleeps while another core holds it); w: release
+EU_FORK_ENTRY = 0x20     # w: entry address of the next dispatch
+EU_FORK_ARG = 0x24       # w: argument (a0) of the next dispatch
+EU_FORK = 0x28           # w: dispatch entry(arg) to the workers in the bit mask
+EU_JOIN = 0x2C           # r: sleep until every dispatched worker has returned
+EU_REGION_BEGIN = 0x40   # w: address of a NUL-terminated region name: the region starts on this core
+EU_REGION_END = 0x44     # w: address of the same name: the region ends on this core
+
+# DMA registers (offsets from the DMA base); each core has its own set of command registers.
+DMA_SRC = 0x00
+DMA_DST = 0x04
+DMA_LEN = 0x08           # bytes per row
+DMA_SRC_STRIDE = 0x0C    # bytes between row starts (2-D)
+DMA_DST_STRIDE = 0x10
+DMA_ROWS = 0x14          # rows (1 = a 1-D transfer)
+DMA_START = 0x18         # w: queue the transfer described above; r: id of the last queued transfer
+DMA_BUSY = 0x1C          # r: number of this core's transfers not yet complete
+DMA_WAIT = 0x20          # r: sleep until all of this core's transfers are complete
+
+# A worker's return address while it runs a dispatched function: returning there ends the task.
+DISPATCH_RETURN = PERIPH_BASE + 0x7F0
+
+
+def periph_offset(address: int) -> int | None:
+    """Offset into the peripheral block for `address`, or None if it is not a peripheral."""
+    if PERIPH_BASE <= address < PERIPH_BASE + PERIPH_SIZE:
+        return address - PERIPH_BASE
+    if address >= ALIAS_BASE:
+        return address - ALIAS_BASE
+    return None
+
+
+def alias(offset: int) -> int:
+    """The signed 12-bit immediate that reaches peripheral `offset` from x0."""
+    return offset - 2048

@@ -1,0 +1,59 @@
+"""Which registers an instruction reads and writes, derived from its table entry.
+
+The timing model needs this for hazards (load-use, FPU latency, jalr dependency). It is derived
+from the operand fields: rs1/rs2/rs3 and fs1/fs2/fs3 are read, rd/fd are written, a post-increment
+form `(rs1!)` also writes rs1, and an entry with `reads_dest` (accumulators such as p.mac,
+pv.sdotsp, vfmac.h) also reads its destination.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isa.fields import FIELDS, Kind
+from isa.spec import Instr
+
+# Registers are numbered 0..31 for x and 32..63 for f in the scoreboard.
+F_OFFSET = 32
+
+
+@dataclass(frozen=True)
+class RegisterUse:
+    reads: tuple[str, ...]        # field names whose register is read
+    reads_offset: tuple[int, ...]  # 0 for x fields, 32 for f fields (same order)
+    writes: tuple[str, ...]
+    writes_offset: tuple[int, ...]
+
+
+_CACHE: dict[int, RegisterUse] = {}
+
+_DEST_FIELDS = {"rd", "fd"}
+
+
+def register_use(entry: Instr) -> RegisterUse:
+    use = _CACHE.get(id(entry))
+    if use is not None:
+        return use
+    reads: list[tuple[str, int]] = []
+    writes: list[tuple[str, int]] = []
+    for name in entry.operands:
+        f = FIELDS[name]
+        if f.kind not in (Kind.XREG, Kind.FREG):
+            continue
+        offset = F_OFFSET if f.kind is Kind.FREG else 0
+        if name in _DEST_FIELDS and not _stores_from(entry, name):
+            writes.append((name, offset))
+            if getattr(entry, "reads_dest", False):
+                reads.append((name, offset))
+        else:
+            reads.append((name, offset))
+    if "!" in entry.template and "rs1" in entry.operands:
+        writes.append(("rs1", 0))
+    use = RegisterUse(tuple(n for n, _ in reads), tuple(o for _, o in reads),
+                      tuple(n for n, _ in writes), tuple(o for _, o in writes))
+    _CACHE[id(entry)] = use
+    return use
+
+
+def _stores_from(entry: Instr, name: str) -> bool:
+    # Stores and branches have no destination; an "rd"-slot field there is a source.
+    return entry.timing in ("store", "branch")

@@ -1,0 +1,293 @@
+"""Cluster peripherals: the event unit (barrier, events, mutex, fork/join, region markers) and the
+DMA between L2 and TCDM. Register maps are in `simulator.memory_map`.
+
+Both act on the cluster synchronously when a core touches a register (the core loop is at that
+core's issue cycle); what happens later (a DMA transfer completing) is a simpy event scheduled
+through `Cluster.schedule`, so the cores never run past it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from simulator import memory_map as mm
+from simulator.functional import SimulationError, describe_instruction
+
+if TYPE_CHECKING:
+    from simulator.cluster import Cluster, CoreModel
+
+
+class EventUnit:
+    def __init__(self, cluster: "Cluster") -> None:
+        self.cluster = cluster
+        self.team = 0                  # barrier participants (bit mask)
+        self.arrived = 0
+        self.events = 0                # pending event per core (bit mask)
+        self.mutex_owner: int | None = None
+        self.mutex_queue: list["CoreModel"] = []
+        self.fork_entry: dict[int, int] = {}
+        self.fork_arg: dict[int, int] = {}
+        self.dispatched = 0            # workers running a dispatched task (bit mask)
+        self.joiner: "CoreModel | None" = None
+
+    def _wakeup(self) -> int:
+        return self.cluster.config.event_unit.event_wakeup
+
+    # --- register access ---------------------------------------------------------------------------
+    def read(self, core: "CoreModel", offset: int) -> int:
+        if offset == mm.EU_CORE_ID:
+            return core.id
+        if offset == mm.EU_NUM_WORKERS:
+            return self.cluster.config.workers
+        if offset == mm.EU_BARRIER:
+            self.arrive(core)
+            return 0
+        if offset == mm.EU_BARRIER_TEAM:
+            return self.team
+        if offset == mm.EU_WAIT_EVENT:
+            self.wait_event(core)
+            return 0
+        if offset == mm.EU_MUTEX:
+            self.lock(core)
+            return 0
+        if offset == mm.EU_JOIN:
+            self.join(core)
+            return 0
+        return self._bad(core, offset, "read")
+
+    def write(self, core: "CoreModel", offset: int, value: int) -> None:
+        if offset == mm.EU_BARRIER_TEAM:
+            self.team = value & 0x1FF
+        elif offset == mm.EU_SEND_EVENT:
+            self.send(core, value)
+        elif offset == mm.EU_MUTEX:
+            self.unlock(core)
+        elif offset == mm.EU_FORK_ENTRY:
+            self.fork_entry[core.id] = value
+        elif offset == mm.EU_FORK_ARG:
+            self.fork_arg[core.id] = value
+        elif offset == mm.EU_FORK:
+            self.fork(core, value)
+        elif offset in (mm.EU_REGION_BEGIN, mm.EU_REGION_END):
+            self.cluster.region_event(core, value, offset == mm.EU_REGION_BEGIN)
+        else:
+            self._bad(core, offset, "write")
+
+    def _bad(self, core: "CoreModel", offset: int, what: str) -> int:
+        raise SimulationError(f"core {core.id}: {what} of unknown event-unit register "
+                              f"+{offset:#x} at {describe_instruction(core.hart, core.hart.pc)}", "program")
+
+    # --- behaviour ---------------------------------------------------------------------------------
+    def arrive(self, core: "CoreModel") -> None:
+        cl = self.cluster
+        if not self.team >> core.id & 1:
+            raise SimulationError(f"core {core.id} reached a barrier it is not part of (team mask "
+                                  f"{self.team:#x}) at {describe_instruction(core.hart, core.hart.pc)}",
+                                  "program")
+        self.arrived |= 1 << core.id
+        cl.sleep(core, "barrier", "the barrier")
+        if self.arrived & self.team == self.team:
+            wake_at = core.issue_cycle + 1 + cl.config.event_unit.barrier_wakeup
+            for c in cl.cores:
+                if self.arrived >> c.id & 1:
+                    cl.wake(c, wake_at)
+            self.arrived = 0
+
+    def core_left(self, core: "CoreModel") -> None:
+        """An exited core no longer takes part in barriers."""
+        self.team &= ~(1 << core.id)
+
+    def wait_event(self, core: "CoreModel") -> None:
+        bit = 1 << core.id
+        if self.events & bit:
+            self.events &= ~bit
+            return
+        self.cluster.sleep(core, "sleep", "an event (wfi / wait_event)")
+
+    def send(self, sender: "CoreModel", mask: int) -> None:
+        cl = self.cluster
+        for c in cl.cores:
+            if mask >> c.id & 1:
+                if c.state == "sleep" and c.waiting_for.startswith("an event"):
+                    cl.wake(c, sender.issue_cycle + 1 + self._wakeup())
+                else:
+                    self.events |= 1 << c.id
+
+    def lock(self, core: "CoreModel") -> None:
+        if self.mutex_owner is None:
+            self.mutex_owner = core.id
+            return
+        self.mutex_queue.append(core)
+        self.cluster.sleep(core, "sleep", f"the mutex (held by core {self.mutex_owner})")
+
+    def unlock(self, core: "CoreModel") -> None:
+        if self.mutex_owner != core.id:
+            raise SimulationError(f"core {core.id} released a mutex it does not hold at "
+                                  f"{describe_instruction(core.hart, core.hart.pc)}", "program")
+        if self.mutex_queue:
+            nxt = self.mutex_queue.pop(0)
+            self.mutex_owner = nxt.id
+            self.cluster.wake(nxt, core.issue_cycle + 1 + self._wakeup())
+        else:
+            self.mutex_owner = None
+
+    def fork(self, core: "CoreModel", mask: int) -> None:
+        cl = self.cluster
+        entry = self.fork_entry.get(core.id)
+        if entry is None:
+            raise SimulationError(f"core {core.id}: fork without an entry address (write FORK_ENTRY "
+                                  f"first) at {describe_instruction(core.hart, core.hart.pc)}", "program")
+        workers = [c for c in cl.cores[:cl.config.workers] if mask >> c.id & 1]
+        if mask >> cl.config.workers or not workers:
+            raise SimulationError(f"core {core.id}: fork mask {mask:#x} does not name workers "
+                                  f"0..{cl.config.workers - 1}", "program")
+        start = core.issue_cycle + 1 + self._wakeup()
+        for w in workers:
+            if w.state in ("run",) or (w.state == "sleep" and w.waiting_for != "a dispatch"):
+                raise SimulationError(f"fork to core {w.id}, which is still busy", "program")
+            h = w.hart
+            h.x[10] = self.fork_arg.get(core.id, 0)
+            h.x[1] = mm.DISPATCH_RETURN
+            if w.state == "off":
+                w.stalls["sleep"] += start
+                cl._start_core(w, entry, start)
+            else:
+                h.pc = entry
+                cl.wake(w, start)
+                h.x[2] = cl.tcdm_end - 1024 * w.id
+        self.dispatched |= mask
+        self.team = mask
+        self.arrived = 0
+
+    def task_returned(self, worker: "CoreModel") -> None:
+        self.dispatched &= ~(1 << worker.id)
+        self.cluster.sleep(worker, "sleep", "a dispatch")
+        worker.sleep_start = worker.issue_cycle
+        if not self.dispatched and self.joiner is not None:
+            joiner, self.joiner = self.joiner, None
+            self.cluster.wake(joiner, worker.issue_cycle + self._wakeup())
+
+    def join(self, core: "CoreModel") -> None:
+        if self.dispatched:
+            self.joiner = core
+            self.cluster.sleep(core, "sleep", "the dispatched workers to return (join)")
+
+
+@dataclass
+class Transfer:
+    ident: int
+    owner: int
+    src: int
+    dst: int
+    length: int
+    src_stride: int
+    dst_stride: int
+    rows: int
+    start: int = 0            # cycle the first byte moves
+    end: int = 0              # cycle after the last byte moved
+    tcdm_base_word: int = -1  # first TCDM word touched, for bank occupancy (-1: none)
+
+    @property
+    def size(self) -> int:
+        return self.length * self.rows
+
+
+class Dma:
+    """One DMA engine: transfers queue in order; each moves `bandwidth` bytes per cycle after a
+    set-up latency. While it moves data it occupies `bandwidth / 4` consecutive TCDM banks per
+    cycle on its TCDM side; cores that want those banks that cycle wait."""
+
+    def __init__(self, cluster: "Cluster") -> None:
+        self.cluster = cluster
+        self.regs: dict[int, dict[int, int]] = {}
+        self.next_id = 0
+        self.busy_until = 0
+        self.active: list[Transfer] = []
+        self.pending: dict[int, int] = {}          # core -> transfers not complete
+        self.waiters: list["CoreModel"] = []
+        self.last_id: dict[int, int] = {}
+        self.bytes_moved = 0
+
+    def read(self, core: "CoreModel", offset: int) -> int:
+        if offset == mm.DMA_START:
+            return self.last_id.get(core.id, 0)
+        if offset == mm.DMA_BUSY:
+            return self.pending.get(core.id, 0)
+        if offset == mm.DMA_WAIT:
+            if self.pending.get(core.id, 0):
+                self.waiters.append(core)
+                self.cluster.sleep(core, "sleep", "its DMA transfers")
+            return 0
+        return self.regs.get(core.id, {}).get(offset, 0)
+
+    def write(self, core: "CoreModel", offset: int, value: int) -> None:
+        if offset == mm.DMA_START:
+            self.start(core)
+        elif offset in (mm.DMA_SRC, mm.DMA_DST, mm.DMA_LEN, mm.DMA_SRC_STRIDE, mm.DMA_DST_STRIDE,
+                        mm.DMA_ROWS):
+            self.regs.setdefault(core.id, {})[offset] = value
+        else:
+            raise SimulationError(f"core {core.id}: write to unknown DMA register +{offset:#x}", "program")
+
+    def start(self, core: "CoreModel") -> None:
+        cl = self.cluster
+        r = self.regs.get(core.id, {})
+        rows = r.get(mm.DMA_ROWS, 1) or 1
+        length = r.get(mm.DMA_LEN, 0)
+        t = Transfer(self.next_id, core.id, r.get(mm.DMA_SRC, 0), r.get(mm.DMA_DST, 0), length,
+                     r.get(mm.DMA_SRC_STRIDE, length), r.get(mm.DMA_DST_STRIDE, length), rows)
+        for base, stride, what in ((t.src, t.src_stride, "source"), (t.dst, t.dst_stride, "destination")):
+            last = base + (rows - 1) * stride
+            if length and not (cl.memory.covers(base, length) and cl.memory.covers(last, length)):
+                raise SimulationError(f"core {core.id}: DMA {what} {base:#010x} (+{length} bytes x {rows} "
+                                      f"rows, stride {stride}) is outside memory at "
+                                      f"{describe_instruction(core.hart, core.hart.pc)}", "program")
+        self.next_id += 1
+        self.last_id[core.id] = t.ident
+        cfg = cl.config.dma
+        t.start = max(core.issue_cycle + 1, self.busy_until) + cfg.setup_latency
+        t.end = t.start + -(-t.size // cfg.bandwidth)
+        self.busy_until = t.end
+        side = t.dst if mm.TCDM_BASE <= t.dst < cl.tcdm_end else \
+            t.src if mm.TCDM_BASE <= t.src < cl.tcdm_end else None
+        # Bank occupancy is modelled for contiguous TCDM sides (1-D, or 2-D with a packed stride).
+        packed = rows == 1 or (t.dst_stride if side == t.dst else t.src_stride) == length
+        if side is not None and packed:
+            t.tcdm_base_word = (side - mm.TCDM_BASE) >> 2
+        self.active.append(t)
+        self.pending[core.id] = self.pending.get(core.id, 0) + 1
+        cl.schedule(t.end, lambda: self.complete(t))
+
+    def complete(self, t: Transfer) -> None:
+        cl = self.cluster
+        mem = cl.memory
+        for row in range(t.rows):
+            data = mem.read_bytes(t.src + row * t.src_stride, t.length)
+            mem.write_bytes(t.dst + row * t.dst_stride, data)
+        self.bytes_moved += t.size
+        self.active.remove(t)
+        self.pending[t.owner] -= 1
+        if not self.pending[t.owner]:
+            wake_at = t.end + cl.config.event_unit.event_wakeup
+            for c in [w for w in self.waiters if w.id == t.owner]:
+                self.waiters.remove(c)
+                cl.wake(c, wake_at)
+
+    def first_free_slot(self, bank: int, cycle: int) -> int:
+        """The first cycle >= `cycle` at which no DMA transfer holds TCDM `bank`."""
+        if not self.active:
+            return cycle
+        cl = self.cluster
+        banks = cl.config.tcdm.banks
+        words_per_cycle = max(cl.config.dma.bandwidth // 4, 1)
+        moved = True
+        while moved:
+            moved = False
+            for t in self.active:
+                if t.tcdm_base_word < 0 or not t.start <= cycle < t.end:
+                    continue
+                first = t.tcdm_base_word + (cycle - t.start) * words_per_cycle
+                if (bank - first) % banks < min(words_per_cycle, banks):
+                    cycle += 1
+                    moved = True
+        return cycle

@@ -29,7 +29,8 @@ from simulator.functional import SimulationError, describe_instruction, trap_mes
 from simulator.hart import Hart, ProgramExit, Trap
 from simulator.loader import Image
 from simulator.memory import Memory
-from simulator.memory_map import (DISPATCH_RETURN, L2_BASE, TCDM_BASE, periph_offset)
+from simulator import memory_map as mm
+from simulator.memory_map import DISPATCH_RETURN, L2_BASE, TCDM_BASE, periph_offset
 from simulator.operands import F_OFFSET, register_use
 from simulator.peripherals import Dma, EventUnit
 
@@ -210,6 +211,9 @@ class Cluster:
         self.event_unit = EventUnit(self)
         self.dma = Dma(self)
         self.regions: dict[str, RegionRecord] = {}
+        prefix = mm.REGION_SYMBOL_PREFIX
+        self.region_names = {value: name[len(prefix):] for name, value in image.symbols.items()
+                             if name.startswith(prefix)}
         self.finished: tuple[int, str] | None = None
         self.trace = trace
         self.trace_cores = trace_cores
@@ -268,18 +272,28 @@ class Cluster:
 
     # --- peripherals -------------------------------------------------------------------------------
     def periph_read(self, core: CoreModel, offset: int) -> int:
-        if offset < 0x400:
+        if offset < mm.DMA_OFFSET:
             return self.event_unit.read(core, offset)
-        return self.dma.read(core, offset - 0x400)
+        if offset < mm.REGION_BEGIN:
+            return self.dma.read(core, offset - mm.DMA_OFFSET)
+        raise SimulationError(f"core {core.id}: read of write-only peripheral address "
+                              f"+{offset:#x} at {describe_instruction(core.hart, core.hart.pc)}", "program")
 
     def periph_write(self, core: CoreModel, offset: int, value: int) -> None:
-        if offset < 0x400:
+        if offset < mm.DMA_OFFSET:
             self.event_unit.write(core, offset, value)
+        elif offset < mm.REGION_BEGIN:
+            self.dma.write(core, offset - mm.DMA_OFFSET, value)
+        elif offset < mm.REGION_END:
+            self.region_event(core, (offset - mm.REGION_BEGIN) >> 2, True)
+        elif offset < mm.REGION_END + 4 * mm.MAX_REGIONS:
+            self.region_event(core, (offset - mm.REGION_END) >> 2, False)
         else:
-            self.dma.write(core, offset - 0x400, value)
+            raise SimulationError(f"core {core.id}: write to unknown peripheral address +{offset:#x}",
+                                  "program")
 
-    def region_event(self, core: CoreModel, name_address: int, begin: bool) -> None:
-        name = self._read_string(name_address)
+    def region_event(self, core: CoreModel, region_id: int, begin: bool) -> None:
+        name = self.region_names.get(region_id, f"region{region_id}")
         snapshot = (core.issue_cycle, core.hart.instret, dict(core.stalls))
         if begin:
             core.regions_open[name] = snapshot
@@ -292,18 +306,6 @@ class Cluster:
         # The region includes the region_end instruction itself.
         self.regions.setdefault(name, RegionRecord(name)).add(
             core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls)
-
-    def _read_string(self, address: int) -> str:
-        out = bytearray()
-        while len(out) < 256:
-            try:
-                b = self.memory.read(address + len(out), 1)
-            except Exception:  # noqa: BLE001 - a bad pointer is the program's mistake
-                break
-            if b == 0:
-                break
-            out.append(b)
-        return out.decode(errors="replace") or f"region@{address:#x}"
 
     # --- timing ------------------------------------------------------------------------------------
     def _timing(self, d) -> tuple:
@@ -399,6 +401,7 @@ class Cluster:
         try:
             h.next_pc = pc + 4
             h.last_access = None
+            h.taken = False
             d.sem(h, d)
         except Trap as trap:
             self._trap(core, trap, d, start)
@@ -424,7 +427,7 @@ class Cluster:
                     dest_ready = end + cfg.core.load_use_stall
         elif cls == "branch":
             core.events["branches"] += 1
-            if h.next_pc != pc + 4:
+            if h.taken:
                 core.events["taken_branches"] += 1
                 core.stalls["branch"] += cfg.core.branch_taken - 1
                 end = start + cfg.core.branch_taken

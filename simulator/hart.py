@@ -8,7 +8,8 @@ The interface the semantic functions use:
   x[i] / wx(i, v)        integer registers (unsigned 32-bit values; writes to x0 are dropped)
   f[i] / wf(i, v)        f registers as 32-bit patterns
   read_half(i) / write_half(i, v)   scalar FP16 in f registers with NaN-boxing
-  pc, next_pc            the instruction's address; control flow assigns next_pc
+  pc                     the instruction's address
+  jump(target)           taken branches and jumps (sets next_pc; a misaligned target traps)
   load(addr, size, signed) / store(addr, size, value)
   rounding(rm) -> int    the effective rounding mode (dyn resolves to frm; reserved ones trap)
   accrue(flags)          OR exception flags into fflags
@@ -111,6 +112,7 @@ class Hart:
         self.pcmr = 0
         self.pccr = [0] * 31
         self.last_access: tuple[int, int, bool] | None = None   # (address, size, is_store)
+        self.taken = False                 # set by jump(); the cluster model reads and clears it
         self._decoded: dict[int, object] = {}
         self.csr_read_hook: Callable[[int], int | None] | None = None
         self.console: Callable[[int, bytes], None] = _write_console
@@ -178,6 +180,15 @@ class Hart:
                 raise ProgramExit(0, "tohost = 1 (pass)")
             test = (value & 0xFFFF_FFFF) >> 1
             raise ProgramExit(min(max(test, 1), 255), f"tohost = {value:#x} (failure of test {test})")
+
+    # --- control flow ------------------------------------------------------------------------------
+    def jump(self, target: int) -> None:
+        """Taken branch or jump: continue at `target` (a misaligned target traps at the jump)."""
+        target &= 0xFFFF_FFFF
+        if target & 3:
+            raise Trap(CAUSE_MISALIGNED_FETCH, target)
+        self.next_pc = target
+        self.taken = True
 
     # --- traps -------------------------------------------------------------------------------------
     def illegal(self) -> None:

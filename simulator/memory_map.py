@@ -3,13 +3,17 @@
 | range                     | what |
 |---------------------------|------|
 | 0x10000000 + TCDM size    | TCDM (L1), word-interleaved banks |
-| 0x10200000 - 0x102003FF   | event unit (registers below) |
-| 0x10200400 - 0x102007FF   | DMA (registers below) |
+| 0x10200000 - 0x102000FF   | event unit (registers below) |
+| 0x10200100 - 0x102001FF   | DMA (registers below) |
+| 0x10200200 - 0x102007EF   | region markers: a store to REGION_BEGIN + 4*id / REGION_END + 4*id |
 | 0x1C000000 + L2 size      | L2 |
 | 0xFFFFF800 - 0xFFFFFFFF   | core-local alias of the event unit and DMA, reachable with `off(x0)` |
 
 The alias lets the cluster pseudo-ops (`barrier`, `core_id`, ...) be one instruction that clobbers
 no register: `lw x0, -2048+8(x0)` is a barrier.
+
+Region markers: the assembler gives each region name an id and defines the symbol
+`__region.<name>` = id; the simulator reads those symbols to name the regions in its reports.
 """
 
 TCDM_BASE = 0x1000_0000
@@ -19,7 +23,11 @@ PERIPH_SIZE = 0x800
 ALIAS_BASE = 0xFFFF_F800        # = -2048 as a 12-bit immediate from x0
 
 EU_OFFSET = 0x000
-DMA_OFFSET = 0x400
+DMA_OFFSET = 0x100
+REGION_BEGIN = 0x200      # + 4 * id
+REGION_END = 0x500        # + 4 * id
+MAX_REGIONS = 192
+REGION_SYMBOL_PREFIX = "__region."
 
 # Event unit registers (offsets from the event unit base)
 EU_CORE_ID = 0x00        # r: this core's id
@@ -33,8 +41,6 @@ EU_FORK_ENTRY = 0x20     # w: entry address of the next dispatch
 EU_FORK_ARG = 0x24       # w: argument (a0) of the next dispatch
 EU_FORK = 0x28           # w: dispatch entry(arg) to the workers in the bit mask
 EU_JOIN = 0x2C           # r: sleep until every dispatched worker has returned
-EU_REGION_BEGIN = 0x40   # w: address of a NUL-terminated region name: the region starts on this core
-EU_REGION_END = 0x44     # w: address of the same name: the region ends on this core
 
 # DMA registers (offsets from the DMA base); each core has its own set of command registers.
 DMA_SRC = 0x00

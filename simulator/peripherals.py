@@ -68,8 +68,6 @@ class EventUnit:
             self.fork_arg[core.id] = value
         elif offset == mm.EU_FORK:
             self.fork(core, value)
-        elif offset in (mm.EU_REGION_BEGIN, mm.EU_REGION_END):
-            self.cluster.region_event(core, value, offset == mm.EU_REGION_BEGIN)
         else:
             self._bad(core, offset, "write")
 

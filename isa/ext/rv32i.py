@@ -6,13 +6,6 @@ EXT = "RV32I"
 OP, OP_IMM, BRANCH, LOAD, STORE = "6..0=0x33", "6..0=0x13", "6..0=0x63", "6..0=0x03", "6..0=0x23"
 
 
-def _jump_target(h, target: int) -> None:
-    target &= 0xFFFF_FFFF
-    if target & 3:
-        h.trap(0, target)   # instruction-address-misaligned, raised by the jump itself
-    h.next_pc = target
-
-
 @instr("lui", "rd, uimm20", "6..0=0x37", "alu", EXT)
 def lui(h, d):
     """x[rd] = uimm20 << 12"""
@@ -28,21 +21,21 @@ def auipc(h, d):
 @instr("jal", "rd, jimm20", "6..0=0x6f", "jal", EXT)
 def jal(h, d):
     """x[rd] = pc + 4; pc = target"""
-    _jump_target(h, h.pc + d.jimm20)
+    h.jump(h.pc + d.jimm20)
     h.wx(d.rd, h.pc + 4)
 
 
 @instr("jalr", "rd, imm12(rs1)", "14..12=0 6..0=0x67", "jalr", EXT)
 def jalr(h, d):
     """x[rd] = pc + 4; pc = (x[rs1] + imm12) & ~1"""
-    _jump_target(h, (h.x[d.rs1] + d.imm12) & ~1)
+    h.jump((h.x[d.rs1] + d.imm12) & ~1)
     h.wx(d.rd, h.pc + 4)
 
 
 def _branch(name: str, funct3: int, cond, text: str):
     def sem(h, d):
         if cond(h.x[d.rs1], h.x[d.rs2]):
-            _jump_target(h, h.pc + d.bimm12)
+            h.jump(h.pc + d.bimm12)
     sem.__doc__ = f"if ({text}) pc = target"
     instr(name, "rs1, rs2, bimm12", f"14..12={funct3} {BRANCH}", "branch", EXT)(sem)
 

@@ -1,4 +1,4 @@
-"""The `mcusim` command line.
+"""mcusim: cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI5CY, Xpulpv2, FP16 SIMD).
 
 Exit status: a simulated program's own exit code for `run`; 2 for bad input (assembly errors,
 unreadable files, bad options); 3 when the simulated program fails (unhandled trap, hang);

@@ -294,7 +294,8 @@ class Cluster:
 
     def region_event(self, core: CoreModel, region_id: int, begin: bool) -> None:
         name = self.region_names.get(region_id, f"region{region_id}")
-        snapshot = (core.issue_cycle, core.hart.instret, dict(core.stalls))
+        # The region starts after its region_begin store and includes its region_end store.
+        snapshot = (core.issue_cycle + 1, core.hart.instret + 1, dict(core.stalls))
         if begin:
             core.regions_open[name] = snapshot
             return
@@ -549,6 +550,12 @@ class Cluster:
 
     # --- the run loop ------------------------------------------------------------------------------
     def _cores_process(self):
+        try:
+            yield from self._advance_cores()
+        except SimulationError as exc:   # reported by run(), not through simpy's failure path
+            self.error = exc
+
+    def _advance_cores(self):
         cores = self.cores
         n = len(cores)
         max_cycles = self.config.max_cycles
@@ -577,8 +584,11 @@ class Cluster:
             yield self.env.timeout(self.horizon - self.env.now)
 
     def run(self) -> ClusterResult:
+        self.error: SimulationError | None = None
         self.env.process(self._cores_process())
         self.env.run()
+        if self.error is not None:
+            raise self.error
         if self.finished is None:
             self._deadlock_error()
         code, reason = self.finished

@@ -1,0 +1,35 @@
+"""mcusim's assembler: GNU `as` syntax for RV32IMF + Zfh + Xpulpv2 + Xfvec, driven by the ISA table.
+
+    program = assemble(source, "kernel.s")           # -> Program (sections, symbols, entry)
+    elf_bytes = to_elf(program); text_bytes = to_raw(program)
+
+`Builder` writes the same programs from Python code. Bad input raises `AsmError`
+(`file:line:col: error: message`). See kernels_asm.assembler for the design and GNU deviations.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kernels_asm.assembler import assemble_source
+from kernels_asm.builder import Builder
+from kernels_asm.elf import to_elf, to_raw
+from kernels_asm.errors import AsmError
+from kernels_asm.program import Program, Section, Symbol
+
+__all__ = ["AsmError", "Builder", "Program", "Section", "Symbol", "assemble", "assemble_file", "to_elf",
+           "to_raw"]
+
+
+def assemble(source: str, filename: str = "<input>", section_addresses: dict[str, int] | None = None) -> Program:
+    """Assemble GNU-syntax source text. `section_addresses` overrides where sections go
+    (see kernels_asm.program: e.g. {".text": 0x80000000})."""
+    return assemble_source(source, filename, section_addresses)
+
+
+def assemble_file(path: str | Path, section_addresses: dict[str, int] | None = None) -> Program:
+    """Assemble a source file (UTF-8); unreadable files raise AsmError too."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AsmError(f"cannot read source: {exc}", 1, str(path), 0) from None
+    return assemble_source(text, str(path), section_addresses)

@@ -10,10 +10,7 @@ auxiliary operations (isa/ext/xfvec.py).
 """
 from __future__ import annotations
 
-import re
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,26 +21,12 @@ from isa.disasm import disassemble_word
 from isa.spec import INSTRUCTIONS
 from simulator.hart import Hart, Trap
 from simulator.memory import Memory
+from tests.reference_tools import compare_with_gnu, compare_with_llvm, norm
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "xfvec_encodings.txt"
-GNU_AS, GNU_OBJDUMP = "riscv64-unknown-elf-as", "riscv64-unknown-elf-objdump"
-LLVM_MC = "/usr/lib/llvm-19/bin/llvm-mc"
-PACKAGES = {GNU_AS: "binutils-riscv64-unknown-elf", GNU_OBJDUMP: "binutils-riscv64-unknown-elf", LLVM_MC: "llvm-19"}
 BASE = 0x1000_0000
 NV, DZ, OF, UF, NX = fp.NV, fp.DZ, fp.OF, fp.UF, fp.NX
 ILLEGAL = 2
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found: install the Debian package {PACKAGES[name]} (CI: .ci/run installs it)")
-    return path
-
-
-def norm(text: str) -> str:
-    """Disassembly text with whitespace collapsed and no space after commas (objdump/llvm-mc differ)."""
-    return re.sub(r"\s+", " ", text.replace(", ", ",")).strip()
 
 
 # --- 1. F and Zfh encodings against GNU binutils and LLVM -------------------------------------------
@@ -75,36 +58,12 @@ def gnu_accepts(key: str, word: int) -> bool:
 
 
 def test_f_zfh_encodings_and_disassembly_match_gnu_binutils(tmp_path: Path) -> None:
-    cases = [c for c in standard_cases() if gnu_accepts(c[0], c[1])]
-    source = tmp_path / "f.s"
-    source.write_text("".join(f"{text}\n" for _, _, text in cases))
-    obj = tmp_path / "f.o"
-    result = subprocess.run([tool(GNU_AS), "-march=rv32imf_zfh", "-o", str(obj), str(source)],
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"GNU as rejected our disassembly:\n{result.stderr}"
-    dump = subprocess.run([tool(GNU_OBJDUMP), "-d", "-M", "no-aliases", str(obj)],
-                          capture_output=True, text=True, check=True).stdout
-    got = re.findall(r"^\s*[0-9a-f]+:\s+([0-9a-f]{8})\s+(.*)$", dump, re.MULTILINE)
-    assert len(got) == len(cases)
-    bad = [f"{key}: ours {word:08x} '{text}', GNU {w} '{t}'" for (key, word, text), (w, t) in zip(cases, got)
-           if int(w, 16) != word or norm(t) != norm(text)]
+    bad = compare_with_gnu([c for c in standard_cases() if gnu_accepts(c[0], c[1])], tmp_path)
     assert not bad, "\n".join(bad)
 
 
 def test_f_zfh_encodings_and_disassembly_match_llvm_mc(tmp_path: Path) -> None:
-    cases = standard_cases()
-    source = tmp_path / "f.s"
-    source.write_text("".join(f"{text}\n" for _, _, text in cases))
-    result = subprocess.run([tool(LLVM_MC), "-triple=riscv32", "-mattr=+m,+f,+zfh", "-show-encoding",
-                             str(source)], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"llvm-mc rejected our disassembly:\n{result.stderr}"
-    got = re.findall(r"^\s*([a-z][^#\n]*?)\s*# encoding: \[([^\]]*)\]", result.stdout, re.MULTILINE)
-    assert len(got) == len(cases)
-    bad = []
-    for (key, word, text), (t, enc) in zip(cases, got):
-        llvm_word = int.from_bytes(bytes(int(b, 16) for b in enc.split(",")), "little")
-        if llvm_word != word or norm(t) != norm(text):
-            bad.append(f"{key}: ours {word:08x} '{text}', LLVM {llvm_word:08x} '{t}'")
+    bad = compare_with_llvm(standard_cases(), tmp_path)
     assert not bad, "\n".join(bad)
 
 

@@ -253,3 +253,85 @@ buf: .word 0
 def _loop(body: str, count: int, setup: str) -> str:
     from tests.cluster_helpers import loop_program
     return loop_program(body, count, setup)
+
+
+def test_dma_2d_transfer_gathers_a_strided_block():
+    src = """
+    .globl _start
+_start:
+    la t0, matrix              # 4 rows of 16 bytes; copy 8 bytes of each row
+    li t1, 0x10000000
+    li a1, 16                  # source stride
+    li a2, 8                   # destination stride (packed)
+    li a3, 4                   # rows
+    dma_2d a1, a2, a3
+    li t2, 8
+    dma_copy_2d t1, t0, t2
+    dma_wait
+    li t1, 0x10000000
+    lw a0, 24(t1)              # row 3, first word: 0x33333333
+    li t3, 0x33333333
+    sub a0, a0, t3
+    lw t4, 8(t1)               # row 1, first word
+    li t3, 0x11111111
+    sub t4, t4, t3
+    or a0, a0, t4
+    li a7, 93
+    ecall
+    .data
+matrix:
+    .word 0x00000000, 0x00000000, 0xdeadbeef, 0xdeadbeef
+    .word 0x11111111, 0x11111111, 0xdeadbeef, 0xdeadbeef
+    .word 0x22222222, 0x22222222, 0xdeadbeef, 0xdeadbeef
+    .word 0x33333333, 0x33333333, 0xdeadbeef, 0xdeadbeef
+"""
+    assert run_asm(src).exit_code == 0
+
+
+def test_mutex_serialises_a_critical_section():
+    src = """
+    .globl _start
+_start:
+    la s0, counter
+    li t2, 20
+1:  mutex_lock
+    lw t0, 0(s0)
+    addi t0, t0, 1
+    sw t0, 0(s0)
+    mutex_unlock
+    addi t2, t2, -1
+    bnez t2, 1b
+    barrier
+    lw a0, 0(s0)
+    li a7, 93
+    ecall
+    .section .tcdm
+counter: .word 0
+"""
+    r = run_asm(src, cores=4)
+    assert r.exit_code == 80
+    assert sum(c.stalls["sleep"] for c in r.cores[:4]) > 0      # cores waited for the mutex
+
+
+def test_send_event_wakes_a_sleeping_core():
+    src = """
+    .globl _start
+_start:
+    core_id t0
+    bnez t0, 1f
+    li t1, 300                 # core 0 works, then wakes core 1
+2:  addi t1, t1, -1
+    bnez t1, 2b
+    li t2, 2
+    send_event t2
+    li a0, 0
+    li a7, 93
+    ecall
+1:  wfi                        # core 1 sleeps until the event
+    li a0, 0
+    li a7, 93
+    ecall
+"""
+    r = run_asm(src, cores=2)
+    assert r.cores[1].stalls["sleep"] > 1000
+    assert r.cores[1].end_cycle > r.cores[0].end_cycle - 5

@@ -35,6 +35,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def resolve_engine(requested: str, tracing: bool = False) -> str:
+    """The engine to use: the compiled one unless asked otherwise, not built (one-line warning), or
+    tracing (the reference writes the trace)."""
+    if requested == "py":
+        return "py"
+    from simulator.cengine import binding
+    if binding.load() is None:
+        print("mcusim: warning: the compiled engine is not built; using the Python engine "
+              "(reinstall with `pip install .` and a C compiler)", file=sys.stderr)
+        return "py"
+    if tracing:
+        print("mcusim: note: --trace runs the Python reference engine", file=sys.stderr)
+        return "py"
+    return "c"
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("c", "py"), default="c",
+                        help="c: the compiled engine (default); py: the Python reference (identical results)")
+
+
 def _core_set(text: str) -> set[int]:
     try:
         cores = {int(x) for x in text.split(",") if x.strip()}
@@ -119,9 +140,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             trace = sys.stdout if args.trace == "-" else open(args.trace, "w")
         except OSError as exc:
             raise UserError(f"{args.trace}: cannot write ({exc.strerror})") from None
+    engine = resolve_engine(args.engine, tracing=trace is not None)
     try:
         cluster = Cluster(image, config, cores=args.cores, controller=args.controller, trace=trace,
-                          trace_cores=args.trace_cores, trace_window=args.trace_cycles)
+                          trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine)
         result = cluster.run()
     finally:
         if trace is not None and trace is not sys.stdout:
@@ -194,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace-cycles", type=_window, default=None, metavar="A:B",
                    help="trace only cycles A (inclusive) to B (exclusive)")
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
+    add_engine_option(p)
     p.set_defaults(func=cmd_run)
     return parser
 

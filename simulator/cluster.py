@@ -178,6 +178,7 @@ class ClusterResult:
     regions: dict[str, RegionRecord]
     config: ClusterConfig
     mode: str
+    engine: str = "py"
 
     @property
     def instret(self) -> int:
@@ -189,9 +190,23 @@ class Cluster:
 
     def __init__(self, image: Image, config: ClusterConfig, cores: int = 8, controller: bool = False,
                  trace: TextIO | None = None, trace_cores: set[int] | None = None,
-                 trace_window: tuple[int, int] | None = None) -> None:
+                 trace_window: tuple[int, int] | None = None, engine: str = "py") -> None:
+        """`engine`: "py" (the reference) or "c" (the compiled engine; see `engine_used`, which is
+        "py" when the extension is not built, or when tracing, which the reference does)."""
         from simulator.loader import build_memory
         self.config = config
+        self.cengine = None
+        self.wakeups = 0                   # counts wake-ups and core starts (for _advance_one)
+        if engine == "c" and trace is None:
+            from simulator.cengine import binding
+            if binding.load() is not None:
+                from simulator.cengine.engine import CEngine, make_view_classes
+                self.cengine = CEngine(self, STALL_CAUSES, EVENTS)
+                self._core_class, self._hart_class = make_view_classes(CoreModel, ClusterHart,
+                                                                       STALL_CAUSES, EVENTS)
+        elif engine not in ("py", "c"):
+            raise SimulationError(f"unknown engine {engine!r} (c or py)", "config")
+        self.engine_used = "c" if self.cengine is not None else "py"
         self.image = image
         self.mode = "controller" if controller else "spmd"
         self.memory = build_memory(image, config.tcdm.size_kib * 1024, config.l2.size_kib * 1024)
@@ -201,8 +216,13 @@ class Cluster:
         self.now = 0
         self.horizon = NEVER
         self.bank_mask = config.tcdm.banks - 1
-        self.bank_free = [0] * config.tcdm.banks
-        self.fpu_free = [0] * (config.fpu.count + 1)
+        if self.cengine is not None:      # the C loop and the reference share these arrays
+            self.bank_free = self.cengine.state.bank_free
+            self.fpu_free = self.cengine.state.fpu_free
+            self.cengine.setup_memory(self.memory, image)
+        else:
+            self.bank_free = [0] * config.tcdm.banks
+            self.fpu_free = [0] * (config.fpu.count + 1)
         self.cores: list[CoreModel] = []
         tohost = image.symbols.get("tohost")
         for i in range(config.workers):
@@ -232,9 +252,14 @@ class Cluster:
             self.event_unit.team = sum(1 << c.id for c in self.started)
 
     def _make_core(self, core_id: int, tohost: int | None) -> CoreModel:
-        core = CoreModel(core_id, self)
-        core.hart = ClusterHart(self.memory, core, tohost=tohost,
-                                misaligned_traps=self.config.core.misaligned == "trap")
+        traps = self.config.core.misaligned == "trap"
+        if self.cengine is not None:
+            cstruct = self.cengine.core_struct(len(self.cores))
+            core = self._core_class(core_id, self, cstruct)
+            core.hart = self._hart_class(self.memory, core, cstruct, tohost=tohost, misaligned_traps=traps)
+        else:
+            core = CoreModel(core_id, self)
+            core.hart = ClusterHart(self.memory, core, tohost=tohost, misaligned_traps=traps)
         core.fpu = core_id % self.config.fpu.count if core_id != CONTROLLER else self.config.fpu.count
         return core
 
@@ -245,6 +270,7 @@ class Cluster:
         h.x[2] = self.tcdm_end - 1024 * (core.id if core.id != CONTROLLER else self.config.workers)
         core.state = "run"
         core.ready = cycle
+        self.wakeups += 1
 
     # --- sleeping and waking (used by the peripherals) ---------------------------------------------
     def sleep(self, core: CoreModel, cause: str, what: str) -> None:
@@ -257,6 +283,7 @@ class Cluster:
     def wake(self, core: CoreModel, cycle: int) -> None:
         if core.state != "sleep":
             return
+        self.wakeups += 1
         cycle = max(cycle, core.sleep_start)
         core.stalls[core.sleep_cause] += cycle - core.sleep_start
         core.state = "run"
@@ -309,15 +336,20 @@ class Cluster:
             core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls)
 
     # --- timing ------------------------------------------------------------------------------------
-    def _timing(self, d) -> tuple:
-        key = id(d.instr)
-        t = self._timing_cache.get(key)
-        if t is None:
+    @staticmethod
+    def _timing(d) -> tuple:
+        """(timing class, scoreboard indices read, writes as (index, is x, is post-increment rs1),
+        x register written last or -1), computed once per decoded instruction."""
+        timing = d.__dict__.get("timing")
+        if timing is None:
             use = register_use(d.instr)
-            t = (d.instr.timing, tuple(zip(use.reads, use.reads_offset)),
-                 tuple(zip(use.writes, use.writes_offset)))
-            self._timing_cache[key] = t
-        return t
+            regs = [(name, off, getattr(d, name) + off) for name, off in zip(use.reads, use.reads_offset)]
+            reads = tuple(r for _name, off, r in regs if r or off)
+            writes = tuple((getattr(d, name) + off, off == 0, name == "rs1")
+                           for name, off in zip(use.writes, use.writes_offset) if getattr(d, name) or off)
+            x_writes = [r for r, is_x, _ in writes if is_x]
+            timing = d.timing = (d.instr.timing, reads, writes, x_writes[-1] if x_writes else -1)
+        return timing
 
     def _memory_cost(self, core: CoreModel, start: int, access: tuple[int, int, bool]) -> int:
         """Cycle at which the access completes (the core's next issue cycle)."""
@@ -376,16 +408,12 @@ class Cluster:
         except Trap as trap:
             self._trap(core, trap, d, t)
             return
-        cls, reads, writes = self._timing(d)
+        cls, reads, writes, last_x_write = self._timing(d)
         # 1. wait for source operands (load-use, FPU latency)
         start = t
         cause = None
         rr = core.reg_ready
-        for name, off in reads:
-            r = getattr(d, name)
-            if r == 0 and off == 0:
-                continue
-            r += off
+        for r in reads:
             if rr[r] > start:
                 start = rr[r]
                 cause = core.reg_cause[r]
@@ -396,8 +424,7 @@ class Cluster:
             start += cfg.core.jalr_dependency_stall
         divisor = h.x[d.rs2] if cls == "div" else 0
         core.issue_cycle = start
-        old_values = [(name, off, self._reg_value(h, getattr(d, name), off)) for name, off in writes] \
-            if self.trace is not None else None
+        old_values = self._written_registers(h, d) if self.trace is not None else None
         # 2. execute
         try:
             h.next_pc = pc + 4
@@ -470,19 +497,13 @@ class Cluster:
                     dest_ready = end + latency
                     dest_cause = "fpu_latency"
         # 4. register results and retire
-        prev = -1
-        for name, off in writes:
-            r = getattr(d, name) + off
-            if off == 0:
-                if r == 0:
-                    continue
-                prev = r
-            if dest_ready and not (name == "rs1" and cls == "load"):
+        for r, _is_x, post_increment in writes:
+            if dest_ready and not (post_increment and cls == "load"):
                 rr[r] = dest_ready
                 core.reg_cause[r] = dest_cause
             elif rr[r] > end:
                 rr[r] = 0
-        core.prev_dest = prev
+        core.prev_dest = last_x_write
         h.advance(pc)
         if h.pc == pc and (cls == "jal" or cls == "branch"):
             # Registers cannot change while a core jumps to itself: it can never leave.
@@ -500,6 +521,11 @@ class Cluster:
     @staticmethod
     def _reg_value(h: Hart, r: int, off: int) -> int:
         return h.f[r] if off else h.x[r]
+
+    def _written_registers(self, h: Hart, d) -> list[tuple[str, int, int]]:
+        use = register_use(d.instr)
+        return [(name, off, self._reg_value(h, getattr(d, name), off))
+                for name, off in zip(use.writes, use.writes_offset)]
 
     def _trace_line(self, core: CoreModel, cycle: int, pc: int, d, old_values) -> None:
         if self.trace is None or old_values is None:
@@ -563,8 +589,15 @@ class Cluster:
             peek = self.env.peek()
             self.horizon = NEVER if peek == float("inf") else int(peek)
             self.now = int(self.env.now)
-            while self.finished is None:
-                t = min(c.ready for c in cores)
+            if self.cengine is not None:
+                self._advance_compiled()
+            while self.finished is None and self.cengine is None:
+                live = [c for c in cores if c.ready < NEVER]
+                if len(live) == 1:
+                    if self._advance_one(live[0], max_cycles):
+                        break
+                    continue
+                t = min(c.ready for c in live) if live else NEVER
                 if t >= self.horizon:
                     break
                 if t >= max_cycles:
@@ -583,6 +616,50 @@ class Cluster:
                 self._deadlock_error()
             yield self.env.timeout(self.horizon - self.env.now)
 
+    def _advance_one(self, core: CoreModel, max_cycles: int) -> bool:
+        """One runnable core: no arbitration order to keep, so skip the per-cycle scan. Returns True
+        at the horizon or the end, False when the core sleeps or another core may have become
+        runnable (a wake-up or a fork happened)."""
+        wakeups = self.wakeups
+        while self.finished is None:
+            t = core.ready
+            if t >= self.horizon:
+                return True
+            if t >= max_cycles:
+                self._max_cycles_error()
+            self.now = t
+            self.issue(core, t)
+            if core.ready == NEVER or self.wakeups != wakeups:
+                return False
+        return True
+
+    def _advance_compiled(self) -> None:
+        """The compiled loop up to the horizon; instructions it hands back run in the reference."""
+        ce = self.cengine
+        while self.finished is None:
+            status, index, t = ce.run(self.horizon)
+            if status == 0:
+                self.now = int(ce.state.now)
+                return
+            if status == 2:
+                self.now = int(ce.state.now)
+                self._max_cycles_error()
+            core = self.cores[index]
+            self.now = t
+            if status == 3:
+                raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
+                                      f"{describe_instruction(core.hart, core.hart.pc)} "
+                                      f"(cycle {core.issue_cycle})", "hang")
+            pc = core.hart.pc
+            self.issue(core, t)
+            ce.refresh(pc)
+            ce.resume_after_python()
+
+    def dma_changed(self) -> None:
+        """The DMA's active transfers changed: the compiled loop needs them for bank slots."""
+        if self.cengine is not None:
+            self.cengine.sync_dma(self.dma.active)
+
     def run(self) -> ClusterResult:
         self.error: SimulationError | None = None
         self.env.process(self._cores_process())
@@ -595,7 +672,8 @@ class Cluster:
         end = max([c.end_cycle or 0 for c in self.cores] + [c.issue_cycle + 1 for c in self.started])
         end = max(end, self.now + 1 if self.mode == "controller" else 0)
         self._close_accounting(end)
-        return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode)
+        return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode,
+                             self.engine_used)
 
     def _close_accounting(self, end: int) -> None:
         """Cores still asleep (or never started) at the end spent the rest of the run asleep."""

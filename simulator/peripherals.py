@@ -253,6 +253,7 @@ class Dma:
         if side is not None and packed:
             t.tcdm_base_word = (side - mm.TCDM_BASE) >> 2
         self.active.append(t)
+        cl.dma_changed()
         self.pending[core.id] = self.pending.get(core.id, 0) + 1
         cl.schedule(t.end, lambda: self.complete(t))
 
@@ -264,6 +265,7 @@ class Dma:
             mem.write_bytes(t.dst + row * t.dst_stride, data)
         self.bytes_moved += t.size
         self.active.remove(t)
+        cl.dma_changed()
         self.pending[t.owner] -= 1
         if not self.pending[t.owner]:
             wake_at = t.end + cl.config.event_unit.event_wakeup

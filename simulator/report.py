@@ -3,7 +3,7 @@
 JSON schema `mcusim-run/1`:
   schema        "mcusim-run/1"
   program       path of the program
-  engine        "py" (reference engine)
+  engine        "c" (compiled engine) or "py" (the Python reference)
   mode          "spmd" | "controller"
   exit_code     the program's exit code
   exit_reason   why the run ended
@@ -50,7 +50,7 @@ def to_json(result: ClusterResult, program: str) -> dict[str, Any]:
     return {
         "schema": "mcusim-run/1",
         "program": program,
-        "engine": "py",
+        "engine": result.engine,
         "mode": result.mode,
         "exit_code": result.exit_code,
         "exit_reason": result.reason,

@@ -1,0 +1,77 @@
+"""Python side of the compiled engine: loading the module, pre-decoding instructions into McuInsn
+records, and copying architectural state between a Python Hart and a C McuCore."""
+from __future__ import annotations
+
+from typing import Any
+
+from isa.spec import Decoded
+from simulator.cengine.opgen import OP_INDEX, OP_INVALID, slot_plan
+
+_MODULE: Any = None
+_TRIED = False
+
+
+def load() -> Any:
+    """The compiled module (with .ffi and .lib), or None when it is not built."""
+    global _MODULE, _TRIED
+    if not _TRIED:
+        _TRIED = True
+        try:
+            from simulator import _mcusim_c
+            if _mcusim_c.lib.mcu_num_ops() != OP_INVALID:
+                raise ImportError("stale build: the instruction table changed (rebuild with pip install .)")
+            _MODULE = _mcusim_c
+        except ImportError:
+            _MODULE = None
+    return _MODULE
+
+
+_PLANS: dict[int, tuple] = {}
+
+
+def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
+    """Fill McuInsn `insn` from decoded instruction `d` (None: an undecodable word)."""
+    insn.valid = 1
+    if d is None:
+        insn.op = OP_INVALID
+        insn.word = word
+        return
+    entry = d.instr
+    plan = _PLANS.get(id(entry))
+    if plan is None:
+        plan = _PLANS[id(entry)] = slot_plan(entry)
+    insn.op = OP_INDEX[id(entry)]
+    insn.word = d.word
+    insn.rd = insn.rs1 = insn.rs2 = insn.rs3 = 0
+    insn.rm = 0
+    for name, slot in plan:
+        value = d.values[name]
+        if slot.startswith("imm"):
+            insn.imm[int(slot[3])] = value
+        else:
+            setattr(insn, slot, value)
+
+
+_SCALARS = ("pc", "frm", "fflags", "mstatus", "instret")
+
+
+def hart_to_core(h: Any, c: Any) -> None:
+    """Copy a Hart's architectural state into McuCore `c`."""
+    c.x[0:32] = h.x
+    c.f[0:32] = h.f
+    c.pc, c.frm, c.fflags, c.mstatus, c.instret = h.pc, h.frm, h.fflags, h.mstatus, h.instret
+    c.hwloop_start[0:2] = h.hwloop_start
+    c.hwloop_end[0:2] = h.hwloop_end
+    c.hwloop_count[0:2] = h.hwloop_count
+    c.misaligned_traps = int(h.misaligned_traps)
+    c.id = h.hart_id
+
+
+def core_to_hart(c: Any, h: Any) -> None:
+    """Copy McuCore `c`'s architectural state into a Hart."""
+    h.x[:] = list(c.x)
+    h.f[:] = list(c.f)
+    h.pc, h.frm, h.fflags, h.mstatus, h.instret = c.pc, c.frm, c.fflags, c.mstatus, c.instret
+    h.hwloop_start[:] = list(c.hwloop_start)
+    h.hwloop_end[:] = list(c.hwloop_end)
+    h.hwloop_count[:] = list(c.hwloop_count)

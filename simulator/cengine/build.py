@@ -1,0 +1,124 @@
+"""cffi (API mode) build of the compiled engine, run by `pip install` through setup.py's
+cffi_modules. Generates ops_gen.h from the instruction table first, so C and Python agree on ids."""
+from __future__ import annotations
+
+import os
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
+
+SOURCES = ["engine.c", "sem_int.c", "sem_fp.c", "ieee754.c"]
+
+CDEF = """
+typedef struct { uint16_t op; uint8_t rd, rs1, rs2, rs3, rm, valid; int32_t imm[3]; uint32_t word; } McuInsn;
+typedef struct { uint32_t base, size; uint8_t *data; } McuRegion;
+typedef struct McuMem {
+    McuRegion regions[8]; int32_t nregions;
+    uint32_t periph_base, periph_size, alias_base;
+    uint32_t tohost; int32_t has_tohost;
+    uint32_t code_base, code_words; McuInsn *code;
+} McuMem;
+typedef struct McuCore {
+    uint32_t x[32], f[32]; uint32_t pc, next_pc; uint32_t frm, fflags, mstatus;
+    uint32_t hwloop_start[2], hwloop_end[2], hwloop_count[2];
+    uint64_t instret; int32_t taken; int32_t misaligned_traps; int32_t id;
+    uint32_t acc_addr, acc_size; int32_t acc_store, acc_valid;
+    uint32_t trap_cause, trap_tval;
+    int64_t ready, issue_cycle, sleep_start, end_cycle;
+    int32_t state; int32_t prev_dest, fpu;
+    int64_t reg_ready[64]; int32_t reg_cause[64];
+    int64_t stalls[15]; int64_t events[8];
+    int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
+} McuCore;
+
+typedef struct { uint8_t cls, supported, nreads, nwrites; uint8_t reads[4], writes[3]; } McuOpInfo;
+typedef struct { int64_t start, end, base_word; } McuDma;
+typedef struct McuCluster {
+    McuCore cores[9];
+    McuMem mem;
+    int64_t now, horizon, max_cycles;
+    int64_t bank_free[64];
+    int64_t fpu_free[10];
+    int32_t banks;
+    uint32_t tcdm_base, tcdm_end, dispatch_return;
+    int32_t load_use_stall, branch_taken, branch_not_taken, jal, jalr, jalr_dep, mul, mulh;
+    int32_t div_base, div_by_zero, misaligned_extra, l2_latency;
+    int32_t fp_latency[5];
+    int32_t fp_block[4];
+    McuOpInfo ops[...];
+    int32_t ndma, dma_words_per_cycle;
+    McuDma dma[16];
+    int32_t exit_core, resume_pending, resume_index;
+    int64_t exit_cycle;
+} McuCluster;
+int mcu_run(McuCluster *cl, int64_t horizon);
+
+int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d);
+void mcu_advance(McuCore *c, uint32_t pc);
+int mcu_supported(int op);
+int mcu_num_ops(void);
+
+typedef struct { int exp_bits, frac_bits; } mcu_fmt;
+extern const mcu_fmt MCU_F32, MCU_F16;
+uint32_t mcu_fp_add(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_sub(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_mul(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_div(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_sqrt(const mcu_fmt *f, uint32_t a, int rm, uint32_t *flags);
+uint32_t mcu_fp_fma(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t c, int rm, int negate_product,
+                    int negate_addend, uint32_t *flags);
+uint32_t mcu_fp_min(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_max(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_eq(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_lt(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_le(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_classify(const mcu_fmt *f, uint32_t a);
+uint32_t mcu_fp_to_int(const mcu_fmt *f, uint32_t a, int rm, int is_signed, uint32_t *flags);
+uint32_t mcu_fp_from_int(const mcu_fmt *f, uint32_t v, int is_signed, int rm, uint32_t *flags);
+uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int rm, uint32_t *flags);
+uint32_t mcu_fp_sum_of_products(const mcu_fmt *dst, int n, const mcu_fmt *const *fmts, const uint32_t *a,
+                                const uint32_t *b, const mcu_fmt *cfmt, uint32_t c, int rm, uint32_t *flags);
+uint32_t mcu_fp_average(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+"""
+
+
+def write_generated_header() -> None:
+    path = os.path.join(HERE, "ops_gen.h")
+    text = ops_header()
+    if not os.path.exists(path) or open(path).read() != text:
+        with open(path, "w") as fh:
+            fh.write(text)
+
+
+write_generated_header()
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
+    sources=[os.path.relpath(os.path.join(HERE, s), ROOT) for s in SOURCES],
+    include_dirs=[os.path.relpath(HERE, ROOT)],
+    extra_compile_args=["-O2", "-std=c11", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
+)
+
+if __name__ == "__main__":
+    # Developer rebuild in place (what `pip install -e .` does, faster): python simulator/cengine/build.py
+    import fcntl
+    import glob
+    import shutil
+    os.chdir(ROOT)
+    with open(os.path.join(HERE, ".build.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # helpers may rebuild concurrently
+        built = ffibuilder.compile(tmpdir=".", verbose=False)
+        target = os.path.join(ROOT, "simulator", "_mcusim_c.abi3.so")
+        shutil.copyfile(built, target + ".tmp")
+        os.replace(target + ".tmp", target)
+        for stale in glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.cpython-*.so")) + \
+                glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.[co]")):
+            os.remove(stale)

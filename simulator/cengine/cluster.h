@@ -1,0 +1,63 @@
+/* The compiled engine's cluster state: the twin of simulator/cluster.py's Cluster (timing). */
+#ifndef MCU_CLUSTER_H
+#define MCU_CLUSTER_H
+
+#include "mcu.h"
+
+#define MCU_NCORES 9
+#define MCU_MAX_BANKS 64
+#define MCU_MAX_DMA 16
+#define MCU_NEVER ((int64_t)1 << 62)
+
+/* timing classes (ids assigned by Python: simulator/cengine/engine.py TIMING_IDS) */
+enum { MCU_T_ALU, MCU_T_LOAD, MCU_T_STORE, MCU_T_BRANCH, MCU_T_JAL, MCU_T_JALR, MCU_T_MUL, MCU_T_MULH,
+       MCU_T_DIV, MCU_T_CSR, MCU_T_SYSTEM, MCU_T_FENCE, MCU_T_HWLOOP, MCU_T_FADD, MCU_T_FMUL, MCU_T_FMA,
+       MCU_T_FCONV, MCU_T_FNONCOMP, MCU_T_FDIV32, MCU_T_FSQRT32, MCU_T_FDIV16, MCU_T_FSQRT16 };
+
+/* stall causes, in simulator.cluster.STALL_CAUSES order */
+enum { MCU_S_LOAD_USE, MCU_S_JR, MCU_S_BRANCH, MCU_S_JUMP, MCU_S_MULH, MCU_S_DIV, MCU_S_FDIV,
+       MCU_S_MISALIGNED, MCU_S_TCDM, MCU_S_L2, MCU_S_FPU_CONT, MCU_S_FPU_LAT, MCU_S_BARRIER, MCU_S_SLEEP,
+       MCU_S_TRAP };
+/* events, in simulator.cluster.EVENTS order */
+enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_E_TCDM, MCU_E_L2, MCU_E_FPU };
+
+/* run results */
+enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3 };
+
+/* register-use descriptor of an op: slot 0 rd, 1 rs1, 2 rs2, 3 rs3; +4 for f registers; +8 marks
+ * the post-increment write of rs1 */
+typedef struct {
+    uint8_t cls, supported, nreads, nwrites;
+    uint8_t reads[4], writes[3];
+} McuOpInfo;
+
+typedef struct {
+    int64_t start, end, base_word;
+} McuDma;
+
+typedef struct McuCluster {
+    McuCore cores[MCU_NCORES];
+    McuMem mem;
+    int64_t now, horizon, max_cycles;
+    int64_t bank_free[MCU_MAX_BANKS];
+    int64_t fpu_free[MCU_NCORES + 1];
+    int32_t banks;
+    uint32_t tcdm_base, tcdm_end, dispatch_return;
+    /* configuration */
+    int32_t load_use_stall, branch_taken, branch_not_taken, jal, jalr, jalr_dep, mul, mulh;
+    int32_t div_base, div_by_zero, misaligned_extra, l2_latency;
+    int32_t fp_latency[5];   /* fadd fmul fma fconv fnoncomp */
+    int32_t fp_block[4];     /* fdiv32 fsqrt32 fdiv16 fsqrt16 */
+    /* per-op metadata */
+    McuOpInfo ops[MCU_NUM_OPS + 1];
+    /* DMA transfers holding TCDM bank slots */
+    int32_t ndma, dma_words_per_cycle;
+    McuDma dma[MCU_MAX_DMA];
+    /* exit to Python: which core at which cycle, and where to resume in that cycle's rotation */
+    int32_t exit_core, resume_pending, resume_index;
+    int64_t exit_cycle;
+} McuCluster;
+
+int mcu_run(McuCluster *cl, int64_t horizon);
+
+#endif

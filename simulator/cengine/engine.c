@@ -1,0 +1,311 @@
+/* The compiled engine: memory access, single-instruction execution, and (engine loop) the cluster's
+ * cycle-by-cycle timing, the twin of simulator/cluster.py. */
+#include "mcu.h"
+
+#define MCU_EXPORT __attribute__((visibility("default")))
+
+static inline McuRegion *find_region(McuMem *m, uint32_t addr, uint32_t size) {
+    for (int i = 0; i < m->nregions; i++) {
+        McuRegion *r = &m->regions[i];
+        if (addr >= r->base && (uint64_t)addr + size <= (uint64_t)r->base + r->size) return r;
+    }
+    return 0;
+}
+
+static inline int is_periph(const McuMem *m, uint32_t addr) {
+    return (addr - m->periph_base < m->periph_size) || addr >= m->alias_base;
+}
+
+static inline int in_code(const McuMem *m, uint32_t addr, int size) {
+    uint64_t end = (uint64_t)m->code_base + 4ull * m->code_words;
+    return m->code_words && (uint64_t)addr + size > m->code_base && addr < end;
+}
+
+int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
+    if (is_periph(m, addr)) return MCU_PYTHON;
+    if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
+    McuRegion *r = find_region(m, addr, (uint32_t)size);
+    if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
+    uint32_t v = 0;
+    memcpy(&v, r->data + (addr - r->base), (size_t)size);   /* little-endian host */
+    if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
+    c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
+    *out = v;
+    return MCU_OK;
+}
+
+int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
+    if (is_periph(m, addr)) return MCU_PYTHON;
+    if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
+    McuRegion *r = find_region(m, addr, (uint32_t)size);
+    if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
+    /* tohost ends the run and self-modifying code needs both decode caches: the reference does those */
+    if ((m->has_tohost && addr == m->tohost) || in_code(m, addr, size)) return MCU_PYTHON;
+    memcpy(r->data + (addr - r->base), &value, (size_t)size);
+    c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
+    return MCU_OK;
+}
+
+MCU_EXPORT int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d) {
+    c->next_pc = c->pc + 4;
+    c->acc_valid = 0;
+    c->taken = 0;
+    int st = mcu_sem_int(c, m, d);
+    if (st == MCU_UNSUPPORTED) st = mcu_sem_fp(c, m, d);
+    return st;
+}
+
+/* Retire the instruction at pc: control flow and hardware-loop back-edges (Hart.advance). */
+MCU_EXPORT void mcu_advance(McuCore *c, uint32_t pc) {
+    uint32_t npc = c->next_pc;
+    if (npc == pc + 4) {
+        if (pc == c->hwloop_end[0] && c->hwloop_count[0]) {
+            c->hwloop_count[0]--;
+            if (c->hwloop_count[0]) npc = c->hwloop_start[0];
+            else if (pc == c->hwloop_end[1] && c->hwloop_count[1]) {
+                c->hwloop_count[1]--;
+                if (c->hwloop_count[1]) npc = c->hwloop_start[1];
+            }
+        } else if (pc == c->hwloop_end[1] && c->hwloop_count[1]) {
+            c->hwloop_count[1]--;
+            if (c->hwloop_count[1]) npc = c->hwloop_start[1];
+        }
+    }
+    c->pc = npc;
+    c->instret++;
+}
+
+MCU_EXPORT int mcu_supported(int op) { return mcu_sem_int_supports(op) || mcu_sem_fp_supports(op); }
+MCU_EXPORT int mcu_num_ops(void) { return MCU_NUM_OPS; }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The cluster loop: the twin of simulator/cluster.py (Cluster._advance_cores and Cluster.issue).   */
+/* ------------------------------------------------------------------------------------------------ */
+#include "cluster.h"
+
+static inline int64_t dma_first_free_slot(const McuCluster *cl, int bank, int64_t cycle) {
+    if (!cl->ndma) return cycle;
+    int wpc = cl->dma_words_per_cycle, banks = cl->banks;
+    int span = wpc < banks ? wpc : banks;
+    int moved = 1;
+    while (moved) {
+        moved = 0;
+        for (int i = 0; i < cl->ndma; i++) {
+            const McuDma *t = &cl->dma[i];
+            if (t->base_word < 0 || cycle < t->start || cycle >= t->end) continue;
+            int64_t first = t->base_word + (cycle - t->start) * wpc;
+            int64_t diff = ((int64_t)bank - first) % banks;
+            if (diff < 0) diff += banks;
+            if (diff < span) { cycle++; moved = 1; }
+        }
+    }
+    return cycle;
+}
+
+/* Cycle at which the access completes (Cluster._memory_cost). */
+static int64_t memory_cost(McuCluster *cl, McuCore *c, int64_t start) {
+    uint32_t addr = c->acc_addr, size = c->acc_size;
+    c->events[c->acc_store ? MCU_E_STORES : MCU_E_LOADS]++;
+    if (addr >= cl->tcdm_base && addr < cl->tcdm_end) {
+        uint32_t w0 = addr >> 2;
+        int nwords = ((addr & 3) + size > 4) ? 2 : 1;
+        int64_t grant = start;
+        for (int k = 0; k < nwords; k++) {
+            int bank = (int)((w0 + (uint32_t)k - (cl->tcdm_base >> 2)) & (uint32_t)(cl->banks - 1));
+            if (cl->bank_free[bank] > grant) grant = cl->bank_free[bank];
+            grant = dma_first_free_slot(cl, bank, grant);
+            cl->bank_free[bank] = grant + 1;
+            c->events[MCU_E_TCDM]++;
+            grant++;
+        }
+        grant--;
+        int64_t end = grant + 1;
+        int64_t extra = (nwords - 1) * (int64_t)cl->misaligned_extra;
+        if (nwords > 1) {
+            c->stalls[MCU_S_MISALIGNED] += extra;
+            if (start + 1 + extra > end) end = start + 1 + extra;
+        }
+        int64_t contention = end - (start + 1) - extra;
+        if (contention > 0) c->stalls[MCU_S_TCDM] += contention;
+        return end;
+    }
+    /* L2 and other memories (peripherals never reach C) */
+    int64_t latency = cl->l2_latency;
+    c->events[MCU_E_L2]++;
+    c->stalls[MCU_S_L2] += latency - 1;
+    if (c->acc_store) { c->l2_stores++; c->l2_store_cycles += latency; }
+    else { c->l2_loads++; c->l2_load_cycles += latency; }
+    return start + latency;
+}
+
+static inline uint32_t slot_reg(const McuInsn *d, int slot) {
+    switch (slot & 3) {
+        case 0: return d->rd;
+        case 1: return d->rs1;
+        case 2: return d->rs2;
+        default: return d->rs3;
+    }
+}
+
+static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int by_zero) {
+    if (!divisor) return by_zero;
+    if (is_signed && (divisor >> 31)) divisor = (uint32_t)(-(int64_t)(int32_t)divisor);
+    return __builtin_clz(divisor) + base;
+}
+
+/* Issue the next instruction of core c at cycle >= t. Returns 0 when done in C, 1 when the Python
+ * reference must execute it (nothing has been changed then), 3 on a jump-to-self hang. */
+static int issue(McuCluster *cl, McuCore *c, int64_t t) {
+    McuMem *m = &cl->mem;
+    uint32_t pc = c->pc;
+    if (pc == cl->dispatch_return && c->id != 8) return 1;
+    uint32_t index = (pc - m->code_base) >> 2;
+    if ((pc & 3) || pc < m->code_base || index >= m->code_words) return 1;
+    const McuInsn *d = &m->code[index];
+    if (!d->valid) return 1;
+    const McuOpInfo *info = &cl->ops[d->op];
+    if (!info->supported) return 1;
+    int cls = info->cls;
+    /* 1. wait for source operands */
+    int64_t start = t;
+    int cause = -1;
+    for (int k = 0; k < info->nreads; k++) {
+        int slot = info->reads[k];
+        uint32_t r = slot_reg(d, slot);
+        if (r == 0 && !(slot & 4)) continue;
+        if (slot & 4) r += 32;
+        if (c->reg_ready[r] > start) { start = c->reg_ready[r]; cause = c->reg_cause[r]; }
+    }
+    int jr = (cls == MCU_T_JALR && d->rs1 && (int32_t)d->rs1 == c->prev_dest) ? cl->jalr_dep : 0;
+    uint32_t divisor = cls == MCU_T_DIV ? c->x[d->rs2] : 0;
+    c->issue_cycle = start + jr;
+    /* 2. execute */
+    int st = mcu_exec(c, m, d);
+    if (st != MCU_OK) return 1;   /* traps and peripheral accesses: the reference does them */
+    if (cause >= 0) c->stalls[cause] += start - t;
+    c->stalls[MCU_S_JR] += jr;
+    start += jr;
+    /* 3. cost */
+    int64_t end = start + 1, dest_ready = 0;
+    int dest_cause = MCU_S_LOAD_USE;
+    switch (cls) {
+        case MCU_T_LOAD: case MCU_T_STORE:
+            if (c->acc_valid) {
+                end = memory_cost(cl, c, start);
+                if (cls == MCU_T_LOAD) dest_ready = end + cl->load_use_stall;
+            }
+            break;
+        case MCU_T_BRANCH:
+            c->events[MCU_E_BRANCHES]++;
+            if (c->taken) {
+                c->events[MCU_E_TAKEN]++;
+                c->stalls[MCU_S_BRANCH] += cl->branch_taken - 1;
+                end = start + cl->branch_taken;
+            } else {
+                c->stalls[MCU_S_BRANCH] += cl->branch_not_taken - 1;
+                end = start + cl->branch_not_taken;
+            }
+            break;
+        case MCU_T_JAL: case MCU_T_JALR: {
+            c->events[MCU_E_JUMPS]++;
+            int cost = cls == MCU_T_JAL ? cl->jal : cl->jalr;
+            c->stalls[MCU_S_JUMP] += cost - 1;
+            end = start + cost;
+            break;
+        }
+        case MCU_T_MUL:
+            end = start + cl->mul;
+            c->stalls[MCU_S_MULH] += cl->mul - 1;
+            break;
+        case MCU_T_MULH:
+            end = start + cl->mulh;
+            c->stalls[MCU_S_MULH] += cl->mulh - 1;
+            break;
+        case MCU_T_DIV: {
+            int signed_op = d->op == MCU_OP_DIV || d->op == MCU_OP_REM;
+            int cost = divide_cycles(divisor, signed_op, cl->div_base, cl->div_by_zero);
+            end = start + cost;
+            c->stalls[MCU_S_DIV] += cost - 1;
+            break;
+        }
+        case MCU_T_FADD: case MCU_T_FMUL: case MCU_T_FMA: case MCU_T_FCONV: case MCU_T_FNONCOMP:
+        case MCU_T_FDIV32: case MCU_T_FSQRT32: case MCU_T_FDIV16: case MCU_T_FSQRT16: {
+            c->events[MCU_E_FPU]++;
+            int k = c->fpu;
+            int64_t grant = start > cl->fpu_free[k] ? start : cl->fpu_free[k];
+            if (grant > start) c->stalls[MCU_S_FPU_CONT] += grant - start;
+            if (cls >= MCU_T_FDIV32) {
+                int busy = cl->fp_block[cls - MCU_T_FDIV32];
+                cl->fpu_free[k] = grant + busy;
+                end = grant + busy;
+                c->stalls[MCU_S_FDIV] += busy - 1;
+            } else {
+                cl->fpu_free[k] = grant + 1;
+                end = grant + 1;
+                int latency = cl->fp_latency[cls - MCU_T_FADD];
+                if (latency) { dest_ready = end + latency; dest_cause = MCU_S_FPU_LAT; }
+            }
+            break;
+        }
+        default:
+            break;
+    }
+    /* 4. register results and retire */
+    int prev = -1;
+    for (int k = 0; k < info->nwrites; k++) {
+        int slot = info->writes[k];
+        uint32_t r = slot_reg(d, slot);
+        if (!(slot & 4)) {
+            if (r == 0) continue;
+            prev = (int)r;
+        } else {
+            r += 32;
+        }
+        if (dest_ready && !((slot & 8) && cls == MCU_T_LOAD)) {
+            c->reg_ready[r] = dest_ready;
+            c->reg_cause[r] = dest_cause;
+        } else if (c->reg_ready[r] > end) {
+            c->reg_ready[r] = 0;
+        }
+    }
+    c->prev_dest = prev;
+    mcu_advance(c, pc);
+    if (c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH)) { c->issue_cycle = start; return 3; }
+    c->ready = end;
+    return 0;
+}
+
+/* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
+ * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
+ * every cycle (round-robin priority); an exit remembers where to resume in that order. */
+MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
+    cl->horizon = horizon;
+    int n = MCU_NCORES;
+    for (;;) {
+        int64_t t;
+        int first_i = 0;
+        if (cl->resume_pending) {
+            t = cl->exit_cycle;
+            first_i = cl->resume_index + 1;
+            cl->resume_pending = 0;
+        } else {
+            t = MCU_NEVER;
+            for (int i = 0; i < n; i++) if (cl->cores[i].ready < t) t = cl->cores[i].ready;
+            if (t >= horizon) { cl->now = horizon; return MCU_RUN_HORIZON; }
+            if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
+        }
+        cl->now = t;
+        int first = (int)(t % n);
+        for (int i = first_i; i < n; i++) {
+            McuCore *c = &cl->cores[(first + i) % n];
+            if (c->ready != t) continue;
+            int st = issue(cl, c, t);
+            if (st) {
+                cl->exit_core = (first + i) % n;
+                cl->exit_cycle = t;
+                cl->resume_index = i;
+                return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+"""The compiled engine inside the cluster model.
+
+The C side (engine.c) runs the hot loop: it issues, executes and prices instructions cycle by
+cycle, exactly as `Cluster.issue` does. Everything else stays in the Python reference: when an
+instruction needs it (a peripheral access, a CSR, ecall, a trap, an op without C semantics) the C
+loop stops *before* changing anything, Python runs `Cluster.issue` for that one instruction, and the
+C loop resumes in the same cycle at the next core of the round-robin order.
+
+There is no copying of state: in this mode each core's Python objects (`CCoreModel`, `CHart`) are
+views onto the C structs, so the reference code reads and writes the same memory the C loop uses.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from isa.codec import decode
+from isa.spec import INSTRUCTIONS
+from isa.timing import TIMING_CLASSES
+from simulator.cengine import binding
+from simulator.cengine.opgen import OP_INVALID, REGISTER_SLOTS
+from simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
+from simulator.operands import register_use
+
+TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
+RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
+MAX_CODE_WORDS = 1 << 22
+_SLOT_IDS = {"rd": 0, "rs1": 1, "rs2": 2, "rs3": 3}
+
+
+class CounterView:
+    """A dict-like view of a C counter array with named entries (stalls, events)."""
+
+    def __init__(self, array: Any, names: tuple[str, ...]) -> None:
+        self._array = array
+        self._names = names
+        self._index = {n: i for i, n in enumerate(names)}
+
+    def __getitem__(self, name: str) -> int:
+        return self._array[self._index[name]]
+
+    def __setitem__(self, name: str, value: int) -> None:
+        self._array[self._index[name]] = value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def keys(self):
+        return list(self._names)
+
+    def values(self):
+        return [self._array[i] for i in range(len(self._names))]
+
+    def items(self):
+        return [(n, self._array[i]) for i, n in enumerate(self._names)]
+
+
+class CauseView:
+    """reg_cause as stall-cause names over the C array of cause indices."""
+
+    def __init__(self, array: Any, names: tuple[str, ...]) -> None:
+        self._array = array
+        self._names = names
+        self._index = {n: i for i, n in enumerate(names)}
+
+    def __getitem__(self, r: int) -> str:
+        return self._names[self._array[r]]
+
+    def __setitem__(self, r: int, name: str) -> None:
+        self._array[r] = self._index[name]
+
+
+def _c_property(name: str) -> property:
+    def get(self):
+        return getattr(self._c, name)
+
+    def set_(self, value):
+        setattr(self._c, name, value)
+    return property(get, set_)
+
+
+def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, events: tuple):
+    """CCoreModel and CHart: the reference classes with their hot state stored in a C McuCore."""
+
+    class CHart(ClusterHart):
+        pc = _c_property("pc")
+        frm = _c_property("frm")
+        fflags = _c_property("fflags")
+        mstatus = _c_property("mstatus")
+        instret = _c_property("instret")
+
+        def __init__(self, memory, core, cstruct, **kwargs) -> None:
+            self._c = cstruct
+            super().__init__(memory, core, **kwargs)
+            cstruct.x[0:32] = self.x
+            self.x = cstruct.x
+            self.f = cstruct.f
+            self.hwloop_start = cstruct.hwloop_start
+            self.hwloop_end = cstruct.hwloop_end
+            self.hwloop_count = cstruct.hwloop_count
+            cstruct.misaligned_traps = int(self.misaligned_traps)
+            cstruct.id = core.id
+
+        def store(self, address: int, size: int, value: int) -> None:
+            super().store(address, size, value)
+            # the C decode table follows self-modifying code too
+            self.core.cluster.cengine.invalidate(address, size)
+
+    class CCoreModel(CoreModel):
+        ready = _c_property("ready")
+        issue_cycle = _c_property("issue_cycle")
+        prev_dest = _c_property("prev_dest")
+        fpu = _c_property("fpu")
+        l2_loads = _c_property("l2_loads")
+        l2_stores = _c_property("l2_stores")
+        l2_load_cycles = _c_property("l2_load_cycles")
+        l2_store_cycles = _c_property("l2_store_cycles")
+
+        def __init__(self, core_id: int, cluster, cstruct) -> None:   # noqa: D107 - no dataclass init
+            self._c = cstruct
+            self.id = core_id
+            self.cluster = cluster
+            self.ready = 1 << 62
+            self.state = "off"
+            self.waiting_for = ""
+            self.sleep_start = 0
+            self.sleep_cause = "sleep"
+            self.exit_code = None
+            self.end_cycle = None
+            self.issue_cycle = 0
+            self.prev_dest = -1
+            self.fpu = 0
+            self.reg_ready = cstruct.reg_ready
+            self.reg_cause = CauseView(cstruct.reg_cause, stall_causes)
+            self.stalls = CounterView(cstruct.stalls, stall_causes)
+            self.events = CounterView(cstruct.events, events)
+            self.perf_last = [0] * 31
+            self.regions_open = {}
+
+    return CCoreModel, CHart
+
+
+class CEngine:
+    """The C cluster state for one Cluster, and the loop that alternates C and the reference."""
+
+    def __init__(self, cluster, stall_causes: tuple, events: tuple) -> None:
+        mod = binding.load()
+        if mod is None:
+            raise RuntimeError("compiled engine not built")
+        self.ffi, self.lib = mod.ffi, mod.lib
+        self.cluster = cluster
+        self.stall_causes = stall_causes
+        self.events = events
+        self.state = self.ffi.new("McuCluster *")
+        self._keep: list[Any] = []
+        st = self.state
+        cfg = cluster.config
+        st.max_cycles = cfg.max_cycles
+        st.banks = cfg.tcdm.banks
+        st.tcdm_base, st.tcdm_end = TCDM_BASE, TCDM_BASE + cfg.tcdm.size_kib * 1024
+        st.dispatch_return = DISPATCH_RETURN
+        c = cfg.core
+        (st.load_use_stall, st.branch_taken, st.branch_not_taken, st.jal, st.jalr, st.jalr_dep, st.mul,
+         st.mulh, st.div_base, st.div_by_zero, st.misaligned_extra) = (
+            c.load_use_stall, c.branch_taken, c.branch_not_taken, c.jal, c.jalr, c.jalr_dependency_stall,
+            c.mul, c.mulh, c.div_base, c.div_by_zero, c.misaligned_extra)
+        st.l2_latency = cfg.l2.latency
+        f = cfg.fpu
+        st.fp_latency[0:5] = [f.latency_add, f.latency_mul, f.latency_fma, f.latency_conv, f.latency_noncomp]
+        st.fp_block[0:4] = [f.fdiv32, f.fsqrt32, f.fdiv16, f.fsqrt16]
+        st.dma_words_per_cycle = max(cfg.dma.bandwidth // 4, 1)
+        self._set_op_info()
+        for i in range(9):
+            st.cores[i].ready = 1 << 62
+
+    def _set_op_info(self) -> None:
+        lib = self.lib
+        for op, entry in enumerate(INSTRUCTIONS):
+            info = self.state.ops[op]
+            info.cls = TIMING_IDS[entry.timing]
+            info.supported = 1 if lib.mcu_supported(op) else 0
+            use = register_use(entry)
+            reads = [_SLOT_IDS[REGISTER_SLOTS[n]] | (4 if off else 0) for n, off in zip(use.reads, use.reads_offset)]
+            writes = [_SLOT_IDS[REGISTER_SLOTS[n]] | (4 if off else 0) | (8 if n == "rs1" else 0)
+                      for n, off in zip(use.writes, use.writes_offset)]
+            info.nreads, info.nwrites = len(reads), len(writes)
+            info.reads[0:len(reads)] = reads
+            info.writes[0:len(writes)] = writes
+        self.state.ops[OP_INVALID].supported = 0
+
+    def core_struct(self, index: int) -> Any:
+        return self.state.cores[index]
+
+    def setup_memory(self, memory, image) -> None:
+        """Point the C memory at the Python regions (shared, no copy) and pre-decode the code."""
+        m = self.state.mem
+        if len(memory.regions) > 8:
+            raise RuntimeError("too many memory regions for the compiled engine")
+        for i, region in enumerate(memory.regions):
+            buf = self.ffi.from_buffer(region.data)
+            self._keep.append(buf)
+            m.regions[i].base, m.regions[i].size, m.regions[i].data = region.base, len(region.data), buf
+        m.nregions = len(memory.regions)
+        m.periph_base, m.periph_size, m.alias_base = PERIPH_BASE, PERIPH_SIZE, ALIAS_BASE
+        tohost = image.symbols.get("tohost")
+        m.has_tohost, m.tohost = (1, tohost) if tohost is not None else (0, 0)
+        code = [s for s in image.segments if s.executable]
+        if code:
+            lo = min(s.address for s in code) & ~3
+            hi = max(s.address + s.mem_size for s in code)
+            words = min((hi - lo + 3) // 4, MAX_CODE_WORDS)
+            table = self.ffi.new("McuInsn[]", words)
+            self._keep.append(table)
+            m.code, m.code_base, m.code_words = table, lo, words
+            for k in range(words):
+                self._predecode(memory, k)
+        self.memory = memory
+
+    def _predecode(self, memory, k: int) -> None:
+        m = self.state.mem
+        address = m.code_base + 4 * k
+        try:
+            word = memory.read(address, 4)
+        except Exception:  # noqa: BLE001 - a hole in the code range: leave it to the reference
+            m.code[k].valid = 0
+            return
+        binding.predecode(decode(word), m.code[k], word)
+
+    def invalidate(self, address: int, size: int) -> None:
+        m = self.state.mem
+        for a in range(address & ~3, address + size, 4):
+            k = (a - m.code_base) >> 2
+            if 0 <= k < m.code_words:
+                m.code[k].valid = 0
+
+    def refresh(self, pc: int) -> None:
+        """Re-decode the word at `pc` if a store invalidated it."""
+        m = self.state.mem
+        k = (pc - m.code_base) >> 2
+        if 0 <= k < m.code_words and not m.code[k].valid:
+            self._predecode(self.memory, k)
+
+    def sync_dma(self, transfers) -> None:
+        st = self.state
+        active = [t for t in transfers if t.tcdm_base_word >= 0][:16]
+        st.ndma = len(active)
+        for i, t in enumerate(active):
+            st.dma[i].start, st.dma[i].end, st.dma[i].base_word = t.start, t.end, t.tcdm_base_word
+
+    def run(self, horizon: int) -> tuple[int, int, int]:
+        """Run C until `horizon` or an exit: (status, core index, cycle)."""
+        st = self.state
+        status = self.lib.mcu_run(st, horizon)
+        return status, st.exit_core, st.exit_cycle
+
+    def resume_after_python(self) -> None:
+        self.state.resume_pending = 1

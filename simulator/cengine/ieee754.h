@@ -1,0 +1,34 @@
+/* Bit-exact IEEE 754 binary32 / binary16 arithmetic with RISC-V rules: the C twin of isa/ieee754.py.
+ * Operands and results are raw bit patterns; exception flags are ORed into *flags
+ * (NX 1, UF 2, OF 4, DZ 8, NV 16); rounding modes are RISC-V frm values 0..4. */
+#ifndef MCU_IEEE754_H
+#define MCU_IEEE754_H
+
+#include <stdint.h>
+
+typedef struct { int exp_bits, frac_bits; } mcu_fmt;
+extern const mcu_fmt MCU_F32, MCU_F16;
+
+uint32_t mcu_fp_add(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_sub(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_mul(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_div(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_sqrt(const mcu_fmt *f, uint32_t a, int rm, uint32_t *flags);
+uint32_t mcu_fp_fma(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t c, int rm, int negate_product,
+                    int negate_addend, uint32_t *flags);
+uint32_t mcu_fp_min(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_max(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_eq(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_lt(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_le(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
+uint32_t mcu_fp_classify(const mcu_fmt *f, uint32_t a);
+uint32_t mcu_fp_to_int(const mcu_fmt *f, uint32_t a, int rm, int is_signed, uint32_t *flags);
+uint32_t mcu_fp_from_int(const mcu_fmt *f, uint32_t v, int is_signed, int rm, uint32_t *flags);
+uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int rm, uint32_t *flags);
+/* round_dst(exact(sum_i a[i]*b[i] + c)) with one rounding; fmts[i] is the format of a[i] and b[i];
+ * cfmt == 0 means no addend. n <= 4. */
+uint32_t mcu_fp_sum_of_products(const mcu_fmt *dst, int n, const mcu_fmt *const *fmts, const uint32_t *a,
+                                const uint32_t *b, const mcu_fmt *cfmt, uint32_t c, int rm, uint32_t *flags);
+uint32_t mcu_fp_average(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+
+#endif

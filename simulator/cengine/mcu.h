@@ -1,0 +1,130 @@
+/* mcusim compiled engine: shared definitions.
+ *
+ * The instruction table lives in Python (the modules of isa/ext); the build script generates ops_gen.h (one
+ * MCU_OP_* per table entry, in table order) so C and Python agree on instruction ids. Python
+ * pre-decodes instructions into McuInsn records; C executes them.
+ *
+ * Semantic handlers (sem_int.c, sem_fp.c) have the signature
+ *     int handler(McuCore *c, McuMem *m, const McuInsn *d)
+ * and return MCU_OK, MCU_TRAP (after mcu_trap()), MCU_PYTHON (the instruction must run in the Python
+ * reference instead: peripheral access, tohost) or MCU_UNSUPPORTED (not implemented in C: Python runs
+ * it). A handler must not change architectural state before it knows it will return MCU_OK or
+ * MCU_TRAP: do memory accesses first, then register writes (the Python semantics do the same).
+ */
+#ifndef MCU_H
+#define MCU_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ops_gen.h"
+#include "ieee754.h"
+
+enum { MCU_OK = 0, MCU_TRAP = 1, MCU_PYTHON = 2, MCU_UNSUPPORTED = 3 };
+
+/* mcause values */
+enum { MCU_CAUSE_MISALIGNED_FETCH = 0, MCU_CAUSE_ILLEGAL = 2, MCU_CAUSE_BREAKPOINT = 3,
+       MCU_CAUSE_MISALIGNED_LOAD = 4, MCU_CAUSE_LOAD_ACCESS = 5, MCU_CAUSE_MISALIGNED_STORE = 6,
+       MCU_CAUSE_STORE_ACCESS = 7 };
+
+/* A pre-decoded instruction. Register operands by field: rd/fd -> rd, rs1/fs1 -> rs1, rs2/fs2 -> rs2,
+ * rs3/fs3 -> rs3. The rounding-mode field -> rm. Every other operand, in syntax order, -> imm[0..2]
+ * (immediates sign-extended as the field says; pc-relative ones as byte offsets from the pc). */
+typedef struct {
+    uint16_t op;
+    uint8_t rd, rs1, rs2, rs3, rm, valid;
+    int32_t imm[3];
+    uint32_t word;
+} McuInsn;
+
+typedef struct {
+    uint32_t base, size;
+    uint8_t *data;
+} McuRegion;
+
+#define MCU_MAX_REGIONS 8
+
+typedef struct McuMem {
+    McuRegion regions[MCU_MAX_REGIONS];
+    int32_t nregions;
+    uint32_t periph_base, periph_size, alias_base;   /* peripheral block and its core-local alias */
+    uint32_t tohost;
+    int32_t has_tohost;
+    /* pre-decoded code: entries for [code_base, code_base + 4 * code_words) */
+    uint32_t code_base, code_words;
+    McuInsn *code;
+} McuMem;
+
+#define MCU_NSTALLS 15
+#define MCU_NEVENTS 8
+
+typedef struct McuCore {
+    /* architectural state (mirrors simulator.hart.Hart) */
+    uint32_t x[32], f[32];
+    uint32_t pc, next_pc;
+    uint32_t frm, fflags, mstatus;
+    uint32_t hwloop_start[2], hwloop_end[2], hwloop_count[2];
+    uint64_t instret;
+    int32_t taken;                  /* set by mcu_jump */
+    int32_t misaligned_traps;
+    int32_t id;
+    /* the last memory access of the instruction (address, size, store?) */
+    uint32_t acc_addr, acc_size;
+    int32_t acc_store, acc_valid;
+    /* trap raised by the instruction */
+    uint32_t trap_cause, trap_tval;
+    /* timing state (engine.c; mirrors simulator.cluster.CoreModel) */
+    int64_t ready, issue_cycle, sleep_start, end_cycle;
+    int32_t state;                  /* 0 off, 1 run, 2 sleep, 3 done */
+    int32_t prev_dest, fpu;
+    int64_t reg_ready[64];
+    int32_t reg_cause[64];
+    int64_t stalls[MCU_NSTALLS];
+    int64_t events[MCU_NEVENTS];
+    int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
+} McuCore;
+
+/* --- helpers for semantic handlers (engine.c defines the non-inline ones) ------------------------- */
+static inline void mcu_wx(McuCore *c, int r, uint32_t v) { if (r) c->x[r] = v; }
+static inline void mcu_wf(McuCore *c, int r, uint32_t v) { c->f[r] = v; c->mstatus |= 0x6000; }
+/* FP16 operand from f[r]: an improperly NaN-boxed value reads as the canonical NaN 0x7e00 */
+static inline uint32_t mcu_read_half(const McuCore *c, int r) {
+    uint32_t v = c->f[r];
+    return (v & 0xFFFF0000u) == 0xFFFF0000u ? (v & 0xFFFFu) : 0x7E00u;
+}
+static inline void mcu_write_half(McuCore *c, int r, uint32_t v) { mcu_wf(c, r, 0xFFFF0000u | (v & 0xFFFFu)); }
+static inline void mcu_accrue(McuCore *c, uint32_t flags) { if (flags) { c->fflags |= flags; c->mstatus |= 0x6000; } }
+static inline int mcu_trap(McuCore *c, uint32_t cause, uint32_t tval) {
+    c->trap_cause = cause; c->trap_tval = tval; return MCU_TRAP;
+}
+/* effective rounding mode; -1 when reserved (the handler then returns mcu_trap(c, MCU_CAUSE_ILLEGAL, 0)) */
+static inline int mcu_rounding(const McuCore *c, int rm) {
+    if (rm == 7) rm = (int)c->frm;
+    return rm > 4 ? -1 : rm;
+}
+/* taken branch or jump */
+static inline int mcu_jump(McuCore *c, uint32_t target) {
+    if (target & 3) return mcu_trap(c, MCU_CAUSE_MISALIGNED_FETCH, target);
+    c->next_pc = target; c->taken = 1; return MCU_OK;
+}
+static inline int32_t mcu_s32(uint32_t v) { return (int32_t)v; }
+
+/* Memory access: MCU_OK (value in *out), MCU_TRAP (misaligned / access fault), MCU_PYTHON
+ * (peripheral register or tohost: the Python reference must execute the instruction). */
+int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out);
+int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value);
+
+/* Semantic dispatch (each returns MCU_UNSUPPORTED for ops it does not implement). */
+int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d);
+int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d);
+/* 1 if the file implements op */
+int mcu_sem_int_supports(int op);
+int mcu_sem_fp_supports(int op);
+
+/* engine.c: one instruction without timing (next_pc, taken, last access reset first), then retire */
+int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d);
+void mcu_advance(McuCore *c, uint32_t pc);
+int mcu_supported(int op);
+int mcu_num_ops(void);
+
+#endif

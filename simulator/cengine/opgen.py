@@ -1,0 +1,57 @@
+"""Instruction ids and operand slots shared by the C engine and Python, derived from the table.
+
+`ops_header()` is the text of ops_gen.h (one `MCU_OP_<NAME>` per table entry, in table order);
+`predecode(d)` fills an McuInsn record's slots from a decoded instruction. Both come from
+isa.spec.INSTRUCTIONS, so adding an instruction needs no change here (only its C semantics, or it
+runs through the Python reference).
+"""
+from __future__ import annotations
+
+import re
+
+from isa.fields import FIELDS, Kind
+from isa.spec import INSTRUCTIONS, Instr
+import isa.ext  # noqa: F401  (registers every instruction)
+
+# Register fields -> McuInsn register slot
+REGISTER_SLOTS = {"rd": "rd", "fd": "rd", "rs1": "rs1", "fs1": "rs1", "rs2": "rs2", "fs2": "rs2",
+                  "rs3": "rs3", "fs3": "rs3"}
+
+
+def op_name(entry: Instr) -> str:
+    """MCU_OP_ name of an entry: its key in upper case, other characters as '_'."""
+    return "MCU_OP_" + re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9]", "_", entry.key)).strip("_").upper()
+
+
+OP_INDEX: dict[int, int] = {id(e): i for i, e in enumerate(INSTRUCTIONS)}
+OP_INVALID = len(INSTRUCTIONS)
+
+
+def slot_plan(entry: Instr) -> tuple[tuple[str, str], ...]:
+    """(field name, slot) for each operand: a register slot, 'rm', or 'imm0'..'imm2'."""
+    plan = []
+    k = 0
+    for name in entry.operands:
+        if name in REGISTER_SLOTS:
+            plan.append((name, REGISTER_SLOTS[name]))
+        elif FIELDS[name].kind is Kind.RM:
+            plan.append((name, "rm"))
+        else:
+            plan.append((name, f"imm{k}"))
+            k += 1
+    if k > 3:
+        raise ValueError(f"{entry.key}: more than three immediate operands")
+    return tuple(plan)
+
+
+def ops_header() -> str:
+    names = [op_name(e) for e in INSTRUCTIONS]
+    if len(set(names)) != len(names):
+        raise ValueError("two table entries mangle to the same MCU_OP_ name")
+    lines = ["/* Generated from the instruction table by simulator/cengine/opgen.py; do not edit. */",
+             "#ifndef MCU_OPS_GEN_H", "#define MCU_OPS_GEN_H", ""]
+    for i, (entry, name) in enumerate(zip(INSTRUCTIONS, names)):
+        slots = ", ".join(f"{f}->{s}" for f, s in slot_plan(entry)) or "no operands"
+        lines.append(f"#define {name} {i}  /* {entry.key}: {slots} */")
+    lines += ["", f"#define MCU_NUM_OPS {len(names)}", f"#define MCU_OP_INVALID {OP_INVALID}", "", "#endif", ""]
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Engine benchmark: simulated instructions per second, simulated cluster cycles per second and peak
+memory, for the compiled engine (c) and the Python reference (py).
+
+    python tools/bench_engine.py [--engines c,py] [--repeat 3]
+
+Workloads:
+  (a) int-loop    one core, an integer loop (ALU, load, store, branch)
+  (b) fp16-matmul eight cores, an FP16-SIMD matrix multiplication (vfdotpex.s.h in hardware loops,
+                  post-increment loads) on shared TCDM banks (bank conflicts)
+  (c) resnet8     the ResNet8 FP16 training step, once `workloads` provides it
+Each run is a fresh subprocess, so peak RSS is that run's own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+INT_LOOP = """
+    .globl _start
+_start:
+    li s0, 0x10000000
+    li t0, {n}
+1:  lw a0, 0(s0)
+    addi a0, a0, 3
+    xor a1, a1, a0
+    sw a1, 4(s0)
+    slli a2, a1, 1
+    add a3, a3, a2
+    addi t0, t0, -1
+    bnez t0, 1b
+    li a7, 93
+    li a0, 0
+    ecall
+"""
+
+# C[M][N] (FP32) = A[M][K] (FP16) x B^T[N][K] (FP16); rows of C split over the 8 cores; the inner
+# loop does 2x2 outputs with 4 vfdotpex per 4 loads (K/2 iterations of two FP16 lanes).
+FP16_MATMUL = """
+    .equ M, {m}
+    .equ N, {n}
+    .equ K, {k}
+    .globl _start
+_start:
+    core_id s0
+    li t0, M / 8
+    mul s1, s0, t0                 # first row of this core
+    add s2, s1, t0                 # end row
+    li s3, {reps}
+rep:
+    mv s4, s1
+row:
+    li t1, K * 2
+    mul t2, s4, t1
+    la a0, A
+    add a0, a0, t2                 # A row s4
+    add a4, a0, t1                 # A row s4+1
+    la a1, BT                      # B^T row 0
+    li s5, 0
+col:
+    add a5, a1, t1                 # B^T row +1
+    fmv.w.x fa0, zero
+    fmv.w.x fa1, zero
+    fmv.w.x fa2, zero
+    fmv.w.x fa3, zero
+    mv a2, a0
+    mv a6, a4
+    li t3, K / 2
+    lp.setup x0, t3, 2f
+    flw ft0, 0(a2)
+    flw ft1, 0(a1)
+    flw ft2, 0(a6)
+    flw ft3, 0(a5)
+    vfdotpex.s.h fa0, ft0, ft1
+    vfdotpex.s.h fa1, ft0, ft3
+    vfdotpex.s.h fa2, ft2, ft1
+    vfdotpex.s.h fa3, ft2, ft3
+    addi a2, a2, 4
+    addi a1, a1, 4
+    addi a6, a6, 4
+2:  addi a5, a5, 4
+    addi s5, s5, 2
+    li t4, N
+    blt s5, t4, col
+    addi s4, s4, 2
+    blt s4, s2, row
+    addi s3, s3, -1
+    bnez s3, rep
+    barrier
+    li a7, 93
+    li a0, 0
+    ecall
+    .section .tcdm
+    .align 4
+A:  .fill M * K, 2, 0x3c00
+BT: .fill N * K, 2, 0x3800
+"""
+
+
+def workloads() -> dict[str, tuple[str, int]]:
+    return {
+        "int-loop": (INT_LOOP.format(n=200_000), 1),
+        "fp16-matmul": (FP16_MATMUL.format(m=64, n=64, k=64, reps=8), 8),
+    }
+
+
+def run_one(name: str, engine: str) -> dict:
+    """Run one workload in this process and report its figures."""
+    sys.path.insert(0, str(ROOT))
+    from kernels_asm import assemble, to_elf
+    from simulator.cluster import Cluster
+    from simulator.config import load_config
+    from simulator.loader import read_elf
+    source, cores = workloads()[name]
+    image = read_elf(to_elf(assemble(source, name)), name)
+    config = load_config()
+    start = time.perf_counter()
+    result = Cluster(image, config, cores=cores, engine=engine).run()
+    seconds = time.perf_counter() - start
+    assert result.exit_code == 0, result.reason
+    return {"workload": name, "engine": result.engine, "cores": cores, "instret": result.instret,
+            "cycles": result.cycles, "seconds": seconds,
+            "instr_per_s": result.instret / seconds, "cycles_per_s": result.cycles / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default="c,py")
+    parser.add_argument("--workloads", default=",".join(workloads()))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best is kept")
+    parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(*args.one)))
+        return
+    print(f"# mcusim engine benchmark — {platform.processor() or platform.machine()}, "
+          f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    print(f"{'workload':<13} {'engine':<6} {'cores':>5} {'instructions':>13} {'cycles':>11} "
+          f"{'seconds':>8} {'M instr/s':>10} {'M cycles/s':>11} {'peak RSS MB':>12}")
+    for name in args.workloads.split(","):
+        for engine in args.engines.split(","):
+            best = None
+            for _ in range(args.repeat):
+                out = subprocess.run([sys.executable, __file__, "--one", name, engine], capture_output=True,
+                                     text=True, check=True)
+                fig = json.loads(out.stdout.strip().splitlines()[-1])
+                if best is None or fig["seconds"] < best["seconds"]:
+                    best = fig
+            print(f"{name:<13} {best['engine']:<6} {best['cores']:>5} {best['instret']:>13,} {best['cycles']:>11,} "
+                  f"{best['seconds']:>8.2f} {best['instr_per_s'] / 1e6:>10.2f} {best['cycles_per_s'] / 1e6:>11.3f} "
+                  f"{best['peak_rss_mb']:>12.1f}")
+
+
+if __name__ == "__main__":
+    main()

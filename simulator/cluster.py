@@ -254,8 +254,9 @@ class Cluster:
     def _make_core(self, core_id: int, tohost: int | None) -> CoreModel:
         traps = self.config.core.misaligned == "trap"
         if self.cengine is not None:
-            cstruct = self.cengine.core_struct(len(self.cores))
-            core = self._core_class(core_id, self, cstruct)
+            index = len(self.cores)
+            cstruct = self.cengine.core_struct(index)
+            core = self._core_class(core_id, self, cstruct, self.cengine.state.ready, index)
             core.hart = self._hart_class(self.memory, core, cstruct, tohost=tohost, misaligned_traps=traps)
         else:
             core = CoreModel(core_id, self)

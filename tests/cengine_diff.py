@@ -90,7 +90,7 @@ def _memory(seed: int) -> Memory:
     mem.add_region("data", DATA, DATA_SIZE)
     mem.add_region("code", CODE, 0x1000)
     rng = random.Random(seed)
-    mem.write_bytes(DATA, bytes(rng.getrandbits(8) for _ in range(DATA_SIZE)))
+    mem.write_bytes(DATA, rng.randbytes(DATA_SIZE))
     return mem
 
 

@@ -79,7 +79,7 @@ def _memory_op(rng: random.Random) -> str:
         f"fsh {format_operand('fd', freg, 0)}, {off + 2}({base})",
         f"p.lw {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.sw {format_operand('rd', reg, 0)}, 4(t6!)",
-        f"p.lhu {format_operand('rd', reg, 0)}, 2(t6!)",
+        f"p.lhu {format_operand('rd', reg, 0)}, 4(t6!)",
     ])
 
 

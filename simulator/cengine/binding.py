@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from isa.spec import Decoded
+from isa.timing import TIMING_CLASSES
 from simulator.cengine.opgen import OP_INDEX, OP_INVALID, slot_plan
+from simulator.operands import register_use
+
+TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
+SEM_FILE: list[int] = []   # per op: 1 sem_int.c, 2 sem_fp.c, 0 the Python reference (set by load())
 
 _MODULE: Any = None
 _TRIED = False
@@ -21,6 +26,9 @@ def load() -> Any:
             if _mcusim_c.lib.mcu_num_ops() != OP_INVALID:
                 raise ImportError("stale build: the instruction table changed (rebuild with pip install .)")
             _MODULE = _mcusim_c
+            lib = _mcusim_c.lib
+            SEM_FILE[:] = [1 if lib.mcu_sem_int_supports(op) else 2 if lib.mcu_sem_fp_supports(op) else 0
+                           for op in range(OP_INVALID + 1)]
         except ImportError:
             _MODULE = None
     return _MODULE
@@ -50,6 +58,18 @@ def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
             insn.imm[int(slot[3])] = value
         else:
             setattr(insn, slot, value)
+    # timing descriptors (same derivation as Cluster._timing)
+    use = register_use(entry)
+    reads = [d.values[n] + off for n, off in zip(use.reads, use.reads_offset) if d.values[n] or off]
+    writes = [(d.values[n] + off) | (0x80 if n == "rs1" else 0)
+              for n, off in zip(use.writes, use.writes_offset) if d.values[n] or off]
+    x_writes = [d.values[n] for n, off in zip(use.writes, use.writes_offset) if not off and d.values[n]]
+    insn.cls = TIMING_IDS[entry.timing]
+    insn.sem = SEM_FILE[insn.op] if SEM_FILE else 0
+    insn.nreads, insn.nwrites = len(reads), len(writes)
+    insn.reads[0:len(reads)] = reads
+    insn.writes[0:len(writes)] = writes
+    insn.last_x = x_writes[-1] if x_writes else 0xFF
 
 
 _SCALARS = ("pc", "frm", "fflags", "mstatus", "instret")

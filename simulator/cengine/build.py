@@ -17,10 +17,13 @@ from simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys
 SOURCES = ["engine.c", "sem_int.c", "sem_fp.c", "ieee754.c"]
 
 CDEF = """
-typedef struct { uint16_t op; uint8_t rd, rs1, rs2, rs3, rm, valid; int32_t imm[3]; uint32_t word; } McuInsn;
+typedef struct {
+    uint16_t op; uint8_t rd, rs1, rs2, rs3, rm, valid; int32_t imm[3]; uint32_t word;
+    uint8_t cls, sem, nreads, nwrites; uint8_t reads[4], writes[3], last_x;
+} McuInsn;
 typedef struct { uint32_t base, size; uint8_t *data; } McuRegion;
 typedef struct McuMem {
-    McuRegion regions[8]; int32_t nregions;
+    McuRegion regions[8]; int32_t nregions, last_region;
     uint32_t periph_base, periph_size, alias_base;
     uint32_t tohost; int32_t has_tohost;
     uint32_t code_base, code_words; McuInsn *code;
@@ -31,17 +34,17 @@ typedef struct McuCore {
     uint64_t instret; int32_t taken; int32_t misaligned_traps; int32_t id;
     uint32_t acc_addr, acc_size; int32_t acc_store, acc_valid;
     uint32_t trap_cause, trap_tval;
-    int64_t ready, issue_cycle, sleep_start, end_cycle;
+    int64_t issue_cycle;
     int32_t state; int32_t prev_dest, fpu;
     int64_t reg_ready[64]; int32_t reg_cause[64];
     int64_t stalls[15]; int64_t events[8];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
 } McuCore;
 
-typedef struct { uint8_t cls, supported, nreads, nwrites; uint8_t reads[4], writes[3]; } McuOpInfo;
 typedef struct { int64_t start, end, base_word; } McuDma;
 typedef struct McuCluster {
     McuCore cores[9];
+    int64_t ready[9];
     McuMem mem;
     int64_t now, horizon, max_cycles;
     int64_t bank_free[64];
@@ -52,7 +55,6 @@ typedef struct McuCluster {
     int32_t div_base, div_by_zero, misaligned_extra, l2_latency;
     int32_t fp_latency[5];
     int32_t fp_block[4];
-    McuOpInfo ops[...];
     int32_t ndma, dma_words_per_cycle;
     McuDma dma[16];
     int32_t exit_core, resume_pending, resume_index;
@@ -63,6 +65,8 @@ int mcu_run(McuCluster *cl, int64_t horizon);
 int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d);
 void mcu_advance(McuCore *c, uint32_t pc);
 int mcu_supported(int op);
+int mcu_sem_int_supports(int op);
+int mcu_sem_fp_supports(int op);
 int mcu_num_ops(void);
 
 typedef struct { int exp_bits, frac_bits; } mcu_fmt;

@@ -9,7 +9,7 @@
 #define MCU_MAX_DMA 16
 #define MCU_NEVER ((int64_t)1 << 62)
 
-/* timing classes (ids assigned by Python: simulator/cengine/engine.py TIMING_IDS) */
+/* timing classes (McuInsn.cls; the order of isa/timing.py TIMING_CLASSES, see binding.TIMING_IDS) */
 enum { MCU_T_ALU, MCU_T_LOAD, MCU_T_STORE, MCU_T_BRANCH, MCU_T_JAL, MCU_T_JALR, MCU_T_MUL, MCU_T_MULH,
        MCU_T_DIV, MCU_T_CSR, MCU_T_SYSTEM, MCU_T_FENCE, MCU_T_HWLOOP, MCU_T_FADD, MCU_T_FMUL, MCU_T_FMA,
        MCU_T_FCONV, MCU_T_FNONCOMP, MCU_T_FDIV32, MCU_T_FSQRT32, MCU_T_FDIV16, MCU_T_FSQRT16 };
@@ -24,19 +24,13 @@ enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_
 /* run results */
 enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3 };
 
-/* register-use descriptor of an op: slot 0 rd, 1 rs1, 2 rs2, 3 rs3; +4 for f registers; +8 marks
- * the post-increment write of rs1 */
-typedef struct {
-    uint8_t cls, supported, nreads, nwrites;
-    uint8_t reads[4], writes[3];
-} McuOpInfo;
-
 typedef struct {
     int64_t start, end, base_word;
 } McuDma;
 
 typedef struct McuCluster {
     McuCore cores[MCU_NCORES];
+    int64_t ready[MCU_NCORES];      /* next issue cycle per core (MCU_NEVER: asleep, off or done) */
     McuMem mem;
     int64_t now, horizon, max_cycles;
     int64_t bank_free[MCU_MAX_BANKS];
@@ -48,8 +42,6 @@ typedef struct McuCluster {
     int32_t div_base, div_by_zero, misaligned_extra, l2_latency;
     int32_t fp_latency[5];   /* fadd fmul fma fconv fnoncomp */
     int32_t fp_block[4];     /* fdiv32 fsqrt32 fdiv16 fsqrt16 */
-    /* per-op metadata */
-    McuOpInfo ops[MCU_NUM_OPS + 1];
     /* DMA transfers holding TCDM bank slots */
     int32_t ndma, dma_words_per_cycle;
     McuDma dma[MCU_MAX_DMA];

@@ -4,12 +4,34 @@
 
 #define MCU_EXPORT __attribute__((visibility("default")))
 
+static inline int region_has(const McuRegion *r, uint32_t addr, uint32_t size) {
+    return addr >= r->base && (uint64_t)addr + size <= (uint64_t)r->base + r->size;
+}
+
+/* The region holding [addr, addr + size); the last one found is tried first (accesses cluster). */
 static inline McuRegion *find_region(McuMem *m, uint32_t addr, uint32_t size) {
+    McuRegion *r = &m->regions[m->last_region];
+    if (region_has(r, addr, size)) return r;
     for (int i = 0; i < m->nregions; i++) {
-        McuRegion *r = &m->regions[i];
-        if (addr >= r->base && (uint64_t)addr + size <= (uint64_t)r->base + r->size) return r;
+        if (region_has(&m->regions[i], addr, size)) { m->last_region = i; return &m->regions[i]; }
     }
     return 0;
+}
+
+static inline uint32_t read_le(const uint8_t *p, int size) {
+    switch (size) {
+        case 1: return p[0];
+        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+        default: { uint32_t v; memcpy(&v, p, 4); return v; }
+    }
+}
+
+static inline void write_le(uint8_t *p, int size, uint32_t value) {
+    switch (size) {
+        case 1: p[0] = (uint8_t)value; break;
+        case 2: { uint16_t v = (uint16_t)value; memcpy(p, &v, 2); break; }
+        default: memcpy(p, &value, 4); break;
+    }
 }
 
 static inline int is_periph(const McuMem *m, uint32_t addr) {
@@ -26,8 +48,7 @@ int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t 
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
     McuRegion *r = find_region(m, addr, (uint32_t)size);
     if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
-    uint32_t v = 0;
-    memcpy(&v, r->data + (addr - r->base), (size_t)size);   /* little-endian host */
+    uint32_t v = read_le(r->data + (addr - r->base), size);   /* little-endian host */
     if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
     c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
     *out = v;
@@ -41,12 +62,12 @@ int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
     if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
     /* tohost ends the run and self-modifying code needs both decode caches: the reference does those */
     if ((m->has_tohost && addr == m->tohost) || in_code(m, addr, size)) return MCU_PYTHON;
-    memcpy(r->data + (addr - r->base), &value, (size_t)size);
+    write_le(r->data + (addr - r->base), size, value);
     c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
     return MCU_OK;
 }
 
-MCU_EXPORT int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d) {
+static inline int exec_insn(McuCore *c, McuMem *m, const McuInsn *d) {
     c->next_pc = c->pc + 4;
     c->acc_valid = 0;
     c->taken = 0;
@@ -55,8 +76,10 @@ MCU_EXPORT int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d) {
     return st;
 }
 
+MCU_EXPORT int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d) { return exec_insn(c, m, d); }
+
 /* Retire the instruction at pc: control flow and hardware-loop back-edges (Hart.advance). */
-MCU_EXPORT void mcu_advance(McuCore *c, uint32_t pc) {
+static inline void advance(McuCore *c, uint32_t pc) {
     uint32_t npc = c->next_pc;
     if (npc == pc + 4) {
         if (pc == c->hwloop_end[0] && c->hwloop_count[0]) {
@@ -74,6 +97,8 @@ MCU_EXPORT void mcu_advance(McuCore *c, uint32_t pc) {
     c->pc = npc;
     c->instret++;
 }
+
+MCU_EXPORT void mcu_advance(McuCore *c, uint32_t pc) { advance(c, pc); }
 
 MCU_EXPORT int mcu_supported(int op) { return mcu_sem_int_supports(op) || mcu_sem_fp_supports(op); }
 MCU_EXPORT int mcu_num_ops(void) { return MCU_NUM_OPS; }
@@ -138,15 +163,6 @@ static int64_t memory_cost(McuCluster *cl, McuCore *c, int64_t start) {
     return start + latency;
 }
 
-static inline uint32_t slot_reg(const McuInsn *d, int slot) {
-    switch (slot & 3) {
-        case 0: return d->rd;
-        case 1: return d->rs1;
-        case 2: return d->rs2;
-        default: return d->rs3;
-    }
-}
-
 static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int by_zero) {
     if (!divisor) return by_zero;
     if (is_signed && (divisor >> 31)) divisor = (uint32_t)(-(int64_t)(int32_t)divisor);
@@ -155,32 +171,32 @@ static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int b
 
 /* Issue the next instruction of core c at cycle >= t. Returns 0 when done in C, 1 when the Python
  * reference must execute it (nothing has been changed then), 3 on a jump-to-self hang. */
-static int issue(McuCluster *cl, McuCore *c, int64_t t) {
+static int issue(McuCluster *cl, int index, int64_t t) {
+    McuCore *c = &cl->cores[index];
     McuMem *m = &cl->mem;
     uint32_t pc = c->pc;
     if (pc == cl->dispatch_return && c->id != 8) return 1;
-    uint32_t index = (pc - m->code_base) >> 2;
-    if ((pc & 3) || pc < m->code_base || index >= m->code_words) return 1;
-    const McuInsn *d = &m->code[index];
-    if (!d->valid) return 1;
-    const McuOpInfo *info = &cl->ops[d->op];
-    if (!info->supported) return 1;
-    int cls = info->cls;
+    uint32_t word_index = (pc - m->code_base) >> 2;
+    if ((pc & 3) || pc < m->code_base || word_index >= m->code_words) return 1;
+    const McuInsn *d = &m->code[word_index];
+    if (!d->valid || !d->sem) return 1;
+    int cls = d->cls;
     /* 1. wait for source operands */
     int64_t start = t;
     int cause = -1;
-    for (int k = 0; k < info->nreads; k++) {
-        int slot = info->reads[k];
-        uint32_t r = slot_reg(d, slot);
-        if (r == 0 && !(slot & 4)) continue;
-        if (slot & 4) r += 32;
+    for (int k = 0; k < d->nreads; k++) {
+        int r = d->reads[k];
         if (c->reg_ready[r] > start) { start = c->reg_ready[r]; cause = c->reg_cause[r]; }
     }
     int jr = (cls == MCU_T_JALR && d->rs1 && (int32_t)d->rs1 == c->prev_dest) ? cl->jalr_dep : 0;
     uint32_t divisor = cls == MCU_T_DIV ? c->x[d->rs2] : 0;
     c->issue_cycle = start + jr;
     /* 2. execute */
-    int st = mcu_exec(c, m, d);
+    /* the table knows which semantics file implements the op: call it directly */
+    c->next_pc = pc + 4;
+    c->acc_valid = 0;
+    c->taken = 0;
+    int st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
     if (st != MCU_OK) return 1;   /* traps and peripheral accesses: the reference does them */
     if (cause >= 0) c->stalls[cause] += start - t;
     c->stalls[MCU_S_JR] += jr;
@@ -251,27 +267,19 @@ static int issue(McuCluster *cl, McuCore *c, int64_t t) {
             break;
     }
     /* 4. register results and retire */
-    int prev = -1;
-    for (int k = 0; k < info->nwrites; k++) {
-        int slot = info->writes[k];
-        uint32_t r = slot_reg(d, slot);
-        if (!(slot & 4)) {
-            if (r == 0) continue;
-            prev = (int)r;
-        } else {
-            r += 32;
-        }
-        if (dest_ready && !((slot & 8) && cls == MCU_T_LOAD)) {
+    for (int k = 0; k < d->nwrites; k++) {
+        int w = d->writes[k], r = w & 0x7F;
+        if (dest_ready && !((w & 0x80) && cls == MCU_T_LOAD)) {
             c->reg_ready[r] = dest_ready;
             c->reg_cause[r] = dest_cause;
         } else if (c->reg_ready[r] > end) {
             c->reg_ready[r] = 0;
         }
     }
-    c->prev_dest = prev;
-    mcu_advance(c, pc);
+    c->prev_dest = d->last_x == 0xFF ? -1 : d->last_x;
+    advance(c, pc);
     if (c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH)) { c->issue_cycle = start; return 3; }
-    c->ready = end;
+    cl->ready[index] = end;
     return 0;
 }
 
@@ -280,7 +288,8 @@ static int issue(McuCluster *cl, McuCore *c, int64_t t) {
  * every cycle (round-robin priority); an exit remembers where to resume in that order. */
 MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
     cl->horizon = horizon;
-    int n = MCU_NCORES;
+    const int n = MCU_NCORES;
+    int64_t *ready = cl->ready;
     for (;;) {
         int64_t t;
         int first_i = 0;
@@ -290,18 +299,37 @@ MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
             cl->resume_pending = 0;
         } else {
             t = MCU_NEVER;
-            for (int i = 0; i < n; i++) if (cl->cores[i].ready < t) t = cl->cores[i].ready;
+            int live = 0, only = 0;
+            for (int i = 0; i < n; i++) {
+                if (ready[i] < MCU_NEVER) { live++; only = i; }
+                if (ready[i] < t) t = ready[i];
+            }
             if (t >= horizon) { cl->now = horizon; return MCU_RUN_HORIZON; }
             if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
+            if (live == 1) {
+                /* one runnable core: no arbitration order to keep; only an exit can wake another */
+                while (t < horizon && t < cl->max_cycles) {
+                    cl->now = t;
+                    int st = issue(cl, only, t);
+                    if (st) {
+                        cl->exit_core = only;
+                        cl->exit_cycle = t;
+                        cl->resume_index = (only - (int)(t % n) + n) % n;
+                        return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
+                    }
+                    t = ready[only];
+                }
+                continue;
+            }
         }
         cl->now = t;
         int first = (int)(t % n);
         for (int i = first_i; i < n; i++) {
-            McuCore *c = &cl->cores[(first + i) % n];
-            if (c->ready != t) continue;
-            int st = issue(cl, c, t);
+            int index = first + i < n ? first + i : first + i - n;
+            if (ready[index] != t) continue;
+            int st = issue(cl, index, t);
             if (st) {
-                cl->exit_core = (first + i) % n;
+                cl->exit_core = index;
                 cl->exit_cycle = t;
                 cl->resume_index = i;
                 return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;

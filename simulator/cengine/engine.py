@@ -14,17 +14,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from isa.codec import decode
-from isa.spec import INSTRUCTIONS
-from isa.timing import TIMING_CLASSES
 from simulator.cengine import binding
-from simulator.cengine.opgen import OP_INVALID, REGISTER_SLOTS
 from simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
-from simulator.operands import register_use
 
-TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
 RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
 MAX_CODE_WORDS = 1 << 22
-_SLOT_IDS = {"rd": 0, "rs1": 1, "rs2": 2, "rs3": 3}
 
 
 class CounterView:
@@ -109,7 +103,6 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
             self.core.cluster.cengine.invalidate(address, size)
 
     class CCoreModel(CoreModel):
-        ready = _c_property("ready")
         issue_cycle = _c_property("issue_cycle")
         prev_dest = _c_property("prev_dest")
         fpu = _c_property("fpu")
@@ -118,8 +111,18 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         l2_load_cycles = _c_property("l2_load_cycles")
         l2_store_cycles = _c_property("l2_store_cycles")
 
-        def __init__(self, core_id: int, cluster, cstruct) -> None:   # noqa: D107 - no dataclass init
+        @property
+        def ready(self) -> int:
+            return self._ready[self._index]
+
+        @ready.setter
+        def ready(self, value: int) -> None:
+            self._ready[self._index] = value
+
+        def __init__(self, core_id: int, cluster, cstruct, ready_array, index: int) -> None:  # noqa: D107
             self._c = cstruct
+            self._ready = ready_array
+            self._index = index
             self.id = core_id
             self.cluster = cluster
             self.ready = 1 << 62
@@ -171,24 +174,8 @@ class CEngine:
         st.fp_latency[0:5] = [f.latency_add, f.latency_mul, f.latency_fma, f.latency_conv, f.latency_noncomp]
         st.fp_block[0:4] = [f.fdiv32, f.fsqrt32, f.fdiv16, f.fsqrt16]
         st.dma_words_per_cycle = max(cfg.dma.bandwidth // 4, 1)
-        self._set_op_info()
         for i in range(9):
-            st.cores[i].ready = 1 << 62
-
-    def _set_op_info(self) -> None:
-        lib = self.lib
-        for op, entry in enumerate(INSTRUCTIONS):
-            info = self.state.ops[op]
-            info.cls = TIMING_IDS[entry.timing]
-            info.supported = 1 if lib.mcu_supported(op) else 0
-            use = register_use(entry)
-            reads = [_SLOT_IDS[REGISTER_SLOTS[n]] | (4 if off else 0) for n, off in zip(use.reads, use.reads_offset)]
-            writes = [_SLOT_IDS[REGISTER_SLOTS[n]] | (4 if off else 0) | (8 if n == "rs1" else 0)
-                      for n, off in zip(use.writes, use.writes_offset)]
-            info.nreads, info.nwrites = len(reads), len(writes)
-            info.reads[0:len(reads)] = reads
-            info.writes[0:len(writes)] = writes
-        self.state.ops[OP_INVALID].supported = 0
+            st.ready[i] = 1 << 62
 
     def core_struct(self, index: int) -> Any:
         return self.state.cores[index]

@@ -35,6 +35,11 @@ typedef struct {
     uint8_t rd, rs1, rs2, rs3, rm, valid;
     int32_t imm[3];
     uint32_t word;
+    /* for the timing model (engine.c), filled by Python from the table: timing class, which
+     * semantics file (1 int, 2 fp, 0 none), scoreboard indices read (x0 left out; f registers +32),
+     * written (0x80 marks the post-increment write of rs1), and the last x register written (0xFF: none) */
+    uint8_t cls, sem, nreads, nwrites;
+    uint8_t reads[4], writes[3], last_x;
 } McuInsn;
 
 typedef struct {
@@ -46,7 +51,7 @@ typedef struct {
 
 typedef struct McuMem {
     McuRegion regions[MCU_MAX_REGIONS];
-    int32_t nregions;
+    int32_t nregions, last_region;   /* last_region: where the previous access went (tried first) */
     uint32_t periph_base, periph_size, alias_base;   /* peripheral block and its core-local alias */
     uint32_t tohost;
     int32_t has_tohost;
@@ -74,7 +79,7 @@ typedef struct McuCore {
     /* trap raised by the instruction */
     uint32_t trap_cause, trap_tval;
     /* timing state (engine.c; mirrors simulator.cluster.CoreModel) */
-    int64_t ready, issue_cycle, sleep_start, end_cycle;
+    int64_t issue_cycle;            /* when ready to issue: McuCluster.ready[core index] */
     int32_t state;                  /* 0 off, 1 run, 2 sleep, 3 done */
     int32_t prev_dest, fpu;
     int64_t reg_ready[64];
@@ -97,7 +102,8 @@ static inline void mcu_accrue(McuCore *c, uint32_t flags) { if (flags) { c->ffla
 static inline int mcu_trap(McuCore *c, uint32_t cause, uint32_t tval) {
     c->trap_cause = cause; c->trap_tval = tval; return MCU_TRAP;
 }
-/* effective rounding mode; -1 when reserved (the handler then returns mcu_trap(c, MCU_CAUSE_ILLEGAL, 0)) */
+/* effective rounding mode; -1 when reserved (the handler then returns mcu_trap(c, MCU_CAUSE_ILLEGAL, d->word):
+ * like the reference, an illegal-instruction trap reports the instruction word in mtval) */
 static inline int mcu_rounding(const McuCore *c, int rm) {
     if (rm == 7) rm = (int)c->frm;
     return rm > 4 ? -1 : rm;

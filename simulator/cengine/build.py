@@ -124,5 +124,5 @@ if __name__ == "__main__":
         shutil.copyfile(built, target + ".tmp")
         os.replace(target + ".tmp", target)
         for stale in glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.cpython-*.so")) + \
-                glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.[co]")):
+                glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.[co]")) + glob.glob(os.path.join(HERE, "*.o")):
             os.remove(stale)

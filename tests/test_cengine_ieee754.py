@@ -446,3 +446,44 @@ def test_sum_of_products_specials(cfp):
         m.check(f"sop({dst.name}, {products}, {addend}, rm={rm})", fp.sum_of_products(dst, products, addend, rm),
                 cfp.sum_of_products(dst, products, addend, rm))
     m.done()
+
+
+def test_dotpex_fast_path_equals_the_reference():
+    """mcu_fp_dotpex_h (the vfdotpex.s.h fast path) against isa.ieee754.sum_of_products."""
+    import random as _random
+
+    from isa import ieee754 as ref
+    mod = _module_for_dotpex()
+    ffi, lib = mod.ffi, mod.lib
+    rng = _random.Random(11)
+    specials16 = [0, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0x7C01, 1, 0x3FF, 0x400, 0x7BFF, 0x3C00, 0xBC00]
+    specials32 = [0, 0x80000000, 0x7F800000, 0x7FC00000, 1, 0x7F7FFFFF, 0x3F800000, 0xBF800000]
+    flags = ffi.new("uint32_t *")
+    bad = []
+    for i in range(60_000):
+        h = [rng.choice(specials16) if rng.random() < 0.15 else rng.getrandbits(16) for _ in range(4)]
+        if rng.random() < 0.5:   # similar magnitudes: the fast path
+            h = [(v & 0x83FF) | (rng.randrange(12, 18) << 10) for v in h]
+        c = rng.choice(specials32) if rng.random() < 0.1 else (
+            rng.getrandbits(32) if rng.random() < 0.3 else (rng.getrandbits(23) | rng.randrange(110, 140) << 23
+                                                           | rng.getrandbits(1) << 31))
+        rm = rng.randrange(5)
+        a, b = h[0] | h[1] << 16, h[2] | h[3] << 16
+        flags[0] = 0
+        got = lib.mcu_fp_dotpex_h(a, b, c, rm, flags)
+        want, want_flags = ref.sum_of_products(ref.F32, [(ref.F16, h[0], h[2]), (ref.F16, h[1], h[3])],
+                                               (ref.F32, c), rm)
+        if (got, flags[0]) != (want, want_flags):
+            bad.append(f"a={a:#010x} b={b:#010x} c={c:#010x} rm={rm}: C {got:#010x}/{flags[0]:#x} "
+                       f"ref {want:#010x}/{want_flags:#x}")
+            if len(bad) > 5:
+                break
+    assert not bad, "\n".join(bad)
+
+
+def _module_for_dotpex():
+    from simulator.cengine import binding
+    mod = binding.load()
+    if mod is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    return mod

@@ -90,6 +90,7 @@ uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int 
 uint32_t mcu_fp_sum_of_products(const mcu_fmt *dst, int n, const mcu_fmt *const *fmts, const uint32_t *a,
                                 const uint32_t *b, const mcu_fmt *cfmt, uint32_t c, int rm, uint32_t *flags);
 uint32_t mcu_fp_average(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
+uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags);
 """
 
 
@@ -108,7 +109,7 @@ ffibuilder.set_source(
     "simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
     sources=[os.path.relpath(os.path.join(HERE, s), ROOT) for s in SOURCES],
     include_dirs=[os.path.relpath(HERE, ROOT)],
-    extra_compile_args=["-O2", "-std=c11", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-std=c11", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
 )
 
 if __name__ == "__main__":

@@ -762,3 +762,57 @@ uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int 
     unpack(S, a, &m, &e);
     return DISPATCH(dst, round_pack, sign, m, e - 1 + S.qmin, rm, flags);
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* vfdotpex.s.h fast path: FP32 round(a0*b0 + a1*b1 + c) for two FP16 lanes a, b and an FP32 c.     */
+/* The common case (every operand finite, the exact sum nonzero and within a 58-bit window) is      */
+/* summed exactly in an int64_t and rounded once, with the formats' constants folded; anything else */
+/* (NaN, infinity, exact zero, far-apart terms) goes through mcu_fp_sum_of_products. Same results.  */
+uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags) {
+    const FP H = FP16, S = FP32;
+    uint32_t x[2] = {a & 0xFFFFu, a >> 16}, y[2] = {b & 0xFFFFu, b >> 16};
+    if (((x[0] >> 10) & 31) == 31 || ((x[1] >> 10) & 31) == 31 || ((y[0] >> 10) & 31) == 31 ||
+        ((y[1] >> 10) & 31) == 31 || ((c >> 23) & 255) == 255)
+        goto general;
+    {
+        uint64_t sig[3];
+        int exp[3], neg[3], nt = 0;
+        for (int i = 0; i < 2; i++) {
+            uint32_t mx, my;
+            int ex, ey;
+            unpack(H, x[i], &mx, &ex);
+            unpack(H, y[i], &my, &ey);
+            if (!mx || !my) continue;
+            sig[nt] = (uint64_t)mx * my;
+            exp[nt] = ex + ey - 2 + 2 * H.qmin;
+            neg[nt++] = (int)((x[i] ^ y[i]) >> 15);
+        }
+        uint32_t mc;
+        int ec;
+        unpack(S, c, &mc, &ec);
+        if (mc) {
+            sig[nt] = mc;
+            exp[nt] = ec - 1 + S.qmin;
+            neg[nt++] = (int)(c >> 31);
+        }
+        if (!nt) goto general;
+        int lo = exp[0], top = exp[0] + bitlen64(sig[0]);
+        for (int i = 1; i < nt; i++) {
+            if (exp[i] < lo) lo = exp[i];
+            if (exp[i] + bitlen64(sig[i]) > top) top = exp[i] + bitlen64(sig[i]);
+        }
+        if (top - lo > 58) goto general;
+        int64_t acc = 0;
+        for (int i = 0; i < nt; i++) {
+            int64_t v = (int64_t)(sig[i] << (exp[i] - lo));
+            acc += neg[i] ? -v : v;
+        }
+        if (!acc) goto general;                 /* the sign of an exact zero has its own rules */
+        uint32_t sign = acc < 0;
+        return round_pack(S, sign, (uint64_t)(sign ? -acc : acc), lo, rm, flags);
+    }
+general: {
+        static const mcu_fmt *const fmts[2] = {&MCU_F16, &MCU_F16};
+        return mcu_fp_sum_of_products(&MCU_F32, 2, fmts, x, y, &MCU_F32, c, rm, flags);
+    }
+}

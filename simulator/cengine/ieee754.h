@@ -29,6 +29,9 @@ uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int 
  * cfmt == 0 means no addend. n <= 4. */
 uint32_t mcu_fp_sum_of_products(const mcu_fmt *dst, int n, const mcu_fmt *const *fmts, const uint32_t *a,
                                 const uint32_t *b, const mcu_fmt *cfmt, uint32_t c, int rm, uint32_t *flags);
+/* vfdotpex.s.h: FP32 round(a[15:0]*b[15:0] + a[31:16]*b[31:16] + c), one rounding (a fast path of
+ * mcu_fp_sum_of_products with the same results) */
+uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags);
 uint32_t mcu_fp_average(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
 
 #endif

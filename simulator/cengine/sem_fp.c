@@ -90,7 +90,7 @@ static inline int v_dotp(McuCore *c, const McuInsn *d, int ex, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
     uint32_t av[2] = {a & 0xFFFFu, a >> 16}, bv[2] = {b & 0xFFFFu, b >> 16};
-    uint32_t v = ex ? mcu_fp_sum_of_products(F32, 2, fmts, av, bv, F32, c->f[d->rd], rm, &fl)
+    uint32_t v = ex ? mcu_fp_dotpex_h(a, b, c->f[d->rd], rm, &fl)
                     : mcu_fp_sum_of_products(F16, 2, fmts, av, bv, 0, 0, rm, &fl) & 0xFFFFu;
     mcu_accrue(c, fl);
     mcu_wf(c, d->rd, v);

@@ -1,0 +1,911 @@
+"""Convolution layers, forward (fw), weight gradient (wg) and input gradient (ig), FP32 and FP16, CHW:
+Conv2D (any kernel, stride, padding), PointWise (1x1) and DepthWise (direct loops, see its
+section below).
+
+How a layer phase is built. One program per layer phase, as PULP-TrainLib runs it: the shape
+transforms (transforms.py) as one parallel step, a `barrier`, then the matrix multiplication
+(matmul_fp32/matmul_fp16 generators, emitted into the same program). So the kernel region's
+cycles are the real cost of the phase, transforms, synchronisation and load imbalance included.
+No bias term (PULP-TrainLib's optional bias is not implemented).
+
+| phase | Conv2D as a matmul (K = Ci*Kh*Kw, P = Ho*Wo) | step before the matmul |
+|---|---|---|
+| fw | Y[Co, P] = W[Co, K] · B | `ab`: B = im2col(X) [K, P]; `abt`: B = im2row(X) [P, K] used as Bᵀ |
+| wg | dW[Co, K] = dY[Co, P] · B | `ab`: B = im2row(X) [P, K]; `abt`: B = im2col(X) [K, P] used as Bᵀ |
+| ig | dX[Ci, H*W] = Wbt[Ci, Co*Kh*Kw] · G | block_transpose(W) -> Wbt, and `ab`: G = im2col_grad(dY); `abt`: its im2row form |
+
+PointWise needs no patches: fw `ab` multiplies W · X directly, wg `abt` multiplies dY · Xᵀ with X
+as stored, ig `ab` needs Wᵀ (transpose step); the other forms add a transpose of X, dY or W.
+
+Variants: the form (`ab`: A·B, `abt`: A·Bᵀ), optionally with the naive matmul (`_naive`, for
+comparison with PULP-TrainLib's naive kernels). The matmul micro-kernel of a form is the fastest
+by the matmul generator's cycle estimate among its register-blocked variants (FP32) or its SIMD
+variants (FP16): FP16 `ab` uses `vfmac.r.h` (FP16 accumulators), FP16 `abt` uses `vfdotpex.s.h`
+(FP32 accumulators, rounded to FP16 at the store). The default form (`choose`) is the one with the
+fewest estimated cycles (matmul estimate + transform estimate).
+
+Tensors (harness layout): 2-D matrices [channels, pixels] whose row stride is padded to an odd
+number of words (`padded_stride`: rows start in different banks, and FP16 rows have an even number
+of halves as the vector loads need); X of Conv2D is read only by im2col and stays plain [C, H, W].
+
+Checks: the transforms are exact, so each output is a matrix product of the transformed operands
+(computed in numpy by the transform references); it is compared with the matmul module's rule:
+FP32 within gamma_k * sum|a||b| of the float64 product, FP16 against the emulation of the
+hardware's rounding sequence (bit-exact for FP16 accumulators; FP32 accumulators within the
+documented double-rounding margin). The tests also compare the references with a direct
+convolution, so the transforms' meaning is checked independently.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels_asm import Builder
+from kernels_asm.kernels import matmul_fp16 as mm16
+from kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
+from kernels_asm.kernels.matmul_fp32 import MatmulSpec, Operand, gen_matmul
+from kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from kernels_asm.kernels.transforms import (
+    ESIZE,
+    Asm,
+    ConvGeom,
+    block_transpose_ref,
+    core_range,
+    emit_block_transpose,
+    emit_gather,
+    emit_transpose,
+    im2col_gather,
+    im2col_grad_gather,
+    im2col_grad_ref,
+    im2col_ref,
+    pad_gather,
+    random_tensor,
+)
+
+PHASES = ("fw", "wg", "ig")
+FORMS = ("abt", "ab")
+LAYER_VARIANTS = ("abt", "ab", "abt_naive", "ab_naive")
+TRANSFORM_CYCLES_PER_ELEMENT = 2.3      # scalar gather, one core: measured 2.2-2.3 (im2col 3x3 of 16x16 and 8x8)
+
+
+# ------------------------------------------------------------------------------------------------
+# Matmul steps
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mm:
+    """One matmul of a layer phase: C[m, n] = A[m, k] · B (B k x n, or n x k when bt)."""
+    m: int
+    n: int
+    k: int
+    a: str
+    b: str
+    c: str
+    bt: bool
+
+
+def matmul_variant(mm: Mm, dtype: str, cores: int, naive: bool = False) -> str:
+    """The matmul variant for a layer step: the naive one when asked; otherwise the fastest by the
+    matmul generator's estimate among the blocked (FP32) or SIMD (FP16) variants, so the FP16
+    accumulation rule is fixed by the form (ab: vfmac, FP16 accumulators; abt: dotp, FP32)."""
+    names = list(mm16.variants(mm.bt, dtype))
+    if naive:
+        names = [v for v in names if v.startswith("naive")]
+    else:
+        names = [v for v in names if (v.startswith("simd") if dtype == "fp16" else not v.startswith("naive"))]
+    shape = {"m": mm.m, "n": mm.n, "k": mm.k}
+    return min(names, key=lambda v: mm16.estimate_cycles(shape, dtype, v, cores, mm.bt))
+
+
+def family_variant(dtype: str, bt: bool, naive: bool) -> mm16.Variant:
+    """A representative matmul variant of the family a layer variant uses (for the checks)."""
+    vs = mm16.variants(bt, dtype)
+    if naive:
+        return vs["naive"]
+    return next(v for n, v in vs.items() if (n.startswith("simd") if dtype == "fp16" else n != "naive"))
+
+
+def _halfword_only(fam: type) -> type:
+    """A copy of an FP16 vector family whose operand-alignment rule skips operands the kernel
+    only ever accesses as single halves: with n == 1 no B or C word is touched (vfmac: width-1
+    blocks use flh / fmadd.h / fsh; dotp: one column stores with fcvt.h.s + fsh), with k == 1 no A
+    or B word (dotp: the lone k step is flh + fmacex.s.h). The code it emits is unchanged; this
+    lets a vector be used as a column ([n, 1], row stride one half). (Workaround in this module
+    for matmul_fp32.emit_matmul's alignment check, which applies to every shape.)"""
+    class Relaxed(fam):
+        def word_aligned(self, spec):
+            need = set(super().word_aligned(spec))
+            if spec.n == 1:
+                need -= {"c"} | ({"b"} if not spec.bt else set())
+            if spec.k == 1 and spec.bt:
+                need -= {"a", "b"}
+            return tuple(sorted(need))
+    Relaxed.__name__ = fam.__name__
+    return Relaxed
+
+
+_RELAXED: dict[type, object] = {}
+
+
+def _relax(v: mm16.Variant, mm: Mm) -> mm16.Variant:
+    """The variant with the half-word-only rule above when an operand is a column (n or k = 1)."""
+    if mm.n != 1 and mm.k != 1 or type(v.family) not in (mm16.Vfmac, mm16.Dotp):
+        return v
+    fam = _RELAXED.setdefault(type(v.family), _halfword_only(type(v.family))())
+    return dataclasses.replace(v, family=fam)
+
+
+class PhaseBuilder:
+    """Collects the tensors and code of one layer phase: transform steps, barrier, matmuls."""
+
+    def __init__(self, name: str, dtype: str, cores: int) -> None:
+        self.name, self.dtype, self.cores = name, dtype, cores
+        self.es = ESIZE[dtype]
+        self.tensors: list[Tensor] = []
+        self.b = Builder()
+        self.asm: Asm | None = None
+        self.steps = 0
+        self.meta: dict = {"matmuls": []}
+        self.views: dict[str, int] = {}     # row stride (elements) of a vector used as a matrix
+
+    def tensor(self, name: str, shape: tuple[int, ...], role: str = "input", padded: bool = True,
+               bank: int = 0) -> Tensor:
+        stride = padded_stride(shape[-1], self.dtype) if padded and len(shape) > 1 else None
+        t = Tensor(name, shape, self.dtype, role, stride, bank)
+        self.tensors.append(t)
+        return t
+
+    def stride(self, name: str) -> int:
+        if name in self.views:
+            return self.views[name]
+        return next(t for t in self.tensors if t.name == name).stride
+
+    def code(self) -> Asm:
+        """The Asm of the current parallel step (a0 = core id at its start)."""
+        if self.asm is None:
+            self.asm = Asm(f"{self.name}{self.steps}")
+            if self.steps:
+                self.asm("core_id", "a0")
+        return self.asm
+
+    def sync(self) -> None:
+        """End the current step: its code, then a barrier."""
+        if self.asm is not None:
+            self.b.line(self.asm.source().rstrip("\n"))
+            self.b.emit("barrier")
+            self.asm = None
+            self.steps += 1
+
+    def matmul(self, mm: Mm, naive: bool = False) -> None:
+        self.sync()
+        es = self.es
+        variant = matmul_variant(mm, self.dtype, self.cores, naive)
+        v = _relax(mm16.variants(mm.bt, self.dtype)[variant], mm)
+        spec = MatmulSpec(mm.m, mm.n, mm.k, Operand(mm.a, self.stride(mm.a) * es),
+                          Operand(mm.b, self.stride(mm.b) * es), Operand(mm.c, self.stride(mm.c) * es),
+                          mm.bt, self.cores)
+        gen_matmul(self.b, spec, v)
+        self.meta["matmuls"].append((mm, variant))
+
+    def program(self) -> KernelProgram:
+        if self.asm is not None:
+            self.b.line(self.asm.source().rstrip("\n"))
+            self.asm = None
+        return KernelProgram(self.name, self.b, self.tensors, self.meta)
+
+
+def _form(variant: str) -> tuple[str, bool]:
+    return variant.split("_")[0], variant.endswith("_naive")
+
+
+# ------------------------------------------------------------------------------------------------
+# Conv2D
+# ------------------------------------------------------------------------------------------------
+
+def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str, cores: int,
+                   vec: bool = True) -> KernelProgram:
+    """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels)."""
+    g.check()
+    form, naive = _form(variant)
+    bt = form == "abt"
+    cin, kk = g.c, g.kk
+    K, P, HW = cin * kk, g.ho * g.wo, g.h * g.w
+    fp16v = vec and dtype == "fp16"
+    pb = PhaseBuilder(f"conv2d_{phase}", dtype, cores)
+    if phase == "fw":
+        pb.tensor("X", (cin, g.h, g.w), padded=False)
+        pb.tensor("W", (cout, K), bank=3)
+        pb.tensor("B", (P, K) if bt else (K, P), "scratch", bank=6)
+        pb.tensor("Y", (cout, P), "output", bank=11)
+        emit_gather(pb.code(), im2col_gather(g, dtype, "X", "B", "row" if bt else "col",
+                                             dst_stride=pb.stride("B"), vec=fp16v and not bt), cores)
+        pb.matmul(Mm(cout, P, K, "W", "B", "Y", bt), naive)
+    elif phase == "wg":
+        pb.tensor("X", (cin, g.h, g.w), padded=False)
+        pb.tensor("DY", (cout, P), bank=3)
+        pb.tensor("B", (K, P) if bt else (P, K), "scratch", bank=6)
+        pb.tensor("DW", (cout, K), "output", bank=11)
+        emit_gather(pb.code(), im2col_gather(g, dtype, "X", "B", "col" if bt else "row",
+                                             dst_stride=pb.stride("B"), vec=fp16v and bt), cores)
+        pb.matmul(Mm(cout, K, P, "DY", "B", "DW", bt), naive)
+    elif phase == "ig":
+        gd = ConvGeom(cout, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
+        pb.tensor("W", (cout, K), bank=3)
+        pb.tensor("DY", (cout, P), bank=7)
+        pb.tensor("WBT", (cin, cout * kk), "scratch", bank=1)
+        pb.tensor("G", (HW, cout * kk) if bt else (cout * kk, HW), "scratch", bank=6)
+        pb.tensor("DX", (cin, HW), "output", bank=11)
+        a = pb.code()
+        emit_gather(a, im2col_grad_gather(gd, dtype, "DY", "G", "row" if bt else "col", src_chan=pb.stride("DY"),
+                                          dst_stride=pb.stride("G"), vec=fp16v and not bt), cores)
+        a("core_id", "a0")
+        emit_block_transpose(a, cout, cin, kk, dtype, "W", "WBT", cores, src_stride=pb.stride("W"),
+                             dst_stride=pb.stride("WBT"))
+        pb.matmul(Mm(cin, HW, cout * kk, "WBT", "G", "DX", bt), naive)
+    else:
+        raise ValueError(f"phase must be one of {PHASES}")
+    prog = pb.program()
+    prog.meta.update(form=form, geom=g, cout=cout)
+    return prog
+
+
+def conv2d_operands(phase: str, inputs: Mapping[str, np.ndarray], g: ConvGeom, cout: int) -> tuple[np.ndarray, np.ndarray]:
+    """(A, B) with the phase's output = A · B (B as k x n), from the exact transform references."""
+    if phase == "fw":
+        return inputs["W"], im2col_ref(inputs["X"], g, "col")
+    if phase == "wg":
+        return inputs["DY"], im2col_ref(inputs["X"], g, "row")
+    gd = ConvGeom(cout, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
+    w4 = inputs["W"].reshape(cout, g.c, g.kh, g.kw)
+    wbt = block_transpose_ref(w4).reshape(g.c, cout * g.kk)
+    dy = inputs["DY"].reshape(cout, g.ho, g.wo)
+    return wbt, im2col_grad_ref(dy, gd, "col")
+
+
+def matmul_check(a: np.ndarray, b: np.ndarray, c: np.ndarray, dtype: str, variant: str, bt: bool) -> Check:
+    """The matmul module's rule for C = A·B (see the module docstring)."""
+    if dtype == "fp32":
+        return mm16._check_fp32(a, b, c)
+    return mm16._check_fp16(a, b, c, family_variant(dtype, bt, _form(variant)[1]))
+
+
+# ------------------------------------------------------------------------------------------------
+# PointWise (1x1 convolution, stride 1, no padding)
+# ------------------------------------------------------------------------------------------------
+
+def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: str, variant: str,
+                      cores: int) -> KernelProgram:
+    form, naive = _form(variant)
+    bt = form == "abt"
+    P = h * w
+    pb = PhaseBuilder(f"pointwise_{phase}", dtype, cores)
+    if phase == "fw":
+        pb.tensor("X", (cin, P), bank=6)
+        pb.tensor("W", (cout, cin), bank=3)
+        pb.tensor("Y", (cout, P), "output", bank=11)
+        if bt:
+            pb.tensor("XT", (P, cin), "scratch", bank=1)
+            emit_transpose(pb.code(), cin, P, dtype, "X", "XT", cores, pb.stride("X"), pb.stride("XT"))
+        pb.matmul(Mm(cout, P, cin, "W", "XT" if bt else "X", "Y", bt), naive)
+    elif phase == "wg":
+        pb.tensor("X", (cin, P), bank=6)
+        pb.tensor("DY", (cout, P), bank=3)
+        pb.tensor("DW", (cout, cin), "output", bank=11)
+        if not bt:
+            pb.tensor("XT", (P, cin), "scratch", bank=1)
+            emit_transpose(pb.code(), cin, P, dtype, "X", "XT", cores, pb.stride("X"), pb.stride("XT"))
+        pb.matmul(Mm(cout, cin, P, "DY", "X" if bt else "XT", "DW", bt), naive)
+    elif phase == "ig":
+        pb.tensor("W", (cout, cin), bank=3)
+        pb.tensor("DY", (cout, P), bank=6)
+        pb.tensor("WT", (cin, cout), "scratch", bank=1)
+        pb.tensor("DX", (cin, P), "output", bank=11)
+        a = pb.code()
+        emit_transpose(a, cout, cin, dtype, "W", "WT", cores, pb.stride("W"), pb.stride("WT"))
+        if bt:
+            pb.tensor("DYT", (P, cout), "scratch", bank=9)
+            a("core_id", "a0")
+            emit_transpose(a, cout, P, dtype, "DY", "DYT", cores, pb.stride("DY"), pb.stride("DYT"))
+        pb.matmul(Mm(cin, P, cout, "WT", "DYT" if bt else "DY", "DX", bt), naive)
+    else:
+        raise ValueError(f"phase must be one of {PHASES}")
+    prog = pb.program()
+    prog.meta.update(form=form)
+    return prog
+
+
+def pointwise_operands(phase: str, inputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    if phase == "fw":
+        return inputs["W"], inputs["X"]
+    if phase == "wg":
+        return inputs["DY"], inputs["X"].T
+    return inputs["W"].T, inputs["DY"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Variant choice (no simulation): matmul estimate + transform estimate
+# ------------------------------------------------------------------------------------------------
+
+def _estimate(mms: list[Mm], moved: int, dtype: str, cores: int) -> float:
+    total = TRANSFORM_CYCLES_PER_ELEMENT * moved / cores
+    for mm in mms:
+        v = matmul_variant(mm, dtype, cores)
+        total += mm16.estimate_cycles({"m": mm.m, "n": mm.n, "k": mm.k}, dtype, v, cores, mm.bt)
+    return total
+
+
+def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) -> str:
+    K, P, HW, kk = g.c * g.kk, g.ho * g.wo, g.h * g.w, g.kk
+
+    def mms(bt: bool) -> tuple[list[Mm], int]:
+        if phase == "fw":
+            return [Mm(cout, P, K, "W", "B", "Y", bt)], K * P
+        if phase == "wg":
+            return [Mm(cout, K, P, "DY", "B", "DW", bt)], K * P
+        return [Mm(g.c, HW, cout * kk, "WBT", "G", "DX", bt)], cout * kk * HW + cout * K
+    return min(FORMS, key=lambda f: _estimate(*mms(f == "abt"), dtype, cores))
+
+
+def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int) -> str:
+    def cost(bt: bool) -> float:
+        if phase == "fw":
+            return _estimate([Mm(cout, P, cin, "W", "X", "Y", bt)], cin * P if bt else 0, dtype, cores)
+        if phase == "wg":
+            return _estimate([Mm(cout, cin, P, "DY", "X", "DW", bt)], 0 if bt else cin * P, dtype, cores)
+        return _estimate([Mm(cin, P, cout, "WT", "DY", "DX", bt)], cin * cout + (cout * P if bt else 0), dtype, cores)
+    return min(FORMS, key=lambda f: cost(f == "abt"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Registry
+# ------------------------------------------------------------------------------------------------
+
+def _rand(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    return random_tensor(rng, shape, dtype)
+
+
+_CONV_PARAMS = (Param("ci", 8, "input channels"), Param("co", 8, "output channels"), Param("h", 8, "input rows"),
+                Param("w", 8, "input columns"), Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"),
+                Param("s", 1, "stride (both axes)"), Param("p", 1, "padding (all sides)", min=0))
+
+
+def conv_geom(shape: Mapping[str, int]) -> ConvGeom:
+    p, s = shape["p"], shape["s"]
+    return ConvGeom(shape["ci"], shape["h"], shape["w"], shape["kh"], shape["kw"], s, s, p, p, p, p)
+
+
+def conv2d_inputs(shape: Mapping[str, int], phase: str, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    g, co = conv_geom(shape), shape["co"]
+    K, P = g.c * g.kk, g.ho * g.wo
+    if phase == "fw":
+        return {"X": _rand(rng, (g.c, g.h, g.w), dtype), "W": _rand(rng, (co, K), dtype)}
+    if phase == "wg":
+        return {"X": _rand(rng, (g.c, g.h, g.w), dtype), "DY": _rand(rng, (co, P), dtype)}
+    return {"W": _rand(rng, (co, K), dtype), "DY": _rand(rng, (co, P), dtype)}
+
+
+def conv2d_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
+    g, co = conv_geom(shape), shape["co"]
+    a, b = conv2d_operands(phase, inputs, g, co)
+    out = outputs[{"fw": "Y", "wg": "DW", "ig": "DX"}[phase]]
+    return matmul_check(a, b, out, dtype, variant, _form(variant)[0] == "abt")
+
+
+def conv2d_macs(shape: Mapping[str, int]) -> int:
+    g = conv_geom(shape)
+    return shape["co"] * g.c * g.kk * g.ho * g.wo
+
+
+def _register_conv2d(phase: str) -> None:
+    register(KernelDef(
+        name=f"conv2d_{phase}",
+        description={"fw": "Conv2D forward: Y = conv(X, W) as im2col + matmul",
+                     "wg": "Conv2D weight gradient: dW = dY · im2row(X)",
+                     "ig": "Conv2D input gradient: dX = flip(W)ᵀ · im2col(dilated, padded dY)"}[phase],
+        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        params=_CONV_PARAMS,
+        build=lambda shape, dtype, variant, cores: conv2d_program(
+            conv_geom(shape), shape["co"], phase, dtype, variant, cores),
+        inputs=lambda shape, dtype, rng: conv2d_inputs(shape, phase, dtype, rng),
+        check=lambda i, o, shape, dtype, variant: conv2d_check(i, o, shape, dtype, variant, phase),
+        macs=conv2d_macs,
+        choose=lambda shape, dtype, cores: conv2d_choose(conv_geom(shape), shape["co"], phase, dtype, cores),
+        variant_help={"ab": "im2col + A·B (FP16: vfmac.r.h, FP16 accumulators)",
+                      "abt": "im2row + A·Bᵀ (FP16: vfdotpex.s.h, FP32 accumulators)",
+                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul"},
+    ))
+
+
+for _phase in PHASES:
+    _register_conv2d(_phase)
+
+_PW_PARAMS = (Param("ci", 16, "input channels"), Param("co", 16, "output channels"), Param("h", 8, "rows"),
+              Param("w", 8, "columns"))
+
+
+def pointwise_inputs(shape, phase, dtype, rng):
+    ci, co, P = shape["ci"], shape["co"], shape["h"] * shape["w"]
+    if phase == "fw":
+        return {"X": _rand(rng, (ci, P), dtype), "W": _rand(rng, (co, ci), dtype)}
+    if phase == "wg":
+        return {"X": _rand(rng, (ci, P), dtype), "DY": _rand(rng, (co, P), dtype)}
+    return {"W": _rand(rng, (co, ci), dtype), "DY": _rand(rng, (co, P), dtype)}
+
+
+def pointwise_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
+    a, b = pointwise_operands(phase, inputs)
+    out = outputs[{"fw": "Y", "wg": "DW", "ig": "DX"}[phase]]
+    return matmul_check(a, b, out, dtype, variant, _form(variant)[0] == "abt")
+
+
+def _register_pointwise(phase: str) -> None:
+    register(KernelDef(
+        name=f"pointwise_{phase}",
+        description={"fw": "PointWise (1x1) forward: Y = W · X",
+                     "wg": "PointWise weight gradient: dW = dY · Xᵀ",
+                     "ig": "PointWise input gradient: dX = Wᵀ · dY"}[phase],
+        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        params=_PW_PARAMS,
+        build=lambda shape, dtype, variant, cores: pointwise_program(
+            shape["ci"], shape["co"], shape["h"], shape["w"], phase, dtype, variant, cores),
+        inputs=lambda shape, dtype, rng: pointwise_inputs(shape, phase, dtype, rng),
+        check=lambda i, o, shape, dtype, variant: pointwise_check(i, o, shape, dtype, variant, phase),
+        macs=lambda shape: shape["ci"] * shape["co"] * shape["h"] * shape["w"],
+        choose=lambda shape, dtype, cores: pointwise_choose(
+            shape["ci"], shape["co"], shape["h"] * shape["w"], phase, dtype, cores),
+        variant_help={"ab": "A·B (transposes where the layout needs them)", "abt": "A·Bᵀ",
+                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul"},
+    ))
+
+
+for _phase in PHASES:
+    _register_pointwise(_phase)
+
+
+# ------------------------------------------------------------------------------------------------
+# DepthWise (one Kh x Kw filter per channel; no channel reduction, so direct loops, no matmul)
+# ------------------------------------------------------------------------------------------------
+#
+# fw: XP = X in its zero border (a parallel gather step; skipped without padding), barrier, then
+#     y[c, oh, ow] = sum_k w[c, k] * XP[c, oh*sh + kh, ow*sw + kw]: work split over output rows
+#     (c, oh); the channel's Kh*Kw weights sit in f registers; per output Kh*Kw loads and
+#     multiply-accumulates in a hardware loop over ow.
+# ig: D = dY dilated by the stride in a border of Kh-1-pt / Kw-1-pl (H + Kh - 1 rows), barrier,
+#     then the same stride-1 loop with the flipped filter: dx[c, i, j] = sum_k w[c, KK-1-k] * D[c, i+kh, j+kw].
+# wg: XP as in fw, barrier, then per channel (split over the cores) Kh*Kw accumulators in f
+#     registers; per output pixel one dy load, Kh*Kw loads of XP and Kh*Kw multiply-accumulates.
+# FP32: fmul.s / fmadd.s. FP16 `direct`: FP16 operands, FP32 accumulators (fmulex.s.h /
+# fmacex.s.h, one rounding each), one fcvt.h.s at the store. FP16 `simd` (stride 1): fw and ig
+# compute outputs ow, ow+1 with one vfmac.r.h per tap (FP16 accumulators, one rounding per lane
+# and tap; the weight broadcast from lane 0): the input pair is an aligned word of the border copy
+# (even tap column) or of a second copy shifted left by one element (odd tap column), rows padded
+# to an even length with a spare column; odd-length output rows store the lanes separately. wg adds
+# two pixels per vfdotpex.s.h (FP32 accumulators), dy rows padded to an even length with a zero
+# (the zero partner adds an exact 0). Larger strides: simd fw falls back to scalar fmadd.h (same
+# FP16 rounding), simd wg to the direct loop. The products run in row-major tap order (fw, ig) or
+# pixel order (wg), so each output is a dot product the matmul checks cover exactly.
+
+DW_MAX_TAPS = 28        # taps (fw, ig: weights in f4..f31; wg: accumulators in f3..f30)
+
+
+def _dw_ops(mode: str) -> dict[str, str]:
+    """Instructions of a depthwise accumulation mode: fp32; fp16_acc32 (FP16 operands, FP32
+    accumulator, the `direct` variant); fp16_acc16 and simd (FP16 accumulator: scalar fmadd.h, or
+    vfmac.r.h on two adjacent outputs; the `simd` variant)."""
+    return {"fp32": {"ld": "flw", "st": "fsw", "first": "fmul.s", "mac": "fmadd.s"},
+            "fp16_acc32": {"ld": "flh", "st": "fsh", "first": "fmulex.s.h", "mac": "fmacex.s.h"},
+            "fp16_acc16": {"ld": "flh", "st": "fsh", "first": "fmul.h", "mac": "fmadd.h"},
+            "simd": {"ld": "flw", "st": "fsw", "first": "vfmul.r.h", "mac": "vfmac.r.h"}}[mode]
+
+
+def _tap_pointers(a: Asm, offsets: list[int], base: str, regs: list[str]) -> list[tuple[str, int]]:
+    """(register, displacement) per offset: extra pointers for offsets beyond the 12-bit range."""
+    bases: list[int] = [0]
+    for off in sorted(offsets):
+        if off - bases[-1] > 2047:
+            bases.append(off)
+    if len(bases) > len(regs) + 1:
+        raise ValueError("depthwise filter rows too far apart")
+    names = [base] + regs[:len(bases) - 1]
+    for reg, b0 in zip(names[1:], bases[1:]):
+        a.addi(reg, base, b0)
+    out = []
+    for off in offsets:
+        i = max(i for i, b0 in enumerate(bases) if b0 <= off)
+        out.append((names[i], off - bases[i]))
+    return out
+
+
+def _dw_direct(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_h: int, src_w: int,
+               sh: int, sw: int, dst: str, wts: str, mode: str, flip: bool, cores: int,
+               shifted: str | None = None) -> None:
+    """dst[c, oh, ow] = sum_k w[c, k or KK-1-k] * src[c, oh*sh + i, ow*sw + j] for the calling
+    core's output rows (c, oh). Mode `simd` (sw = 1) computes outputs ow, ow+1 together: the pair
+    src[.., ow+j], src[.., ow+1+j] is one aligned word of `src` for even j and of `shifted`
+    (src moved left by one element) for odd j; src_w must be even and leave one spare column."""
+    op = _dw_ops(mode)
+    es, kk = (4 if mode == "fp32" else 2), kh * kw
+    simd = mode == "simd"
+    if kk > DW_MAX_TAPS:
+        raise ValueError(f"depthwise kernel of {kk} taps; at most {DW_MAX_TAPS}")
+    if simd and (sw != 1 or src_w % 2 or shifted is None):
+        raise ValueError("the simd depthwise loop needs stride 1, an even source row and the shifted copy")
+    done, loop, same = a.fresh("dw_done"), a.fresh("dw_row"), a.fresh("dw_same")
+    core_range(a, c * ho, cores)
+    a.li("t0", ho)
+    a("divu", "s5", "s0", "t0")              # channel of the first row
+    a("remu", "s6", "s0", "t0")              # its oh
+    a("sub", "s2", "s1", "s0")
+    a("blez", "s2", done)
+    a.li("t0", src_h * src_w * es)
+    a("mul", "t1", "s5", "t0")
+    a.li("t0", sh * src_w * es)
+    a("mul", "t2", "s6", "t0")
+    a("add", "t1", "t1", "t2")
+    a.li("s3", src)
+    a("add", "s3", "s3", "t1")               # s3 = &src[c, oh*sh, 0]
+    if simd:
+        a.li("s8", shifted)
+        a("add", "s8", "s8", "t1")           # s8 = &shifted[c, oh*sh, 0]
+    a.li("t0", wo * es)
+    a("mul", "t1", "s0", "t0")
+    a.li("s4", dst)
+    a("add", "s4", "s4", "t1")               # s4 = &dst[c, oh, 0]
+    a.li("t0", kk * es)
+    a("mul", "t1", "s5", "t0")
+    a.li("s7", wts)
+    a("add", "s7", "s7", "t1")               # s7 = &w[c, 0]
+    a.label(loop)
+    wregs = F_REGS[4:4 + kk]
+    wld = "flh" if mode != "fp32" else "flw"
+    for k in range(kk):
+        a(wld, wregs[k], f"{(kk - 1 - k if flip else k) * es}(s7)")
+    a("mv", "a1", "s3")
+    a("mv", "a2", "s4")
+    offs = [(i * src_w + j) * es for i in range(kh) for j in range(kw)]
+    if simd:
+        a("mv", "a5", "s8")
+        even = _tap_pointers(a, [o for o, j in zip(offs, [j for _ in range(kh) for j in range(kw)]) if j % 2 == 0],
+                             "a1", ["a3", "a4"])
+        odd = _tap_pointers(a, [o - es for o, j in zip(offs, [j for _ in range(kh) for j in range(kw)]) if j % 2],
+                            "a5", ["a6", "a7"])
+        ev, od = iter(even), iter(odd)
+        taps = [next(ev) if j % 2 == 0 else next(od) for _ in range(kh) for j in range(kw)]
+    else:
+        taps = _tap_pointers(a, offs, "a1", ["a3", "a4", "a5", "a6", "a7"])
+    ptrs = sorted({r for r, _ in taps})
+    step = 2 * es if simd else sw * es        # source bytes per output (pair)
+
+    def output(lanes: int = 2) -> None:
+        x = ["f0", "f1"]
+        acc = "f2"
+        ld = lambda k: a(op["ld"], x[k % 2], f"{taps[k][1]}({taps[k][0]})")
+        ld(0)
+        if kk > 1:
+            ld(1)
+        for k in range(kk):
+            if k == 0:
+                a(op["first"], acc, x[0], wregs[0])
+            elif op["mac"] in ("fmadd.s", "fmadd.h"):
+                a(op["mac"], acc, x[k % 2], wregs[k], acc)
+            else:
+                a(op["mac"], acc, x[k % 2], wregs[k])
+            if k + 2 < kk:
+                ld(k + 2)
+        if mode == "fp16_acc32":
+            a("fcvt.h.s", "f3", acc)
+            acc = "f3"
+        for p in ptrs:
+            a.addi(p, p, step)
+        if not simd:
+            a(op["st"], acc, "0(a2)")
+            a("addi", "a2", "a2", es)
+        elif wo % 2 == 0:
+            a("fsw", acc, "0(a2)")
+            a("addi", "a2", "a2", 4)
+        else:        # rows of odd length: the pair may start at an odd half, store the lanes apart
+            a("fsh", acc, "0(a2)")
+            if lanes == 2:
+                a("fmv.x.w", "t0", acc)
+                a("srli", "t0", "t0", 16)
+                a("sh", "t0", "2(a2)")
+            a("addi", "a2", "a2", 2 * lanes)
+    if simd:
+        a.repeat(wo // 2, output, 2 * kk + 4, inline_max=0)
+        if wo % 2:
+            output(lanes=1)
+    else:
+        a.repeat(wo, output, 2 * kk + 3, inline_max=0)
+    a("addi", "s6", "s6", 1)
+    a.addi("s3", "s3", sh * src_w * es)
+    if simd:
+        a.addi("s8", "s8", sh * src_w * es)
+    a.addi("s4", "s4", wo * es)
+    a.li("t0", ho)
+    a("bne", "s6", "t0", same)
+    a.li("s6", 0)
+    a.addi("s3", "s3", (src_h - ho * sh) * src_w * es)
+    if simd:
+        a.addi("s8", "s8", (src_h - ho * sh) * src_w * es)
+    a.addi("s7", "s7", kk * es)
+    a.label(same)
+    a("addi", "s2", "s2", -1)
+    a("bnez", "s2", loop)
+    a.label(done)
+
+
+def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_h: int, src_w: int,
+              sh: int, sw: int, dy: str, dw: str, dtype: str, cores: int, shifted: str | None = None,
+              dy_w: int | None = None) -> None:
+    """dw[c, k] = sum_{oh, ow} dy[c, oh, ow] * src[c, oh*sh + i, ow*sw + j], channels split.
+    With `shifted` (FP16, stride 1): two pixels per vfdotpex.s.h (FP32 accumulators), dy read
+    from rows of dy_w (even) elements whose padding is zero, the src pairs as in _dw_direct."""
+    es, kk = ESIZE[dtype], kh * kw
+    simd = shifted is not None
+    op = _dw_ops("fp32" if dtype == "fp32" else "fp16_acc32")
+    if kk > DW_MAX_TAPS:
+        raise ValueError(f"depthwise kernel of {kk} taps; at most {DW_MAX_TAPS}")
+    dy_w = dy_w or wo
+    if simd and (sw != 1 or src_w % 2 or dy_w % 2):
+        raise ValueError("the simd depthwise weight gradient needs stride 1 and even rows")
+    done, loop = a.fresh("dww_done"), a.fresh("dww_chan")
+    core_range(a, c, cores)
+    a("sub", "s2", "s1", "s0")
+    a("blez", "s2", done)
+    a.li("t0", src_h * src_w * es)
+    a("mul", "t1", "s0", "t0")
+    a.li("s3", src)
+    a("add", "s3", "s3", "t1")
+    if simd:
+        a.li("s8", shifted)
+        a("add", "s8", "s8", "t1")
+    a.li("t0", ho * dy_w * es)
+    a("mul", "t1", "s0", "t0")
+    a.li("s4", dy)
+    a("add", "s4", "s4", "t1")
+    a.li("t0", kk * es)
+    a("mul", "t1", "s0", "t0")
+    a.li("s7", dw)
+    a("add", "s7", "s7", "t1")
+    accs = F_REGS[3:3 + kk]
+    a.label(loop)
+    for r in accs:
+        a("fmv.w.x", r, "zero")
+    a("mv", "a1", "s3")
+    a("mv", "a2", "s4")
+    offs = [(i * src_w + j) * es for i in range(kh) for j in range(kw)]
+    cols = [j for _ in range(kh) for j in range(kw)]
+    if simd:
+        a("mv", "a5", "s8")
+        ev = iter(_tap_pointers(a, [o for o, j in zip(offs, cols) if j % 2 == 0], "a1", ["a3", "a4"]))
+        od = iter(_tap_pointers(a, [o - es for o, j in zip(offs, cols) if j % 2], "a5", ["a6", "a7"]))
+        taps = [next(ev) if j % 2 == 0 else next(od) for j in cols]
+    else:
+        taps = _tap_pointers(a, offs, "a1", ["a3", "a4", "a5", "a6", "a7"])
+    ptrs = sorted({r for r, _ in taps})
+    if simd:
+        mac = lambda acc, xr: a("vfdotpex.s.h", acc, xr, "f2")
+    elif dtype == "fp32":
+        mac = lambda acc, xr: a(op["mac"], acc, xr, "f2", acc)
+    else:
+        mac = lambda acc, xr: a(op["mac"], acc, xr, "f2")
+    ld_x = "flw" if simd else op["ld"]
+    step = 2 * es if simd else sw * es       # source bytes per pixel (pair)
+
+    def pixel() -> None:
+        x = ["f0", "f1"]
+        a("flw" if simd else op["ld"], "f2", "0(a2)")
+        ld = lambda k: a(ld_x, x[k % 2], f"{taps[k][1]}({taps[k][0]})")
+        ld(0)
+        if kk > 1:
+            ld(1)
+        for k in range(kk):
+            mac(accs[k], x[k % 2])
+            if k + 2 < kk:
+                ld(k + 2)
+        for p in ptrs:
+            a.addi(p, p, step)
+        a("addi", "a2", "a2", 2 * es if simd else es)
+
+    per_row = dy_w // 2 if simd else wo
+
+    def row() -> None:
+        a.repeat(per_row, pixel, 2 * kk + 3, level=0, inline_max=0)
+        for p in ptrs:
+            a.addi(p, p, (sh * src_w - per_row * (step // es)) * es)
+        if dy_w != wo and not simd:
+            a.addi("a2", "a2", (dy_w - wo) * es)
+    if ho > 1:
+        with a.hwloop(1, ho):
+            row()
+    else:
+        row()
+    for k, r in enumerate(accs):
+        if dtype == "fp16":
+            a("fcvt.h.s", r, r)
+        a(op["st"], r, f"{k * es}(s7)")
+    a.addi("s3", "s3", src_h * src_w * es)
+    if simd:
+        a.addi("s8", "s8", src_h * src_w * es)
+    a.addi("s4", "s4", ho * dy_w * es)
+    a.addi("s7", "s7", kk * es)
+    a("addi", "s2", "s2", -1)
+    a("bnez", "s2", loop)
+    a.label(done)
+
+
+F_REGS = [f"f{i}" for i in range(32)]
+
+
+def _even(n: int) -> int:
+    return n + n % 2
+
+
+def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: str = "direct") -> KernelProgram:
+    """One phase of a DepthWise layer (g.c channels in and out, one filter per channel).
+    Variants: `direct` (FP32; FP16 with FP32 accumulators) and, FP16 only, `simd` (FP16
+    accumulators; fw with stride 1 and ig compute two outputs per vfmac.r.h from a border copy and
+    a copy shifted by one element; fw with a larger stride uses scalar fmadd.h)."""
+    g.check()
+    c, kk = g.c, g.kk
+    simd = variant == "simd"
+    if simd and dtype != "fp16":
+        raise ValueError("the simd depthwise variant is FP16 only")
+    scalar_mode = "fp32" if dtype == "fp32" else ("fp16_acc16" if simd else "fp16_acc32")
+    pb = PhaseBuilder(f"depthwise_{phase}", dtype, cores)
+    padded = (g.pt, g.pb, g.pl, g.pr) != (0, 0, 0, 0)
+    hp = g.h + g.pt + g.pb
+    if phase in ("fw", "wg"):
+        pb.tensor("X", (c, g.h, g.w), padded=False)
+        pair = simd and g.sw == 1
+        if pair:            # even rows with a spare column, and the copy shifted left by one
+            wp = _even(g.w + g.pl + g.pr + 1)
+            pb.tensor("XP", (c, hp * wp), "scratch", padded=False, bank=5)
+            pb.tensor("XS", (c, hp * wp), "scratch", padded=False, bank=13)
+            a = pb.code()
+            emit_gather(a, pad_gather(c, g.h, g.w, dtype, "X", "XP", g.pt, g.pb, g.pl, wp - g.w - g.pl, vec=True), cores)
+            a("core_id", "a0")
+            emit_gather(a, pad_gather(c, g.h, g.w, dtype, "X", "XS", g.pt, g.pb, g.pl - 1, wp - g.w - g.pl + 1,
+                                      vec=True), cores)
+            if phase == "wg" and g.wo % 2:      # dy rows padded to an even length with a zero
+                pb.tensor("DYP", (c, g.ho * (g.wo + 1)), "scratch", padded=False, bank=3)
+                a("core_id", "a0")
+                emit_gather(a, pad_gather(c, g.ho, g.wo, dtype, "DY", "DYP", 0, 0, 0, 1, vec=True), cores)
+            pb.sync()
+            src, src_h, src_w = "XP", hp, wp
+        elif padded:
+            wp = g.w + g.pl + g.pr
+            pb.tensor("XP", (c, hp * wp), "scratch", padded=False, bank=5)
+            emit_gather(pb.code(), pad_gather(c, g.h, g.w, dtype, "X", "XP", g.pt, g.pb, g.pl, g.pr,
+                                              vec=dtype == "fp16"), cores)
+            pb.sync()
+            src, src_h, src_w = "XP", hp, wp
+        else:
+            src, src_h, src_w = "X", g.h, g.w
+        if phase == "fw":
+            pb.tensor("W", (c, kk), padded=False, bank=9)
+            pb.tensor("Y", (c, g.ho * g.wo), "output", padded=False, bank=12)
+            _dw_direct(pb.code(), c, g.ho, g.wo, g.kh, g.kw, src, src_h, src_w, g.sh, g.sw, "Y", "W",
+                       "simd" if pair else scalar_mode, False, cores, "XS" if pair else None)
+        else:
+            pb.tensor("DY", (c, g.ho * g.wo), padded=False, bank=9)
+            pb.tensor("DW", (c, kk), "output", padded=False, bank=12)
+            dys, dy_w = ("DYP", g.wo + 1) if pair and g.wo % 2 else ("DY", g.wo)
+            _dw_wgrad(pb.code(), c, g.ho, g.wo, g.kh, g.kw, src, src_h, src_w, g.sh, g.sw, dys, "DW", dtype, cores,
+                      "XS" if pair else None, dy_w)
+    elif phase == "ig":
+        top, left = g.kh - 1 - g.pt, g.kw - 1 - g.pl
+        dh = g.h + g.kh - 1
+        dw_ = _even(g.w + g.kw) if simd else g.w + g.kw - 1
+        bottom = dh - top - ((g.ho - 1) * g.sh + 1)
+        right = dw_ - left - ((g.wo - 1) * g.sw + 1)
+        pb.tensor("W", (c, kk), padded=False, bank=9)
+        pb.tensor("DY", (c, g.ho * g.wo), padded=False)
+        pb.tensor("D", (c, dh * dw_), "scratch", padded=False, bank=5)
+        pb.tensor("DX", (c, g.h * g.w), "output", padded=False, bank=12)
+        a = pb.code()
+        emit_gather(a, pad_gather(c, g.ho, g.wo, dtype, "DY", "D", top, bottom, left, right, g.sh, g.sw,
+                                  vec=dtype == "fp16"), cores)
+        if simd:
+            pb.tensor("DS", (c, dh * dw_), "scratch", padded=False, bank=13)
+            a("core_id", "a0")
+            emit_gather(a, pad_gather(c, g.ho, g.wo, dtype, "DY", "DS", top, bottom, left - 1, right + 1, g.sh, g.sw,
+                                      vec=True), cores)
+        pb.sync()
+        _dw_direct(pb.code(), c, g.h, g.w, g.kh, g.kw, "D", dh, dw_, 1, 1, "DX", "W",
+                   "simd" if simd else scalar_mode, True, cores, "DS" if simd else None)
+    else:
+        raise ValueError(f"phase must be one of {PHASES}")
+    prog = pb.program()
+    prog.meta.update(geom=g, variant=variant)
+    return prog
+
+
+def depthwise_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], g: ConvGeom,
+                    phase: str, dtype: str, variant: str = "direct") -> Check:
+    """Per channel, the output is a dot-product matrix (1 x KK · KK x P, or 1 x P · P x KK for wg)
+    in the kernel's product order: checked with the matmul rule of the same FMA sequence (FP32:
+    gamma bound; FP16 `direct` and wg: FP32-accumulator emulation (fmacex.s.h); FP16 `simd` fw/ig:
+    FP16-accumulator emulation (vfmac.r.h / fmadd.h per lane), bit-exact)."""
+    one = ConvGeom(1, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
+    naive16 = mm16.variants(False, "fp16")["naive"]
+    if variant == "simd" and phase != "wg":
+        naive16 = family_variant("fp16", False, False)
+    pairs_wg = variant == "simd" and phase == "wg" and g.sw == 1
+    worst: Check | None = None
+    for ch in range(g.c):
+        if phase == "fw":
+            a = inputs["W"][ch:ch + 1]
+            b = im2col_ref(inputs["X"][ch:ch + 1], one, "col")
+            out = outputs["Y"][ch:ch + 1]
+        elif phase == "wg":
+            a = inputs["DY"][ch:ch + 1]
+            b = im2col_ref(inputs["X"][ch:ch + 1], one, "row")
+            out = outputs["DW"][ch:ch + 1]
+            if pairs_wg:      # vfdotpex pairs along each row; an odd row ends with a zero pair partner
+                wo2 = _even(g.wo)
+                a = np.zeros((1, g.ho, wo2), a.dtype)
+                a[0, :, :g.wo] = inputs["DY"][ch].reshape(g.ho, g.wo)
+                bb = np.zeros((g.ho, wo2, b.shape[1]), b.dtype)
+                bb[:, :g.wo] = b.reshape(g.ho, g.wo, -1)
+                a, b = a.reshape(1, -1), bb.reshape(-1, b.shape[1])
+                chk = mm16._check_fp16(a, b, out, family_variant("fp16", True, False))
+                if not chk.ok:
+                    chk.detail = f"channel {ch}: {chk.detail}"
+                    return chk
+                worst = chk if worst is None or chk.max_error > worst.max_error else worst
+                continue
+        else:
+            a = inputs["W"][ch:ch + 1, ::-1]
+            b = im2col_grad_ref(inputs["DY"][ch:ch + 1].reshape(1, g.ho, g.wo), one, "col")
+            out = outputs["DX"][ch:ch + 1]
+        chk = mm16._check_fp32(a, b, out) if dtype == "fp32" else mm16._check_fp16(a, b, out, naive16)
+        if not chk.ok:
+            chk.detail = f"channel {ch}: {chk.detail}"
+            return chk
+        if worst is None or chk.max_error > worst.max_error:
+            worst = chk
+    return worst
+
+
+def depthwise_inputs(shape: Mapping[str, int], phase: str, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    g = dw_geom(shape)
+    if phase == "fw":
+        return {"X": _rand(rng, (g.c, g.h, g.w), dtype), "W": _rand(rng, (g.c, g.kk), dtype)}
+    if phase == "wg":
+        return {"X": _rand(rng, (g.c, g.h, g.w), dtype), "DY": _rand(rng, (g.c, g.ho * g.wo), dtype)}
+    return {"W": _rand(rng, (g.c, g.kk), dtype), "DY": _rand(rng, (g.c, g.ho * g.wo), dtype)}
+
+
+def dw_geom(shape: Mapping[str, int]) -> ConvGeom:
+    p, s = shape["p"], shape["s"]
+    return ConvGeom(shape["c"], shape["h"], shape["w"], shape["kh"], shape["kw"], s, s, p, p, p, p)
+
+
+def _register_depthwise(phase: str) -> None:
+    register(KernelDef(
+        name=f"depthwise_{phase}",
+        description={"fw": "DepthWise forward (direct loops over a zero-padded copy)",
+                     "wg": "DepthWise weight gradient (per-channel accumulators)",
+                     "ig": "DepthWise input gradient (flipped filter over the dilated, padded dY)"}[phase],
+        dtypes=("fp32", "fp16"), variants={"fp32": ("direct",), "fp16": ("simd", "direct")},
+        params=(Param("c", 8, "channels"), Param("h", 8, "input rows"), Param("w", 8, "input columns"),
+                Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"), Param("s", 1, "stride"),
+                Param("p", 1, "padding (all sides)", min=0)),
+        build=lambda shape, dtype, variant, cores: depthwise_program(dw_geom(shape), phase, dtype, cores, variant),
+        inputs=lambda shape, dtype, rng: depthwise_inputs(shape, phase, dtype, rng),
+        check=lambda i, o, shape, dtype, variant: depthwise_check(i, o, dw_geom(shape), phase, dtype, variant),
+        macs=lambda shape: shape["c"] * shape["kh"] * shape["kw"] * dw_geom(shape).ho * dw_geom(shape).wo,
+        choose=lambda shape, dtype, cores: "simd" if dtype == "fp16" and shape["s"] == 1 and shape["w"] >= 4
+        else "direct",
+        variant_help={"direct": "direct loops; FP16 with FP32 accumulators (fmacex.s.h)",
+                      "simd": "stride 1: fw/ig two outputs per vfmac.r.h (FP16 accumulators), "
+                              "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)"},
+    ))
+
+
+for _phase in PHASES:
+    _register_depthwise(_phase)

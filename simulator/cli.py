@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
+
+    from kernels_asm.kernels.cli import add_kernel_parser
+    add_kernel_parser(sub)
     return parser
 
 

@@ -1,0 +1,174 @@
+"""The kernel registry: what `mcusim kernel --list` shows and `mcusim kernel NAME` runs.
+
+API (stable; every kernel module registers its kernels at import):
+
+    from kernels_asm.kernels.registry import KernelDef, Param, Check, register
+
+    register(KernelDef(
+        name="matmul",
+        description="C = A·B (A m x k, B k x n, row-major)",
+        dtypes=("fp32", "fp16"),
+        variants={"fp32": ("naive", "4x4"), "fp16": ("naive", "simd_4x4")},   # first = default
+        params=(Param("m", 64, "rows of C"), Param("n", 64, "columns of C"), Param("k", 64, "inner")),
+        build=lambda shape, dtype, variant, cores: KernelProgram(...),      # harness.KernelProgram
+        inputs=lambda shape, dtype, rng: {"A": ..., "B": ...},               # seeded random inputs
+        check=lambda inputs, outputs, shape, dtype, variant: Check(...),     # reference + tolerance
+        macs=lambda shape: m * n * k,
+        choose=lambda shape, dtype, cores: "4x4",                            # optional
+        reference=lambda inputs, shape, dtype, variant: {"C": ...},          # optional
+        ceiling=lambda shape, dtype, variant: 0.64,                          # optional
+    ))
+
+- `shape` is a dict {param name: int}, complete (defaults filled in by `full_shape`).
+- `build` returns a harness.KernelProgram for `cores` cores; `inputs` returns numpy arrays keyed by
+  the program's input tensor names (fp16 as numpy float16).
+- `check` compares the outputs with a numpy reference and returns a Check: ok, the largest error and
+  the bound it was compared with (each kernel documents its rule next to the code).
+- `reference` (optional) returns the numpy reference outputs that `check` compares with (for
+  FP16 kernels: the emulated rounding sequence of the variant).
+- `choose` picks the variant used when none is given (default: the dtype's first variant); it must
+  not simulate. `ceiling(shape, dtype, variant)` is the variant's issue-bound MACs per instruction of its
+  inner loop (one core), for reports; None when unknown.
+
+Kernel modules are found automatically: every module of the package `kernels_asm.kernels` other
+than harness, registry and cli is imported by `load_all()` (so a new layers_*.py needs no edit here).
+`run(kdef, shape, dtype, variant, cores, config, seed, engine)` builds, runs and checks one kernel.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kernels_asm.kernels.harness import KernelProgram, KernelRun, run_kernel
+from simulator.config import ClusterConfig
+
+_INFRA = {"harness", "registry", "cli"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: int
+    help: str
+    min: int = 1
+
+
+@dataclass
+class Check:
+    ok: bool
+    max_error: float          # largest |out - ref| (or a normalised measure the kernel documents)
+    bound: float              # the tolerance it was compared against (0 = bit-exact)
+    detail: str = ""          # what was compared and, on failure, where
+
+
+@dataclass
+class KernelDef:
+    name: str
+    description: str
+    dtypes: tuple[str, ...]
+    variants: Mapping[str, tuple[str, ...]]
+    params: tuple[Param, ...]
+    build: Callable[[dict, str, str, int], KernelProgram]
+    inputs: Callable[[dict, str, np.random.Generator], dict[str, np.ndarray]]
+    check: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], dict, str, str], Check]
+    macs: Callable[[dict], int]
+    choose: Callable[[dict, str, int], str] | None = None
+    reference: Callable[[Mapping[str, np.ndarray], dict, str, str], dict[str, np.ndarray]] | None = None
+    ceiling: Callable[[dict, str, str], float | None] | None = None
+    variant_help: Mapping[str, str] = field(default_factory=dict)
+
+    def full_shape(self, given: Mapping[str, int | None] | None = None) -> dict[str, int]:
+        """Every parameter, from `given` or its default; raises ValueError when one is out of range."""
+        given = given or {}
+        unknown = {k for k, v in given.items() if v is not None} - {p.name for p in self.params}
+        if unknown:
+            raise ValueError(f"kernel {self.name} has no parameter {', '.join(sorted(unknown))} "
+                             f"(parameters: {', '.join(p.name for p in self.params) or 'none'})")
+        shape = {}
+        for p in self.params:
+            value = given.get(p.name)
+            value = p.default if value is None else int(value)
+            if value < p.min:
+                raise ValueError(f"{self.name}: {p.name} must be >= {p.min}, not {value}")
+            shape[p.name] = value
+        return shape
+
+    def default_variant(self, shape: dict, dtype: str, cores: int) -> str:
+        if self.choose is not None:
+            return self.choose(shape, dtype, cores)
+        return self.variants[dtype][0]
+
+
+_KERNELS: dict[str, KernelDef] = {}
+_loaded = False
+
+
+def register(kdef: KernelDef) -> KernelDef:
+    if kdef.name in _KERNELS and _KERNELS[kdef.name] is not kdef:
+        raise ValueError(f"kernel {kdef.name!r} registered twice")
+    for d in kdef.dtypes:
+        if not kdef.variants.get(d):
+            raise ValueError(f"kernel {kdef.name!r}: no variants for dtype {d}")
+    _KERNELS[kdef.name] = kdef
+    return kdef
+
+
+def load_all() -> None:
+    """Import every kernel module of the package (they register themselves)."""
+    global _loaded
+    if _loaded:
+        return
+    import kernels_asm.kernels as pkg
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name not in _INFRA and not info.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+    _loaded = True
+
+
+def all_kernels() -> list[KernelDef]:
+    load_all()
+    return sorted(_KERNELS.values(), key=lambda k: k.name)
+
+
+def get(name: str) -> KernelDef:
+    load_all()
+    try:
+        return _KERNELS[name]
+    except KeyError:
+        raise KeyError(f"unknown kernel {name!r} (known: {', '.join(sorted(_KERNELS))})") from None
+
+
+@dataclass
+class Outcome:
+    kernel: str
+    dtype: str
+    variant: str
+    shape: dict
+    run: KernelRun
+    check: Check
+    macs: int
+
+    @property
+    def mac_per_clk(self) -> float:
+        return self.macs / self.run.cycles if self.run.cycles else 0.0
+
+
+def run(kdef: KernelDef, shape: Mapping[str, int | None] | None, dtype: str, variant: str | None,
+        cores: int, config: ClusterConfig, seed: int = 0, engine: str = "py") -> Outcome:
+    """Build `kdef` for the shape, run it on random inputs (seeded) and check it."""
+    full = kdef.full_shape(shape)
+    if dtype not in kdef.dtypes:
+        raise ValueError(f"kernel {kdef.name} has no dtype {dtype} (available: {', '.join(kdef.dtypes)})")
+    variant = variant or kdef.default_variant(full, dtype, cores)
+    if variant not in kdef.variants[dtype]:
+        raise ValueError(f"kernel {kdef.name} ({dtype}) has no variant {variant!r} "
+                         f"(available: {', '.join(kdef.variants[dtype])})")
+    program = kdef.build(full, dtype, variant, cores)
+    inputs = kdef.inputs(full, dtype, np.random.default_rng(seed))
+    result = run_kernel(program, inputs, cores, config, engine)
+    check = kdef.check(inputs, result.outputs, full, dtype, variant)
+    return Outcome(kdef.name, dtype, variant, full, result, check, kdef.macs(full))

@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from kernels_asm.kernels.cli import add_kernel_parser
     add_kernel_parser(sub)
+    from workloads.cli import add_reproduce_parser, add_train_parser
+    add_train_parser(sub)
+    add_reproduce_parser(sub)
     return parser
 
 

@@ -532,6 +532,11 @@ def sgd_ref(w: np.ndarray, g: np.ndarray, lr: np.ndarray) -> np.ndarray:
     return exact.astype(w.dtype)
 
 
+def rv_max(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """fmax as RISC-V defines it for non-NaN values: -0 < +0 (np.maximum may return either zero)."""
+    return np.where((p > q) | ((p == q) & ~np.signbit(p)), p, q)
+
+
 def pool_fwd_ref(x: np.ndarray, k: int, s: int, kind: str) -> np.ndarray:
     c, h, w = x.shape
     ho, wo = pool_out(h, w, k, s)
@@ -542,7 +547,7 @@ def pool_fwd_ref(x: np.ndarray, k: int, s: int, kind: str) -> np.ndarray:
         for ow in range(wo):
             win = [x[:, oh * s + i, ow * s + j] for i in range(k) for j in range(k)]
             if kind == "maxpool":
-                y[:, oh, ow] = tree(win, np.maximum)
+                y[:, oh, ow] = tree(win, rv_max)
             else:
                 y[:, oh, ow] = tree(win, lambda p, q: (p + q).astype(x.dtype)) * inv
     return y

@@ -1,0 +1,292 @@
+"""Reports of a simulated training step (workloads.train.StepResult): rich tables, JSON, CSV, and the
+FP32-vs-FP16 comparison.
+
+JSON schema `mcusim-train/1` (`to_json`):
+  schema, network, dtype, cores, engine (requested), engines_used, freq_mhz, time_ms,
+  cycles (kernels + exposed DMA), compute_cycles, dma_cycles, instret, macs, mac_per_clk, loss,
+  config (every cluster parameter),
+  numerics {ok, rule, loss, loss_ref, tensors: [{name, max_error, bound, ok, update, update_rel_error}]},
+  phases {forward|loss|weight_grad|input_grad|update|dma: {cycles, macs, mac_per_clk, share}},
+  stalls {cause: cycles, all steps and cores},
+  layers: one per step [{name, kind, phase, kernel, variant, cycles, compute_cycles, dma_cycles,
+    instret, macs, mac_per_clk, share, tcdm_kib, enlarged, note,
+    dma {tiles, split, double_buffer, bytes_in, bytes_out, transfers, busy_cycles, exposed_cycles},
+    stalls {cause: cycles}, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine,
+    per_core [{core, cycles, instret, stalls}]}]}]
+`compare_json(a, b)` is the `--compare-dtypes` document: both steps and the speedup per row.
+
+Time: cycles / frequency. DEFAULT_FREQ_MHZ explains the default.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from simulator.cluster import STALL_CAUSES
+from workloads.train import StepRecord, StepResult
+
+JSON_SCHEMA = "mcusim-train/1"
+COMPARE_SCHEMA = "mcusim-train-compare/1"
+
+# The default clock for times. The study does not state its clock; its ResNet8 figures (3.11 MAC/clk
+# and 17.1 ms per step) imply 37.06 M MACs / 3.11 MAC/clk = 11.9 M cycles in 17.1 ms, i.e. ~697 MHz
+# with this project's MAC count (model.py's rule), so times are given at 700 MHz by default. The
+# DS-CNN figures (0.81 MAC/clk, 6.4 ms) imply ~1.48 GHz with our 7.65 M MACs: the study must count
+# DS-CNN MACs differently (or run a different variant), so only its MAC/clk is comparable there.
+DEFAULT_FREQ_MHZ = 700.0
+
+PHASE_LABEL = {"forward": "forward", "loss": "loss", "weight_grad": "weight gradient",
+               "input_grad": "input gradient", "update": "update (SGD)", "dma": "DMA (exposed)"}
+SHORT = {"forward": "FW", "loss": "LOSS", "weight_grad": "WG", "input_grad": "IG", "update": "UP"}
+
+# Published figures (Nadalini et al. 2023, abstract) and this project's targets.
+PUBLISHED = {
+    "conv2d_speedup": 1.72,
+    "resnet8_mac_per_clk": 3.11, "resnet8_ms": 17.1,
+    "dscnn_mac_per_clk": 0.81, "dscnn_ms": 6.4,
+}
+TARGETS = {"conv2d_speedup": 1.9, "resnet8_mac_per_clk": 4.5, "dscnn_mac_per_clk": 1.6}
+
+
+def time_ms(cycles: int, freq_mhz: float) -> float:
+    return cycles / (freq_mhz * 1e3)
+
+
+def _share(part: int, total: int) -> float:
+    return part / total if total else 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# JSON and CSV
+# ------------------------------------------------------------------------------------------------
+
+def _record_json(r: StepRecord, total: int) -> dict[str, Any]:
+    return {
+        "name": r.layer, "kind": r.kind, "phase": r.phase, "kernel": r.kernel, "variant": r.variant,
+        "cycles": r.cycles, "compute_cycles": r.compute_cycles, "dma_cycles": r.dma_cycles,
+        "instret": r.instret, "macs": r.macs, "mac_per_clk": round(r.mac_per_clk, 4),
+        "share": round(_share(r.cycles, total), 6), "tcdm_kib": r.tcdm_kib, "enlarged": r.enlarged,
+        "note": r.note,
+        "dma": {"tiles": r.dma.tiles, "split": r.dma.split, "double_buffer": r.dma.double_buffer,
+                "bytes_in": r.dma.bytes_in, "bytes_out": r.dma.bytes_out, "transfers": r.dma.transfers,
+                "busy_cycles": r.dma.busy_cycles, "exposed_cycles": r.dma.exposed_cycles},
+        "stalls": r.stalls(),
+        "kernels": [{"kernel": k.kernel, "variant": k.variant, "role": k.role, "cycles": k.cycles,
+                     "instret": k.instret, "tcdm_kib": k.tcdm_kib, "engine": k.engine,
+                     "per_core": k.per_core} for k in r.kernels],
+    }
+
+
+def phase_rows(res: StepResult) -> dict[str, dict[str, Any]]:
+    """Per phase (and "dma"): cycles, MACs, MAC/clk, share of the step."""
+    out = {}
+    for ph, v in res.by_phase().items():
+        out[ph] = {"cycles": v["cycles"], "macs": v["macs"],
+                   "mac_per_clk": round(v["macs"] / v["cycles"], 4) if v["cycles"] else 0.0,
+                   "share": round(_share(v["cycles"], res.cycles), 6)}
+    return out
+
+
+def to_json(res: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ) -> dict[str, Any]:
+    num = res.numerics
+    return {
+        "schema": JSON_SCHEMA, "network": res.network, "dtype": res.dtype, "cores": res.cores,
+        "engine": res.engine, "engines_used": list(res.engines_used), "freq_mhz": freq_mhz,
+        "time_ms": round(time_ms(res.cycles, freq_mhz), 6), "cycles": res.cycles,
+        "compute_cycles": res.compute_cycles, "dma_cycles": res.dma_cycles, "instret": res.instret,
+        "macs": res.macs, "mac_per_clk": round(res.mac_per_clk, 4), "loss": res.loss, "lr": res.lr,
+        "seed": res.seed, "config": res.config.to_dict(),
+        "numerics": None if num is None else {
+            "ok": num.ok, "rule": num.rule, "loss": num.loss, "loss_ref": num.loss_ref,
+            "tensors": [vars(t) for t in num.tensors]},
+        "phases": phase_rows(res), "stalls": res.stalls(),
+        "layers": [_record_json(r, res.cycles) for r in res.records],
+    }
+
+
+CSV_FIELDS = ("layer", "kind", "phase", "kernel", "variant", "cycles", "compute_cycles", "dma_cycles",
+              "instret", "macs", "mac_per_clk", "share", "tiles", "double_buffer", "dma_bytes_in",
+              "dma_bytes_out", "tcdm_kib", "enlarged") + tuple(f"stall_{c}" for c in STALL_CAUSES)
+
+
+def write_csv(res: StepResult, out: IO[str]) -> None:
+    """One row per step (CSV_FIELDS)."""
+    w = csv.writer(out)
+    w.writerow(CSV_FIELDS)
+    for r in res.records:
+        st = r.stalls()
+        w.writerow([r.layer, r.kind, r.phase, r.kernel, r.variant, r.cycles, r.compute_cycles, r.dma_cycles,
+                    r.instret, r.macs, f"{r.mac_per_clk:.4f}", f"{_share(r.cycles, res.cycles):.6f}",
+                    r.dma.tiles, int(r.dma.double_buffer), r.dma.bytes_in, r.dma.bytes_out, r.tcdm_kib,
+                    int(r.enlarged)] + [st[c] for c in STALL_CAUSES])
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=1)
+
+
+def write_text(path: str, text: str) -> None:
+    """`-` is stdout."""
+    if path == "-":
+        print(text)
+    else:
+        Path(path).write_text(text + ("" if text.endswith("\n") else "\n"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables
+# ------------------------------------------------------------------------------------------------
+
+def _n(v: int) -> str:
+    return f"{v:,}"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def step_table(res: StepResult) -> Table:
+    """One row per (layer, phase): kernel, compute and DMA cycles, MACs, MAC/clk, share."""
+    t = Table(title=f"{res.network} {res.dtype} training step: {res.cores} cores", title_justify="left")
+    for col, just in (("layer", "left"), ("phase", "left"), ("kernel", "left"), ("variant", "left"),
+                      ("cycles", "right"), ("compute", "right"), ("DMA", "right"), ("MACs", "right"),
+                      ("MAC/clk", "right"), ("share", "right"), ("TCDM", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in res.records:
+        tcdm = f"{r.tcdm_kib}K*" if r.enlarged else ""
+        t.add_row(r.layer, SHORT[r.phase], r.kernel, r.variant, _n(r.cycles), _n(r.compute_cycles),
+                  _n(r.dma_cycles), _n(r.macs), f"{r.mac_per_clk:.2f}" if r.macs else "",
+                  _pct(_share(r.cycles, res.cycles)), tcdm)
+    return t
+
+
+def phase_table(res: StepResult, freq_mhz: float) -> Table:
+    t = Table(title="per phase", title_justify="left")
+    for col in ("phase", "cycles", "MACs", "MAC/clk", "share", "ms"):
+        t.add_column(col, justify="left" if col == "phase" else "right")
+    for ph, v in phase_rows(res).items():
+        t.add_row(PHASE_LABEL[ph], _n(v["cycles"]), _n(v["macs"]), f"{v['mac_per_clk']:.2f}" if v["macs"] else "",
+                  _pct(v["share"]), f"{time_ms(v['cycles'], freq_mhz):.3f}")
+    t.add_row("total", _n(res.cycles), _n(res.macs), f"{res.mac_per_clk:.2f}", "100.0%",
+              f"{time_ms(res.cycles, freq_mhz):.3f}", style="bold")
+    return t
+
+
+def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
+    lines = [(f"{res.network} {res.dtype}: {_n(res.cycles)} cycles ({_n(res.compute_cycles)} kernels + "
+              f"{_n(res.dma_cycles)} exposed DMA), {_n(res.instret)} instructions, {_n(res.macs)} MACs, "
+              f"{res.mac_per_clk:.2f} MAC/clk; {time_ms(res.cycles, freq_mhz):.2f} ms at {freq_mhz:g} MHz "
+              f"(default 700 MHz: the clock the study's ResNet8 figures imply, see workloads/report.py)"),
+             f"engine: {', '.join(res.engines_used) or '-'} (requested {res.engine}); loss {res.loss:.6g}"]
+    stalls = sorted(((v, c) for c, v in res.stalls().items() if v), reverse=True)[:5]
+    if stalls:
+        core_cycles = sum(p["cycles"] for r in res.records for k in r.kernels for p in k.per_core)
+        lines.append("stall cycles (all kernels and cores): " + ", ".join(
+            f"{c} {v:,} ({_pct(_share(v, core_cycles))})" for v, c in stalls))
+    big = [r for r in res.records if r.enlarged]
+    if big:
+        lines.append(f"{len(big)} steps simulated whole on an enlarged TCDM (* in the table; the planner "
+                     f"tiles them in {res.config.tcdm.size_kib} KiB): their cycles approximate the tiles' compute")
+    lines.append("shape transforms (im2col, transposes, padding) are inside the kernels' cycles (one region "
+                 "per kernel), not reported separately")
+    if res.numerics is not None:
+        lines.append(res.numerics.describe())
+    return lines
+
+
+def stderr_console() -> Console:
+    """A console on stderr; 160 columns when it is not a terminal (rich would assume 80 and cut the
+    step table)."""
+    con = Console(stderr=True)
+    return con if con.is_terminal else Console(stderr=True, width=160)
+
+
+def print_report(res: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ, console: Console | None = None) -> None:
+    """The step table, the phase table and the summary (stderr by default)."""
+    con = console or stderr_console()
+    con.print(step_table(res))
+    con.print(phase_table(res, freq_mhz))
+    for line in summary_lines(res, freq_mhz):
+        con.print(line, highlight=False, markup=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# FP32 vs FP16
+# ------------------------------------------------------------------------------------------------
+
+def compare_rows(a: StepResult, b: StepResult) -> list[dict[str, Any]]:
+    """Rows (layer, phase) of two steps of one network, with speedup = cycles a / cycles b; then
+    one row per phase and a total."""
+    if [(r.layer, r.phase) for r in a.records] != [(r.layer, r.phase) for r in b.records]:
+        raise ValueError("the two steps have different schedules")
+    rows = []
+    for ra, rb in zip(a.records, b.records):
+        rows.append({"name": ra.layer, "phase": ra.phase, "kind": ra.kind, "macs": ra.macs,
+                     f"cycles_{a.dtype}": ra.cycles, f"cycles_{b.dtype}": rb.cycles,
+                     "speedup": round(ra.cycles / rb.cycles, 4) if rb.cycles else None})
+    pa, pb = a.by_phase(), b.by_phase()
+    for ph in pa:
+        ca, cb = pa[ph]["cycles"], pb[ph]["cycles"]
+        rows.append({"name": "(all)", "phase": ph, "kind": "", "macs": pa[ph]["macs"], f"cycles_{a.dtype}": ca,
+                     f"cycles_{b.dtype}": cb, "speedup": round(ca / cb, 4) if cb else None})
+    rows.append({"name": "(total)", "phase": "step", "kind": "", "macs": a.macs, f"cycles_{a.dtype}": a.cycles,
+                 f"cycles_{b.dtype}": b.cycles, "speedup": round(a.cycles / b.cycles, 4) if b.cycles else None})
+    return rows
+
+
+def compare_json(a: StepResult, b: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ) -> dict[str, Any]:
+    return {"schema": COMPARE_SCHEMA, "network": a.network, "freq_mhz": freq_mhz,
+            "steps": {a.dtype: to_json(a, freq_mhz), b.dtype: to_json(b, freq_mhz)},
+            "rows": compare_rows(a, b)}
+
+
+def compare_table(a: StepResult, b: StepResult, freq_mhz: float) -> Table:
+    t = Table(title=f"{a.network}: {a.dtype} vs {b.dtype} (speedup = {a.dtype} cycles / {b.dtype} cycles)",
+              title_justify="left")
+    for col in ("layer", "phase", "MACs", f"{a.dtype} cycles", f"{b.dtype} cycles", "speedup",
+                f"{a.dtype} MAC/clk", f"{b.dtype} MAC/clk"):
+        t.add_column(col, justify="left" if col in ("layer", "phase") else "right")
+    for row in compare_rows(a, b):
+        ca, cb = row[f"cycles_{a.dtype}"], row[f"cycles_{b.dtype}"]
+        m = row["macs"]
+        phase = SHORT.get(row["phase"], row["phase"]) if not row["name"].startswith("(") else \
+            PHASE_LABEL.get(row["phase"], row["phase"])
+        style = "bold" if row["name"].startswith("(") else None
+        t.add_row(row["name"], phase, _n(m), _n(ca), _n(cb),
+                  f"{row['speedup']:.2f}x" if row["speedup"] else "-",
+                  f"{m / ca:.2f}" if m and ca else "", f"{m / cb:.2f}" if m and cb else "", style=style)
+    t.caption = (f"step: {time_ms(a.cycles, freq_mhz):.2f} ms {a.dtype}, {time_ms(b.cycles, freq_mhz):.2f} ms "
+                 f"{b.dtype} at {freq_mhz:g} MHz")
+    return t
+
+
+def compare_csv(a: StepResult, b: StepResult, out: IO[str]) -> None:
+    rows = compare_rows(a, b)
+    w = csv.DictWriter(out, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reproduction table
+# ------------------------------------------------------------------------------------------------
+
+def reproduce_table(rows: Sequence[dict[str, Any]], freq_mhz: float) -> Table:
+    """rows: {experiment, metric, measured, published, target} (published/target may be None)."""
+    t = Table(title=f"published experiments (Nadalini et al. 2023) vs mcusim; times at {freq_mhz:g} MHz",
+              title_justify="left")
+    for col in ("experiment", "metric", "mcusim", "published", "target", "target met"):
+        t.add_column(col, justify="left" if col in ("experiment", "metric") else "right")
+    for r in rows:
+        fmt = r.get("fmt", "{:.2f}")
+        met = "" if r.get("target") is None else ("yes" if r["measured"] >= r["target"] else "NO")
+        t.add_row(r["experiment"], r["metric"], fmt.format(r["measured"]),
+                  "" if r.get("published") is None else fmt.format(r["published"]),
+                  "" if r.get("target") is None else f">= {fmt.format(r['target'])}", met)
+    return t

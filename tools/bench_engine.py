@@ -7,7 +7,8 @@ Workloads:
   (a) int-loop    one core, an integer loop (ALU, load, store, branch)
   (b) fp16-matmul eight cores, an FP16-SIMD matrix multiplication (vfdotpex.s.h in hardware loops,
                   post-increment loads) on shared TCDM banks (bank conflicts)
-  (c) resnet8     the ResNet8 FP16 training step, once `workloads` provides it
+  (c) resnet8-fp16 the ResNet8 FP16 training step (every layer's kernels simulated; seconds include
+                  building each kernel program, so this is the end-to-end rate of `mcusim train`)
 Each run is a fresh subprocess, so peak RSS is that run's own.
 """
 from __future__ import annotations
@@ -113,9 +114,25 @@ def workloads(engine: str = "c") -> dict[str, tuple[str, int]]:
     }
 
 
+def run_training_step(engine: str) -> dict:
+    """(c): the ResNet8 FP16 training step, every kernel simulated (mcusim train resnet8 --dtype fp16)."""
+    from workloads.train import simulate_step
+    start = time.perf_counter()
+    step = simulate_step("resnet8", "fp16", engine=engine, verify=False)
+    seconds = time.perf_counter() - start
+    # whole-run instructions of every kernel program (the kernel regions plus their short wrappers)
+    instret = step.instret
+    return {"workload": "resnet8-fp16", "engine": engine, "cores": 8, "instret": instret,
+            "cycles": step.compute_cycles, "seconds": seconds, "instr_per_s": instret / seconds,
+            "cycles_per_s": step.compute_cycles / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def run_one(name: str, engine: str) -> dict:
     """Run one workload in this process and report its figures."""
     sys.path.insert(0, str(ROOT))
+    if name == "resnet8-fp16":
+        return run_training_step(engine)
     from kernels_asm import assemble, to_elf
     from simulator.cluster import Cluster
     from simulator.config import load_config
@@ -136,7 +153,8 @@ def run_one(name: str, engine: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="c,py")
-    parser.add_argument("--workloads", default=",".join(workloads()))
+    parser.add_argument("--workloads", default=",".join([*workloads(), "resnet8-fp16"]),
+                        help="int-loop, fp16-matmul, resnet8-fp16 (the last takes minutes on the py engine)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best is kept")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -246,6 +246,21 @@ def _overflow(fmt: Format, sign: int, rm: int) -> tuple[int, int]:
     return (sign << fmt.sign_shift) | bits, OF | NX
 
 
+def _signed_sum(sa: int, ma: int, ea: int, sb: int, mb: int, eb: int) -> tuple[int, int, int]:
+    """(-1)**sa * ma * 2**ea + (-1)**sb * mb * 2**eb exactly, aligned on the smaller exponent, as
+    (sign, magnitude, exponent). A zero magnitude's sign means nothing: callers apply the IEEE rule."""
+    if ea >= eb:
+        ma <<= ea - eb
+        e = eb
+    else:
+        mb <<= eb - ea
+        e = ea
+    if sa == sb:
+        return sa, ma + mb, e
+    s = ma - mb
+    return (sa, s, e) if s >= 0 else (sb, -s, e)
+
+
 def _exact_zero_sign(all_same_sign: bool, sign: int, rm: int) -> int:
     """Sign of an exactly-zero sum (IEEE 754 6.3)."""
     if all_same_sign:
@@ -296,22 +311,7 @@ def _add(fmt: Format, a: int, b: int, rm: int, halve: int) -> tuple[int, int]:
         mb |= fmt.hidden_bit
     else:
         eb = 1
-    # Align exactly on the smaller exponent.
-    if ea >= eb:
-        ma <<= ea - eb
-        e = eb
-    else:
-        mb <<= eb - ea
-        e = ea
-    if sa == sb:
-        s = ma + mb
-        sign = sa
-    else:
-        s = ma - mb
-        sign = sa
-        if s < 0:
-            s = -s
-            sign = sb
+    sign, s, e = _signed_sum(sa, ma, ea, sb, mb, eb)
     if not s:
         return _exact_zero_sign(sa == sb, sa, rm) << ss, 0
     return round_exact(fmt, sign, s, e - 1 + fmt.qmin - halve, rm)
@@ -432,23 +432,9 @@ def fma(fmt: Format, a: int, b: int, c: int, rm: int,
             return _exact_zero_sign(sp == sc, sp, rm) << ss, 0
         if not mp:
             return (sc << ss) | (c & fmt.mag_mask), 0  # 0 + c is exactly c
-    if ep >= ec:
-        mp <<= ep - ec
-        e = ec
-    else:
-        mc <<= ec - ep
-        e = ep
-    if sp == sc:
-        s = mp + mc
-        sign = sp
-    else:
-        s = mp - mc
-        sign = sp
-        if s < 0:
-            s = -s
-            sign = sc
-        elif not s:
-            return _exact_zero_sign(False, 0, rm) << ss, 0
+    sign, s, e = _signed_sum(sp, mp, ep, sc, mc, ec)
+    if not s:   # exact cancellation of the product and the addend
+        return _exact_zero_sign(False, 0, rm) << ss, 0
     return round_exact(fmt, sign, s, e - 1 + fmt.qmin, rm)
 
 

@@ -2,7 +2,7 @@
 
     mcusim kernel --list
     mcusim kernel NAME [--dtype fp32|fp16] [--variant V] [--m M --n N --k K ...] [--cores N]
-                       [--preset NAME] [--config FILE] [--seed S] [--engine py] [--json FILE|-] [-q]
+                       [--preset NAME] [--config FILE] [--seed S] [--engine c|py] [--json FILE|-] [-q]
 
 Builds kernel NAME for the shape (each kernel's parameters are options: --m --n --k for matmul; the
 defaults are listed by --list), fills its inputs with seeded random numbers, runs it on the
@@ -70,7 +70,8 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters")
     p.add_argument("--max-cycles", type=_positive, default=None, help="simulation cycle limit")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random inputs (default 0)")
-    p.add_argument("--engine", default="py", choices=ENGINES, help="simulation engine (default py)")
+    p.add_argument("--engine", default="c", choices=ENGINES,
+                   help="c: the compiled engine (default; falls back to py if not built), py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
     params: dict[str, list[str]] = {}
@@ -130,6 +131,8 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     try:
         shape = kdef.full_shape(given)
         variant = opts.variant or kdef.default_variant(shape, dtype, opts.cores)
+        from simulator.cli import resolve_engine
+        opts.engine = resolve_engine(opts.engine)
         outcome = registry.run(kdef, shape, dtype, variant, opts.cores, config, opts.seed, opts.engine)
     except (ValueError, HarnessError) as exc:
         raise UserError(str(exc)) from None

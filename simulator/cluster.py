@@ -11,6 +11,11 @@ its cost comes from its timing class and what it did (branch taken, divisor valu
 touched, bank and FPU arbitration). Each core accumulates cycles so that, per core,
 cycles = instructions retired + the sum of every stall cause.
 
+Profile (`Cluster(..., profile=True)`, off by default): every executed instruction is charged the
+cycles from the cycle its core was ready to issue it to the cycle the core was ready to issue its
+next one (operand waits, its own cost and any sleep it caused, e.g. at a barrier), the stall cycles
+its core accumulated meanwhile, and one execution; `ClusterResult.profile` (simulator.profile).
+
 Arbitration: TCDM banks and shared FPUs serve one request per cycle. Requests are handled in cycle
 order and, within a cycle, in a core order that rotates every cycle (round-robin); a request that
 finds its bank taken waits for the next free cycle and the core stalls (TCDM contention). DMA
@@ -19,7 +24,7 @@ transfers hold their bank slots first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 import simpy
 
@@ -135,6 +140,14 @@ class CoreModel:
     l2_store_cycles: int = 0
     perf_last: list[int] = field(default_factory=lambda: [0] * 31)
     regions_open: dict[str, tuple[int, int, dict[str, int]]] = field(default_factory=dict)
+    # profile (Cluster._profile_step): the instruction being timed (pc, -1 none) since prof_t, the
+    # stall counters then, the counters per code word (simulator.profile.WIDTH each) and per pc
+    # outside the table
+    prof_pc: int = -1
+    prof_t: int = 0
+    prof_snap: Any = None
+    prof_tab: Any = None
+    prof_extra: dict[int, list[int]] = field(default_factory=dict)
 
     def now_cycles(self) -> int:
         return self.issue_cycle
@@ -158,8 +171,12 @@ class CoreModel:
 class RegionRecord:
     name: str
     per_core: dict[int, dict[str, int]] = field(default_factory=dict)   # core -> counters
+    spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # core -> [(first, end) cycle]
 
-    def add(self, core: int, cycles: int, instret: int, stalls: dict[str, int]) -> None:
+    def add(self, core: int, cycles: int, instret: int, stalls: dict[str, int],
+            span: tuple[int, int] | None = None) -> None:
+        if span is not None:
+            self.spans.setdefault(core, []).append(span)
         rec = self.per_core.setdefault(core, {"cycles": 0, "instret": 0, "count": 0,
                                               "stalls": dict.fromkeys(STALL_CAUSES, 0)})
         rec["cycles"] += cycles
@@ -179,6 +196,7 @@ class ClusterResult:
     config: ClusterConfig
     mode: str
     engine: str = "py"
+    profile: Any = None        # simulator.profile.Profile ({pc: (count, cycles)}, ...) when profiled
 
     @property
     def instret(self) -> int:
@@ -190,9 +208,11 @@ class Cluster:
 
     def __init__(self, image: Image, config: ClusterConfig, cores: int = 8, controller: bool = False,
                  trace: TextIO | None = None, trace_cores: set[int] | None = None,
-                 trace_window: tuple[int, int] | None = None, engine: str = "py") -> None:
+                 trace_window: tuple[int, int] | None = None, engine: str = "py",
+                 profile: bool = False) -> None:
         """`engine`: "py" (the reference) or "c" (the compiled engine; see `engine_used`, which is
-        "py" when the extension is not built, or when tracing, which the reference does)."""
+        "py" when the extension is not built, or when tracing, which the reference does).
+        `profile`: count executions and cycles per instruction (ClusterResult.profile)."""
         from simulator.loader import build_memory
         self.config = config
         self.cengine = None
@@ -239,6 +259,10 @@ class Cluster:
         self.trace_cores = trace_cores
         self.trace_window = trace_window or (0, NEVER)
         self._timing_cache: dict[int, tuple] = {}
+        self.profile = profile
+        self.sleeps: list[tuple[int, str, int, int]] = []   # profile: (core, cause, from, to) per sleep
+        if profile:
+            self._setup_profile(image)
         if controller:
             self._start_core(self.cores[-1], image.entry, 0)
             self.started = [self.cores[-1]]
@@ -264,6 +288,55 @@ class Cluster:
         core.fpu = core_id % self.config.fpu.count if core_id != CONTROLLER else self.config.fpu.count
         return core
 
+    def _setup_profile(self, image: Image) -> None:
+        """Profile tables over the pre-decoded code range (the C loop's, shared with it in C mode)."""
+        from simulator import profile as prof
+        if self.cengine is not None:
+            self.prof_base, self.prof_words = self.cengine.enable_profile(prof.MAX_WORDS, prof.WIDTH)
+            for i, core in enumerate(self.cores):
+                core.prof_tab, core.prof_snap = self.cengine.profile_arrays(i)
+        else:
+            self.prof_base, words = prof.code_range(image)
+            self.prof_words = min(words, prof.MAX_WORDS)
+            for core in self.cores:
+                core.prof_tab = [0] * (self.prof_words * prof.WIDTH)
+                core.prof_snap = [0] * len(STALL_CAUSES)
+
+    def _profile_step(self, core: CoreModel, pc: int, t: int) -> None:
+        """Close the instruction timed so far (cycles to t, stalls since its issue), start timing pc
+        (the twin of engine.c profile_step)."""
+        now = list(core.stalls.values())
+        if core.prof_pc >= 0:
+            self._profile_add(core, core.prof_pc, 0, t - core.prof_t, now)
+        core.prof_snap[0:len(now)] = now
+        self._profile_add(core, pc, 1, 0, None)
+        core.prof_pc = pc
+        core.prof_t = t
+
+    def _profile_add(self, core: CoreModel, pc: int, count: int, cycles: int, stalls: list[int] | None) -> None:
+        k = (pc - self.prof_base) >> 2
+        if not pc & 3 and 0 <= k < self.prof_words:
+            tab, e = core.prof_tab, k * (2 + len(STALL_CAUSES))
+        else:
+            tab, e = core.prof_extra.setdefault(pc, [0] * (2 + len(STALL_CAUSES))), 0
+        tab[e] += count
+        tab[e + 1] += cycles
+        if stalls is not None:
+            snap = core.prof_snap
+            for i, v in enumerate(stalls):
+                tab[e + 2 + i] += v - snap[i]
+
+    def _profile_finish(self) -> Any:
+        """Close every core's last instruction at its end cycle; the run's Profile."""
+        from simulator import profile as prof
+        for c in self.cores:
+            if c.state == "sleep":
+                self.sleeps.append((c.id, c.sleep_cause, c.sleep_start, max(c.end_cycle or 0, c.sleep_start)))
+            if c.prof_pc >= 0 and c.end_cycle is not None:
+                self._profile_add(c, c.prof_pc, 0, c.end_cycle - c.prof_t, list(c.stalls.values()))
+                c.prof_pc = -1
+        return prof.collect(self)
+
     def _start_core(self, core: CoreModel, pc: int, cycle: int) -> None:
         h = core.hart
         h.pc = pc
@@ -286,6 +359,8 @@ class Cluster:
             return
         self.wakeups += 1
         cycle = max(cycle, core.sleep_start)
+        if self.profile:
+            self.sleeps.append((core.id, core.sleep_cause, core.sleep_start, cycle))
         core.stalls[core.sleep_cause] += cycle - core.sleep_start
         core.state = "run"
         core.waiting_for = ""
@@ -334,7 +409,8 @@ class Cluster:
         stalls = {k: core.stalls[k] - start[2][k] for k in STALL_CAUSES}
         # The region includes the region_end instruction itself.
         self.regions.setdefault(name, RegionRecord(name)).add(
-            core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls)
+            core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls,
+            (start[0], core.issue_cycle + 1))
 
     # --- timing ------------------------------------------------------------------------------------
     @staticmethod
@@ -399,6 +475,8 @@ class Cluster:
         h = core.hart
         pc = h.pc
         cfg = self.config
+        if self.profile:
+            self._profile_step(core, pc, t)
         if pc == DISPATCH_RETURN and core.id != CONTROLLER:
             core.issue_cycle = t
             self.event_unit.task_returned(core)
@@ -674,7 +752,7 @@ class Cluster:
         end = max(end, self.now + 1 if self.mode == "controller" else 0)
         self._close_accounting(end)
         return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode,
-                             self.engine_used)
+                             self.engine_used, self._profile_finish() if self.profile else None)
 
     def _close_accounting(self, end: int) -> None:
         """Cores still asleep (or never started) at the end spent the rest of the run asleep."""

@@ -4,13 +4,19 @@
                  --cin C --cout C --h H --w W --k K --stride S --pad P] [--dtype fp32|fp16]
                  [--config FILE] [--preset NAME] [--cores N] [--freq-mhz F] [--json FILE|-]
                  [--csv FILE] [--engine c|py] [--plan] [--compare-dtypes] [--seed S] [--lr LR] [-q]
+                 [--profile [--top N]] [--timeline FILE.json] [--plot FILE.png]
     mcusim reproduce [--engine c|py] [--config FILE] [--preset NAME] [--cores N] [--freq-mhz F]
                      [--json FILE|-] [-q]
 
 `train` simulates every kernel of one SGD step (workloads.train), prints a table per layer and
 phase with a progress bar (stderr), writes JSON/CSV when asked, and checks the updated weights
 against the numpy reference. `--plan` prints the TCDM plan (workloads.planner) and exits;
-`--compare-dtypes` runs FP32 and FP16 and shows the speedup per layer and phase. Exit status: 0,
+`--compare-dtypes` runs FP32 and FP16 and shows the speedup per layer and phase. `--profile`
+profiles every kernel run and prints, after the report, the kernels with their stall causes and the
+hottest instructions and labels of the whole step (simulator/profile.py, workloads/report.py);
+`--timeline` writes a Chrome/Perfetto trace of the step (workloads/timeline.py); `--plot` draws the
+per-layer cycles by phase of FP32 beside FP16 (workloads/plot.py; the other dtype is simulated
+too when only one was asked for). Exit status: 0,
 1 when the numerics check fails, 2 for bad input (including a network the TCDM cannot hold).
 
 `reproduce` runs the study's experiments (Conv2D training step FP16 vs FP32 on the tutorial layer
@@ -110,6 +116,16 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg, default=0, help="seed of the weights, input and target (default 0)")
     p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
+    g = p.add_argument_group("profiling and plots")
+    g.add_argument("--profile", action="store_true",
+                   help="profile every kernel run; print the kernels' stall causes and the hottest instructions "
+                        "and labels of the step after the report (and add them to --json)")
+    g.add_argument("--top", type=_positive, default=20, help="rows of the hottest instructions / labels (default 20)")
+    g.add_argument("--timeline", metavar="FILE.json",
+                   help="write a Chrome/Perfetto trace: a track per core (kernels, barrier waits) and one for the "
+                        "modelled DMA (open in ui.perfetto.dev)")
+    g.add_argument("--plot", metavar="FILE.png",
+                   help="plot cycles per layer and phase, FP32 beside FP16 (runs the other dtype too)")
     p.set_defaults(func=cmd_train)
     return p
 
@@ -186,7 +202,8 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
     from workloads import planner, report, train
     kw: dict[str, Any] = {"config": config, "engine": engine, "cores": args.cores,
                           "seed": getattr(args, "seed", 0), "lr": getattr(args, "lr", 0.01),
-                          "verify": not getattr(args, "no_verify", False)}
+                          "verify": not getattr(args, "no_verify", False),
+                          "profile": bool(getattr(args, "profile", False) or getattr(args, "timeline", None))}
     try:
         con = report.stderr_console()
         if args.quiet or not con.is_terminal:       # a bar only on a terminal
@@ -234,8 +251,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 for line in report.summary_lines(res, args.freq_mhz)[:1] + \
                         ([res.numerics.describe()] if res.numerics else []):
                     con.print(line, highlight=False, markup=False)
+            if args.profile:
+                for res in (a, b):
+                    report.print_profile(res, con, args.top)
         if args.json:
-            report.write_text(args.json, report.dumps(report.compare_json(a, b, args.freq_mhz)))
+            doc = report.compare_json(a, b, args.freq_mhz)
+            if args.profile:
+                for res in (a, b):
+                    doc["steps"][res.dtype]["profile"] = report.profile_json(res, args.top)
+            report.write_text(args.json, report.dumps(doc))
         if args.csv:
             _csv(args.csv, lambda f: report.compare_csv(a, b, f))
         results = [a, b]
@@ -243,12 +267,45 @@ def cmd_train(args: argparse.Namespace) -> int:
         res = run_step(net, args.dtype, config, args, engine)
         if not args.quiet:
             report.print_report(res, args.freq_mhz, con)
+            if args.profile:
+                report.print_profile(res, con, args.top)
         if args.json:
-            report.write_text(args.json, report.dumps(report.to_json(res, args.freq_mhz)))
+            doc = report.to_json(res, args.freq_mhz)
+            if args.profile:
+                doc["profile"] = report.profile_json(res, args.top)
+            report.write_text(args.json, report.dumps(doc))
         if args.csv:
             _csv(args.csv, lambda f: report.write_csv(res, f))
         results = [res]
+        if args.plot:                       # the plot sets both dtypes side by side
+            other = run_step(net, "fp16" if res.dtype == "fp32" else "fp32", config, args, engine)
+            results.append(other)
+            if not args.quiet:
+                con.print(f"for the plot: {report.summary_lines(other, args.freq_mhz)[0]}", highlight=False,
+                          markup=False)
+                if other.numerics is not None:
+                    con.print(other.numerics.describe(), highlight=False, markup=False)
+    if args.timeline:
+        from workloads import timeline
+        _write_file(args.timeline, lambda: timeline.write_timeline(results, args.timeline, args.freq_mhz))
+        if not args.quiet:
+            con.print(f"timeline: {args.timeline} (Chrome/Perfetto trace events; open in ui.perfetto.dev)",
+                      highlight=False, markup=False)
+    if args.plot:
+        from workloads import plot
+        by_dtype = {r.dtype: r for r in results}
+        _write_file(args.plot, lambda: plot.plot_dtypes(by_dtype["fp32"], by_dtype["fp16"], args.plot,
+                                                        args.freq_mhz))
+        if not args.quiet:
+            con.print(f"plot: {args.plot}", highlight=False, markup=False)
     return 0 if all(r.numerics is None or r.numerics.ok for r in results) else 1
+
+
+def _write_file(path: str, write) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise _user_error(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _csv(path: str, write) -> None:

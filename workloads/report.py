@@ -14,6 +14,10 @@ JSON schema `mcusim-train/1` (`to_json`):
     stalls {cause: cycles}, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine,
     per_core [{core, cycles, instret, stalls}]}]}]
 `compare_json(a, b)` is the `--compare-dtypes` document: both steps and the speedup per row.
+With `--profile`, to_json's document gets `profile` (`profile_json`): {cycles (profiled core cycles,
+all kernels), kernels [{kernel, variant, calls, cycles, core_cycles, instret, share, stalls}],
+instructions [{kernel, variant, where, text, count, cycles, share, stalls}] (the hottest first),
+labels [{kernel, variant, label, count, cycles, share, stalls}]}.
 
 Time: cycles / frequency. DEFAULT_FREQ_MHZ explains the default.
 """
@@ -28,6 +32,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
+from simulator import profile as prof
 from simulator.cluster import STALL_CAUSES
 from workloads.train import StepRecord, StepResult
 
@@ -75,7 +80,8 @@ def _record_json(r: StepRecord, total: int) -> dict[str, Any]:
         "note": r.note,
         "dma": {"tiles": r.dma.tiles, "split": r.dma.split, "double_buffer": r.dma.double_buffer,
                 "bytes_in": r.dma.bytes_in, "bytes_out": r.dma.bytes_out, "transfers": r.dma.transfers,
-                "busy_cycles": r.dma.busy_cycles, "exposed_cycles": r.dma.exposed_cycles},
+                "busy_cycles": r.dma.busy_cycles, "exposed_cycles": r.dma.exposed_cycles,
+                "exposed_in": r.dma.exposed_in},
         "stalls": r.stalls(),
         "kernels": [{"kernel": k.kernel, "variant": k.variant, "role": k.role, "cycles": k.cycles,
                      "instret": k.instret, "tcdm_kib": k.tcdm_kib, "engine": k.engine,
@@ -290,3 +296,107 @@ def reproduce_table(rows: Sequence[dict[str, Any]], freq_mhz: float) -> Table:
                   "" if r.get("published") is None else fmt.format(r["published"]),
                   "" if r.get("target") is None else f">= {fmt.format(r['target'])}", met)
     return t
+
+
+# ------------------------------------------------------------------------------------------------
+# Profile (`--profile`): kernels, instructions and labels across the whole step
+# ------------------------------------------------------------------------------------------------
+
+def kernel_profile_rows(res: StepResult) -> list[dict[str, Any]]:
+    """Per kernel program (registry name and variant), most cycles first: calls, cycles (regions,
+    slowest core, summed over the calls), core_cycles (regions, all cores), instret, share (of the
+    step's kernel cycles), stalls {cause: cycles, all cores}. Needs no profile (region counters)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in res.records:
+        for k in r.kernels:
+            row = out.setdefault((k.kernel, k.variant), {"kernel": k.kernel, "variant": k.variant, "calls": 0,
+                                                         "cycles": 0, "core_cycles": 0, "instret": 0,
+                                                         "stalls": dict.fromkeys(STALL_CAUSES, 0)})
+            row["calls"] += 1
+            row["cycles"] += k.cycles
+            row["core_cycles"] += sum(p["cycles"] for p in k.per_core)
+            row["instret"] += k.instret
+            for c, v in k.stalls.items():
+                row["stalls"][c] += v
+    rows = sorted(out.values(), key=lambda r: (-r["cycles"], r["kernel"], r["variant"]))
+    for row in rows:
+        row["share"] = _share(row["cycles"], res.compute_cycles)
+    return rows
+
+
+def _profiles(res: StepResult):
+    for r in res.records:
+        for k in r.kernels:
+            if k.profile is not None:
+                yield k, k.profile
+
+
+def instruction_profile_rows(res: StepResult, top: int | None = None) -> list[dict[str, Any]]:
+    """Every executed instruction of every kernel program, summed over the calls of a program (one
+    row per kernel, variant, label+offset and instruction), most cycles first; share = of all
+    profiled core cycles of the step."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for k, p in _profiles(res):
+        for row in prof.instruction_rows(p):
+            key = (k.kernel, k.variant, row["where"], row["text"])
+            acc = out.setdefault(key, {"kernel": k.kernel, "variant": k.variant, "where": row["where"],
+                                       "label": row["label"], "text": row["text"], "count": 0, "cycles": 0,
+                                       "stalls": {}})
+            acc["count"] += row["count"]
+            acc["cycles"] += row["cycles"]
+            for c, v in row["stalls"].items():
+                acc["stalls"][c] = acc["stalls"].get(c, 0) + v
+    total = sum(r["cycles"] for r in out.values())
+    rows = sorted(out.values(), key=lambda r: (-r["cycles"], r["kernel"], r["where"]))
+    for r in rows:
+        r["share"] = _share(r["cycles"], total)
+        r["per_exec"] = _share(r["cycles"], r["count"])
+    return rows if top is None else rows[:top]
+
+
+def label_profile_rows(res: StepResult, top: int | None = None) -> list[dict[str, Any]]:
+    """instruction_profile_rows summed per kernel, variant and label."""
+    out: dict[tuple, dict[str, Any]] = {}
+    for row in instruction_profile_rows(res):
+        key = (row["kernel"], row["variant"], row["label"])
+        acc = out.setdefault(key, {"kernel": row["kernel"], "variant": row["variant"],
+                                   "label": row["label"] or "(no label)", "count": 0, "cycles": 0, "share": 0.0,
+                                   "stalls": {}})
+        acc["count"] += row["count"]
+        acc["cycles"] += row["cycles"]
+        acc["share"] += row["share"]
+        for c, v in row["stalls"].items():
+            acc["stalls"][c] = acc["stalls"].get(c, 0) + v
+    rows = sorted(out.values(), key=lambda r: (-r["cycles"], r["kernel"], r["label"]))
+    return rows if top is None else rows[:top]
+
+
+def profile_json(res: StepResult, top: int = 50) -> dict[str, Any]:
+    return {"cycles": sum(p.cycles for _k, p in _profiles(res)), "kernels": kernel_profile_rows(res),
+            "instructions": instruction_profile_rows(res, top), "labels": label_profile_rows(res, top)}
+
+
+def print_profile(res: StepResult, console: Console | None = None, top: int = 20) -> None:
+    """Kernels with their stall causes, then the hottest instructions and labels of the whole step."""
+    con = console or stderr_console()
+    krows = kernel_profile_rows(res)
+    t = Table(title=f"{res.network} {res.dtype}: kernels (all calls; stall shares of the kernels' cycles "
+                    f"summed over the cores)", title_justify="left")
+    causes = [c for c in STALL_CAUSES if any(r["stalls"][c] for r in krows)]
+    for col in ("kernel", "variant", "calls", "cycles", "share", "core cycles", "IPC/core", *causes):
+        t.add_column(col, justify="left" if col in ("kernel", "variant") else "right")
+    for r in krows:
+        t.add_row(r["kernel"], r["variant"], str(r["calls"]), _n(r["cycles"]), _pct(r["share"]), _n(r["core_cycles"]),
+                  f"{_share(r['instret'], r['core_cycles']):.2f}",
+                  *[_pct(_share(r["stalls"][c], r["core_cycles"])) for c in causes])
+    con.print(t)
+    rows = instruction_profile_rows(res)
+    if not rows:
+        con.print("no instruction profile (simulate_step(..., profile=True))", highlight=False, markup=False)
+        return
+    total = sum(r["cycles"] for r in rows)
+    con.print(prof.instruction_table(rows[:top], f"hottest instructions of the step ({_n(total)} profiled core "
+                                                  f"cycles: every kernel program run, all cores; an instruction "
+                                                  f"is charged until its core can issue the next)",
+                                     kernel_column=True))
+    con.print(prof.label_table(label_profile_rows(res, top), "hottest labels", kernel_column=True))

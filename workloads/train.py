@@ -6,6 +6,7 @@ library, run on the simulated cluster, fed with the tensors the previous simulat
                             progress=lambda done, total, rec: ...)
     r.cycles, r.compute_cycles, r.dma_cycles, r.instret, r.macs, r.mac_per_clk, r.by_phase()
     r.records[i].layer / .phase / .kernel / .variant / .cycles / .macs / .mac_per_clk / .stalls() / .dma
+    r.records[i].kernels[j].profile       # with simulate_step(..., profile=True): simulator.profile.Profile
     r.numerics.ok, r.numerics.describe()          # updated weights vs workloads.reference.train_step
 
 What is simulated and what is modelled
@@ -78,6 +79,7 @@ from kernels_asm.kernels.transforms import ConvGeom
 from simulator.cluster import STALL_CAUSES
 from simulator.config import ClusterConfig, load_config
 from simulator.memory_map import TCDM_BASE
+from simulator.profile import Profile
 from workloads import model, planner, reference
 from workloads.model import INPUT, Layer, Network, Phase
 
@@ -125,6 +127,8 @@ class KernelCall:
     per_core: list[dict]
     tcdm_kib: int                # TCDM size it ran with (> the config's when enlarged)
     engine: str                  # engine that ran it
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)   # core -> region (first, end) cycle
+    profile: Profile | None = None   # per-instruction profile of the program run (profile=True)
 
 
 @dataclass
@@ -138,6 +142,8 @@ class DmaModel:
     transfers: int
     busy_cycles: int             # all transfers one after the other
     exposed_cycles: int          # what the step waits for (= busy without double buffering)
+    exposed_in: int = 0          # the part of exposed_cycles spent loading (the rest: stores, and
+    #                              with double buffering the loads a tile's compute does not hide)
 
 
 @dataclass
@@ -326,9 +332,10 @@ class _Runner:
     """Runs kernels for one step and records them."""
 
     def __init__(self, config: ClusterConfig, cores: int, engine: str,
-                 variants: Mapping[str, str] | None) -> None:
+                 variants: Mapping[str, str] | None, profile: bool = False) -> None:
         self.config, self.cores, self.engine = config, cores, engine
         self.variants = dict(variants or {})
+        self.profile = profile
         self.calls: list[KernelCall] = []
 
     def variant(self, kernel: str, default: str) -> str:
@@ -337,9 +344,10 @@ class _Runner:
     def run(self, kernel: str, variant: str, role: str, prog: KernelProgram,
             inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         cfg = fit_config(prog, self.config)
-        kr = harness.run_kernel(prog, inputs, self.cores, cfg, self.engine)
+        kr = harness.run_kernel(prog, inputs, self.cores, cfg, self.engine, self.profile)
         self.calls.append(KernelCall(kernel, variant, role, kr.cycles, kr.instret, kr.stalls(), kr.per_core,
-                                     cfg.tcdm.size_kib, getattr(kr.result, "engine", self.engine)))
+                                     cfg.tcdm.size_kib, getattr(kr.result, "engine", self.engine), kr.spans,
+                                     kr.profile))
         return kr.outputs
 
 
@@ -569,7 +577,7 @@ def dma_model(steps: list[planner.StepPlan], compute_cycles: int, dtype: str,
               config: ClusterConfig) -> DmaModel:
     """Exposed DMA cycles of one step (several plan steps when one kernel serves them: the loss)."""
     es = model.elem_bytes(dtype)
-    busy = exposed = transfers = bin_ = bout = 0
+    busy = exposed = exposed_in = transfers = bin_ = bout = 0
     for sp in steps:
         t = sp.tiles
         res_in = [b.elems * es for b in sp.buffers if not b.tiled and b.role in ("in", "inout")]
@@ -592,15 +600,17 @@ def dma_model(steps: list[planner.StepPlan], compute_cycles: int, dtype: str,
             hidden_exposed = sum(max(0.0, (load_t if i < t - 1 else 0) + (store_t if i > 0 else 0) - c)
                                  for i in range(t))
             step_exposed = load_res + load_t + math.ceil(hidden_exposed) + store_t + store_res
+            exposed_in += load_res + load_t
         else:
             step_exposed = step_busy
+            exposed_in += load_res + t * load_t
         busy += step_busy
         exposed += step_exposed
         transfers += len(res_in) + len(res_out) + t * (len(sl_in) + len(sl_out))
         bin_ += sp.dma_in
         bout += sp.dma_out
     main = max(steps, key=lambda s: s.tiles)
-    return DmaModel(main.tiles, main.split, main.double_buffer, bin_, bout, transfers, busy, exposed)
+    return DmaModel(main.tiles, main.split, main.double_buffer, bin_, bout, transfers, busy, exposed, exposed_in)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -621,11 +631,13 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   lr: float = 0.01, progress: Progress | None = None,
                   params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                   target: Any = None, double_buffer: bool = True,
-                  variants: Mapping[str, str] | None = None, verify: bool = True) -> StepResult:
+                  variants: Mapping[str, str] | None = None, verify: bool = True,
+                  profile: bool = False) -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
-    with reference.train_step (StepResult.numerics)."""
+    with reference.train_step (StepResult.numerics). `profile` profiles every kernel run
+    (KernelCall.profile: cycles per instruction, and the cores' sleeps such as barrier waits)."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
     net = as_network(network)
@@ -650,7 +662,7 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     plans = dict(zip(((lay.name, ph) for lay, ph in schedule), plan.steps))
     todo = [(lay, ph) for lay, ph in schedule if not (lay.is_loss and ph is Phase.INPUT_GRAD)]
     for lay, ph in todo:
-        run = _Runner(config, cores, eng, variants)
+        run = _Runner(config, cores, eng, variants, profile)
         xs = [acts[i] for i in lay.inputs]
         w = weights.get(lay.name)
         steps = [plans[(lay.name, ph)]]

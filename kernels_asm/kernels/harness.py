@@ -12,6 +12,7 @@ API (stable; the transform and layer kernels use it too):
                  Tensor("C", (m, n), "fp32", role="output", row_stride=n + 1)])
     run = run_kernel(prog, {"A": a}, cores=8, config=load_config())
     run.cycles, run.instret, run.per_core, run.outputs["C"], run.result
+    run_kernel(..., profile=True).profile   # simulator.profile.Profile: per pc, with the labels
 
 Tensors
   dtype "fp32" (float32), "fp16" (IEEE half, stored as raw 16-bit words; numpy float16 in and out),
@@ -40,11 +41,14 @@ clobber every register except sp (1 KiB of stack per core), and ends by falling 
 jumping to `kernel_end`. It splits the work itself (by core id) and needs no final barrier: the
 wrapper's barrier is inside the region, so the region's cycles include the load imbalance.
 
-Simulation: `simulate(image, config, cores, engine)` is the only function that runs a simulator
-(engine "py" = simulator.cluster.Cluster; a compiled engine plugs in there). `run_kernel` returns a
-`KernelRun`: cycles of the kernel region (max over cores), total cycles of the run, instructions
-(region, all cores), per-core region counters with the stall breakdown, the outputs and the raw
-ClusterResult.
+Simulation: `simulate(image, config, cores, engine, profile)` is the only function that runs a
+simulator (simulator.cluster.Cluster; engine "c" is the compiled loop, "py" the reference).
+`run_kernel` returns a `KernelRun`: cycles of the kernel region (max over cores), total cycles of
+the run, instructions (region, all cores), per-core region counters with the stall breakdown, the
+outputs, the raw ClusterResult, each core's region span (first and end cycle) and, with
+`profile=True`, the per-instruction profile of the whole program run (wrapper included: the code
+before the region is labelled `_start`, the final barrier and exit `kernel_end`), named after the
+program, with its labels (simulator.profile).
 """
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ from simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
 from simulator.config import ClusterConfig
 from simulator.loader import Image, Segment, read_elf
 from simulator.memory_map import TCDM_BASE
+from simulator.profile import Profile
 
 DTYPES: dict[str, np.dtype] = {
     "fp32": np.dtype("<f4"), "fp16": np.dtype("<f2"), "int32": np.dtype("<i4"),
@@ -139,6 +144,8 @@ class KernelRun:
     outputs: dict[str, np.ndarray]
     addresses: dict[str, int]
     result: ClusterResult
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)  # core -> region (first, end) cycle
+    profile: Profile | None = None
 
     def stalls(self) -> dict[str, int]:
         """Region stall cycles summed over the cores."""
@@ -239,22 +246,24 @@ def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores:
     return image, addresses
 
 
-def simulate(image: Image, config: ClusterConfig, cores: int, engine: str = "py") -> Simulation:
+def simulate(image: Image, config: ClusterConfig, cores: int, engine: str = "py",
+             profile: bool = False) -> Simulation:
     """Run `image` SPMD on `cores` workers: the one place that calls a simulation engine."""
     if engine not in ENGINES:
         raise HarnessError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
-    cluster = Cluster(image, config, cores=cores, engine=engine)   # "c" falls back to "py" if not built
+    # "c" falls back to "py" if not built
+    cluster = Cluster(image, config, cores=cores, engine=engine, profile=profile)
     result = cluster.run()
     return Simulation(result, cluster.memory.read_bytes)
 
 
 def run_kernel(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: int,
-               config: ClusterConfig, engine: str = "py") -> KernelRun:
+               config: ClusterConfig, engine: str = "py", profile: bool = False) -> KernelRun:
     """Lay out, wrap, simulate and read back `program` (see the module docstring)."""
     if not 1 <= cores <= config.workers:
         raise HarnessError(f"cores must be 1..{config.workers}, not {cores}")
     image, addresses = build_image(program, inputs, cores, config)
-    sim = simulate(image, config, cores, engine)
+    sim = simulate(image, config, cores, engine, profile)
     result = sim.result
     if result.exit_code != 0:
         raise HarnessError(f"kernel {program.name} exited with code {result.exit_code} ({result.reason})")
@@ -265,6 +274,9 @@ def run_kernel(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: 
                 for c, v in sorted(region.per_core.items())]
     outputs = {t.name: _read(t, sim.read(addresses[t.name], t.nbytes))
                for t in program.tensors if t.role == "output"}
+    spans = {c: (min(s[0] for s in v), max(s[1] for s in v)) for c, v in sorted(region.spans.items())}
+    if result.profile is not None:
+        result.profile.name = program.name
     return KernelRun(program.name, cores, max(p["cycles"] for p in per_core), result.cycles,
                      sum(p["instret"] for p in per_core), result.instret, per_core, outputs,
-                     addresses, result)
+                     addresses, result, spans, result.profile)

@@ -59,6 +59,11 @@ typedef struct McuCluster {
     McuDma dma[16];
     int32_t exit_core, resume_pending, resume_index;
     int64_t exit_cycle;
+    int32_t profile;
+    uint32_t prof_words;
+    int64_t prof_pc[9], prof_t[9];
+    int64_t prof_snap[9][15];
+    int64_t *prof[9];
 } McuCluster;
 int mcu_run(McuCluster *cl, int64_t horizon);
 

@@ -169,9 +169,33 @@ static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int b
     return __builtin_clz(divisor) + base;
 }
 
+/* Profile: the instruction timed since prof_t gets the cycles up to t and the stalls since its
+ * issue; the instruction at word_index starts being timed (Cluster._profile_step). */
+static inline void profile_step(McuCluster *cl, McuCore *c, int index, uint32_t pc, uint32_t word_index,
+                                int64_t t) {
+    int64_t *snap = cl->prof_snap[index], *tab = cl->prof[index];
+    int64_t prev = cl->prof_pc[index];
+    if (prev >= 0) {
+        int64_t *e = tab + (size_t)(((uint32_t)prev - cl->mem.code_base) >> 2) * MCU_PROF_W;
+        e[1] += t - cl->prof_t[index];
+        for (int s = 0; s < MCU_NSTALLS; s++) e[2 + s] += c->stalls[s] - snap[s];
+    }
+    for (int s = 0; s < MCU_NSTALLS; s++) snap[s] = c->stalls[s];
+    tab[(size_t)word_index * MCU_PROF_W]++;
+    cl->prof_pc[index] = pc;
+    cl->prof_t[index] = t;
+}
+
+/* 1 if the profile table has an entry for pc */
+static inline int profiled(const McuCluster *cl, int64_t pc) {
+    return !(pc & 3) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 2) < cl->prof_words;
+}
+
 /* Issue the next instruction of core c at cycle >= t. Returns 0 when done in C, 1 when the Python
- * reference must execute it (nothing has been changed then), 3 on a jump-to-self hang. */
-static int issue(McuCluster *cl, int index, int64_t t) {
+ * reference must execute it (nothing has been changed then), 3 on a jump-to-self hang. `prof` is a
+ * constant: the compiler makes a profiling and a plain copy, so a run without the profile pays nothing. */
+static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int index, int64_t t,
+                                                           const int prof) {
     McuCore *c = &cl->cores[index];
     McuMem *m = &cl->mem;
     uint32_t pc = c->pc;
@@ -180,6 +204,9 @@ static int issue(McuCluster *cl, int index, int64_t t) {
     if ((pc & 3) || pc < m->code_base || word_index >= m->code_words) return 1;
     const McuInsn *d = &m->code[word_index];
     if (!d->valid || !d->sem) return 1;
+    /* the reference keeps the counters of instructions outside the table */
+    if (prof && (word_index >= cl->prof_words || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
+        return 1;
     int cls = d->cls;
     /* 1. wait for source operands */
     int64_t start = t;
@@ -198,6 +225,7 @@ static int issue(McuCluster *cl, int index, int64_t t) {
     c->taken = 0;
     int st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
     if (st != MCU_OK) return 1;   /* traps and peripheral accesses: the reference does them */
+    if (prof) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (cause >= 0) c->stalls[cause] += start - t;
     c->stalls[MCU_S_JR] += jr;
     start += jr;
@@ -283,10 +311,13 @@ static int issue(McuCluster *cl, int index, int64_t t) {
     return 0;
 }
 
+static int issue_plain(McuCluster *cl, int index, int64_t t) { return issue_impl(cl, index, t, 0); }
+static int issue_prof(McuCluster *cl, int index, int64_t t) { return issue_impl(cl, index, t, 1); }
+
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
  * every cycle (round-robin priority); an exit remembers where to resume in that order. */
-MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
+static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_t horizon, const int prof) {
     cl->horizon = horizon;
     const int n = MCU_NCORES;
     int64_t *ready = cl->ready;
@@ -310,7 +341,7 @@ MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
                 /* one runnable core: no arbitration order to keep; only an exit can wake another */
                 while (t < horizon && t < cl->max_cycles) {
                     cl->now = t;
-                    int st = issue(cl, only, t);
+                    int st = prof ? issue_prof(cl, only, t) : issue_plain(cl, only, t);
                     if (st) {
                         cl->exit_core = only;
                         cl->exit_cycle = t;
@@ -327,7 +358,7 @@ MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
         for (int i = first_i; i < n; i++) {
             int index = first + i < n ? first + i : first + i - n;
             if (ready[index] != t) continue;
-            int st = issue(cl, index, t);
+            int st = prof ? issue_prof(cl, index, t) : issue_plain(cl, index, t);
             if (st) {
                 cl->exit_core = index;
                 cl->exit_cycle = t;
@@ -336,4 +367,11 @@ MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
             }
         }
     }
+}
+
+static __attribute__((noinline)) int run_plain(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 0); }
+static __attribute__((noinline)) int run_prof(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 1); }
+
+MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
+    return cl->profile ? run_prof(cl, horizon) : run_plain(cl, horizon);
 }

@@ -16,9 +16,9 @@ from typing import Any, Iterator
 from isa.codec import decode
 from simulator.cengine import binding
 from simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
+from simulator.profile import code_range
 
 RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
-MAX_CODE_WORDS = 1 << 22
 
 
 class CounterView:
@@ -119,10 +119,28 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         def ready(self, value: int) -> None:
             self._ready[self._index] = value
 
+        # the profile's per-core state lives in McuCluster (prof_pc, prof_t), shared with the C loop
+        @property
+        def prof_pc(self) -> int:
+            return self._state.prof_pc[self._index]
+
+        @prof_pc.setter
+        def prof_pc(self, value: int) -> None:
+            self._state.prof_pc[self._index] = value
+
+        @property
+        def prof_t(self) -> int:
+            return self._state.prof_t[self._index]
+
+        @prof_t.setter
+        def prof_t(self, value: int) -> None:
+            self._state.prof_t[self._index] = value
+
         def __init__(self, core_id: int, cluster, cstruct, ready_array, index: int) -> None:  # noqa: D107
             self._c = cstruct
             self._ready = ready_array
             self._index = index
+            self._state = cluster.cengine.state
             self.id = core_id
             self.cluster = cluster
             self.ready = 1 << 62
@@ -141,6 +159,11 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
             self.events = CounterView(cstruct.events, events)
             self.perf_last = [0] * 31
             self.regions_open = {}
+            self.prof_pc = -1
+            self.prof_t = 0
+            self.prof_snap = None
+            self.prof_tab = None
+            self.prof_extra = {}
 
     return CCoreModel, CHart
 
@@ -193,11 +216,8 @@ class CEngine:
         m.periph_base, m.periph_size, m.alias_base = PERIPH_BASE, PERIPH_SIZE, ALIAS_BASE
         tohost = image.symbols.get("tohost")
         m.has_tohost, m.tohost = (1, tohost) if tohost is not None else (0, 0)
-        code = [s for s in image.segments if s.executable]
-        if code:
-            lo = min(s.address for s in code) & ~3
-            hi = max(s.address + s.mem_size for s in code)
-            words = min((hi - lo + 3) // 4, MAX_CODE_WORDS)
+        lo, words = code_range(image)      # the profile's tables cover the same range
+        if words:
             table = self.ffi.new("McuInsn[]", words)
             self._keep.append(table)
             m.code, m.code_base, m.code_words = table, lo, words
@@ -235,6 +255,33 @@ class CEngine:
         st.ndma = len(active)
         for i, t in enumerate(active):
             st.dma[i].start, st.dma[i].end, st.dma[i].base_word = t.start, t.end, t.tcdm_base_word
+
+    def enable_profile(self, max_words: int, width: int) -> tuple[int, int]:
+        """Turn the C loop's profile on: a table of `width` int64 per code word (at most `max_words`
+        words from the code base) per core. Returns (base address, words)."""
+        st = self.state
+        words = min(int(st.mem.code_words), max_words)
+        st.prof_words = words
+        self._prof_tables = []
+        for i in range(9):
+            table = self.ffi.new("int64_t[]", max(words * width, 1))
+            self._prof_tables.append(table)
+            st.prof[i] = table
+            st.prof_pc[i] = -1
+        st.profile = 1
+        return int(st.mem.code_base), words
+
+    def profile_arrays(self, index: int) -> tuple[Any, Any]:
+        """(table, stall snapshot) of core `index`: cffi arrays the reference indexes like lists."""
+        return self._prof_tables[index], self.state.prof_snap[index]
+
+    def profile_table(self, index: int) -> Any:
+        """Core `index`'s profile table as a read-only numpy view (simulator.profile.collect)."""
+        import numpy as np
+        words = int(self.state.prof_words)
+        width = 2 + len(self.stall_causes)
+        buf = self.ffi.buffer(self._prof_tables[index], 8 * words * width)
+        return np.frombuffer(buf, dtype=np.int64).reshape(words, width)
 
     def run(self, horizon: int) -> tuple[int, int, int]:
         """Run C until `horizon` or an exit: (status, core index, cycle)."""

@@ -769,44 +769,33 @@ uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int 
 /* summed exactly in an int64_t and rounded once, with the formats' constants folded; anything else */
 /* (NaN, infinity, exact zero, far-apart terms) goes through mcu_fp_sum_of_products. Same results.  */
 uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags) {
-    const FP H = FP16, S = FP32;
+    const FP S = FP32;
     uint32_t x[2] = {a & 0xFFFFu, a >> 16}, y[2] = {b & 0xFFFFu, b >> 16};
-    if (((x[0] >> 10) & 31) == 31 || ((x[1] >> 10) & 31) == 31 || ((y[0] >> 10) & 31) == 31 ||
-        ((y[1] >> 10) & 31) == 31 || ((c >> 23) & 255) == 255)
+    /* fast path only when the four halves are finite (exponent field below 31: adding 1 to both
+     * 5-bit fields at once carries into bit 5 only for 31) and c is finite */
+    if (((a >> 10 & 0x1F001Fu) + 0x10001u) & 0x200020u || ((b >> 10 & 0x1F001Fu) + 0x10001u) & 0x200020u ||
+        ((c >> 23) & 255) == 255)
         goto general;
     {
-        uint64_t sig[3];
-        int exp[3], neg[3], nt = 0;
-        for (int i = 0; i < 2; i++) {
-            uint32_t mx, my;
-            int ex, ey;
-            unpack(H, x[i], &mx, &ex);
-            unpack(H, y[i], &my, &ey);
-            if (!mx || !my) continue;
-            sig[nt] = (uint64_t)mx * my;
-            exp[nt] = ex + ey - 2 + 2 * H.qmin;
-            neg[nt++] = (int)((x[i] ^ y[i]) >> 15);
-        }
-        uint32_t mc;
-        int ec;
-        unpack(S, c, &mc, &ec);
-        if (mc) {
-            sig[nt] = mc;
-            exp[nt] = ec - 1 + S.qmin;
-            neg[nt++] = (int)(c >> 31);
-        }
-        if (!nt) goto general;
-        int lo = exp[0], top = exp[0] + bitlen64(sig[0]);
-        for (int i = 1; i < nt; i++) {
-            if (exp[i] < lo) lo = exp[i];
-            if (exp[i] + bitlen64(sig[i]) > top) top = exp[i] + bitlen64(sig[i]);
-        }
+        /* FP16 significand and exponent (subnormals: exponent field 0 acts as 1, no hidden bit) */
+#define H_SIG(h) (((h) & 0x3FFu) | (((h) & 0x7C00u) ? 0x400u : 0u))
+#define H_EXP(h) (((h) >> 10 & 31u) ? (int)((h) >> 10 & 31u) : 1)
+        uint64_t s0 = (uint64_t)(H_SIG(x[0]) * H_SIG(y[0])), s1 = (uint64_t)(H_SIG(x[1]) * H_SIG(y[1]));
+        uint32_t mc = (c & 0x7FFFFFu) | ((c >> 23 & 255u) ? 0x800000u : 0u);
+        if (!s0 || !s1 || !mc) goto general;          /* zero terms: the general routine's sign rules */
+        int e0 = H_EXP(x[0]) + H_EXP(y[0]) - 2 * 25;  /* 2 * (qmin16 - 1): qmin16 = -24 */
+        int e1 = H_EXP(x[1]) + H_EXP(y[1]) - 2 * 25;
+        int ec = ((c >> 23 & 255u) ? (int)(c >> 23 & 255u) : 1) - 1 + S.qmin;
+#undef H_SIG
+#undef H_EXP
+        int lo = e0 < e1 ? e0 : e1;
+        if (ec < lo) lo = ec;
+        int t0 = e0 + bitlen64(s0), t1 = e1 + bitlen64(s1), tc = ec + 24;
+        int top = t0 > t1 ? t0 : t1;
+        if (tc > top) top = tc;
         if (top - lo > 58) goto general;
-        int64_t acc = 0;
-        for (int i = 0; i < nt; i++) {
-            int64_t v = (int64_t)(sig[i] << (exp[i] - lo));
-            acc += neg[i] ? -v : v;
-        }
+        int64_t v0 = (int64_t)(s0 << (e0 - lo)), v1 = (int64_t)(s1 << (e1 - lo)), vc = (int64_t)((uint64_t)mc << (ec - lo));
+        int64_t acc = ((x[0] ^ y[0]) & 0x8000u ? -v0 : v0) + ((x[1] ^ y[1]) & 0x8000u ? -v1 : v1) + (c >> 31 ? -vc : vc);
         if (!acc) goto general;                 /* the sign of an exact zero has its own rules */
         uint32_t sign = acc < 0;
         return round_pack(S, sign, (uint64_t)(sign ? -acc : acc), lo, rm, flags);

@@ -111,6 +111,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--csv", metavar="FILE", help="write the per-step rows as CSV ('-' for stdout)")
     p.add_argument("--plan", action="store_true", help="print the TCDM plan (placement, tiling, DMA) and exit")
+    p.add_argument("--dma", choices=("model", "simulate"), default="model",
+                   help="model: the planner's transfers priced by the DMA timing rule, with double buffering "
+                        "(default); simulate: the controller really moves each kernel's operands L2 <-> TCDM "
+                        "with the DMA around the kernel (no overlap; tiled steps keep the model)")
     p.add_argument("--compare-dtypes", action="store_true",
                    help="run FP32 and FP16 and show them side by side with the speedup per layer and phase")
     p.add_argument("--seed", type=_nonneg, default=0, help="seed of the weights, input and target (default 0)")
@@ -203,7 +207,8 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
     kw: dict[str, Any] = {"config": config, "engine": engine, "cores": args.cores,
                           "seed": getattr(args, "seed", 0), "lr": getattr(args, "lr", 0.01),
                           "verify": not getattr(args, "no_verify", False),
-                          "profile": bool(getattr(args, "profile", False) or getattr(args, "timeline", None))}
+                          "profile": bool(getattr(args, "profile", False) or getattr(args, "timeline", None)),
+                          "dma": getattr(args, "dma", "model")}
     try:
         con = report.stderr_console()
         if args.quiet or not con.is_terminal:       # a bar only on a terminal

@@ -129,6 +129,7 @@ class KernelCall:
     engine: str                  # engine that ran it
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)   # core -> region (first, end) cycle
     profile: Profile | None = None   # per-instruction profile of the program run (profile=True)
+    dma_cycles: tuple[int, int] | None = None   # dma="simulate": the controller's simulated (in, out) DMA
 
 
 @dataclass
@@ -332,8 +333,9 @@ class _Runner:
     """Runs kernels for one step and records them."""
 
     def __init__(self, config: ClusterConfig, cores: int, engine: str,
-                 variants: Mapping[str, str] | None, profile: bool = False) -> None:
+                 variants: Mapping[str, str] | None, profile: bool = False, dma: str = "model") -> None:
         self.config, self.cores, self.engine = config, cores, engine
+        self.dma = dma
         self.variants = dict(variants or {})
         self.profile = profile
         self.calls: list[KernelCall] = []
@@ -344,10 +346,14 @@ class _Runner:
     def run(self, kernel: str, variant: str, role: str, prog: KernelProgram,
             inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         cfg = fit_config(prog, self.config)
-        kr = harness.run_kernel(prog, inputs, self.cores, cfg, self.engine, self.profile)
+        # Simulated DMA (the controller moves operands L2 <-> TCDM around the kernel) when the kernel
+        # fits the configured TCDM untiled and its tensors fit in L2; otherwise the DMA model.
+        simulate_dma = (self.dma == "simulate" and cfg.tcdm.size_kib == self.config.tcdm.size_kib
+                        and harness.l2_layout(prog, cfg, set(inputs)) is not None)
+        kr = harness.run_kernel(prog, inputs, self.cores, cfg, self.engine, self.profile, dma=simulate_dma)
         self.calls.append(KernelCall(kernel, variant, role, kr.cycles, kr.instret, kr.stalls(), kr.per_core,
                                      cfg.tcdm.size_kib, getattr(kr.result, "engine", self.engine), kr.spans,
-                                     kr.profile))
+                                     kr.profile, (kr.dma_in_cycles, kr.dma_out_cycles) if simulate_dma else None))
         return kr.outputs
 
 
@@ -632,14 +638,20 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                   target: Any = None, double_buffer: bool = True,
                   variants: Mapping[str, str] | None = None, verify: bool = True,
-                  profile: bool = False) -> StepResult:
+                  profile: bool = False, dma: str = "model") -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
-    with reference.train_step (StepResult.numerics). `profile` profiles every kernel run
+    with reference.train_step (StepResult.numerics). `dma`: "model" (the planner's transfers priced
+    with the DMA timing rule, double buffering included) or "simulate" (each kernel that fits the
+    TCDM untiled runs in controller mode: the controller moves its inputs from L2 with the DMA,
+    forks the kernel, and moves its outputs back; those cycles are the step's DMA, not overlapped;
+    tiled steps keep the model). `profile` profiles every kernel run
     (KernelCall.profile: cycles per instruction, and the cores' sleeps such as barrier waits)."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
+    if dma not in ("model", "simulate"):
+        raise ValueError(f"dma must be model or simulate, not {dma!r}")
     net = as_network(network)
     config = config or load_config()
     if not 1 <= cores <= config.workers:
@@ -662,7 +674,7 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     plans = dict(zip(((lay.name, ph) for lay, ph in schedule), plan.steps))
     todo = [(lay, ph) for lay, ph in schedule if not (lay.is_loss and ph is Phase.INPUT_GRAD)]
     for lay, ph in todo:
-        run = _Runner(config, cores, eng, variants, profile)
+        run = _Runner(config, cores, eng, variants, profile, dma)
         xs = [acts[i] for i in lay.inputs]
         w = weights.get(lay.name)
         steps = [plans[(lay.name, ph)]]
@@ -685,8 +697,16 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
         else:
             weights[lay.name] = sgd(run, weights[lay.name], wgrads[lay.name], lr, dtype, cores)
         compute = sum(k.cycles for k in run.calls)
+        step_dma = dma_model(steps, compute, dtype, config)
+        if run.calls and all(k.dma_cycles is not None for k in run.calls):
+            # every kernel of the step moved its operands with the simulated DMA: use those cycles
+            d_in = sum(k.dma_cycles[0] for k in run.calls)
+            d_out = sum(k.dma_cycles[1] for k in run.calls)
+            step_dma = dataclasses.replace(step_dma, tiles=1, split="simulated", double_buffer=False,
+                                           busy_cycles=d_in + d_out, exposed_cycles=d_in + d_out,
+                                           exposed_in=d_in)
         rec = StepRecord(lay.name, lay.kind, label, sum(s.macs for s in steps), run.calls,
-                         dma_model(steps, compute, dtype, config), max(s.tcdm_bytes for s in steps),
+                         step_dma, max(s.tcdm_bytes for s in steps),
                          max((k.tcdm_kib for k in run.calls), default=config.tcdm.size_kib), note,
                          config.tcdm.size_kib)
         records.append(rec)

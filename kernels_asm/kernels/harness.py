@@ -53,7 +53,7 @@ program, with its labels (simulator.profile).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,7 +62,7 @@ from kernels_asm import Builder, assemble, to_elf
 from simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
 from simulator.config import ClusterConfig
 from simulator.loader import Image, Segment, read_elf
-from simulator.memory_map import TCDM_BASE
+from simulator.memory_map import L2_BASE, TCDM_BASE
 from simulator.profile import Profile
 
 DTYPES: dict[str, np.dtype] = {
@@ -146,6 +146,8 @@ class KernelRun:
     result: ClusterResult
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)  # core -> region (first, end) cycle
     profile: Profile | None = None
+    dma_in_cycles: int = 0       # dma=True: the controller's DMA of the inputs (L2 -> TCDM), and
+    dma_out_cycles: int = 0      # of the outputs back (TCDM -> L2), both simulated
 
     def stalls(self) -> dict[str, int]:
         """Region stall cycles summed over the cores."""
@@ -223,16 +225,64 @@ def wrap(program: KernelProgram, addresses: Mapping[str, int], cores: int) -> st
     return "\n".join(head) + "\n" + body + "\n".join(tail) + "\n"
 
 
+L2_TENSORS = L2_BASE + 0x8_0000     # L2 copies of the tensors in DMA mode (code and data stay below)
+
+
+def l2_layout(program: KernelProgram, config: ClusterConfig,
+              preset: Collection[str] = ()) -> dict[str, int] | None:
+    """L2 addresses for DMA mode of the tensors that move: inputs, outputs, and any tensor given
+    initial contents (`preset`); None when they do not fit in L2."""
+    out, addr = {}, L2_TENSORS
+    for t in program.tensors:
+        if t.role in ("input", "output") or t.name in preset:
+            out[t.name] = addr
+            addr += -(-t.nbytes // 64) * 64
+    return out if addr <= L2_BASE + config.l2.size_kib * 1024 else None
+
+
+def wrap_dma(program: KernelProgram, addresses: Mapping[str, int], l2: Mapping[str, int], cores: int,
+             preset: Collection[str] = ()) -> str:
+    """Controller-mode program: the cluster controller (core 8) moves the inputs (and any tensor
+    with initial contents, `preset`) from L2 to the TCDM with the DMA, dispatches the kernel body to
+    the workers (fork/join), and moves the outputs back."""
+    body = program.body.source() if isinstance(program.body, Builder) else str(program.body)
+    head = ["\t.text", "\t.globl _start", f"\t.equ NUM_CORES, {cores}"]
+    for t in program.tensors:
+        head.append(f"\t.equ {t.name}, {addresses[t.name]:#x}")
+        head.append(f"\t.equ {t.name}_STRIDE, {t.stride * t.itemsize}")
+
+    def copies(to_tcdm: bool) -> list[str]:
+        lines = []
+        for t in program.tensors:
+            moves = (t.name in l2 and t.role != "output") if to_tcdm else t.role == "output"
+            preset_output = to_tcdm and t.role == "output" and t.name in preset
+            if moves or preset_output:
+                dst, src = (addresses[t.name], l2[t.name]) if to_tcdm else (l2[t.name], addresses[t.name])
+                lines += [f"\tli a0, {dst:#x}", f"\tli a1, {src:#x}", f"\tli a2, {t.nbytes}",
+                          "\tdma_copy a0, a1, a2"]
+        return lines + ["\tdma_wait"]
+    controller = ["_start:", "\tregion_begin dma_in", *copies(True), "\tregion_end dma_in",
+                  f"\tli t0, {(1 << cores) - 1}", "\tla t1, __kernel_worker", "\tli t2, 0",
+                  "\tfork t0, t1, t2", "\tjoin",
+                  "\tregion_begin dma_out", *copies(False), "\tregion_end dma_out",
+                  "\tli a0, 0", "\tli a7, 93", "\tecall"]
+    worker = ["__kernel_worker:", "\taddi sp, sp, -16", "\tsw ra, 12(sp)", "\tcore_id a0",
+              f"\tregion_begin {program.name}"]
+    tail = ["kernel_end:", "\tbarrier", f"\tregion_end {program.name}", "\tlw ra, 12(sp)",
+            "\taddi sp, sp, 16", "\tret"]
+    return "\n".join(head + controller + worker) + "\n" + body + "\n".join(tail) + "\n"
+
+
 def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: int,
-                config: ClusterConfig) -> tuple[Image, dict[str, int]]:
+                config: ClusterConfig, l2: Mapping[str, int] | None = None) -> tuple[Image, dict[str, int]]:
     """Assemble the wrapped program and add the tensors' initial contents as image segments."""
     addresses = layout(program.tensors, config)
     names = {t.name for t in program.tensors}
     unknown = set(inputs) - names
     if unknown:
         raise HarnessError(f"inputs for unknown tensors: {', '.join(sorted(unknown))}")
-    image = read_elf(to_elf(assemble(wrap(program, addresses, cores), f"<kernel {program.name}>")),
-                     program.name)
+    text = wrap(program, addresses, cores) if l2 is None else wrap_dma(program, addresses, l2, cores, set(inputs))
+    image = read_elf(to_elf(assemble(text, f"<kernel {program.name}>")), program.name)
     for t in program.tensors:
         if t.role == "input":
             if t.name not in inputs:
@@ -242,28 +292,37 @@ def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores:
             data = _raw(t, inputs[t.name])
         else:
             continue
-        image.segments.append(Segment(addresses[t.name], data, len(data), False))
+        # DMA mode: the data starts in L2; the program's DMA puts it in the TCDM
+        where = addresses[t.name] if l2 is None or t.name not in l2 else l2[t.name]
+        image.segments.append(Segment(where, data, len(data), False))
     return image, addresses
 
 
 def simulate(image: Image, config: ClusterConfig, cores: int, engine: str = "py",
-             profile: bool = False) -> Simulation:
+             profile: bool = False, controller: bool = False) -> Simulation:
     """Run `image` SPMD on `cores` workers: the one place that calls a simulation engine."""
     if engine not in ENGINES:
         raise HarnessError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
     # "c" falls back to "py" if not built
-    cluster = Cluster(image, config, cores=cores, engine=engine, profile=profile)
+    cluster = Cluster(image, config, cores=cores, engine=engine, profile=profile, controller=controller)
     result = cluster.run()
     return Simulation(result, cluster.memory.read_bytes)
 
 
 def run_kernel(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: int,
-               config: ClusterConfig, engine: str = "py", profile: bool = False) -> KernelRun:
-    """Lay out, wrap, simulate and read back `program` (see the module docstring)."""
+               config: ClusterConfig, engine: str = "py", profile: bool = False, dma: bool = False) -> KernelRun:
+    """Lay out, wrap, simulate and read back `program` (see the module docstring). With `dma`, the
+    tensors start in L2 and the cluster controller moves them with the DMA (`wrap_dma`); raises
+    HarnessError when they do not fit in L2."""
     if not 1 <= cores <= config.workers:
         raise HarnessError(f"cores must be 1..{config.workers}, not {cores}")
-    image, addresses = build_image(program, inputs, cores, config)
-    sim = simulate(image, config, cores, engine, profile)
+    l2 = None
+    if dma:
+        l2 = l2_layout(program, config, set(inputs))
+        if l2 is None:
+            raise HarnessError(f"kernel {program.name}: its tensors do not fit in L2 above {L2_TENSORS:#x}")
+    image, addresses = build_image(program, inputs, cores, config, l2)
+    sim = simulate(image, config, cores, engine, profile, controller=dma)
     result = sim.result
     if result.exit_code != 0:
         raise HarnessError(f"kernel {program.name} exited with code {result.exit_code} ({result.reason})")
@@ -272,11 +331,13 @@ def run_kernel(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: 
         raise HarnessError(f"kernel {program.name}: region marker missing from the run")
     per_core = [{"core": c, "cycles": v["cycles"], "instret": v["instret"], "stalls": dict(v["stalls"])}
                 for c, v in sorted(region.per_core.items())]
-    outputs = {t.name: _read(t, sim.read(addresses[t.name], t.nbytes))
+    outputs = {t.name: _read(t, sim.read(addresses[t.name] if l2 is None else l2[t.name], t.nbytes))
                for t in program.tensors if t.role == "output"}
     spans = {c: (min(s[0] for s in v), max(s[1] for s in v)) for c, v in sorted(region.spans.items())}
     if result.profile is not None:
         result.profile.name = program.name
-    return KernelRun(program.name, cores, max(p["cycles"] for p in per_core), result.cycles,
+    dma_cycles = {name: result.regions[name].per_core[8]["cycles"] if name in result.regions else 0
+                  for name in ("dma_in", "dma_out")} if dma else {"dma_in": 0, "dma_out": 0}
+    return KernelRun(program.name, cores, max(p["cycles"] for p in per_core if p["core"] != 8), result.cycles,
                      sum(p["instret"] for p in per_core), result.instret, per_core, outputs,
-                     addresses, result, spans, result.profile)
+                     addresses, result, spans, result.profile, dma_cycles["dma_in"], dma_cycles["dma_out"])

@@ -143,7 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = resolve_engine(args.engine, tracing=trace is not None)
     try:
         cluster = Cluster(image, config, cores=args.cores, controller=args.controller, trace=trace,
-                          trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine)
+                          trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine,
+                          profile=args.profile)
         result = cluster.run()
     finally:
         if trace is not None and trace is not sys.stdout:
@@ -158,6 +159,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(args.json).write_text(dumps(doc) + "\n")
     if not args.quiet:
         print_table(doc)
+    if args.profile:
+        from simulator.profile import print_profile
+        print_profile(result, top=args.top)
     return result.exit_code & 0xFF
 
 
@@ -216,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace-cycles", type=_window, default=None, metavar="A:B",
                    help="trace only cycles A (inclusive) to B (exclusive)")
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
+    p.add_argument("--profile", action="store_true",
+                   help="cycles and stall causes per region, label and instruction (hottest first)")
+    p.add_argument("--top", type=_positive, default=20, help="rows of the --profile tables (default 20)")
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
 

@@ -182,3 +182,9 @@ def test_bad_options_and_files(tmp_path, args, expected):
     result = mcusim(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_profile_names_the_hot_loop():
+    result = mcusim("run", str(EXAMPLE), "--cores", "8", "-q", "--profile", "--top", "5")
+    assert result.returncode == 0, result.stderr
+    assert "vfdotpex" in result.stderr and "flw" in result.stderr and "_start+0x" in result.stderr

@@ -3,6 +3,7 @@ cffi_modules. Generates ops_gen.h from the instruction table first, so C and Pyt
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from cffi import FFI
@@ -74,29 +75,15 @@ int mcu_sem_int_supports(int op);
 int mcu_sem_fp_supports(int op);
 int mcu_num_ops(void);
 
-typedef struct { int exp_bits, frac_bits; } mcu_fmt;
-extern const mcu_fmt MCU_F32, MCU_F16;
-uint32_t mcu_fp_add(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
-uint32_t mcu_fp_sub(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
-uint32_t mcu_fp_mul(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
-uint32_t mcu_fp_div(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
-uint32_t mcu_fp_sqrt(const mcu_fmt *f, uint32_t a, int rm, uint32_t *flags);
-uint32_t mcu_fp_fma(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t c, int rm, int negate_product,
-                    int negate_addend, uint32_t *flags);
-uint32_t mcu_fp_min(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
-uint32_t mcu_fp_max(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
-uint32_t mcu_fp_eq(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
-uint32_t mcu_fp_lt(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
-uint32_t mcu_fp_le(const mcu_fmt *f, uint32_t a, uint32_t b, uint32_t *flags);
-uint32_t mcu_fp_classify(const mcu_fmt *f, uint32_t a);
-uint32_t mcu_fp_to_int(const mcu_fmt *f, uint32_t a, int rm, int is_signed, uint32_t *flags);
-uint32_t mcu_fp_from_int(const mcu_fmt *f, uint32_t v, int is_signed, int rm, uint32_t *flags);
-uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int rm, uint32_t *flags);
-uint32_t mcu_fp_sum_of_products(const mcu_fmt *dst, int n, const mcu_fmt *const *fmts, const uint32_t *a,
-                                const uint32_t *b, const mcu_fmt *cfmt, uint32_t c, int rm, uint32_t *flags);
-uint32_t mcu_fp_average(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags);
-uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags);
 """
+
+
+def header_declarations(name: str) -> str:
+    """A header's declarations for cffi's cdef (comments and preprocessor lines removed), so the C
+    interface of ieee754.h is written once."""
+    text = open(os.path.join(HERE, name)).read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
 def write_generated_header() -> None:
@@ -109,7 +96,7 @@ def write_generated_header() -> None:
 
 write_generated_header()
 ffibuilder = FFI()
-ffibuilder.cdef(CDEF)
+ffibuilder.cdef(CDEF + header_declarations("ieee754.h"))
 ffibuilder.set_source(
     "simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
     sources=[os.path.relpath(os.path.join(HERE, s), ROOT) for s in SOURCES],

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from simulator.argtypes import integer, positive
+
 EXIT_BAD_INPUT = 2
 EXIT_PROGRAM_ERROR = 3
 EXIT_MAX_CYCLES = 4
@@ -19,20 +21,6 @@ EXIT_MAX_CYCLES = 4
 
 class UserError(Exception):
     """A mistake of the user's (bad file, option, program): reported in one line."""
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    value = _int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
 
 
 def resolve_engine(requested: str, tracing: bool = False) -> str:
@@ -194,13 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("disasm", help="objdump-like listing of an ELF or raw binary")
     p.add_argument("program", help="PROG.elf or PROG.bin")
-    p.add_argument("--base", type=_int, default=0, help="load address of a raw binary (default 0)")
+    p.add_argument("--base", type=integer, default=0, help="load address of a raw binary (default 0)")
     p.set_defaults(func=cmd_disasm)
 
     from simulator.config import PRESETS, ClusterConfig
     p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits")
     p.add_argument("program", help="PROG.s or PROG.elf")
-    p.add_argument("--cores", type=_positive, default=1,
+    p.add_argument("--cores", type=positive, default=1,
                    help="SPMD: start workers 0..N-1 at _start (default 1)")
     p.add_argument("--controller", action="store_true",
                    help="controller mode: core 8 boots at _start, workers sleep until dispatched")
@@ -209,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--signature", metavar="FILE",
                    help="write memory between begin_signature and end_signature as hex words")
-    p.add_argument("--max-cycles", type=_positive, default=None,
+    p.add_argument("--max-cycles", type=positive, default=None,
                    help=f"stop with an error after this many cycles (default {ClusterConfig().max_cycles:,})")
     p.add_argument("--misaligned", choices=("trap", "split"), default=None,
                    help="misaligned loads/stores: trap (default) or split into two accesses as RI5CY does")
@@ -222,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
     p.add_argument("--profile", action="store_true",
                    help="cycles and stall causes per region, label and instruction (hottest first)")
-    p.add_argument("--top", type=_positive, default=20, help="rows of the --profile tables (default 20)")
+    p.add_argument("--top", type=positive, default=20, help="rows of the --profile tables (default 20)")
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
 

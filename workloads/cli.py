@@ -31,6 +31,7 @@ import argparse
 import sys
 from typing import Any
 
+from simulator.argtypes import non_negative, positive
 from workloads import networks
 
 LAYER_TYPES = ("conv2d", "pointwise", "depthwise", "linear")
@@ -44,26 +45,6 @@ RESNET8_CONVS = ({"cin": 16, "cout": 16, "h": 32, "w": 32, "kernel": 3, "stride"
 
 # The networks of `reproduce` (key of PUBLISHED -> description function; tests substitute tiny ones).
 REPRO_NETWORKS: dict[str, Any] = {"resnet8": networks.resnet8, "dscnn": networks.ds_cnn}
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
-
-
-def _nonneg(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return v
 
 
 def _freq(text: str) -> float:
@@ -81,7 +62,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     from workloads.report import DEFAULT_FREQ_MHZ
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset (default: the study's)")
-    p.add_argument("--cores", type=_positive, default=8, help="worker cores (default 8)")
+    p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
     p.add_argument("--freq-mhz", type=_freq, default=DEFAULT_FREQ_MHZ,
                    help=f"clock for times (default {DEFAULT_FREQ_MHZ:g}: the clock the study's ResNet8 "
                         "figures imply, 37.06 M MACs / 3.11 MAC/clk in 17.1 ms)")
@@ -101,13 +82,13 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
     g = p.add_argument_group("single layer (network 'layer')")
     g.add_argument("--type", choices=LAYER_TYPES, default="conv2d", help="layer type (default conv2d)")
-    g.add_argument("--cin", type=_positive, default=8, help="input channels (linear: input features); default 8")
-    g.add_argument("--cout", type=_positive, default=16, help="output channels / features; default 16")
-    g.add_argument("--h", type=_positive, default=8, help="input rows (default 8)")
-    g.add_argument("--w", type=_positive, default=8, help="input columns (default 8)")
-    g.add_argument("--k", type=_positive, default=3, help="kernel size (default 3)")
-    g.add_argument("--stride", type=_positive, default=1, help="stride (default 1)")
-    g.add_argument("--pad", type=_nonneg, default=0, help="padding on every side (default 0)")
+    g.add_argument("--cin", type=positive, default=8, help="input channels (linear: input features); default 8")
+    g.add_argument("--cout", type=positive, default=16, help="output channels / features; default 16")
+    g.add_argument("--h", type=positive, default=8, help="input rows (default 8)")
+    g.add_argument("--w", type=positive, default=8, help="input columns (default 8)")
+    g.add_argument("--k", type=positive, default=3, help="kernel size (default 3)")
+    g.add_argument("--stride", type=positive, default=1, help="stride (default 1)")
+    g.add_argument("--pad", type=non_negative, default=0, help="padding on every side (default 0)")
     _common(p)
     p.add_argument("--csv", metavar="FILE", help="write the per-step rows as CSV ('-' for stdout)")
     p.add_argument("--plan", action="store_true", help="print the TCDM plan (placement, tiling, DMA) and exit")
@@ -117,14 +98,14 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "with the DMA around the kernel (no overlap; tiled steps keep the model)")
     p.add_argument("--compare-dtypes", action="store_true",
                    help="run FP32 and FP16 and show them side by side with the speedup per layer and phase")
-    p.add_argument("--seed", type=_nonneg, default=0, help="seed of the weights, input and target (default 0)")
+    p.add_argument("--seed", type=non_negative, default=0, help="seed of the weights, input and target (default 0)")
     p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
     g = p.add_argument_group("profiling and plots")
     g.add_argument("--profile", action="store_true",
                    help="profile every kernel run; print the kernels' stall causes and the hottest instructions "
                         "and labels of the step after the report (and add them to --json)")
-    g.add_argument("--top", type=_positive, default=20, help="rows of the hottest instructions / labels (default 20)")
+    g.add_argument("--top", type=positive, default=20, help="rows of the hottest instructions / labels (default 20)")
     g.add_argument("--timeline", metavar="FILE.json",
                    help="write a Chrome/Perfetto trace: a track per core (kernels, barrier waits) and one for the "
                         "modelled DMA (open in ui.perfetto.dev)")

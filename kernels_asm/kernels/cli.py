@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simulator.argtypes import integer, positive
+
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",
           "help", "name", "max_cycles"}
@@ -38,23 +40,6 @@ def add_kernel_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-
-
 def build_kernel_parser() -> argparse.ArgumentParser:
     """The full parser of `mcusim kernel` (imports the kernel modules for their parameters)."""
     from kernels_asm.kernels import registry
@@ -65,11 +50,11 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list kernels, dtypes, variants and parameters")
     p.add_argument("--dtype", choices=("fp32", "fp16"), help="data type (default: the kernel's first)")
     p.add_argument("--variant", help="kernel variant (default: chosen for the shape; see --list)")
-    p.add_argument("--cores", type=_positive, default=8, help="worker cores (default 8)")
+    p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters")
-    p.add_argument("--max-cycles", type=_positive, default=None, help="simulation cycle limit")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--max-cycles", type=positive, default=None, help="simulation cycle limit")
+    p.add_argument("--seed", type=integer, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--engine", default="c", choices=ENGINES,
                    help="c: the compiled engine (default; falls back to py if not built), py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")
@@ -82,7 +67,7 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     for name, users in sorted(params.items()):
         if name in _FIXED:
             raise ValueError(f"kernel parameter {name!r} clashes with an option of mcusim kernel")
-        group.add_argument(f"--{name}", dest=f"shape_{name}", type=_int, default=None, metavar="N",
+        group.add_argument(f"--{name}", dest=f"shape_{name}", type=integer, default=None, metavar="N",
                            help="; ".join(users))
     return p
 

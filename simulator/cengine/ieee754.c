@@ -780,22 +780,30 @@ uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *f
         /* FP16 significand and exponent (subnormals: exponent field 0 acts as 1, no hidden bit) */
 #define H_SIG(h) (((h) & 0x3FFu) | (((h) & 0x7C00u) ? 0x400u : 0u))
 #define H_EXP(h) (((h) >> 10 & 31u) ? (int)((h) >> 10 & 31u) : 1)
-        uint64_t s0 = (uint64_t)(H_SIG(x[0]) * H_SIG(y[0])), s1 = (uint64_t)(H_SIG(x[1]) * H_SIG(y[1]));
-        uint32_t mc = (c & 0x7FFFFFu) | ((c >> 23 & 255u) ? 0x800000u : 0u);
-        if (!s0 || !s1 || !mc) goto general;          /* zero terms: the general routine's sign rules */
-        int e0 = H_EXP(x[0]) + H_EXP(y[0]) - 2 * 25;  /* 2 * (qmin16 - 1): qmin16 = -24 */
-        int e1 = H_EXP(x[1]) + H_EXP(y[1]) - 2 * 25;
-        int ec = ((c >> 23 & 255u) ? (int)(c >> 23 & 255u) : 1) - 1 + S.qmin;
+        uint64_t sig[3] = {(uint64_t)(H_SIG(x[0]) * H_SIG(y[0])), (uint64_t)(H_SIG(x[1]) * H_SIG(y[1])),
+                           (c & 0x7FFFFFu) | ((c >> 23 & 255u) ? 0x800000u : 0u)};
+        int exp[3] = {H_EXP(x[0]) + H_EXP(y[0]) - 2 * 25,      /* 2 * (qmin16 - 1): qmin16 = -24 */
+                      H_EXP(x[1]) + H_EXP(y[1]) - 2 * 25,
+                      ((c >> 23 & 255u) ? (int)(c >> 23 & 255u) : 1) - 1 + S.qmin};
+        int neg[3] = {(int)((x[0] ^ y[0]) >> 15 & 1), (int)((x[1] ^ y[1]) >> 15 & 1), (int)(c >> 31)};
 #undef H_SIG
 #undef H_EXP
-        int lo = e0 < e1 ? e0 : e1;
-        if (ec < lo) lo = ec;
-        int t0 = e0 + bitlen64(s0), t1 = e1 + bitlen64(s1), tc = ec + 24;
-        int top = t0 > t1 ? t0 : t1;
-        if (tc > top) top = tc;
-        if (top - lo > 58) goto general;
-        int64_t v0 = (int64_t)(s0 << (e0 - lo)), v1 = (int64_t)(s1 << (e1 - lo)), vc = (int64_t)((uint64_t)mc << (ec - lo));
-        int64_t acc = ((x[0] ^ y[0]) & 0x8000u ? -v0 : v0) + ((x[1] ^ y[1]) & 0x8000u ? -v1 : v1) + (c >> 31 ? -vc : vc);
+        /* zero terms (frequent in training: ReLU outputs, dilated gradients) add nothing; they only
+         * matter for the sign of an exactly-zero sum, which the general routine handles */
+        int lo = 1 << 20, top = -(1 << 20);
+        for (int i = 0; i < 3; i++) {
+            if (!sig[i]) continue;
+            if (exp[i] < lo) lo = exp[i];
+            int t = exp[i] + bitlen64(sig[i]);
+            if (t > top) top = t;
+        }
+        if (top < lo || top - lo > 58) goto general;
+        int64_t acc = 0;
+        for (int i = 0; i < 3; i++) {
+            if (!sig[i]) continue;
+            int64_t v = (int64_t)(sig[i] << (exp[i] - lo));
+            acc += neg[i] ? -v : v;
+        }
         if (!acc) goto general;                 /* the sign of an exact zero has its own rules */
         uint32_t sign = acc < 0;
         return round_pack(S, sign, (uint64_t)(sign ? -acc : acc), lo, rm, flags);

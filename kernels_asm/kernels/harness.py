@@ -52,6 +52,7 @@ program, with its labels (simulator.profile).
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -273,6 +274,13 @@ def wrap_dma(program: KernelProgram, addresses: Mapping[str, int], l2: Mapping[s
     return "\n".join(head + controller + worker) + "\n" + body + "\n".join(tail) + "\n"
 
 
+@functools.lru_cache(maxsize=128)
+def _assembled(text: str, name: str) -> bytes:
+    """ELF bytes of a wrapped program. Cached: a training step runs the same program text for layers
+    of the same shape (ReLUs, repeated convolutions), and assembling is the slow part of a run."""
+    return to_elf(assemble(text, f"<kernel {name}>"))
+
+
 def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: int,
                 config: ClusterConfig, l2: Mapping[str, int] | None = None) -> tuple[Image, dict[str, int]]:
     """Assemble the wrapped program and add the tensors' initial contents as image segments."""
@@ -282,7 +290,7 @@ def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores:
     if unknown:
         raise HarnessError(f"inputs for unknown tensors: {', '.join(sorted(unknown))}")
     text = wrap(program, addresses, cores) if l2 is None else wrap_dma(program, addresses, l2, cores, set(inputs))
-    image = read_elf(to_elf(assemble(text, f"<kernel {program.name}>")), program.name)
+    image = read_elf(_assembled(text, program.name), program.name)
     for t in program.tensors:
         if t.role == "input":
             if t.name not in inputs:

@@ -321,51 +321,66 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
     cl->horizon = horizon;
     const int n = MCU_NCORES;
     int64_t *ready = cl->ready;
+    int64_t t;
+    int first_i = 0, live = 0, only = 0;
+    if (cl->resume_pending) {
+        t = cl->exit_cycle;
+        first_i = cl->resume_index + 1;
+        cl->resume_pending = 0;
+        live = 2;                          /* finish this cycle in round-robin order first */
+    } else {
+        t = MCU_NEVER;
+        for (int i = 0; i < n; i++) {
+            if (ready[i] < MCU_NEVER) { live++; only = i; }
+            if (ready[i] < t) t = ready[i];
+        }
+    }
+    int64_t first_t = -1;
+    int first = 0;
     for (;;) {
-        int64_t t;
-        int first_i = 0;
-        if (cl->resume_pending) {
-            t = cl->exit_cycle;
-            first_i = cl->resume_index + 1;
-            cl->resume_pending = 0;
-        } else {
-            t = MCU_NEVER;
-            int live = 0, only = 0;
-            for (int i = 0; i < n; i++) {
-                if (ready[i] < MCU_NEVER) { live++; only = i; }
-                if (ready[i] < t) t = ready[i];
-            }
-            if (t >= horizon) { cl->now = horizon; return MCU_RUN_HORIZON; }
-            if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
-            if (live == 1) {
-                /* one runnable core: no arbitration order to keep; only an exit can wake another */
-                while (t < horizon && t < cl->max_cycles) {
-                    cl->now = t;
-                    int st = prof ? issue_prof(cl, only, t) : issue_plain(cl, only, t);
-                    if (st) {
-                        cl->exit_core = only;
-                        cl->exit_cycle = t;
-                        cl->resume_index = (only - (int)(t % n) + n) % n;
-                        return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
-                    }
-                    t = ready[only];
+        if (t >= horizon) { cl->now = horizon; return MCU_RUN_HORIZON; }
+        if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
+        if (live == 1) {
+            /* one runnable core: no arbitration order to keep; only an exit can wake another */
+            while (t < horizon && t < cl->max_cycles) {
+                cl->now = t;
+                int st = prof ? issue_prof(cl, only, t) : issue_plain(cl, only, t);
+                if (st) {
+                    cl->exit_core = only;
+                    cl->exit_cycle = t;
+                    cl->resume_index = (only - (int)(t % n) + n) % n;
+                    return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
                 }
-                continue;
+                t = ready[only];
             }
+            continue;
         }
         cl->now = t;
-        int first = (int)(t % n);
-        for (int i = first_i; i < n; i++) {
+        /* the rotation start t % n, updated without a division when cycles follow each other */
+        if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
+        else first = (int)(t % n);
+        first_t = t;
+        /* issue the cores ready at t, and find the next cycle and the runnable count in the same pass
+         * (an issue changes only its own core's ready time) */
+        int64_t next_t = MCU_NEVER;
+        live = 0;
+        for (int i = 0; i < n; i++) {
             int index = first + i < n ? first + i : first + i - n;
-            if (ready[index] != t) continue;
-            int st = prof ? issue_prof(cl, index, t) : issue_plain(cl, index, t);
-            if (st) {
-                cl->exit_core = index;
-                cl->exit_cycle = t;
-                cl->resume_index = i;
-                return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
+            if (i >= first_i && ready[index] == t) {
+                int st = prof ? issue_prof(cl, index, t) : issue_plain(cl, index, t);
+                if (st) {
+                    cl->exit_core = index;
+                    cl->exit_cycle = t;
+                    cl->resume_index = i;
+                    return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
+                }
             }
+            int64_t r = ready[index];
+            if (r < MCU_NEVER) { live++; only = index; }
+            if (r < next_t) next_t = r;
         }
+        first_i = 0;
+        t = next_t;
     }
 }
 

@@ -24,7 +24,6 @@ from typing import Callable
 
 from isa.codec import decode
 from isa.csrs import CSR_BY_NUMBER, PERF_EVENTS
-from isa.fields import ROUNDING_MODE_NAMES
 from simulator.memory import AccessFault, Memory
 
 # mcause values (privileged spec, table "Machine cause register values")
@@ -310,12 +309,6 @@ class Hart:
         elif 0x780 <= n < 0x79F:
             self.pccr[n - 0x780] = v
 
-    def count_event(self, event: int, amount: int = 1) -> None:
-        """Advance RI5CY counter `event` if PCMR enables counting and PCER enables the event."""
-        if self.pcmr & 1 and self.pcer >> event & 1:
-            total = self.pccr[event] + amount
-            self.pccr[event] = min(total, 0xFFFF_FFFF) if self.pcmr & 2 else total & 0xFFFF_FFFF
-
     # --- execution ---------------------------------------------------------------------------------
     def fetch_decode(self, pc: int):
         """The decoded instruction at `pc` (cached until a store overwrites it)."""
@@ -391,6 +384,3 @@ class Hart:
                     npc = self.hwloop_start[1]
         self.pc = npc & 0xFFFF_FFFF
         self.instret += 1
-
-    def rounding_name(self, rm: int) -> str:
-        return ROUNDING_MODE_NAMES.get(rm, str(rm))

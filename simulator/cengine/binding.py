@@ -85,13 +85,3 @@ def hart_to_core(h: Any, c: Any) -> None:
     c.hwloop_count[0:2] = h.hwloop_count
     c.misaligned_traps = int(h.misaligned_traps)
     c.id = h.hart_id
-
-
-def core_to_hart(c: Any, h: Any) -> None:
-    """Copy McuCore `c`'s architectural state into a Hart."""
-    h.x[:] = list(c.x)
-    h.f[:] = list(c.f)
-    h.pc, h.frm, h.fflags, h.mstatus, h.instret = c.pc, c.frm, c.fflags, c.mstatus, c.instret
-    h.hwloop_start[:] = list(c.hwloop_start)
-    h.hwloop_end[:] = list(c.hwloop_end)
-    h.hwloop_count[:] = list(c.hwloop_count)

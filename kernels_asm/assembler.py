@@ -105,16 +105,31 @@ class _Label(_Stmt):
 
 
 class _Instructions(_Stmt):
-    def __init__(self, insns: list[tuple[Instr, dict[str, Operand]]]) -> None:
-        self.insns = insns
+    """Instructions of one source statement: each item is a word already encoded when the line was
+    read (`_constant_word`), or (entry, operands) to encode in pass 2."""
+
+    def __init__(self, items: tuple[int | tuple[Instr, dict[str, Operand]], ...]) -> None:
+        self.items = items
 
     def run(self, p: _Pass) -> None:
         p.check_code(self)
         if not p.final:
-            p.offset += 4 * len(self.insns)
+            p.offset += 4 * len(self.items)
             return
-        for entry, ops in self.insns:
-            p.put_word(_encode(entry, ops, p), self)
+        for item in self.items:
+            p.put_word(item if type(item) is int else _encode(*item, p), self)
+
+
+def _li_words(rd: int, seq: list[tuple[str, int]]) -> list[int]:
+    """The words of an li sequence (`pseudo.li_sequence`, or lui + addi) into rd."""
+    addi, lui = BY_MNEMONIC["addi"][0], BY_MNEMONIC["lui"][0]
+    words = []
+    for mnemonic, imm in seq:
+        if mnemonic == "lui":
+            words.append(encode(lui, {"rd": rd, "uimm20": imm}))
+        else:
+            words.append(encode(addi, {"rd": rd, "rs1": rd if len(seq) == 2 else 0, "imm12": imm}))
+    return words
 
 
 class _LoadImmediate(_Stmt):
@@ -127,13 +142,12 @@ class _LoadImmediate(_Stmt):
 
     def value(self, p: _Pass) -> int:
         value = p.absolute(evaluate(self.operand.expr, p))
-        if not -(1 << 31) <= value < (1 << 32):
+        if not _li_fits(value):
             raise AsmError(f"li value {value:#x} does not fit in 32 bits", self.operand.col)
         return value
 
     def run(self, p: _Pass) -> None:
         p.check_code(self)
-        addi, lui = BY_MNEMONIC["addi"][0], BY_MNEMONIC["lui"][0]
         if not p.final:
             try:
                 self.pass1_value = self.value(p)
@@ -150,12 +164,104 @@ class _LoadImmediate(_Stmt):
         else:
             low = lo12(value)
             seq = [("lui", ((value - low) >> 12) & 0xFFFFF), ("addi", low)]
-        for mnemonic, imm in seq:
-            if mnemonic == "lui":
-                word = encode(lui, {"rd": self.rd, "uimm20": imm})
-            else:
-                word = encode(addi, {"rd": self.rd, "rs1": self.rd if len(seq) == 2 else 0, "imm12": imm})
+        for word in _li_words(self.rd, seq):
             p.put_word(word, self)
+
+
+def _li_fits(value: int) -> bool:
+    return -(1 << 31) <= value < (1 << 32)
+
+
+# --- Lines read once: what an instruction line assembles to ------------------------------------------
+class _ConstantContext:
+    """Evaluation context for folding an operand at read time: any symbol, `.`, pc or section-relative
+    value makes it Unknown (it is then evaluated in the passes, as usual)."""
+
+    def symbol(self, node: Sym) -> Value:
+        raise Unknown(node.name)
+
+    def dot(self) -> Rel:
+        raise Unknown(".")
+
+    def pc(self) -> int:
+        raise Unknown(".")
+
+    def absolute(self, value: Value) -> int:
+        if isinstance(value, int):
+            return value
+        raise Unknown(value.section)
+
+    def record_pcrel_hi(self, target: int) -> None:
+        raise Unknown(".")
+
+    def pcrel_hi_target(self, address: int, col: int) -> int:
+        raise Unknown(".")
+
+
+_CONSTANT = _ConstantContext()
+
+
+def _constant(op: Operand) -> int | None:
+    """The operand's value if it is a number without symbols, else None."""
+    if op.value is not None:
+        return op.value
+    try:
+        return evaluate(op.expr, _CONSTANT)
+    except (Unknown, AsmError):
+        return None
+
+
+def _constant_word(entry: Instr, ops: dict[str, Operand]) -> int | None:
+    """The word of an instruction whose operands are all numbers (no symbol, `.` or pc-relative
+    field); None otherwise, or when it does not encode (pass 2 then encodes it and reports the error
+    where GNU would)."""
+    values = {}
+    for name, op in ops.items():
+        if FIELDS[name].kind is Kind.PCREL:
+            return None
+        value = _constant(op)
+        if value is None:
+            return None
+        values[name] = value
+    try:
+        return encode(entry, values)
+    except EncodeError:
+        return None
+
+
+class _Parsed:
+    """What one instruction line (mnemonic, operand text, column) assembles to, independent of the
+    program it is in, so it is read once per process (`_PARSED`): its instructions (words or
+    (entry, operands), see `_Instructions`), or an li whose size the passes decide."""
+    __slots__ = ("items", "li")
+
+    def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None) -> None:
+        self.items, self.li = items, li
+
+    @classmethod
+    def of(cls, result: list[tuple[Instr, dict[str, Operand]]] | pseudo.LoadImmediate) -> _Parsed:
+        if isinstance(result, pseudo.LoadImmediate):
+            value = _constant(result.operand)
+            if value is None or not _li_fits(value):
+                return cls(li=(result.rd, result.operand))
+            try:
+                return cls(tuple(_li_words(result.rd, pseudo.li_sequence(value))))
+            except EncodeError:
+                return cls(li=(result.rd, result.operand))
+        items = []
+        for entry, ops in result:
+            word = _constant_word(entry, ops)
+            items.append((entry, ops) if word is None else word)
+        return cls(tuple(items))
+
+    def statement(self) -> _Stmt:
+        if self.li is not None:
+            return _LoadImmediate(*self.li)
+        return _Instructions(self.items)
+
+
+_PARSED: dict[tuple[str, str, int], _Parsed] = {}
+_PARSED_MAX = 200_000      # lines kept (a training step reads about 20,000, 4,000 of them distinct)
 
 
 class _Data(_Stmt):
@@ -655,6 +761,19 @@ class _Assembler:
         if name in cluster_ops.REGION_OPS:
             self.region_marker(name, args, col, base)
             return
+        key = (name, args, col)
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            parsed, uses_local_labels = self.parse_instruction(name, args, col, base)
+            if not uses_local_labels:      # `1f` / `1b` mean another label at each use
+                if len(_PARSED) >= _PARSED_MAX:
+                    _PARSED.clear()
+                _PARSED[key] = parsed
+        self.add(parsed.statement(), base)
+
+    def parse_instruction(self, name: str, args: str, col: int, base: _Stmt) -> tuple[_Parsed, bool]:
+        """Match the operands against the mnemonic's table entries, then its pseudo forms; returns
+        the result and whether the operands referred to a numeric local label."""
         entries = BY_MNEMONIC.get(name, [])
         forms = pseudo.PSEUDOS.get(name, [])
         if not entries and not forms:
@@ -662,7 +781,13 @@ class _Assembler:
             hint = difflib.get_close_matches(name, known, n=3)
             suggestion = f" (did you mean {', '.join(hint)}?)" if hint else ""
             raise AsmError(f"unknown instruction '{name}'{suggestion}", base.col)
-        tokens = self.tokens(args, col)
+        uses_local_labels = False
+
+        def resolve_local(digits: str, direction: str, at: int) -> str:
+            nonlocal uses_local_labels
+            uses_local_labels = True
+            return self.resolve_local(digits, direction, at)
+        tokens = tokenize(args, col, resolve_local)
         end = col + len(args.rstrip())
         failures: list[AsmError] = []
         for entry in entries:
@@ -671,20 +796,14 @@ class _Assembler:
             except AsmError as exc:
                 failures.append(exc)
                 continue
-            self.add(_Instructions([(entry, ops)]), base)
-            return
+            return _Parsed.of([(entry, ops)]), uses_local_labels
         for form in forms:
             try:
                 ops = match(form.template, pseudo.kind_of, set(), tokens, end, form.symbolic)
             except AsmError as exc:
                 failures.append(exc)
                 continue
-            result = pseudo.expand(form, ops)
-            if isinstance(result, pseudo.LoadImmediate):
-                self.add(_LoadImmediate(result.rd, result.operand), base)
-            else:
-                self.add(_Instructions(result), base)
-            return
+            return _Parsed.of(pseudo.expand(form, ops)), uses_local_labels
         best = max(failures, key=lambda e: e.column)
         syntaxes = [f"{name} {e.syntax}".strip() for e in entries] + [f"{name} {f.syntax}".strip() for f in forms]
         if len(syntaxes) == 1:

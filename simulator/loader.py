@@ -3,12 +3,16 @@
 ELF is read with pyelftools. PT_LOAD segments are copied into the cluster's memory map; a segment
 outside it (riscv-tests link at 0x80000000) gets a region of its own that spans every such segment
 plus `EXTRA_RAM` bytes after the last, for stacks and scratch data.
+
+`program_image` gives the Image of a program the assembler just made without writing and parsing
+its ELF (the kernel harness runs many generated programs); it equals `read_elf(to_elf(program))`.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
@@ -16,6 +20,9 @@ from elftools.elf.elffile import ELFFile
 
 from simulator.memory import Memory
 from simulator.memory_map import L2_BASE, TCDM_BASE
+
+if TYPE_CHECKING:
+    from kernels_asm.program import Program
 
 EM_RISCV = 243
 EXTRA_RAM = 64 * 1024
@@ -81,6 +88,19 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
         return Image(elf["e_entry"], segments, symbols, exec_sections)
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
+
+
+def program_image(program: Program) -> Image:
+    """The Image `read_elf(to_elf(program))` gives, built straight from the assembler's output: one
+    segment per non-empty allocated section (no file bytes for nobits ones), every symbol (values
+    as 32-bit words, in the ELF symbol table's order), the executable sections that have contents."""
+    segments = [Segment(s.address, b"" if s.nobits else bytes(s.data), s.size, "x" in s.flags)
+                for s in program.sections if s.size and "a" in s.flags]
+    ordered = sorted(program.symbols.values(), key=lambda y: (y.binding != "local", y.value, y.name))
+    symbols = {y.name: y.value & 0xFFFF_FFFF for y in ordered}
+    exec_sections = [(s.name, s.address, bytes(s.data)) for s in program.sections
+                     if "x" in s.flags and not s.nobits]
+    return Image(program.entry, segments, symbols, exec_sections)
 
 
 def load_program(path: str | Path, section_addresses: dict[str, int] | None = None) -> Image:

@@ -59,10 +59,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels_asm import Builder, assemble, to_elf
+from kernels_asm import Builder, Program, assemble
 from simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
 from simulator.config import ClusterConfig
-from simulator.loader import Image, Segment, read_elf
+from simulator.loader import Image, Segment, program_image
 from simulator.memory_map import L2_BASE, TCDM_BASE
 from simulator.profile import Profile
 
@@ -275,10 +275,11 @@ def wrap_dma(program: KernelProgram, addresses: Mapping[str, int], l2: Mapping[s
 
 
 @functools.lru_cache(maxsize=128)
-def _assembled(text: str, name: str) -> bytes:
-    """ELF bytes of a wrapped program. Cached: a training step runs the same program text for layers
-    of the same shape (ReLUs, repeated convolutions), and assembling is the slow part of a run."""
-    return to_elf(assemble(text, f"<kernel {name}>"))
+def _assembled(text: str, name: str) -> Program:
+    """A wrapped program, assembled. Cached: a training step runs the same program text for layers
+    of the same shape (ReLUs, repeated convolutions). Its image is built from it directly
+    (`program_image`, the same Image as writing and reading back its ELF)."""
+    return assemble(text, f"<kernel {name}>")
 
 
 def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: int,
@@ -290,7 +291,7 @@ def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores:
     if unknown:
         raise HarnessError(f"inputs for unknown tensors: {', '.join(sorted(unknown))}")
     text = wrap(program, addresses, cores) if l2 is None else wrap_dma(program, addresses, l2, cores, set(inputs))
-    image = read_elf(_assembled(text, program.name), program.name)
+    image = program_image(_assembled(text, program.name))
     for t in program.tensors:
         if t.role == "input":
             if t.name not in inputs:

@@ -456,6 +456,11 @@ def _fma_special(fmt: Format, a: int, b: int, c: int, sp: int, sc: int) -> tuple
     return (sc << fmt.sign_shift) | fmt.inf, 0
 
 
+# Every exact term of a sum of products is an integer multiple of 2**_TERM_LSB: the smallest product
+# is that of two F32 subnormals (F16 operands, and any addend, have coarser units).
+_TERM_LSB = 2 * F32.qmin
+
+
 def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
                     addend: tuple[Format, int] | None, rm: int) -> tuple[int, int]:
     """round_dst(a0*b0 + a1*b1 + ... + c) with a single rounding (ExSdotp-style).
@@ -464,15 +469,60 @@ def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
     signs among the terms when no term is NaN (a NaN term makes the result
     NaN before any inf - inf is formed, as in fma).  NaN results are canonical.
     """
+    total = 0   # the exact sum in units of 2**_TERM_LSB
+    signs = 0   # bit 0: some term is positive, bit 1: some term is negative (zero terms too)
+    for fmt, a, b in products:
+        fb = fmt.frac_bits
+        es = fmt.exp_special
+        ea = (a >> fb) & es
+        eb = (b >> fb) & es
+        if ea == es or eb == es:
+            return _sum_of_products_special(dst_fmt, products, addend)
+        ma = a & fmt.frac_mask
+        mb = b & fmt.frac_mask
+        if ea:
+            ma |= fmt.hidden_bit
+        else:
+            ea = 1
+        if eb:
+            mb |= fmt.hidden_bit
+        else:
+            eb = 1
+        term = ma * mb << (ea + eb - 2 + 2 * fmt.qmin - _TERM_LSB)
+        if (a ^ b) >> fmt.sign_shift:
+            total -= term
+            signs |= 2
+        else:
+            total += term
+            signs |= 1
+    if addend is not None:
+        fmt, c = addend
+        if (c >> fmt.frac_bits) & fmt.exp_special == fmt.exp_special:
+            return _sum_of_products_special(dst_fmt, products, addend)
+        sc, mc, xc = decode(fmt, c)
+        if sc:
+            total -= mc << (xc - _TERM_LSB)
+            signs |= 2
+        else:
+            total += mc << (xc - _TERM_LSB)
+            signs |= 1
+    if not total:
+        return _exact_zero_sign(signs != 3, signs >> 1, rm) << dst_fmt.sign_shift, 0
+    if total < 0:
+        return round_exact(dst_fmt, 1, -total, _TERM_LSB, rm)
+    return round_exact(dst_fmt, 0, total, _TERM_LSB, rm)
+
+
+def _sum_of_products_special(dst_fmt: Format, products: list[tuple[Format, int, int]],
+                             addend: tuple[Format, int] | None) -> tuple[int, int]:
+    """sum_of_products when an operand is infinite or NaN: the result is a NaN or an infinity."""
     ops: list[tuple[Format, int]] = []
-    terms: list[tuple[int, int, int]] = []  # (sign, sig, exp) of each exact term
     flags = 0
     any_nan = False
     inf_signs: set[int] = set()
     for fmt, a, b in products:
         ops.append((fmt, a))
         ops.append((fmt, b))
-        sign = (a ^ b) >> fmt.sign_shift
         if is_nan(fmt, a) or is_nan(fmt, b):
             any_nan = True
         elif is_inf(fmt, a) or is_inf(fmt, b):
@@ -480,11 +530,7 @@ def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
                 flags |= NV
                 any_nan = True
             else:
-                inf_signs.add(sign)
-        else:
-            _, ma, xa = decode(fmt, a)
-            _, mb, xb = decode(fmt, b)
-            terms.append((sign, ma * mb, xa + xb))
+                inf_signs.add((a ^ b) >> fmt.sign_shift)
     if addend is not None:
         fmt, c = addend
         ops.append((fmt, c))
@@ -492,31 +538,13 @@ def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
             any_nan = True
         elif is_inf(fmt, c):
             inf_signs.add(c >> fmt.sign_shift)
-        else:
-            terms.append(decode(fmt, c))
     if any(is_snan(f, x) for f, x in ops):
         flags |= NV
     if any_nan:
         return dst_fmt.canonical_nan, flags
-    if inf_signs:
-        if len(inf_signs) == 2:
-            return dst_fmt.canonical_nan, NV
-        return (inf_signs.pop() << dst_fmt.sign_shift) | dst_fmt.inf, 0
-    nonzero = [t for t in terms if t[1]]
-    total = 0
-    e = 0
-    if nonzero:
-        e = min(t[2] for t in nonzero)
-        for sign, sig, x in nonzero:
-            v = sig << (x - e)
-            total += -v if sign else v
-    if not total:
-        signs = {t[0] for t in terms}
-        zs = _exact_zero_sign(len(signs) <= 1, signs.pop() if len(signs) == 1 else 0, rm)
-        return zs << dst_fmt.sign_shift, 0
-    if total < 0:
-        return round_exact(dst_fmt, 1, -total, e, rm)
-    return round_exact(dst_fmt, 0, total, e, rm)
+    if len(inf_signs) == 2:
+        return dst_fmt.canonical_nan, NV
+    return (inf_signs.pop() << dst_fmt.sign_shift) | dst_fmt.inf, 0
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ transfers hold their bank slots first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, TextIO
 
 import simpy
@@ -35,12 +36,14 @@ from simulator.hart import Hart, ProgramExit, Trap
 from simulator.loader import Image
 from simulator.memory import Memory
 from simulator import memory_map as mm
-from simulator.memory_map import DISPATCH_RETURN, L2_BASE, TCDM_BASE, periph_offset
+from simulator.memory_map import (ALIAS_BASE, DISPATCH_RETURN, L2_BASE, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE,
+                                  periph_offset)
 from simulator.operands import F_OFFSET, register_use
 from simulator.peripherals import Dma, EventUnit
 
 CONTROLLER = 8
 NEVER = 1 << 62
+PERIPH_END = PERIPH_BASE + PERIPH_SIZE
 
 STALL_CAUSES = ("load_use", "jr", "branch", "jump", "mulh", "div", "fdiv", "misaligned",
                 "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap")
@@ -78,22 +81,30 @@ class ClusterHart(Hart):
         super().__init__(memory, core.id, **kwargs)
         self.core = core
 
+    # (Hart.load / Hart.store are named rather than reached through super(): these are hot paths.)
     def load(self, address: int, size: int, signed: bool = False) -> int:
         address &= 0xFFFF_FFFF
-        off = periph_offset(address)
-        if off is None:
-            return super().load(address, size, signed)
+        if not (PERIPH_BASE <= address < PERIPH_END or address >= ALIAS_BASE):
+            return Hart.load(self, address, size, signed)
         self.last_access = (address, size, False)
-        return self.core.cluster.periph_read(self.core, off) & 0xFFFF_FFFF
+        return self.core.cluster.periph_read(self.core, periph_offset(address)) & 0xFFFF_FFFF
 
     def store(self, address: int, size: int, value: int) -> None:
         address &= 0xFFFF_FFFF
-        off = periph_offset(address)
-        if off is None:
-            super().store(address, size, value)
+        if not (PERIPH_BASE <= address < PERIPH_END or address >= ALIAS_BASE):
+            Hart.store(self, address, size, value)
             return
         self.last_access = (address, size, True)
-        self.core.cluster.periph_write(self.core, off, value & 0xFFFF_FFFF)
+        self.core.cluster.periph_write(self.core, periph_offset(address), value & 0xFFFF_FFFF)
+
+    def fetch_decode(self, pc: int):
+        """The decoded instruction at `pc`, with what the cluster needs to issue it
+        (`decoded.issue_record`, see Cluster._issue_record)."""
+        d = self.decoded.get(pc)
+        if d is None:
+            d = super().fetch_decode(pc)
+            d.issue_record = self.core.cluster._issue_record(d)
+        return d
 
     def wait_for_event(self) -> None:
         self.core.cluster.event_unit.wait_event(self.core)
@@ -129,6 +140,7 @@ class CoreModel:
     end_cycle: int | None = None
     issue_cycle: int = 0                # cycle of the instruction being executed
     prev_dest: int = -1                 # x register written by the previous instruction
+    divisor: int = 0                    # of the div/rem being issued, read before it executes
     fpu: int = 0
     reg_ready: list[int] = field(default_factory=lambda: [0] * 64)
     reg_cause: list[str] = field(default_factory=lambda: ["load_use"] * 64)
@@ -258,7 +270,7 @@ class Cluster:
         self.trace = trace
         self.trace_cores = trace_cores
         self.trace_window = trace_window or (0, NEVER)
-        self._timing_cache: dict[int, tuple] = {}
+        self._cost_methods = self._make_cost_methods()
         self.profile = profile
         self.sleeps: list[tuple[int, str, int, int]] = []   # profile: (core, cause, from, to) per sleep
         if profile:
@@ -413,20 +425,107 @@ class Cluster:
             (start[0], core.issue_cycle + 1))
 
     # --- timing ------------------------------------------------------------------------------------
+    def _issue_record(self, d) -> tuple:
+        """What issuing `d` needs besides its semantics, computed once per decoded instruction:
+        (timing class, cost method or None for a 1-cycle class, scoreboard indices read,
+        writes as (index, gets the result latency), x register written last or -1)."""
+        use = register_use(d.instr)
+        cls = d.instr.timing
+        reads = tuple(r for r in (getattr(d, name) + off for name, off in zip(use.reads, use.reads_offset))
+                      if r)                     # x0 (index 0) is always ready; f0 is index 32
+        writes = []
+        for name, off in zip(use.writes, use.writes_offset):
+            r = getattr(d, name) + off
+            if r:
+                # A load's post-incremented base register is ready at once, not after the load.
+                writes.append((r, not (name == "rs1" and cls == "load")))
+        x_writes = [r for r, _timed in writes if r < F_OFFSET]
+        return cls, self._cost_methods.get(cls), reads, tuple(writes), x_writes[-1] if x_writes else -1
+
+    def _make_cost_methods(self) -> dict[str, Callable[[CoreModel, Any, int], tuple[int, int, str]]]:
+        """Timing class -> cost method(core, decoded, start) -> (end cycle, cycle the written registers
+        are ready or 0 for at once, stall cause of waiting for them). Classes not listed take 1 cycle."""
+        fpu = self.config.fpu
+        methods: dict[str, Callable] = {
+            "load": self._cost_load, "store": self._cost_store, "branch": self._cost_branch,
+            "jal": self._cost_jal, "jalr": self._cost_jalr, "mul": self._cost_mul,
+            "mulh": self._cost_mulh, "div": self._cost_div}
+        for cls, name in _FP_LATENCY_FIELD.items():
+            methods[cls] = partial(self._cost_fpu_pipelined, getattr(fpu, name))
+        for cls, name in _FP_BLOCKING_FIELD.items():
+            methods[cls] = partial(self._cost_fpu_blocking, getattr(fpu, name))
+        return methods
+
+    def _cost_load(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        access = core.hart.last_access
+        if access is None:
+            return start + 1, 0, ""
+        end = self._memory_cost(core, start, access)
+        return end, end + self.config.core.load_use_stall, "load_use"
+
+    def _cost_store(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        access = core.hart.last_access
+        if access is None:
+            return start + 1, 0, ""
+        return self._memory_cost(core, start, access), 0, ""
+
+    def _cost_branch(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        ev = core.events
+        ev["branches"] += 1
+        if core.hart.taken:
+            ev["taken_branches"] += 1
+            cycles = self.config.core.branch_taken
+        else:
+            cycles = self.config.core.branch_not_taken
+        return self._multi_cycle(core, "branch", start, cycles)
+
+    def _cost_jal(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        core.events["jumps"] += 1
+        return self._multi_cycle(core, "jump", start, self.config.core.jal)
+
+    def _cost_jalr(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        core.events["jumps"] += 1
+        return self._multi_cycle(core, "jump", start, self.config.core.jalr)
+
+    def _cost_mul(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        return self._multi_cycle(core, "mulh", start, self.config.core.mul)
+
+    def _cost_mulh(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        return self._multi_cycle(core, "mulh", start, self.config.core.mulh)
+
+    def _cost_div(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        cfg = self.config.core
+        cycles = divide_cycles(core.divisor, d.instr.mnemonic in ("div", "rem"), cfg.div_base, cfg.div_by_zero)
+        return self._multi_cycle(core, "div", start, cycles)
+
     @staticmethod
-    def _timing(d) -> tuple:
-        """(timing class, scoreboard indices read, writes as (index, is x, is post-increment rs1),
-        x register written last or -1), computed once per decoded instruction."""
-        timing = d.__dict__.get("timing")
-        if timing is None:
-            use = register_use(d.instr)
-            regs = [(name, off, getattr(d, name) + off) for name, off in zip(use.reads, use.reads_offset)]
-            reads = tuple(r for _name, off, r in regs if r or off)
-            writes = tuple((getattr(d, name) + off, off == 0, name == "rs1")
-                           for name, off in zip(use.writes, use.writes_offset) if getattr(d, name) or off)
-            x_writes = [r for r, is_x, _ in writes if is_x]
-            timing = d.timing = (d.instr.timing, reads, writes, x_writes[-1] if x_writes else -1)
-        return timing
+    def _multi_cycle(core: CoreModel, cause: str, start: int, cycles: int) -> tuple[int, int, str]:
+        """An instruction that occupies its core `cycles` cycles: the extra ones are `cause` stalls."""
+        if cycles != 1:
+            core.stalls[cause] += cycles - 1
+        return start + cycles, 0, ""
+
+    def _cost_fpu_pipelined(self, latency: int, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        """One cycle on the core's FPU (after it is free); the result `latency` cycles later."""
+        grant = self._fpu_grant(core, start)
+        self.fpu_free[core.fpu] = grant + 1
+        return grant + 1, (grant + 1 + latency if latency else 0), "fpu_latency"
+
+    def _cost_fpu_blocking(self, busy: int, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        """Divide and square root hold the core and its FPU for `busy` cycles."""
+        grant = self._fpu_grant(core, start)
+        self.fpu_free[core.fpu] = grant + busy
+        core.stalls["fdiv"] += busy - 1
+        return grant + busy, 0, ""
+
+    def _fpu_grant(self, core: CoreModel, start: int) -> int:
+        """The first cycle >= start at which the core's FPU accepts an operation."""
+        core.events["fpu_ops"] += 1
+        free = self.fpu_free[core.fpu]
+        if free > start:
+            core.stalls["fpu_contention"] += free - start
+            return free
+        return start
 
     def _memory_cost(self, core: CoreModel, start: int, access: tuple[int, int, bool]) -> int:
         """Cycle at which the access completes (the core's next issue cycle)."""
@@ -435,24 +534,20 @@ class Cluster:
         ev = core.events
         ev["stores" if is_store else "loads"] += 1
         if TCDM_BASE <= address < self.tcdm_end:
-            words = [address >> 2]
-            if (address & 3) + size > 4:
-                words.append((address >> 2) + 1)
-            grant = start
-            for w in words:
-                bank = (w - (TCDM_BASE >> 2)) & self.bank_mask
-                grant = max(grant, self.bank_free[bank])
-                grant = self.dma.first_free_slot(bank, grant)
-                self.bank_free[bank] = grant + 1
-                ev["tcdm_accesses"] += 1
-                grant += 1
-            grant -= 1
+            if (address & 3) + size <= 4:      # one word: one bank request
+                grant = self._bank_grant(core, address >> 2, start)
+                if grant > start:
+                    core.stalls["tcdm_contention"] += grant - start
+                return grant + 1
+            # A misaligned access split in two (core.misaligned = "split"): two bank requests.
+            grant = self._bank_grant(core, address >> 2, start)
+            grant = self._bank_grant(core, (address >> 2) + 1, grant + 1)
+            extra = cfg.core.misaligned_extra
             end = grant + 1
-            extra = len(words) - 1
             if extra:
-                core.stalls["misaligned"] += extra * cfg.core.misaligned_extra
-                end = max(end, start + 1 + extra * cfg.core.misaligned_extra)
-            contention = end - (start + 1) - extra * cfg.core.misaligned_extra
+                core.stalls["misaligned"] += extra
+                end = max(end, start + 1 + extra)
+            contention = end - (start + 1) - extra
             if contention > 0:
                 core.stalls["tcdm_contention"] += contention
             return end
@@ -470,38 +565,50 @@ class Cluster:
             core.l2_load_cycles += latency
         return start + latency
 
+    def _bank_grant(self, core: CoreModel, word: int, cycle: int) -> int:
+        """Book the TCDM bank of `word` at the first cycle >= `cycle` it is free (of cores and DMA)."""
+        bank = (word - (TCDM_BASE >> 2)) & self.bank_mask
+        grant = self.bank_free[bank]
+        if grant < cycle:
+            grant = cycle
+        if self.dma.active:
+            grant = self.dma.first_free_slot(bank, grant)
+        self.bank_free[bank] = grant + 1
+        core.events["tcdm_accesses"] += 1
+        return grant
+
     def issue(self, core: CoreModel, t: int) -> None:
         """Issue and execute the next instruction of `core` at cycle >= t; set its next ready cycle."""
         h = core.hart
         pc = h.pc
-        cfg = self.config
         if self.profile:
             self._profile_step(core, pc, t)
         if pc == DISPATCH_RETURN and core.id != CONTROLLER:
             core.issue_cycle = t
             self.event_unit.task_returned(core)
             return
-        d = None
-        try:
-            d = h.fetch_decode(pc)
-        except Trap as trap:
-            self._trap(core, trap, d, t)
-            return
-        cls, reads, writes, last_x_write = self._timing(d)
+        d = h.decoded.get(pc)
+        if d is None:
+            try:
+                d = h.fetch_decode(pc)
+            except Trap as trap:
+                self._trap(core, trap, None, t)
+                return
+        cls, cost, reads, writes, last_x_write = d.issue_record
         # 1. wait for source operands (load-use, FPU latency)
         start = t
-        cause = None
         rr = core.reg_ready
         for r in reads:
             if rr[r] > start:
                 start = rr[r]
                 cause = core.reg_cause[r]
-        if cause is not None:
+        if start > t:
             core.stalls[cause] += start - t
         if cls == "jalr" and d.rs1 and d.rs1 == core.prev_dest:
-            core.stalls["jr"] += cfg.core.jalr_dependency_stall
-            start += cfg.core.jalr_dependency_stall
-        divisor = h.x[d.rs2] if cls == "div" else 0
+            core.stalls["jr"] += self.config.core.jalr_dependency_stall
+            start += self.config.core.jalr_dependency_stall
+        elif cls == "div":
+            core.divisor = h.x[d.rs2]     # before the instruction may overwrite it
         core.issue_cycle = start
         old_values = self._written_registers(h, d) if self.trace is not None else None
         # 2. execute
@@ -522,68 +629,26 @@ class Cluster:
             self._trace_line(core, start, pc, d, old_values)
             self._core_exited(core, done)
             return
-        # 3. cost
-        end = start + 1
-        dest_ready = 0
-        dest_cause = "load_use"
-        if cls == "load" or cls == "store":
-            access = h.last_access
-            if access is not None:
-                end = self._memory_cost(core, start, access)
-                if cls == "load":
-                    dest_ready = end + cfg.core.load_use_stall
-        elif cls == "branch":
-            core.events["branches"] += 1
-            if h.taken:
-                core.events["taken_branches"] += 1
-                core.stalls["branch"] += cfg.core.branch_taken - 1
-                end = start + cfg.core.branch_taken
-            else:
-                core.stalls["branch"] += cfg.core.branch_not_taken - 1
-                end = start + cfg.core.branch_not_taken
-        elif cls == "jal" or cls == "jalr":
-            core.events["jumps"] += 1
-            cost = cfg.core.jal if cls == "jal" else cfg.core.jalr
-            core.stalls["jump"] += cost - 1
-            end = start + cost
-        elif cls == "mul":
-            end = start + cfg.core.mul
-            core.stalls["mulh"] += cfg.core.mul - 1
-        elif cls == "mulh":
-            end = start + cfg.core.mulh
-            core.stalls["mulh"] += cfg.core.mulh - 1
-        elif cls == "div":
-            cost = divide_cycles(divisor, d.instr.mnemonic in ("div", "rem"), cfg.core.div_base,
-                                 cfg.core.div_by_zero)
-            end = start + cost
-            core.stalls["div"] += cost - 1
-        elif cls in _FP_LATENCY_FIELD or cls in _FP_BLOCKING_FIELD:
-            core.events["fpu_ops"] += 1
-            k = core.fpu
-            grant = max(start, self.fpu_free[k])
-            if grant > start:
-                core.stalls["fpu_contention"] += grant - start
-            if cls in _FP_BLOCKING_FIELD:
-                busy = getattr(cfg.fpu, _FP_BLOCKING_FIELD[cls])
-                self.fpu_free[k] = grant + busy
-                end = grant + busy
-                core.stalls["fdiv"] += busy - 1
-            else:
-                self.fpu_free[k] = grant + 1
-                end = grant + 1
-                latency = getattr(cfg.fpu, _FP_LATENCY_FIELD[cls])
-                if latency:
-                    dest_ready = end + latency
-                    dest_cause = "fpu_latency"
+        # 3. cost: one cycle unless the timing class has a cost method
+        if cost is None:
+            end = start + 1
+            dest_ready = 0
+        else:
+            end, dest_ready, dest_cause = cost(core, d, start)
         # 4. register results and retire
-        for r, _is_x, post_increment in writes:
-            if dest_ready and not (post_increment and cls == "load"):
+        for r, timed in writes:
+            if dest_ready and timed:
                 rr[r] = dest_ready
                 core.reg_cause[r] = dest_cause
             elif rr[r] > end:
                 rr[r] = 0
         core.prev_dest = last_x_write
-        h.advance(pc)
+        next_pc = h.next_pc
+        if next_pc == pc + 4 and pc in h.hwloop_end:
+            h.advance(pc)             # the hardware-loop back-edges
+        else:                         # the rest of Hart.advance
+            h.pc = next_pc & 0xFFFF_FFFF
+            h.instret += 1
         if h.pc == pc and (cls == "jal" or cls == "branch"):
             # Registers cannot change while a core jumps to itself: it can never leave.
             raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
@@ -663,6 +728,8 @@ class Cluster:
     def _advance_cores(self):
         cores = self.cores
         n = len(cores)
+        # Round-robin: at cycle t the cores are served in the order rotations[t % n].
+        rotations = [cores[first:] + cores[:first] for first in range(n)]
         max_cycles = self.config.max_cycles
         while self.finished is None:
             peek = self.env.peek()
@@ -671,20 +738,18 @@ class Cluster:
             if self.cengine is not None:
                 self._advance_compiled()
             while self.finished is None and self.cengine is None:
-                live = [c for c in cores if c.ready < NEVER]
-                if len(live) == 1:
-                    if self._advance_one(live[0], max_cycles):
+                readies = [c.ready for c in cores]      # each a cycle, or NEVER when not runnable
+                t = min(readies)
+                if readies.count(NEVER) == n - 1:
+                    if self._advance_one(cores[readies.index(t)], max_cycles):
                         break
                     continue
-                t = min(c.ready for c in live) if live else NEVER
                 if t >= self.horizon:
                     break
                 if t >= max_cycles:
                     self._max_cycles_error()
                 self.now = t
-                first = t % n
-                for i in range(n):
-                    c = cores[(first + i) % n]
+                for c in rotations[t % n]:
                     if c.ready == t:
                         self.issue(c, t)
                         if self.finished is not None:

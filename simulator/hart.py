@@ -112,7 +112,7 @@ class Hart:
         self.pccr = [0] * 31
         self.last_access: tuple[int, int, bool] | None = None   # (address, size, is_store)
         self.taken = False                 # set by jump(); the cluster model reads and clears it
-        self._decoded: dict[int, object] = {}
+        self.decoded: dict[int, object] = {}    # pc -> decoded instruction (fetch_decode)
         self.csr_read_hook: Callable[[int], int | None] | None = None
         self.console: Callable[[int, bytes], None] = _write_console
 
@@ -170,10 +170,12 @@ class Hart:
         except AccessFault:
             raise Trap(CAUSE_STORE_ACCESS, address) from None
         self.last_access = (address, size, True)
-        # Self-modifying code: forget decoded instructions that this store overwrote.
-        if self._decoded:
+        # Self-modifying code: forget decoded instructions that this store overwrote (a store is
+        # at most a word, so it touches the words of its first and last bytes).
+        decoded = self.decoded
+        if address & ~3 in decoded or (address + size - 1) & ~3 in decoded:
             for a in range(address & ~3, address + size, 4):
-                self._decoded.pop(a, None)
+                decoded.pop(a, None)
         if self.tohost is not None and address == self.tohost and value:
             if value == 1:
                 raise ProgramExit(0, "tohost = 1 (pass)")
@@ -312,7 +314,7 @@ class Hart:
     # --- execution ---------------------------------------------------------------------------------
     def fetch_decode(self, pc: int):
         """The decoded instruction at `pc` (cached until a store overwrites it)."""
-        d = self._decoded.get(pc)
+        d = self.decoded.get(pc)
         if d is None:
             if pc & 3:
                 raise Trap(CAUSE_MISALIGNED_FETCH, pc)
@@ -323,7 +325,7 @@ class Hart:
             d = decode(word)
             if d is None:
                 raise Trap(CAUSE_ILLEGAL, word)
-            self._decoded[pc] = d
+            self.decoded[pc] = d
         return d
 
     def step(self) -> object:
@@ -335,7 +337,7 @@ class Hart:
         pc = self.pc
         d = None
         try:
-            d = self._decoded.get(pc) or self.fetch_decode(pc)
+            d = self.decoded.get(pc) or self.fetch_decode(pc)
             self.next_pc = pc + 4       # inlined execute(): this is the interpreter's hot path
             self.last_access = None
             d.sem(self, d)

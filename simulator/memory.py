@@ -1,7 +1,8 @@
 """Byte-addressed memory made of regions (TCDM, L2, whatever an ELF places elsewhere)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from struct import Struct
 
 
 class AccessFault(Exception):
@@ -18,10 +19,16 @@ class Region:
     name: str
     base: int
     data: bytearray
+    end: int = field(init=False)       # base + size (regions never change size)
 
-    @property
-    def end(self) -> int:
-        return self.base + len(self.data)
+    def __post_init__(self) -> None:
+        self.end = self.base + len(self.data)
+
+
+# Little-endian unsigned values of the access sizes loads and stores use (other sizes: int.from_bytes).
+_UNPACK = {1: Struct("<B").unpack_from, 2: Struct("<H").unpack_from, 4: Struct("<I").unpack_from}
+_PACK = {1: Struct("<B").pack_into, 2: Struct("<H").pack_into, 4: Struct("<I").pack_into}
+_NOWHERE = Region("none", -1, bytearray())     # matches no access, not even an empty one
 
 
 class Memory:
@@ -29,7 +36,7 @@ class Memory:
 
     def __init__(self) -> None:
         self.regions: list[Region] = []
-        self._last: Region | None = None
+        self._last = _NOWHERE            # the region of the last access: most accesses hit it again
 
     def add_region(self, name: str, base: int, size: int) -> Region:
         for r in self.regions:
@@ -42,7 +49,7 @@ class Memory:
 
     def region_at(self, address: int, size: int = 1) -> Region:
         r = self._last
-        if r is not None and r.base <= address and address + size <= r.end:
+        if r.base <= address and address + size <= r.end:
             return r
         for r in self.regions:
             if r.base <= address and address + size <= r.end:
@@ -59,14 +66,25 @@ class Memory:
 
     def read(self, address: int, size: int) -> int:
         """Unsigned little-endian value of `size` bytes at `address`."""
-        r = self.region_at(address, size)
+        r = self._last
+        if not (r.base <= address and address + size <= r.end):
+            r = self.region_at(address, size)
         off = address - r.base
-        return int.from_bytes(r.data[off:off + size], "little")
+        unpack = _UNPACK.get(size)
+        if unpack is None:
+            return int.from_bytes(r.data[off:off + size], "little")
+        return unpack(r.data, off)[0]
 
     def write(self, address: int, size: int, value: int) -> None:
-        r = self.region_at(address, size)
+        r = self._last
+        if not (r.base <= address and address + size <= r.end):
+            r = self.region_at(address, size)
         off = address - r.base
-        r.data[off:off + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        pack = _PACK.get(size)
+        if pack is None:
+            r.data[off:off + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        else:
+            pack(r.data, off, value & ((1 << (8 * size)) - 1))
 
     def read_bytes(self, address: int, size: int) -> bytes:
         r = self.region_at(address, size)

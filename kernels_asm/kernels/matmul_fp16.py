@@ -31,6 +31,7 @@ emulates the hardware's rounding sequence step by step in numpy and requires bit
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -356,8 +357,14 @@ def estimate_cycles(shape: Mapping[str, int], dtype: str, variant: str, cores: i
     set-up, k loop (iterations x body), tail, stores and loop bookkeeping, plus the stalls the
     schedule leaves in the body. Contention and the final barrier are ignored (they are similar for
     all variants). Used to pick a variant when none is given."""
+    return _estimate_cycles(shape["m"], shape["n"], shape["k"], dtype, variant, cores, bt)
+
+
+@lru_cache(maxsize=4096)
+def _estimate_cycles(m: int, n: int, k: int, dtype: str, variant: str, cores: int, bt: bool) -> int:
+    """estimate_cycles, cached: layers price the same matmuls for each form and again to emit one."""
     from kernels_asm.kernels.matmul_fp32 import X_BLOCK, stall_slots
-    spec = _spec(shape, dtype, bt, cores)
+    spec = _spec({"m": m, "n": n, "k": k}, dtype, bt, cores)
     v = variants(bt, dtype)[variant]
     fam = v.family
     m, n = spec.m, spec.n

@@ -30,8 +30,10 @@ The FP16 families are in matmul_fp16.py; the registry entries for `matmul` and `
 """
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import count, cycle
 
 from kernels_asm import Builder
@@ -126,27 +128,35 @@ def schedule(ops: list[Op]) -> list[Op]:
         for w in op.writes:
             last_write[w] = j
             reads_since[w] = []
+    # An op becomes a candidate once all its predecessors are placed; its earliest slot is then
+    # fixed. Each slot takes the first candidate (program order) that can issue without stalling,
+    # else the one that can issue soonest (the first of those).
+    successors: list[list[int]] = [[] for _ in range(n)]
+    for j, dj in enumerate(deps):
+        for i, _ in dj:
+            successors[i].append(j)
+    waiting = [len(dj) for dj in deps]
     when = [-1] * n
+    candidates: list[tuple[int, int]] = [(j, 0) for j in range(n) if not deps[j]]   # (op, earliest)
     order: list[int] = []
     t = 0
-    remaining = list(range(n))
-    while remaining:
-        best = None
-        best_est = None
-        for j in remaining:
-            if any(when[i] < 0 for i, _ in deps[j]):
-                continue
-            est = max([when[i] + lat for i, lat in deps[j]], default=0)
+    while candidates:
+        pick = None
+        for c, (j, est) in enumerate(candidates):
             if est <= t:
-                best, best_est = j, est
+                pick = c
                 break
-            if best_est is None or est < best_est:
-                best, best_est = j, est
+            if pick is None or est < candidates[pick][1]:
+                pick = c
+        best, best_est = candidates.pop(pick)
         t = max(t, best_est)
         when[best] = t
         order.append(best)
-        remaining.remove(best)
         t += 1
+        for j in successors[best]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                insort(candidates, (j, max(when[i] + lat for i, lat in deps[j])))
     return [ops[j] for j in order]
 
 
@@ -299,7 +309,14 @@ class Micro:
 
 
 def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: list[str]) -> Micro:
-    """Resolve registers, pointers and the schedule of one R x W block."""
+    """Resolve registers, pointers and the schedule of one R x W block. Cached (the variant model
+    prices the same blocks for every candidate, then the chosen one is emitted): the Micro returned
+    is shared, so it must not be modified."""
+    return _build_micro(fam, spec, r, w, u, tuple(xregs))
+
+
+@lru_cache(maxsize=4096)
+def _build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: tuple[str, ...]) -> Micro:
     steps = spec.k // fam.ksize
     single = spec.k % fam.ksize            # a last lone k element (FP16 pairs with odd k)
     u = max(1, min(u, steps)) if steps else 1

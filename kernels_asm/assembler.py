@@ -116,8 +116,9 @@ class _Instructions(_Stmt):
         if not p.final:
             p.offset += 4 * len(self.items)
             return
+        where = p.asm.where(self)[:2]
         for item in self.items:
-            p.put_word(item if type(item) is int else _encode(*item, p), self)
+            p.put_code(item if type(item) is int else _encode(*item, p), where)
 
 
 def _li_words(rd: int, seq: list[tuple[str, int]]) -> list[int]:
@@ -230,13 +231,15 @@ def _constant_word(entry: Instr, ops: dict[str, Operand]) -> int | None:
 
 
 class _Parsed:
-    """What one instruction line (mnemonic, operand text, column) assembles to, independent of the
-    program it is in, so it is read once per process (`_PARSED`): its instructions (words or
-    (entry, operands), see `_Instructions`), or an li whose size the passes decide."""
-    __slots__ = ("items", "li")
+    """What an instruction statement assembles to, independent of the program it is in: its
+    instructions (words or (entry, operands), see `_Instructions`), or an li whose size the passes
+    decide. Statements without labels are read once per process (`_PARSED`, by text and column;
+    `mnemonic` and `col` are the mnemonic and its column)."""
+    __slots__ = ("items", "li", "mnemonic", "col")
 
     def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None) -> None:
         self.items, self.li = items, li
+        self.mnemonic, self.col = "", 0
 
     @classmethod
     def of(cls, result: list[tuple[Instr, dict[str, Operand]]] | pseudo.LoadImmediate) -> _Parsed:
@@ -260,8 +263,8 @@ class _Parsed:
         return _Instructions(self.items)
 
 
-_PARSED: dict[tuple[str, str, int], _Parsed] = {}
-_PARSED_MAX = 200_000      # lines kept (a training step reads about 20,000, 4,000 of them distinct)
+_PARSED: dict[tuple[str, int], _Parsed] = {}
+_PARSED_MAX = 200_000      # statements kept (a training step reads about 20,000, 4,000 of them distinct)
 
 
 class _Data(_Stmt):
@@ -504,8 +507,14 @@ class _Pass:
         self.offset += len(data)
 
     def put_word(self, word: int, stmt: _Stmt) -> None:
-        self.line_map[self.pc()] = self.asm.where(stmt)[:2]
-        self.put(word.to_bytes(4, "little"), stmt.col)
+        self.put_code(word, self.asm.where(stmt)[:2])
+
+    def put_code(self, word: int, where: tuple[str, int]) -> None:
+        """An instruction word in pass 2, from source location `where` (the caller has checked that
+        the section takes code: `check_code`)."""
+        self.line_map[self.bases[self.section] + self.offset] = where
+        self.data[self.section] += word.to_bytes(4, "little")
+        self.offset += 4
 
     def constant(self, node: Node, col: int) -> int:
         """A value that must be a number in pass 1 already (sizes, alignments)."""
@@ -660,6 +669,11 @@ class _Assembler:
         return f"{digits}{_LOCAL_SEP}{count + 1}"
 
     def statement(self, text: str, col: int, base: _Stmt) -> None:
+        known = _PARSED.get((text, col))
+        if known is not None and known.mnemonic not in self.macros:
+            base.col = known.col
+            self.add(known.statement(), base)
+            return
         pos = 0
         while m := _LABEL.match(text, pos):
             name = m.group(1)
@@ -701,7 +715,12 @@ class _Assembler:
                 raise AsmError(f"unknown directive '{name}'{suggestion}", base.col)
             handler(self, name, args, args_col, base)
         else:
-            self.instruction(name, args, args_col, base)
+            parsed = self.instruction(name, args, args_col, base)
+            if parsed is not None and pos == 0:    # a line without labels: remember it whole
+                parsed.mnemonic, parsed.col = name, base.col
+                if len(_PARSED) >= _PARSED_MAX:
+                    _PARSED.clear()
+                _PARSED[(text, col)] = parsed
 
     # Helpers for operands of directives
     def tokens(self, text: str, col: int) -> list[Token]:
@@ -757,19 +776,15 @@ class _Assembler:
         return names
 
     # Instructions
-    def instruction(self, name: str, args: str, col: int, base: _Stmt) -> None:
+    def instruction(self, name: str, args: str, col: int, base: _Stmt) -> _Parsed | None:
+        """Add the statements of an instruction line; returns what it assembles to when that does not
+        depend on where it is (for `_PARSED`)."""
         if name in cluster_ops.REGION_OPS:
             self.region_marker(name, args, col, base)
-            return
-        key = (name, args, col)
-        parsed = _PARSED.get(key)
-        if parsed is None:
-            parsed, uses_local_labels = self.parse_instruction(name, args, col, base)
-            if not uses_local_labels:      # `1f` / `1b` mean another label at each use
-                if len(_PARSED) >= _PARSED_MAX:
-                    _PARSED.clear()
-                _PARSED[key] = parsed
+            return None
+        parsed, uses_local_labels = self.parse_instruction(name, args, col, base)
         self.add(parsed.statement(), base)
+        return None if uses_local_labels else parsed    # `1f` / `1b` mean another label at each use
 
     def parse_instruction(self, name: str, args: str, col: int, base: _Stmt) -> tuple[_Parsed, bool]:
         """Match the operands against the mnemonic's table entries, then its pseudo forms; returns

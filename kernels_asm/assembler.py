@@ -628,6 +628,14 @@ class _Assembler:
                 self.collect(raw, pieces)
                 continue
             for text, col in pieces:
+                known = _PARSED.get((text, col))
+                if known is not None and known.mnemonic not in self.macros:   # read before
+                    stmt = known.statement()
+                    stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, known.col, text
+                    if origin is not None:
+                        stmt.origin, stmt.origin_macro = origin[:3], origin[3]
+                    self.statements.append(stmt)
+                    continue
                 stmt = _Stmt()
                 stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, col, text
                 if origin is not None:
@@ -669,11 +677,6 @@ class _Assembler:
         return f"{digits}{_LOCAL_SEP}{count + 1}"
 
     def statement(self, text: str, col: int, base: _Stmt) -> None:
-        known = _PARSED.get((text, col))
-        if known is not None and known.mnemonic not in self.macros:
-            base.col = known.col
-            self.add(known.statement(), base)
-            return
         pos = 0
         while m := _LABEL.match(text, pos):
             name = m.group(1)

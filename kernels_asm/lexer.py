@@ -8,25 +8,24 @@ Columns are 1-based and refer to the original line, so errors point at the right
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from kernels_asm.errors import AsmError
 
 IDENT = r"[A-Za-z_.$][A-Za-z0-9_.$]*"
 _IDENT_RE = re.compile(IDENT)
 _PLACEHOLDER = re.compile(r"\{(" + IDENT + r")\}")
-# One pattern for the common tokens; `local` (1f, 1b) must be tried before numbers (0b1 is binary).
-_TOKEN = re.compile(r"(?P<ws>\s+)|(?P<local>\d+[fb])(?![A-Za-z0-9_.$])"
-                    r"|(?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)(?P<bad>[A-Za-z0-9_.$]*)"
-                    r"|(?P<id>" + IDENT + r")|(?P<op><<|>>|<=|>=|==|!=|<>|&&|\|\||[-+*/%&|^~!(),<>=])")
+# One pattern for the common tokens, blanks before them skipped; `local` (1f, 1b) must be tried
+# before numbers (0b1 is binary). Matches only the blanks when no common token follows them.
+_TOKEN = re.compile(r"\s*(?:(?P<id>" + IDENT + r")|(?P<op><<|>>|<=|>=|==|!=|<>|&&|\|\||[-+*/%&|^~!(),<>=])"
+                    r"|(?P<local>\d+[fb])(?![A-Za-z0-9_.$])"
+                    r"|(?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)(?P<bad>[A-Za-z0-9_.$]*))?")
 _PLAIN = re.compile(r"[^\"'#/;]*")     # a line without quotes, comments or separators
 _SIMPLE_ESCAPES = {"n": 10, "t": 9, "r": 13, "b": 8, "f": 12, "v": 11, "a": 7, "e": 27,
                    "\\": 92, '"': 34, "'": 39}
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str        # "num", "id", "op", "str", "ph" (expansion placeholder)
     value: object    # int for num, bytes for str, the text otherwise
     col: int
@@ -126,37 +125,42 @@ def tokenize(text: str, col0: int, local: LocalResolver | None = None,
     """Tokens of an operand field; `col0` is the column of text[0]. `local` maps `1f`/`1b` to the
     internal name of that numeric label; `placeholders` allows `{name}` (pseudo expansion templates)."""
     tokens: list[Token] = []
+    append = tokens.append
+    match = _TOKEN.match
     i, n = 0, len(text)
     while i < n:
-        col = col0 + i
-        m = _TOKEN.match(text, i)
-        if m is None:
-            i = _special_token(text, i, col0, tokens, placeholders)
-            continue
+        m = match(text, i)
         kind = m.lastgroup
-        word = m.group(kind) if kind != "bad" else m.group("num")
-        i = m.end()
-        if kind == "ws":
+        if kind is None:               # blanks, then the end or a less common token
+            i = m.end()
+            if i < n:
+                i = _special_token(text, i, col0, tokens, placeholders)
             continue
-        if kind == "id":
-            tokens.append(Token("id", word, col, word))
-        elif kind == "op":
-            tokens.append(Token("op", word, col, word))
+        i = m.end()
+        if kind == "id" or kind == "op":
+            word = m[kind]
+            append(Token(kind, word, col0 + m.start(kind), word))
         elif kind == "local":
+            word = m[kind]
+            col = col0 + m.start(kind)
             if local is None:
                 raise AsmError(f"local label reference '{word}' not allowed here", col)
-            tokens.append(Token("id", local(word[:-1], word[-1], col), col, word))
-        elif m.group("bad"):
-            raise AsmError(f"bad number '{m.group()}'", col)
-        elif word[:2] in ("0x", "0X", "0b", "0B"):
-            tokens.append(Token("num", int(word, 0), col, word))
-        elif len(word) > 1 and word[0] == "0":
-            if not word.isdigit() or "8" in word or "9" in word:
-                raise AsmError(f"bad octal number '{word}'", col)
-            tokens.append(Token("num", int(word, 8), col, word))
-        else:
-            tokens.append(Token("num", int(word), col, word))
+            append(Token("id", local(word[:-1], word[-1], col), col, word))
+        else:                          # a number, with `bad` holding any letters glued to it
+            append(_number(m["num"], m["bad"], col0 + m.start("num")))
     return tokens
+
+
+def _number(word: str, bad: str, col: int) -> Token:
+    if bad:
+        raise AsmError(f"bad number '{word + bad}'", col)
+    if word[:2] in ("0x", "0X", "0b", "0B"):
+        return Token("num", int(word, 0), col, word)
+    if len(word) > 1 and word[0] == "0":
+        if not word.isdigit() or "8" in word or "9" in word:
+            raise AsmError(f"bad octal number '{word}'", col)
+        return Token("num", int(word, 8), col, word)
+    return Token("num", int(word), col, word)
 
 
 def _special_token(text: str, i: int, col0: int, tokens: list[Token], placeholders: bool) -> int:

@@ -36,7 +36,10 @@ def match(template: tuple[str, ...], kind_of: Callable[[str], Kind], defaults: d
           tokens: list[Token], end_col: int, symbolic: frozenset[str] = frozenset()) -> dict[str, Operand]:
     """Operands of `tokens` read with `template`, or AsmError at the first token that does not fit.
     Names in `symbolic` must be expressions that refer to a symbol (GNU's `lw rd, symbol` form)."""
-    return _Matcher(template, kind_of, defaults, tokens, end_col, symbolic).run(0, 0)
+    return _Matcher(template, kind_of, defaults, tokens, end_col, symbolic).run(0, 0, {})
+
+
+_EXPRESSIONS = (Kind.IMM, Kind.PCREL, Kind.CSR)
 
 
 class _Matcher:
@@ -44,43 +47,54 @@ class _Matcher:
         self.template, self.kind_of, self.defaults = template, kind_of, defaults
         self.tokens, self.end_col, self.symbolic = tokens, end_col, symbolic
 
-    def run(self, ti: int, pos: int) -> dict[str, Operand]:
+    def run(self, ti: int, pos: int, found: dict[str, Operand]) -> dict[str, Operand]:
+        """Match template[ti:] against tokens[pos:], adding the operands to `found` (in template
+        order); only an expression operand may need a second try (`expression`)."""
         template, tokens = self.template, self.tokens
-        if pos == len(tokens) and all(t == "," or t in self.defaults for t in template[ti:]):
-            return {}
-        if ti == len(template):
-            tok = tokens[pos]
-            raise AsmError(f"unexpected '{tok.text}' (too many operands)", tok.col)
-        name = template[ti]
-        tok = tokens[pos] if pos < len(tokens) else None
-        if name in PUNCTUATION:
-            if tok is not None and tok.kind == "op" and tok.value == name:
-                return self.run(ti + 1, pos + 1)
-            found = f", found '{tok.text}'" if tok is not None else ""
-            raise AsmError(f"expected '{name}'{found}", tok.col if tok is not None else self.end_col)
-        if tok is None:
-            raise AsmError(f"missing operand {name}", self.end_col)
-        if tok.kind == "ph":
-            return {name: Operand(tok.col, ref=tok.value), **self.run(ti + 1, pos + 1)}
-        kind = self.kind_of(name)
-        if kind is Kind.CSR and tok.kind == "id" and tok.value in CSR_BY_NAME:
-            return {name: Operand(tok.col, value=CSR_BY_NAME[tok.value].number), **self.run(ti + 1, pos + 1)}
-        if kind in (Kind.IMM, Kind.PCREL, Kind.CSR):
-            return self.expression(name, ti, pos, tok)
-        return {name: Operand(tok.col, value=_single(kind, name, tok)), **self.run(ti + 1, pos + 1)}
+        ntemplate, ntokens = len(template), len(tokens)
+        while True:
+            if pos == ntokens and all(t == "," or t in self.defaults for t in template[ti:]):
+                return found
+            if ti == ntemplate:
+                tok = tokens[pos]
+                raise AsmError(f"unexpected '{tok.text}' (too many operands)", tok.col)
+            name = template[ti]
+            tok = tokens[pos] if pos < ntokens else None
+            if name in PUNCTUATION:
+                if tok is not None and tok.kind == "op" and tok.value == name:
+                    ti += 1
+                    pos += 1
+                    continue
+                after = f", found '{tok.text}'" if tok is not None else ""
+                raise AsmError(f"expected '{name}'{after}", tok.col if tok is not None else self.end_col)
+            if tok is None:
+                raise AsmError(f"missing operand {name}", self.end_col)
+            if tok.kind == "ph":
+                found[name] = Operand(tok.col, ref=tok.value)
+            else:
+                kind = self.kind_of(name)
+                if kind is Kind.CSR and tok.kind == "id" and tok.value in CSR_BY_NAME:
+                    found[name] = Operand(tok.col, value=CSR_BY_NAME[tok.value].number)
+                elif kind in _EXPRESSIONS:
+                    return self.expression(name, ti, pos, tok, found)
+                else:
+                    found[name] = Operand(tok.col, value=_single(kind, name, tok))
+            ti += 1
+            pos += 1
 
-    def expression(self, name: str, ti: int, pos: int, tok: Token) -> dict[str, Operand]:
+    def expression(self, name: str, ti: int, pos: int, tok: Token, found: dict[str, Operand]) -> dict[str, Operand]:
         omitted_error: AsmError | None = None
         if tok.value == "(" and ti + 1 < len(self.template) and self.template[ti + 1] == "(":
             try:   # `(a1)` with the offset left out
-                return {name: Operand(tok.col, expr=Num(0)), **self.run(ti + 1, pos)}
+                return self.run(ti + 1, pos, {**found, name: Operand(tok.col, expr=Num(0))})
             except AsmError as exc:
                 omitted_error = exc
         try:
             node, after = parse_expr(self.tokens, pos, self.end_col)
             if name in self.symbolic and not has_symbol(node):
                 raise AsmError(f"{name} must be a symbol (an address), not a number", tok.col)
-            return {name: Operand(tok.col, expr=node), **self.run(ti + 1, after)}
+            found[name] = Operand(tok.col, expr=node)
+            return self.run(ti + 1, after, found)
         except AsmError as exc:
             if omitted_error is not None and omitted_error.column > exc.column:
                 raise omitted_error from None

@@ -105,27 +105,42 @@ def fp(mnem: str, dst: str, *srcs: str, acc: bool = False, reads_dst: bool = Fal
 _LATENCY = {"load": 2, "fp": 2, "alu": 1, "store": 1}
 
 
+Shape = tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]   # (kind, writes, reads) of each op
+
+
+def _shape(ops: list[Op]) -> Shape:
+    """What scheduling and stall counting look at: the ops' kinds and registers (not immediates)."""
+    return tuple((op.kind, op.writes, op.reads) for op in ops)
+
+
 def schedule(ops: list[Op]) -> list[Op]:
     """Greedy list scheduling that keeps program-order dependencies (RAW with the producer's latency,
     WAR, WAW) and otherwise prefers program order; fills load-use and FPU-latency gaps."""
-    n = len(ops)
+    return [ops[j] for j in _schedule_order(_shape(ops))]
+
+
+@lru_cache(maxsize=4096)
+def _schedule_order(shape: Shape) -> tuple[int, ...]:
+    """The issue order of `schedule`, as op indices; cached: blocks of one shape in matmuls of other
+    sizes and strides differ only in immediates."""
+    n = len(shape)
     deps: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     last_write: dict[str, int] = {}
     reads_since: dict[str, list[int]] = {}
-    for j, op in enumerate(ops):
-        for r in op.reads:
+    for j, (_, writes, reads) in enumerate(shape):
+        for r in reads:
             if r in last_write:
                 i = last_write[r]
-                deps[j].append((i, _LATENCY[ops[i].kind]))
-        for w in op.writes:
+                deps[j].append((i, _LATENCY[shape[i][0]]))
+        for w in writes:
             for i in reads_since.get(w, []):
                 if i != j:
                     deps[j].append((i, 1))
             if w in last_write:
                 deps[j].append((last_write[w], 1))
-        for r in op.reads:
+        for r in reads:
             reads_since.setdefault(r, []).append(j)
-        for w in op.writes:
+        for w in writes:
             last_write[w] = j
             reads_since[w] = []
     # An op becomes a candidate once all its predecessors are placed; its earliest slot is then
@@ -157,23 +172,28 @@ def schedule(ops: list[Op]) -> list[Op]:
             waiting[j] -= 1
             if not waiting[j]:
                 insort(candidates, (j, max(when[i] + lat for i, lat in deps[j])))
-    return [ops[j] for j in order]
+    return tuple(order)
 
 
 def stall_slots(ops: list[Op], loop: bool = False) -> int:
     """Stall cycles of `ops` issued in this order (load-use and FPU latency), optionally counting the
     dependencies that wrap around a loop back-edge."""
+    return _stall_slots(_shape(ops), loop)
+
+
+@lru_cache(maxsize=4096)
+def _stall_slots(ops: Shape, loop: bool) -> int:
     ready: dict[str, int] = {}
     t = 0
     seq = ops + ops if loop else ops
     first = 0
-    for idx, op in enumerate(seq):
-        start = max([t] + [ready.get(r, 0) for r in op.reads])
+    for idx, (kind, writes, reads) in enumerate(seq):
+        start = max([t] + [ready.get(r, 0) for r in reads])
         if idx == len(ops):
             first = start
         t = start + 1
-        for w in op.writes:
-            ready[w] = t - 1 + _LATENCY[op.kind]
+        for w in writes:
+            ready[w] = t - 1 + _LATENCY[kind]
     if loop:
         return (t - first) - len(ops)
     return t - len(ops)

@@ -43,6 +43,7 @@ def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
     if d is None:
         insn.op = OP_INVALID
         insn.word = word
+        insn.sem = 0
         return
     entry = d.instr
     plan = _PLANS.get(id(entry))
@@ -69,7 +70,7 @@ def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
     insn.nreads, insn.nwrites = len(reads), len(writes)
     insn.reads[0:len(reads)] = reads
     insn.writes[0:len(writes)] = writes
-    insn.last_x = x_writes[-1] if x_writes else 0xFF
+    insn.last_x = x_writes[-1] if x_writes else -1
 
 
 _SCALARS = ("pc", "frm", "fflags", "mstatus", "instret")

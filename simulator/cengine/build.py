@@ -15,12 +15,12 @@ if ROOT not in sys.path:
 
 from simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
 
-SOURCES = ["engine.c", "sem_int.c", "sem_fp.c", "ieee754.c"]
+SOURCES = ["engine.c", "ieee754.c"]
 
 CDEF = """
 typedef struct {
     uint16_t op; uint8_t rd, rs1, rs2, rs3, rm, valid; int32_t imm[3]; uint32_t word;
-    uint8_t cls, sem, nreads, nwrites; uint8_t reads[4], writes[3], last_x;
+    uint8_t cls, sem, nreads, nwrites; uint8_t reads[4], writes[3]; int8_t last_x;
 } McuInsn;
 typedef struct { uint32_t base, size; uint8_t *data; } McuRegion;
 typedef struct McuMem {
@@ -51,7 +51,7 @@ typedef struct McuCluster {
     int64_t bank_free[64];
     int64_t fpu_free[10];
     int32_t banks;
-    uint32_t tcdm_base, tcdm_end, dispatch_return;
+    uint32_t tcdm_base, tcdm_end;
     int32_t load_use_stall, branch_taken, branch_not_taken, jal, jalr, jalr_dep, mul, mulh;
     int32_t div_base, div_by_zero, misaligned_extra, l2_latency;
     int32_t fp_latency[5];
@@ -101,7 +101,7 @@ ffibuilder.set_source(
     "simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
     sources=[os.path.relpath(os.path.join(HERE, s), ROOT) for s in SOURCES],
     include_dirs=[os.path.relpath(HERE, ROOT)],
-    extra_compile_args=["-O3", "-std=c11", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
 )
 
 if __name__ == "__main__":

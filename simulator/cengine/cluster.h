@@ -38,7 +38,7 @@ typedef struct McuCluster {
     int64_t bank_free[MCU_MAX_BANKS];
     int64_t fpu_free[MCU_NCORES + 1];
     int32_t banks;
-    uint32_t tcdm_base, tcdm_end, dispatch_return;
+    uint32_t tcdm_base, tcdm_end;
     /* configuration */
     int32_t load_use_stall, branch_taken, branch_not_taken, jal, jalr, jalr_dep, mul, mulh;
     int32_t div_base, div_by_zero, misaligned_extra, l2_latency;

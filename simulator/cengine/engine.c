@@ -1,71 +1,10 @@
 /* The compiled engine: memory access, single-instruction execution, and (engine loop) the cluster's
  * cycle-by-cycle timing, the twin of simulator/cluster.py. */
 #include "mcu.h"
+#include "sem_int.c"
+#include "sem_fp.c"
 
 #define MCU_EXPORT __attribute__((visibility("default")))
-
-static inline int region_has(const McuRegion *r, uint32_t addr, uint32_t size) {
-    return addr >= r->base && (uint64_t)addr + size <= (uint64_t)r->base + r->size;
-}
-
-/* The region holding [addr, addr + size); the last one found is tried first (accesses cluster). */
-static inline McuRegion *find_region(McuMem *m, uint32_t addr, uint32_t size) {
-    McuRegion *r = &m->regions[m->last_region];
-    if (region_has(r, addr, size)) return r;
-    for (int i = 0; i < m->nregions; i++) {
-        if (region_has(&m->regions[i], addr, size)) { m->last_region = i; return &m->regions[i]; }
-    }
-    return 0;
-}
-
-static inline uint32_t read_le(const uint8_t *p, int size) {
-    switch (size) {
-        case 1: return p[0];
-        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-        default: { uint32_t v; memcpy(&v, p, 4); return v; }
-    }
-}
-
-static inline void write_le(uint8_t *p, int size, uint32_t value) {
-    switch (size) {
-        case 1: p[0] = (uint8_t)value; break;
-        case 2: { uint16_t v = (uint16_t)value; memcpy(p, &v, 2); break; }
-        default: memcpy(p, &value, 4); break;
-    }
-}
-
-static inline int is_periph(const McuMem *m, uint32_t addr) {
-    return (addr - m->periph_base < m->periph_size) || addr >= m->alias_base;
-}
-
-static inline int in_code(const McuMem *m, uint32_t addr, int size) {
-    uint64_t end = (uint64_t)m->code_base + 4ull * m->code_words;
-    return m->code_words && (uint64_t)addr + size > m->code_base && addr < end;
-}
-
-int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
-    if (is_periph(m, addr)) return MCU_PYTHON;
-    if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
-    McuRegion *r = find_region(m, addr, (uint32_t)size);
-    if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
-    uint32_t v = read_le(r->data + (addr - r->base), size);   /* little-endian host */
-    if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
-    c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
-    *out = v;
-    return MCU_OK;
-}
-
-int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
-    if (is_periph(m, addr)) return MCU_PYTHON;
-    if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
-    McuRegion *r = find_region(m, addr, (uint32_t)size);
-    if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
-    /* tohost ends the run and self-modifying code needs both decode caches: the reference does those */
-    if ((m->has_tohost && addr == m->tohost) || in_code(m, addr, size)) return MCU_PYTHON;
-    write_le(r->data + (addr - r->base), size, value);
-    c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
-    return MCU_OK;
-}
 
 static inline int exec_insn(McuCore *c, McuMem *m, const McuInsn *d) {
     c->next_pc = c->pc + 4;
@@ -199,11 +138,12 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     McuCore *c = &cl->cores[index];
     McuMem *m = &cl->mem;
     uint32_t pc = c->pc;
-    if (pc == cl->dispatch_return && c->id != 8) return 1;
+    /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
+     * (never pre-decoded): the reference executes it */
     uint32_t word_index = (pc - m->code_base) >> 2;
     if ((pc & 3) || pc < m->code_base || word_index >= m->code_words) return 1;
     const McuInsn *d = &m->code[word_index];
-    if (!d->valid || !d->sem) return 1;
+    if (!d->sem) return 1;
     /* the reference keeps the counters of instructions outside the table */
     if (prof && (word_index >= cl->prof_words || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
         return 1;
@@ -304,7 +244,7 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
             c->reg_ready[r] = 0;
         }
     }
-    c->prev_dest = d->last_x == 0xFF ? -1 : d->last_x;
+    c->prev_dest = d->last_x;
     advance(c, pc);
     if (c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH)) { c->issue_cycle = start; return 3; }
     cl->ready[index] = end;

@@ -186,7 +186,6 @@ class CEngine:
         st.max_cycles = cfg.max_cycles
         st.banks = cfg.tcdm.banks
         st.tcdm_base, st.tcdm_end = TCDM_BASE, TCDM_BASE + cfg.tcdm.size_kib * 1024
-        st.dispatch_return = DISPATCH_RETURN
         c = cfg.core
         (st.load_use_stall, st.branch_taken, st.branch_not_taken, st.jal, st.jalr, st.jalr_dep, st.mul,
          st.mulh, st.div_base, st.div_by_zero, st.misaligned_extra) = (
@@ -234,13 +233,15 @@ class CEngine:
             m.code[k].valid = 0
             return
         binding.predecode(decode(word), m.code[k], word)
+        if address == DISPATCH_RETURN:      # a worker's return there ends its task: the reference's job
+            m.code[k].sem = 0
 
     def invalidate(self, address: int, size: int) -> None:
         m = self.state.mem
         for a in range(address & ~3, address + size, 4):
             k = (a - m.code_base) >> 2
             if 0 <= k < m.code_words:
-                m.code[k].valid = 0
+                m.code[k].valid = m.code[k].sem = 0
 
     def refresh(self, pc: int) -> None:
         """Re-decode the word at `pc` if a store invalidated it."""

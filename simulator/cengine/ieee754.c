@@ -14,6 +14,7 @@
  * F32 and F16 get constant-folded specialisations (the hot path); other formats use the generic one.
  * Rounding modes are 0..4 (the semantic handlers reject the reserved ones before calling). */
 #include "ieee754.h"
+#include "dotpex_fast.h"
 
 #include <string.h>
 
@@ -771,11 +772,13 @@ uint32_t mcu_fp_convert(const mcu_fmt *src, const mcu_fmt *dst, uint32_t a, int 
 uint32_t mcu_fp_dotpex_h(uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags) {
     const FP S = FP32;
     uint32_t x[2] = {a & 0xFFFFu, a >> 16}, y[2] = {b & 0xFFFFu, b >> 16};
-    /* fast path only when the four halves are finite (exponent field below 31: adding 1 to both
+    /* fast paths only when the four halves are finite (exponent field below 31: adding 1 to both
      * 5-bit fields at once carries into bit 5 only for 31) and c is finite */
     if (((a >> 10 & 0x1F001Fu) + 0x10001u) & 0x200020u || ((b >> 10 & 0x1F001Fu) + 0x10001u) & 0x200020u ||
         ((c >> 23) & 255) == 255)
         goto general;
+    uint32_t fast;
+    if (mcu_dotpex_double(a, b, c, rm, &fast, flags)) return fast;
     {
         /* FP16 significand and exponent (subnormals: exponent field 0 acts as 1, no hidden bit) */
 #define H_SIG(h) (((h) & 0x3FFu) | (((h) & 0x7C00u) ? 0x400u : 0u))

@@ -39,7 +39,8 @@ typedef struct {
      * semantics file (1 int, 2 fp, 0 none), scoreboard indices read (x0 left out; f registers +32),
      * written (0x80 marks the post-increment write of rs1), and the last x register written (0xFF: none) */
     uint8_t cls, sem, nreads, nwrites;
-    uint8_t reads[4], writes[3], last_x;
+    uint8_t reads[4], writes[3];
+    int8_t last_x;
 } McuInsn;
 
 typedef struct {
@@ -116,9 +117,70 @@ static inline int mcu_jump(McuCore *c, uint32_t target) {
 static inline int32_t mcu_s32(uint32_t v) { return (int32_t)v; }
 
 /* Memory access: MCU_OK (value in *out), MCU_TRAP (misaligned / access fault), MCU_PYTHON
- * (peripheral register or tohost: the Python reference must execute the instruction). */
-int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out);
-int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value);
+ * (peripheral register or tohost: the Python reference must execute the instruction). Inline: every
+ * load and store handler calls them, mostly with a constant size. */
+static inline int region_has(const McuRegion *r, uint32_t addr, uint32_t size) {
+    return addr >= r->base && (uint64_t)addr + size <= (uint64_t)r->base + r->size;
+}
+
+/* The region holding [addr, addr + size); the last one found is tried first (accesses cluster). */
+static inline McuRegion *find_region(McuMem *m, uint32_t addr, uint32_t size) {
+    McuRegion *r = &m->regions[m->last_region];
+    if (region_has(r, addr, size)) return r;
+    for (int i = 0; i < m->nregions; i++) {
+        if (region_has(&m->regions[i], addr, size)) { m->last_region = i; return &m->regions[i]; }
+    }
+    return 0;
+}
+
+static inline uint32_t read_le(const uint8_t *p, int size) {
+    switch (size) {
+        case 1: return p[0];
+        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+        default: { uint32_t v; memcpy(&v, p, 4); return v; }
+    }
+}
+
+static inline void write_le(uint8_t *p, int size, uint32_t value) {
+    switch (size) {
+        case 1: p[0] = (uint8_t)value; break;
+        case 2: { uint16_t v = (uint16_t)value; memcpy(p, &v, 2); break; }
+        default: memcpy(p, &value, 4); break;
+    }
+}
+
+static inline int is_periph(const McuMem *m, uint32_t addr) {
+    return (addr - m->periph_base < m->periph_size) || addr >= m->alias_base;
+}
+
+static inline int in_code(const McuMem *m, uint32_t addr, int size) {
+    uint64_t end = (uint64_t)m->code_base + 4ull * m->code_words;
+    return m->code_words && (uint64_t)addr + size > m->code_base && addr < end;
+}
+
+static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
+    if (is_periph(m, addr)) return MCU_PYTHON;
+    if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
+    McuRegion *r = find_region(m, addr, (uint32_t)size);
+    if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
+    uint32_t v = read_le(r->data + (addr - r->base), size);   /* little-endian host */
+    if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
+    c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
+    *out = v;
+    return MCU_OK;
+}
+
+static inline int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
+    if (is_periph(m, addr)) return MCU_PYTHON;
+    if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
+    McuRegion *r = find_region(m, addr, (uint32_t)size);
+    if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
+    /* tohost ends the run and self-modifying code needs both decode caches: the reference does those */
+    if ((m->has_tohost && addr == m->tohost) || in_code(m, addr, size)) return MCU_PYTHON;
+    write_le(r->data + (addr - r->base), size, value);
+    c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
+    return MCU_OK;
+}
 
 /* Semantic dispatch (each returns MCU_UNSUPPORTED for ops it does not implement). */
 int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d);

@@ -7,6 +7,7 @@
  * Python. Scalar .h operands go through mcu_read_half (NaN-box check) and results through
  * mcu_write_half; vector (Xfvec) registers are two raw FP16 lanes without boxing. */
 #include "mcu.h"
+#include "dotpex_fast.h"
 
 #define F32 (&MCU_F32)
 #define F16 (&MCU_F16)
@@ -90,8 +91,9 @@ static inline int v_dotp(McuCore *c, const McuInsn *d, int ex, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
     uint32_t av[2] = {a & 0xFFFFu, a >> 16}, bv[2] = {b & 0xFFFFu, b >> 16};
-    uint32_t v = ex ? mcu_fp_dotpex_h(a, b, c->f[d->rd], rm, &fl)
-                    : mcu_fp_sum_of_products(F16, 2, fmts, av, bv, 0, 0, rm, &fl) & 0xFFFFu;
+    uint32_t v;
+    if (!ex) v = mcu_fp_sum_of_products(F16, 2, fmts, av, bv, 0, 0, rm, &fl) & 0xFFFFu;
+    else if (!mcu_dotpex_double(a, b, c->f[d->rd], rm, &v, &fl)) v = mcu_fp_dotpex_h(a, b, c->f[d->rd], rm, &fl);
     mcu_accrue(c, fl);
     mcu_wf(c, d->rd, v);
     return MCU_OK;
@@ -215,7 +217,7 @@ __attribute__((visibility("default"))) int mcu_sem_fp_supports(int op) {
     case MCU_OP_##NAME##_H: return call(0); \
     case MCU_OP_##NAME##_R_H: return call(1);
 
-int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d) {
+__attribute__((always_inline)) inline int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d) {
     switch (d->op) {
     /* --- loads and stores: memory first, so MCU_PYTHON / traps leave the registers untouched ------- */
     case MCU_OP_FLW: {

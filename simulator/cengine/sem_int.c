@@ -254,7 +254,7 @@ static inline uint32_t shuffle2(uint32_t x, uint32_t old, uint32_t y, const unsi
 
 #define NO_ACC
 
-int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d) {
+__attribute__((always_inline)) inline int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d) {
     switch (d->op) {
     /* --- RV32I ---------------------------------------------------------------------------------- */
     case MCU_OP_LUI: RET(IMM0 << 12);

@@ -15,7 +15,7 @@ if ROOT not in sys.path:
 
 from simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
 
-SOURCES = ["engine.c", "ieee754.c"]
+SOURCES = ["engine.c", "ieee754.c"]   # engine.c includes sem_int.c and sem_fp.c
 
 CDEF = """
 typedef struct {

@@ -70,7 +70,7 @@ static inline int64_t dma_first_free_slot(const McuCluster *cl, int bank, int64_
 }
 
 /* Cycle at which the access completes (Cluster._memory_cost). */
-static int64_t memory_cost(McuCluster *cl, McuCore *c, int64_t start) {
+static inline __attribute__((always_inline)) int64_t memory_cost(McuCluster *cl, McuCore *c, int64_t start) {
     uint32_t addr = c->acc_addr, size = c->acc_size;
     c->events[c->acc_store ? MCU_E_STORES : MCU_E_LOADS]++;
     if (addr >= cl->tcdm_base && addr < cl->tcdm_end) {

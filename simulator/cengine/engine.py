@@ -168,6 +168,10 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
     return CCoreModel, CHart
 
 
+_RECORDS: dict[int, bytes] = {}     # instruction word -> McuInsn record (CEngine._record)
+_MAX_RECORDS = 1 << 16
+
+
 class CEngine:
     """The C cluster state for one Cluster, and the loop that alternates C and the reference."""
 
@@ -220,9 +224,28 @@ class CEngine:
             table = self.ffi.new("McuInsn[]", words)
             self._keep.append(table)
             m.code, m.code_base, m.code_words = table, lo, words
-            for k in range(words):
-                self._predecode(memory, k)
+            if memory.covers(lo, 4 * words):
+                code = memoryview(memory.read_bytes(lo, 4 * words)).cast("I")   # little-endian host
+                records = b"".join([self._record(word) for word in code])
+                self.ffi.memmove(table, records, len(records))
+                if lo <= DISPATCH_RETURN < lo + 4 * words:
+                    table[(DISPATCH_RETURN - lo) >> 2].sem = 0
+            else:                                      # holes in the range: word by word
+                for k in range(words):
+                    self._predecode(memory, k)
         self.memory = memory
+
+    def _record(self, word: int) -> bytes:
+        """The McuInsn record of instruction `word` (it depends on the word alone: pc-relative
+        immediates are offsets), pre-decoded once per process."""
+        record = _RECORDS.get(word)
+        if record is None:
+            insn = self.ffi.new("McuInsn *")
+            binding.predecode(decode(word), insn[0], word)
+            record = bytes(self.ffi.buffer(insn))
+            if len(_RECORDS) < _MAX_RECORDS:
+                _RECORDS[word] = record
+        return record
 
     def _predecode(self, memory, k: int) -> None:
         m = self.state.mem

@@ -117,8 +117,12 @@ class _Instructions(_Stmt):
             p.offset += 4 * len(self.items)
             return
         where = p.asm.where(self)[:2]
+        line_map, data, base = p.line_map, p.data[p.section], p.bases[p.section]
         for item in self.items:
-            p.put_code(item if type(item) is int else _encode(*item, p), where)
+            word = item if type(item) is int else _encode(*item, p)
+            line_map[base + p.offset] = where
+            data += word.to_bytes(4, "little")
+            p.offset += 4
 
 
 def _li_words(rd: int, seq: list[tuple[str, int]]) -> list[int]:
@@ -1091,7 +1095,7 @@ def assemble_source(source: str, filename: str = "<input>", section_addresses: d
         second.stmt_offset = second.offset
         try:
             stmt.run(second)
-            if (second.section, second.offset) != (section, end):
+            if second.offset != end or second.section != section:
                 raise AsmError("statement size changed between passes (a .set symbol redefined after "
                                "it was used for a size?)", stmt.col)
         except AsmError as exc:

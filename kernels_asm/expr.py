@@ -104,7 +104,24 @@ def has_symbol(node: Node) -> bool:
 def parse_expr(tokens: list[Token], pos: int, end_col: int) -> tuple[Node, int]:
     """Parse the longest expression starting at tokens[pos]; returns (node, position after it).
     `end_col` is the column just past the operand text (for 'missing operand' errors)."""
+    if pos < len(tokens) and tokens[pos].kind in ("num", "id"):    # most operands: one number or name
+        after = tokens[pos + 1] if pos + 1 < len(tokens) else None
+        if after is None or after.kind != "op" or after.value not in _BINARY_PREC:
+            return _atom(tokens[pos]), pos + 1
     return _Parser(tokens, end_col).parse(pos)
+
+
+def _atom(tok: Token) -> Node:
+    """The node of a number or name token."""
+    if tok.kind == "num":
+        return Num(tok.value)
+    if tok.value == ".":
+        return Dot(tok.col)
+    if tok.value in X_REGISTERS or tok.value in F_REGISTERS:
+        raise AsmError(f"register '{tok.value}' where an expression was expected", tok.col)
+    if tok.value.startswith("@"):
+        raise AsmError(f"unexpected '{tok.value}'", tok.col)
+    return Sym(tok.value, tok.col, tok.text)
 
 
 class _Parser:
@@ -146,18 +163,9 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             raise AsmError("missing expression", self.end_col)
-        if tok.kind == "num":
+        if tok.kind in ("num", "id"):
             self.pos += 1
-            return Num(tok.value)
-        if tok.kind == "id":
-            self.pos += 1
-            if tok.value == ".":
-                return Dot(tok.col)
-            if tok.value in X_REGISTERS or tok.value in F_REGISTERS:
-                raise AsmError(f"register '{tok.value}' where an expression was expected", tok.col)
-            if tok.value.startswith("@"):
-                raise AsmError(f"unexpected '{tok.value}'", tok.col)
-            return Sym(tok.value, tok.col, tok.text)
+            return _atom(tok)
         if tok.kind == "op" and tok.value == "(":
             self.pos += 1
             node = self.binary(0)

@@ -10,8 +10,7 @@ that other modules add to the table assemble without changes here. Conventions (
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from isa.csrs import CSR_BY_NAME
 from isa.fields import F_REGISTERS, ROUNDING_MODES, X_REGISTERS, FieldError, Kind, parse_fence_set
@@ -22,10 +21,10 @@ from kernels_asm.lexer import Token
 PUNCTUATION = frozenset(",()!")
 
 
-@dataclass(frozen=True)
-class Operand:
+class Operand(NamedTuple):
     """One parsed operand: a number known now (`value`), an expression for pass 2 (`expr`), or, in a
-    pseudo-instruction expansion template, a reference to one of the pseudo's operands (`ref`)."""
+    pseudo-instruction expansion template, a reference to one of the pseudo's operands (`ref`).
+    (A named tuple: every instruction line makes a few, and tuples are the cheapest to make.)"""
     col: int
     value: int | None = None
     expr: Node | None = None

@@ -76,19 +76,24 @@ def default_flags(name: str) -> tuple[str, bool]:
 
 # --- Statements ------------------------------------------------------------------------------------
 class _Stmt:
-    """One source statement. `run` is called in both passes (`p.final` tells which)."""
+    """One source statement. `run` is called in both passes (`p.final` tells which). `origin` is the
+    macro invocation it comes from (None outside macros) and `origin_macro` that macro's name.
+    (Slots: a program has a statement per line.)"""
+    __slots__ = ("file", "line", "col", "text", "origin", "origin_macro")
     file: str
     line: int
     col: int
     text: str
-    origin: Location | None = None      # the macro invocation this statement comes from
-    origin_macro: str = ""
+    origin: Location | None
+    origin_macro: str
 
     def run(self, p: _Pass) -> None:
         raise NotImplementedError
 
 
 class _Label(_Stmt):
+    __slots__ = ("name", "shown")
+
     def __init__(self, name: str, shown: str) -> None:
         self.name, self.shown = name, shown
 
@@ -107,6 +112,8 @@ class _Label(_Stmt):
 class _Instructions(_Stmt):
     """Instructions of one source statement: each item is a word already encoded when the line was
     read (`_constant_word`), or (entry, operands) to encode in pass 2."""
+    __slots__ = ("items",)
+
 
     def __init__(self, items: tuple[int | tuple[Instr, dict[str, Operand]], ...]) -> None:
         self.items = items
@@ -139,11 +146,12 @@ def _li_words(rd: int, seq: list[tuple[str, int]]) -> list[int]:
 
 class _LoadImmediate(_Stmt):
     """li: sized in pass 1 from the value if pass 1 knows it, else two instructions."""
-    words = 0
-    pass1_value: int | None = None
+    __slots__ = ("rd", "operand", "words", "pass1_value")
 
     def __init__(self, rd: int, operand: Operand) -> None:
         self.rd, self.operand = rd, operand
+        self.words = 0
+        self.pass1_value: int | None = None
 
     def value(self, p: _Pass) -> int:
         value = p.absolute(evaluate(self.operand.expr, p))
@@ -272,6 +280,8 @@ _PARSED_MAX = 200_000      # statements kept (a training step reads about 20,000
 
 
 class _Data(_Stmt):
+    __slots__ = ("width", "items")
+
     def __init__(self, width: int, items: list[tuple[Node, int]]) -> None:
         self.width, self.items = width, items
 
@@ -289,6 +299,8 @@ class _Data(_Stmt):
 
 
 class _Bytes(_Stmt):
+    __slots__ = ("data",)
+
     def __init__(self, data: bytes) -> None:
         self.data = data
 
@@ -298,6 +310,8 @@ class _Bytes(_Stmt):
 
 class _Space(_Stmt):
     """.space/.skip/.zero size[, fill] and .fill repeat[, size[, value]]."""
+    __slots__ = ("count", "unit", "fill")
+
 
     def __init__(self, count: tuple[Node, int], unit: tuple[Node, int] | None,
                  fill: tuple[Node, int] | None) -> None:
@@ -320,6 +334,8 @@ class _Space(_Stmt):
 
 
 class _Align(_Stmt):
+    __slots__ = ("power", "amount", "fill", "limit")
+
     def __init__(self, power: bool, amount: tuple[Node, int], fill: tuple[Node, int] | None,
                  limit: tuple[Node, int] | None) -> None:
         self.power, self.amount, self.fill, self.limit = power, amount, fill, limit
@@ -357,6 +373,8 @@ def _nops(count: int) -> bytes:
 
 
 class _SetSymbol(_Stmt):
+    __slots__ = ("name", "node", "kind")
+
     def __init__(self, name: str, node: Node, kind: str) -> None:
         self.name, self.node, self.kind = name, node, kind
 
@@ -382,6 +400,8 @@ class _SetSymbol(_Stmt):
 
 class _Switch(_Stmt):
     """.text/.data/.section/.pushsection (name set), .previous, .popsection (name None)."""
+    __slots__ = ("how", "name", "flags", "nobits")
+
 
     def __init__(self, how: str, name: str | None = None, flags: str | None = None,
                  nobits: bool | None = None) -> None:
@@ -404,6 +424,8 @@ class _Switch(_Stmt):
 
 class _SymbolAttr(_Stmt):
     """.globl/.local/.weak (attr = binding), .type (attr = "type"), .size (attr = "size")."""
+    __slots__ = ("attr", "name", "value")
+
 
     def __init__(self, attr: str, name: str, value: str | tuple[Node, int] | None = None) -> None:
         self.attr, self.name, self.value = attr, name, value
@@ -623,6 +645,7 @@ class _Assembler:
     def feed(self, lines: list[str], file: str, first_line: int = 1,
              origin: tuple[str, int, int, str] | None = None) -> None:
         in_block = False
+        macro_origin = (origin[:3], origin[3]) if origin is not None else (None, "")
         for i, raw in enumerate(lines):
             if self.ended:
                 return
@@ -636,14 +659,12 @@ class _Assembler:
                 if known is not None and known.mnemonic not in self.macros:   # read before
                     stmt = known.statement()
                     stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, known.col, text
-                    if origin is not None:
-                        stmt.origin, stmt.origin_macro = origin[:3], origin[3]
+                    stmt.origin, stmt.origin_macro = macro_origin
                     self.statements.append(stmt)
                     continue
                 stmt = _Stmt()
                 stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, col, text
-                if origin is not None:
-                    stmt.origin, stmt.origin_macro = origin[:3], origin[3]
+                stmt.origin, stmt.origin_macro = macro_origin
                 try:
                     self.statement(text, col, stmt)
                 except AsmError as exc:
@@ -667,9 +688,7 @@ class _Assembler:
 
     def add(self, stmt: _Stmt, template: _Stmt) -> None:
         stmt.file, stmt.line, stmt.col, stmt.text = template.file, template.line, template.col, template.text
-        stmt.origin = template.origin
-        if template.origin is not None:
-            stmt.origin_macro = template.origin_macro
+        stmt.origin, stmt.origin_macro = template.origin, template.origin_macro
         self.statements.append(stmt)
 
     def resolve_local(self, digits: str, direction: str, col: int) -> str:

@@ -329,14 +329,7 @@ class Micro:
 
 
 def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: list[str]) -> Micro:
-    """Resolve registers, pointers and the schedule of one R x W block. Cached (the variant model
-    prices the same blocks for every candidate, then the chosen one is emitted): the Micro returned
-    is shared, so it must not be modified."""
-    return _build_micro(fam, spec, r, w, u, tuple(xregs))
-
-
-@lru_cache(maxsize=4096)
-def _build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: tuple[str, ...]) -> Micro:
+    """Resolve registers, pointers and the schedule of one R x W block."""
     steps = spec.k // fam.ksize
     single = spec.k % fam.ksize            # a last lone k element (FP16 pairs with odd k)
     u = max(1, min(u, steps)) if steps else 1

@@ -513,6 +513,48 @@ def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
     return round_exact(dst_fmt, 0, total, _TERM_LSB, rm)
 
 
+_LANES_SHIFT = 2 * (F16.qmin - 1) - _TERM_LSB    # (the product's exponent fields) + this = its shift
+_ADDEND_SHIFT = F32.qmin - 1 - _TERM_LSB
+
+
+def dotpex_h(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
+    """round_F32(a0*b0 + a1*b1 + c) with a single rounding, for the FP16 lanes of a and b (lane 0 =
+    bits 15:0, lane 1 = bits 31:16) and the FP32 c (vfdotpex.s.h): sum_of_products with its common
+    case, every operand finite, written out with the formats' constants (the twin of mcu_fp_dotpex_h)."""
+    # An exponent field of all ones (infinity, NaN): adding 1 to both 5-bit FP16 fields carries into
+    # the bit above only for 31.
+    if (((a >> 10 & 0x1F001F) + 0x10001) & 0x200020 or ((b >> 10 & 0x1F001F) + 0x10001) & 0x200020
+            or c >> 23 & 0xFF == 0xFF):
+        return sum_of_products(F32, [(F16, a & 0xFFFF, b & 0xFFFF), (F16, a >> 16, b >> 16)], (F32, c), rm)
+    total = 0   # the exact sum in units of 2**_TERM_LSB
+    signs = 0   # bit 0: some term is positive, bit 1: some term is negative
+    for x, y in ((a & 0xFFFF, b & 0xFFFF), (a >> 16, b >> 16)):
+        ex = x >> 10 & 0x1F
+        ey = y >> 10 & 0x1F
+        mx = x & 0x3FF | 0x400 if ex else x & 0x3FF
+        my = y & 0x3FF | 0x400 if ey else y & 0x3FF
+        term = mx * my << ((ex or 1) + (ey or 1) + _LANES_SHIFT)
+        if (x ^ y) & 0x8000:
+            total -= term
+            signs |= 2
+        else:
+            total += term
+            signs |= 1
+    ec = c >> 23 & 0xFF
+    term = (c & 0x7FFFFF | 0x800000 if ec else c & 0x7FFFFF) << ((ec or 1) + _ADDEND_SHIFT)
+    if c >> 31:
+        total -= term
+        signs |= 2
+    else:
+        total += term
+        signs |= 1
+    if not total:
+        return _exact_zero_sign(signs != 3, signs >> 1, rm) << 31, 0
+    if total < 0:
+        return round_exact(F32, 1, -total, _TERM_LSB, rm)
+    return round_exact(F32, 0, total, _TERM_LSB, rm)
+
+
 def _sum_of_products_special(dst_fmt: Format, products: list[tuple[Format, int, int]],
                              addend: tuple[Format, int] | None) -> tuple[int, int]:
     """sum_of_products when an operand is infinite or NaN: the result is a NaN or an infinity."""
@@ -680,6 +722,6 @@ __all__ = [
     "RNE", "RTZ", "RDN", "RUP", "RMM", "NX", "UF", "OF", "DZ", "NV",
     "Format", "F32", "F16",
     "add", "sub", "mul", "div", "sqrt", "fma", "min_", "max_", "eq", "lt", "le",
-    "classify", "to_int", "from_int", "convert", "sum_of_products", "average",
+    "classify", "to_int", "from_int", "convert", "sum_of_products", "dotpex_h", "average",
     "round_exact", "is_nan", "is_snan", "is_inf", "is_zero", "neg", "decode",
 ]

@@ -428,7 +428,8 @@ class Cluster:
     def _issue_record(self, d) -> tuple:
         """What issuing `d` needs besides its semantics, computed once per decoded instruction:
         (timing class, cost method or None for a 1-cycle class, scoreboard indices read,
-        writes as (index, gets the result latency), x register written last or -1)."""
+        writes as (index, gets the result latency), x register written last or -1,
+        None or what happens at issue before execution: start = before(core, d, start))."""
         use = register_use(d.instr)
         cls = d.instr.timing
         reads = tuple(r for r in (getattr(d, name) + off for name, off in zip(use.reads, use.reads_offset))
@@ -440,7 +441,21 @@ class Cluster:
                 # A load's post-incremented base register is ready at once, not after the load.
                 writes.append((r, not (name == "rs1" and cls == "load")))
         x_writes = [r for r, _timed in writes if r < F_OFFSET]
-        return cls, self._cost_methods.get(cls), reads, tuple(writes), x_writes[-1] if x_writes else -1
+        before = {"jalr": self._before_jalr, "div": self._before_div}.get(cls)
+        return cls, self._cost_methods.get(cls), reads, tuple(writes), x_writes[-1] if x_writes else -1, before
+
+    def _before_jalr(self, core: CoreModel, d, start: int) -> int:
+        """A jalr whose base register the previous instruction wrote waits for it (jr stall)."""
+        if d.rs1 and d.rs1 == core.prev_dest:
+            core.stalls["jr"] += self.config.core.jalr_dependency_stall
+            start += self.config.core.jalr_dependency_stall
+        return start
+
+    @staticmethod
+    def _before_div(core: CoreModel, d, start: int) -> int:
+        """The divide latency depends on the divisor, read before the instruction may overwrite it."""
+        core.divisor = core.hart.x[d.rs2]
+        return start
 
     def _make_cost_methods(self) -> dict[str, Callable[[CoreModel, Any, int], tuple[int, int, str]]]:
         """Timing class -> cost method(core, decoded, start) -> (end cycle, cycle the written registers
@@ -457,17 +472,15 @@ class Cluster:
         return methods
 
     def _cost_load(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
-        access = core.hart.last_access
-        if access is None:
+        if core.hart.last_access is None:
             return start + 1, 0, ""
-        end = self._memory_cost(core, start, access)
+        end = self._memory_cost(core, start)
         return end, end + self.config.core.load_use_stall, "load_use"
 
     def _cost_store(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
-        access = core.hart.last_access
-        if access is None:
+        if core.hart.last_access is None:
             return start + 1, 0, ""
-        return self._memory_cost(core, start, access), 0, ""
+        return self._memory_cost(core, start), 0, ""
 
     def _cost_branch(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
         ev = core.events
@@ -527,34 +540,22 @@ class Cluster:
             return free
         return start
 
-    def _memory_cost(self, core: CoreModel, start: int, access: tuple[int, int, bool]) -> int:
-        """Cycle at which the access completes (the core's next issue cycle)."""
-        address, size, is_store = access
-        cfg = self.config
+    def _memory_cost(self, core: CoreModel, start: int) -> int:
+        """Cycle at which the core's memory access (hart.last_access) completes: its next issue cycle."""
+        address, size, is_store = core.hart.last_access
         ev = core.events
         ev["stores" if is_store else "loads"] += 1
         if TCDM_BASE <= address < self.tcdm_end:
-            if (address & 3) + size <= 4:      # one word: one bank request
-                grant = self._bank_grant(core, address >> 2, start)
-                if grant > start:
-                    core.stalls["tcdm_contention"] += grant - start
-                return grant + 1
-            # A misaligned access split in two (core.misaligned = "split"): two bank requests.
+            if (address & 3) + size > 4:
+                return self._split_access_cost(core, start, address)
             grant = self._bank_grant(core, address >> 2, start)
-            grant = self._bank_grant(core, (address >> 2) + 1, grant + 1)
-            extra = cfg.core.misaligned_extra
-            end = grant + 1
-            if extra:
-                core.stalls["misaligned"] += extra
-                end = max(end, start + 1 + extra)
-            contention = end - (start + 1) - extra
-            if contention > 0:
-                core.stalls["tcdm_contention"] += contention
-            return end
+            if grant > start:
+                core.stalls["tcdm_contention"] += grant - start
+            return grant + 1
         if periph_offset(address) is not None:
             return start + 1
         # L2 (and any other memory outside the TCDM): a blocking access of l2.latency cycles.
-        latency = cfg.l2.latency
+        latency = self.config.l2.latency
         ev["l2_accesses"] += 1
         core.stalls["l2"] += latency - 1
         if is_store:
@@ -564,6 +565,21 @@ class Cluster:
             core.l2_loads += 1
             core.l2_load_cycles += latency
         return start + latency
+
+    def _split_access_cost(self, core: CoreModel, start: int, address: int) -> int:
+        """A misaligned TCDM access that crosses a word (core.misaligned = "split"): two bank
+        requests, and misaligned_extra cycles at least."""
+        grant = self._bank_grant(core, address >> 2, start)
+        grant = self._bank_grant(core, (address >> 2) + 1, grant + 1)
+        extra = self.config.core.misaligned_extra
+        end = grant + 1
+        if extra:
+            core.stalls["misaligned"] += extra
+            end = max(end, start + 1 + extra)
+        contention = end - (start + 1) - extra
+        if contention > 0:
+            core.stalls["tcdm_contention"] += contention
+        return end
 
     def _bank_grant(self, core: CoreModel, word: int, cycle: int) -> int:
         """Book the TCDM bank of `word` at the first cycle >= `cycle` it is free (of cores and DMA)."""
@@ -583,18 +599,18 @@ class Cluster:
         pc = h.pc
         if self.profile:
             self._profile_step(core, pc, t)
-        if pc == DISPATCH_RETURN and core.id != CONTROLLER:
-            core.issue_cycle = t
-            self.event_unit.task_returned(core)
-            return
         d = h.decoded.get(pc)
         if d is None:
+            if pc == DISPATCH_RETURN and core.id != CONTROLLER:
+                core.issue_cycle = t
+                self.event_unit.task_returned(core)
+                return
             try:
                 d = h.fetch_decode(pc)
             except Trap as trap:
                 self._trap(core, trap, None, t)
                 return
-        cls, cost, reads, writes, last_x_write = d.issue_record
+        cls, cost, reads, writes, last_x_write, before = d.issue_record
         # 1. wait for source operands (load-use, FPU latency)
         start = t
         rr = core.reg_ready
@@ -604,11 +620,8 @@ class Cluster:
                 cause = core.reg_cause[r]
         if start > t:
             core.stalls[cause] += start - t
-        if cls == "jalr" and d.rs1 and d.rs1 == core.prev_dest:
-            core.stalls["jr"] += self.config.core.jalr_dependency_stall
-            start += self.config.core.jalr_dependency_stall
-        elif cls == "div":
-            core.divisor = h.x[d.rs2]     # before the instruction may overwrite it
+        if before is not None:
+            start = before(core, d, start)
         core.issue_cycle = start
         old_values = self._written_registers(h, d) if self.trace is not None else None
         # 2. execute
@@ -643,20 +656,19 @@ class Cluster:
             elif rr[r] > end:
                 rr[r] = 0
         core.prev_dest = last_x_write
-        next_pc = h.next_pc
-        if next_pc == pc + 4 and pc in h.hwloop_end:
+        if pc in h.hwloop_end and h.next_pc == pc + 4:
             h.advance(pc)             # the hardware-loop back-edges
         else:                         # the rest of Hart.advance
-            h.pc = next_pc & 0xFFFF_FFFF
+            h.pc = h.next_pc & 0xFFFF_FFFF
             h.instret += 1
         if h.pc == pc and (cls == "jal" or cls == "branch"):
             # Registers cannot change while a core jumps to itself: it can never leave.
             raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
                                   f"{describe_instruction(h, pc)} (cycle {start})", "hang")
-        if core.state == "sleep":
-            core.sleep_start = max(core.sleep_start, end)
-        elif core.ready <= t:
+        if core.ready <= t:        # (a sleeping core's ready is NEVER)
             core.ready = end
+        elif core.state == "sleep":
+            core.sleep_start = max(core.sleep_start, end)
         else:                      # woken by its own instruction (the last core at a barrier)
             core.ready = max(core.ready, end)
         if self.trace is not None:
@@ -762,7 +774,8 @@ class Cluster:
 
     def _advance_one(self, core: CoreModel, max_cycles: int) -> bool:
         """One runnable core: no arbitration order to keep, so skip the per-cycle scan. Returns True
-        at the horizon or the end, False when the core sleeps or another core may have become
+        at the horizon or the end (also when the core sleeps or exits: it is ready at NEVER, beyond
+        any horizon, and no other core is runnable), False when another core may have become
         runnable (a wake-up or a fork happened)."""
         wakeups = self.wakeups
         while self.finished is None:
@@ -773,7 +786,7 @@ class Cluster:
                 self._max_cycles_error()
             self.now = t
             self.issue(core, t)
-            if core.ready == NEVER or self.wakeups != wakeups:
+            if self.wakeups != wakeups:
                 return False
         return True
 

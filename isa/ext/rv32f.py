@@ -53,15 +53,16 @@ def define_precision(p: Precision) -> None:
     """Register the loads, stores, arithmetic, conversions, moves and compares of one format."""
     fmt, s, r, ext = p.fmt, p.suffix, p.reg, p.ext
     fmt_bits = f"26..25={p.fmt_bits}"
-    width_funct3 = p.bytes.bit_length() - 1      # flw/fsw 2, flh/fsh 1
+    size = p.bytes
+    width_funct3 = size.bit_length() - 1         # flw/fsw 2, flh/fsh 1
 
     def load(h, d):
-        p.write(h, d.fd, h.load(h.x[d.rs1] + d.imm12, p.bytes))
+        p.write(h, d.fd, h.load(h.x[d.rs1] + d.imm12, size))
     load.__doc__ = f"{r}[fd] = mem{fmt.width}[x[rs1] + imm12]"
     instr(f"fl{p.move_suffix}", "fd, imm12(rs1)", f"14..12={width_funct3} 6..0=0x07", "load", ext)(load)
 
     def store(h, d):
-        h.store(h.x[d.rs1] + d.simm12, p.bytes, h.f[d.fs2])
+        h.store(h.x[d.rs1] + d.simm12, size, h.f[d.fs2])
     store.__doc__ = f"mem{fmt.width}[x[rs1] + simm12] = f[fs2][{fmt.width - 1}:0]"
     instr(f"fs{p.move_suffix}", "fs2, simm12(rs1)", f"14..12={width_funct3} 6..0=0x27", "store", ext)(store)
 

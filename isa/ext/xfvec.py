@@ -233,8 +233,10 @@ for _replicated in (0, 1):
         in FP32), then adds f[fd] with a second rounding, and uses rne instead of frm.
         """
         rm = h.rounding(DYN)
-        a, b = _lanes(h.f[d.fs1]), _second(h, d, replicated)
-        value, flags = fp.sum_of_products(S, [(H, a[0], b[0]), (H, a[1], b[1])], (S, h.f[d.fd]), rm)
+        v2 = h.f[d.fs2]
+        if replicated:
+            v2 = (v2 & _LANE) * 0x10001     # lane 0 in both lanes
+        value, flags = fp.dotpex_h(h.f[d.fs1], v2, h.f[d.fd], rm)
         h.accrue(flags)
         h.wf(d.fd, value)
     instr(_name("vfdotpex.s", _replicated), "fd, fs1, fs2", _enc(0x0B, _replicated), "fma", AUX, reads_dest=True,

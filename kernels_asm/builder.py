@@ -67,15 +67,19 @@ class Builder:
 
     def _add(self, text: str) -> Builder:
         where = _caller()
-        for line in text.split("\n"):
-            self._lines.append(line)
+        if "\n" in text:
+            lines = text.split("\n")
+            self._lines += lines
+            self._locations += [where] * len(lines)
+        else:
+            self._lines.append(text)
             self._locations.append(where)
         return self
 
     # Instructions and raw lines
     def emit(self, mnemonic: str, *operands: int | str) -> Builder:
         """One instruction (or pseudo-instruction, or macro invocation)."""
-        ops = ", ".join(_operand(o) for o in operands)
+        ops = ", ".join([o if type(o) is str else _operand(o) for o in operands])
         return self._add(f"\t{mnemonic} {ops}" if ops else f"\t{mnemonic}")
 
     def line(self, text: str) -> Builder:

@@ -8,6 +8,11 @@ statement's size is fixed in pass 1: `li` of a value pass 1 cannot know (a forwa
 address) always takes two instructions (lui + addi), where GNU `as` would require a constant.
 Forward references in .equ/.set are resolved between the passes.
 
+Speed: what an instruction statement assembles to rarely depends on where it is (only `1f`/`1b`
+do), so each distinct instruction line is read once per process (`_PARSED`, `_OPERANDS`: kernel
+programs repeat most of their lines), and instructions whose operands are all numbers are encoded
+then; pass 2 only evaluates operands that name symbols, `.` or branch targets.
+
 Errors: the first mistake raises `AsmError` (file:line:column: error: message); the assembler does
 not try to continue after it.
 
@@ -113,7 +118,6 @@ class _Instructions(_Stmt):
     """Instructions of one source statement: each item is a word already encoded when the line was
     read (`_constant_word`), or (entry, operands) to encode in pass 2."""
     __slots__ = ("items",)
-
 
     def __init__(self, items: tuple[int | tuple[Instr, dict[str, Operand]], ...]) -> None:
         self.items = items
@@ -275,8 +279,18 @@ class _Parsed:
         return _Instructions(self.items)
 
 
+# Instruction statements read before: by statement text and column (statements without labels), and
+# by mnemonic, operand text and operand column (any instruction, e.g. after a label or a region marker's
+# store). A mnemonic's column follows from its operands' column, so both give the same _Parsed.
 _PARSED: dict[tuple[str, int], _Parsed] = {}
-_PARSED_MAX = 200_000      # statements kept (a training step reads about 20,000, 4,000 of them distinct)
+_OPERANDS: dict[tuple[str, str, int], _Parsed] = {}
+_PARSED_MAX = 200_000      # entries kept (a training step reads about 20,000 statements, 2,500 distinct)
+
+
+def _remember(cache: dict, key: tuple, parsed: _Parsed) -> None:
+    if len(cache) >= _PARSED_MAX:
+        cache.clear()
+    cache[key] = parsed
 
 
 class _Data(_Stmt):
@@ -311,7 +325,6 @@ class _Bytes(_Stmt):
 class _Space(_Stmt):
     """.space/.skip/.zero size[, fill] and .fill repeat[, size[, value]]."""
     __slots__ = ("count", "unit", "fill")
-
 
     def __init__(self, count: tuple[Node, int], unit: tuple[Node, int] | None,
                  fill: tuple[Node, int] | None) -> None:
@@ -402,7 +415,6 @@ class _Switch(_Stmt):
     """.text/.data/.section/.pushsection (name set), .previous, .popsection (name None)."""
     __slots__ = ("how", "name", "flags", "nobits")
 
-
     def __init__(self, how: str, name: str | None = None, flags: str | None = None,
                  nobits: bool | None = None) -> None:
         self.how, self.name, self.flags, self.nobits = how, name, flags, nobits
@@ -425,7 +437,6 @@ class _Switch(_Stmt):
 class _SymbolAttr(_Stmt):
     """.globl/.local/.weak (attr = binding), .type (attr = "type"), .size (attr = "size")."""
     __slots__ = ("attr", "name", "value")
-
 
     def __init__(self, attr: str, name: str, value: str | tuple[Node, int] | None = None) -> None:
         self.attr, self.name, self.value = attr, name, value
@@ -533,12 +544,8 @@ class _Pass:
         self.offset += len(data)
 
     def put_word(self, word: int, stmt: _Stmt) -> None:
-        self.put_code(word, self.asm.where(stmt)[:2])
-
-    def put_code(self, word: int, where: tuple[str, int]) -> None:
-        """An instruction word in pass 2, from source location `where` (the caller has checked that
-        the section takes code: `check_code`)."""
-        self.line_map[self.bases[self.section] + self.offset] = where
+        """An instruction word in pass 2 (the caller has checked that the section takes code)."""
+        self.line_map[self.bases[self.section] + self.offset] = self.asm.where(stmt)[:2]
         self.data[self.section] += word.to_bytes(4, "little")
         self.offset += 4
 
@@ -744,9 +751,7 @@ class _Assembler:
             parsed = self.instruction(name, args, args_col, base)
             if parsed is not None and pos == 0:    # a line without labels: remember it whole
                 parsed.mnemonic, parsed.col = name, base.col
-                if len(_PARSED) >= _PARSED_MAX:
-                    _PARSED.clear()
-                _PARSED[(text, col)] = parsed
+                _remember(_PARSED, (text, col), parsed)
 
     # Helpers for operands of directives
     def tokens(self, text: str, col: int) -> list[Token]:
@@ -803,14 +808,21 @@ class _Assembler:
 
     # Instructions
     def instruction(self, name: str, args: str, col: int, base: _Stmt) -> _Parsed | None:
-        """Add the statements of an instruction line; returns what it assembles to when that does not
-        depend on where it is (for `_PARSED`)."""
+        """Add the statements of an instruction; returns what it assembles to when that does not
+        depend on where it is (then `statement` may remember the whole line in `_PARSED`)."""
         if name in cluster_ops.REGION_OPS:
             self.region_marker(name, args, col, base)
             return None
-        parsed, uses_local_labels = self.parse_instruction(name, args, col, base)
+        key = (name, args, col)
+        parsed = _OPERANDS.get(key)
+        if parsed is None:
+            parsed, uses_local_labels = self.parse_instruction(name, args, col, base)
+            if uses_local_labels:                # `1f` / `1b` mean another label at each use
+                self.add(parsed.statement(), base)
+                return None
+            _remember(_OPERANDS, key, parsed)
         self.add(parsed.statement(), base)
-        return None if uses_local_labels else parsed    # `1f` / `1b` mean another label at each use
+        return parsed
 
     def parse_instruction(self, name: str, args: str, col: int, base: _Stmt) -> tuple[_Parsed, bool]:
         """Match the operands against the mnemonic's table entries, then its pseudo forms; returns

@@ -136,6 +136,35 @@ class _Instructions(_Stmt):
             p.offset += 4
 
 
+class _ConstantRun(_Stmt):
+    """Consecutive instruction lines whose words were all encoded when they were read (`_Parsed.code`),
+    from one place (file or macro expansion): one statement for the passes, which is all they need;
+    its location is the first line's (the only error they can cause is a nobits section, reported
+    there as it would be for that line), and each word keeps its own line for the line map."""
+    __slots__ = ("code", "lines")
+
+    def __init__(self) -> None:
+        self.code = bytearray()
+        self.lines: list[int] = []      # source line of each word
+
+    def add(self, parsed: _Parsed, line: int) -> None:
+        self.code += parsed.code
+        self.lines += [line] * (len(parsed.code) // 4)
+
+    def run(self, p: _Pass) -> None:
+        p.check_code(self)
+        if p.final:
+            line_map, address = p.line_map, p.bases[p.section] + p.offset
+            last = where = None
+            for line in self.lines:
+                if line != last:
+                    where, last = p.asm.where(self, line)[:2], line
+                line_map[address] = where
+                address += 4
+            p.data[p.section] += self.code
+        p.offset += len(self.code)
+
+
 def _li_words(rd: int, seq: list[tuple[str, int]]) -> list[int]:
     """The words of an li sequence (`pseudo.li_sequence`, or lui + addi) into rd."""
     addi, lui = BY_MNEMONIC["addi"][0], BY_MNEMONIC["lui"][0]
@@ -249,12 +278,15 @@ def _constant_word(entry: Instr, ops: dict[str, Operand]) -> int | None:
 class _Parsed:
     """What an instruction statement assembles to, independent of the program it is in: its
     instructions (words or (entry, operands), see `_Instructions`), or an li whose size the passes
-    decide. Statements without labels are read once per process (`_PARSED`, by text and column;
-    `mnemonic` and `col` are the mnemonic and its column)."""
-    __slots__ = ("items", "li", "mnemonic", "col")
+    decide; `code` holds the bytes when every word is known already. Statements without labels are
+    read once per process (`_PARSED`, by text and column; `mnemonic` and `col` are the mnemonic and
+    its column)."""
+    __slots__ = ("items", "li", "code", "mnemonic", "col")
 
     def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None) -> None:
         self.items, self.li = items, li
+        constant = li is None and all(type(item) is int for item in items)
+        self.code = b"".join(word.to_bytes(4, "little") for word in items) if constant else None
         self.mnemonic, self.col = "", 0
 
     @classmethod
@@ -284,7 +316,7 @@ class _Parsed:
 # store). A mnemonic's column follows from its operands' column, so both give the same _Parsed.
 _PARSED: dict[tuple[str, int], _Parsed] = {}
 _OPERANDS: dict[tuple[str, str, int], _Parsed] = {}
-_PARSED_MAX = 200_000      # entries kept (a training step reads about 20,000 statements, 2,500 distinct)
+_PARSED_MAX = 50_000       # entries kept (a training step reads about 20,000 statements, 2,700 distinct)
 
 
 def _remember(cache: dict, key: tuple, parsed: _Parsed) -> None:
@@ -620,9 +652,10 @@ class _Assembler:
         self.ended = False
 
     # Locations
-    def where(self, stmt: _Stmt) -> Location:
-        """Where to report a statement: its macro invocation, or the caller of a Builder method."""
-        file, line, col = stmt.origin or (stmt.file, stmt.line, stmt.col)
+    def where(self, stmt: _Stmt, line: int = 0) -> Location:
+        """Where to report a statement (or its source line `line`, for a `_ConstantRun`): its macro
+        invocation, or the caller of a Builder method."""
+        file, line, col = stmt.origin or (stmt.file, line or stmt.line, stmt.col)
         if self.locations is not None and 0 < line <= len(self.locations):
             return self.locations[line - 1]
         return file, line, col
@@ -653,6 +686,7 @@ class _Assembler:
              origin: tuple[str, int, int, str] | None = None) -> None:
         in_block = False
         macro_origin = (origin[:3], origin[3]) if origin is not None else (None, "")
+        run: _ConstantRun | None = None      # the statement the next constant instructions join
         for i, raw in enumerate(lines):
             if self.ended:
                 return
@@ -664,11 +698,20 @@ class _Assembler:
             for text, col in pieces:
                 known = _PARSED.get((text, col))
                 if known is not None and known.mnemonic not in self.macros:   # read before
-                    stmt = known.statement()
+                    if known.code is None:
+                        stmt, run = known.statement(), None
+                    elif run is None:
+                        stmt = run = _ConstantRun()
+                    else:
+                        run.add(known, line_no)
+                        continue
                     stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, known.col, text
                     stmt.origin, stmt.origin_macro = macro_origin
                     self.statements.append(stmt)
+                    if run is not None:
+                        run.add(known, line_no)
                     continue
+                run = None
                 stmt = _Stmt()
                 stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, col, text
                 stmt.origin, stmt.origin_macro = macro_origin

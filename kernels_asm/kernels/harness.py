@@ -53,6 +53,7 @@ program, with its labels (simulator.profile).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class Tensor:
 
     @property
     def rows(self) -> int:
-        return int(np.prod(self.shape[:-1], dtype=np.int64)) if len(self.shape) > 1 else 1
+        return int(math.prod(self.shape[:-1])) if len(self.shape) > 1 else 1
 
     @property
     def cols(self) -> int:

@@ -99,11 +99,11 @@ class ClusterHart(Hart):
 
     def fetch_decode(self, pc: int):
         """The decoded instruction at `pc`, with what the cluster needs to issue it
-        (`decoded.issue_record`, see Cluster._issue_record)."""
+        (`decoded.timing`, see Cluster._timing)."""
         d = self.decoded.get(pc)
         if d is None:
             d = super().fetch_decode(pc)
-            d.issue_record = self.core.cluster._issue_record(d)
+            d.timing = self.core.cluster._timing(d)
         return d
 
     def wait_for_event(self) -> None:
@@ -425,7 +425,7 @@ class Cluster:
             (start[0], core.issue_cycle + 1))
 
     # --- timing ------------------------------------------------------------------------------------
-    def _issue_record(self, d) -> tuple:
+    def _timing(self, d) -> tuple:
         """What issuing `d` needs besides its semantics, computed once per decoded instruction:
         (timing class, cost method or None for a 1-cycle class, scoreboard indices read,
         writes as (index, gets the result latency), x register written last or -1,
@@ -462,7 +462,7 @@ class Cluster:
         are ready or 0 for at once, stall cause of waiting for them). Classes not listed take 1 cycle."""
         fpu = self.config.fpu
         methods: dict[str, Callable] = {
-            "load": self._cost_load, "store": self._cost_store, "branch": self._cost_branch,
+            "load": self._memory_cost, "store": self._memory_cost, "branch": self._cost_branch,
             "jal": self._cost_jal, "jalr": self._cost_jalr, "mul": self._cost_mul,
             "mulh": self._cost_mulh, "div": self._cost_div}
         for cls, name in _FP_LATENCY_FIELD.items():
@@ -470,17 +470,6 @@ class Cluster:
         for cls, name in _FP_BLOCKING_FIELD.items():
             methods[cls] = partial(self._cost_fpu_blocking, getattr(fpu, name))
         return methods
-
-    def _cost_load(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
-        if core.hart.last_access is None:
-            return start + 1, 0, ""
-        end = self._memory_cost(core, start)
-        return end, end + self.config.core.load_use_stall, "load_use"
-
-    def _cost_store(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
-        if core.hart.last_access is None:
-            return start + 1, 0, ""
-        return self._memory_cost(core, start), 0, ""
 
     def _cost_branch(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
         ev = core.events
@@ -540,23 +529,36 @@ class Cluster:
             return free
         return start
 
-    def _memory_cost(self, core: CoreModel, start: int) -> int:
-        """Cycle at which the core's memory access (hart.last_access) completes: its next issue cycle."""
-        address, size, is_store = core.hart.last_access
+    def _memory_cost(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        """Loads and stores: the access (hart.last_access) ends when its TCDM bank serves it, after
+        the L2 latency, or at once for a peripheral; a loaded register is ready load_use_stall
+        cycles after that."""
+        access = core.hart.last_access
+        if access is None:
+            return start + 1, 0, ""
+        address, size, is_store = access
         ev = core.events
         ev["stores" if is_store else "loads"] += 1
         if TCDM_BASE <= address < self.tcdm_end:
             if (address & 3) + size > 4:
-                return self._split_access_cost(core, start, address)
-            grant = self._bank_grant(core, address >> 2, start)
-            if grant > start:
-                core.stalls["tcdm_contention"] += grant - start
-            return grant + 1
-        if periph_offset(address) is not None:
-            return start + 1
-        # L2 (and any other memory outside the TCDM): a blocking access of l2.latency cycles.
+                end = self._split_access_cost(core, start, address)
+            else:
+                grant = self._bank_grant(core, address >> 2, start)
+                if grant > start:
+                    core.stalls["tcdm_contention"] += grant - start
+                end = grant + 1
+        elif periph_offset(address) is not None:
+            end = start + 1
+        else:
+            end = self._l2_access_cost(core, start, is_store)
+        if is_store:
+            return end, 0, ""
+        return end, end + self.config.core.load_use_stall, "load_use"
+
+    def _l2_access_cost(self, core: CoreModel, start: int, is_store: bool) -> int:
+        """L2 (and any other memory outside the TCDM): a blocking access of l2.latency cycles."""
         latency = self.config.l2.latency
-        ev["l2_accesses"] += 1
+        core.events["l2_accesses"] += 1
         core.stalls["l2"] += latency - 1
         if is_store:
             core.l2_stores += 1
@@ -610,7 +612,7 @@ class Cluster:
             except Trap as trap:
                 self._trap(core, trap, None, t)
                 return
-        cls, cost, reads, writes, last_x_write, before = d.issue_record
+        cls, cost, reads, writes, last_x_write, before = d.timing
         # 1. wait for source operands (load-use, FPU latency)
         start = t
         rr = core.reg_ready

@@ -971,7 +971,7 @@ def _split_macro_args(text: str, nparams: int) -> list[str]:
     parts.append(current)
     if len(parts) == 1:
         parts = text.split() if nparams > 1 else [text]
-    return [p for p in parts if p.strip()] if len(parts) > 1 or parts[0].strip() else []
+    return [p for p in parts if p.strip()]
 
 
 # --- Directives ------------------------------------------------------------------------------------

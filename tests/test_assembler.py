@@ -657,6 +657,11 @@ def test_macros():
     assert w == text_words("sw ra, 0(sp)\nsw a0, 4(sp)\nsw a1, 8(sp)\nsw a2, 12(sp)\nnop\nnop")
 
 
+def test_macro_arguments_left_out_are_empty():
+    # as GNU as: parameters without an argument or a default expand to nothing
+    assert text_words(".macro m x, y\nnop\n.endm\nm\nm 1\nm 1, 2") == text_words("nop\nnop\nnop")
+
+
 def test_macro_unique_labels():
     prog = assemble(".macro m\nL\\@: nop\n.endm\nm\nm")
     assert len([n for n in prog.symbols if n.startswith("L")]) == 2
@@ -725,6 +730,7 @@ def test_defaults_may_be_omitted():
     ("  +++", 1, 3, "expected a label, directive or instruction"),
     ("addi a0, a0, %pcrel_lo(x)\nx: nop", 1, 14, "%pcrel_lo: no earlier instruction with %pcrel_hi"),
     (".macro m\nnop", 1, 1, "macro 'm' has no .endm"),
+    (".macro m x, y\naddi a0, a0, \\x\n.endm\nm", 4, 1, "missing operand imm12 (expected: addi rd, rs1, imm12)"),
     (".endm", 1, 1, ".endm without .macro"),
     (".macro m\nm\n.endm\nm", 4, 1, "recursive macro"),
     (".macro m\naddi a0, a0, 5000\n.endm\nnop\n  m", 5, 3, "out of range [-2048, 2047] (in an expansion of macro 'm')"),

@@ -65,3 +65,48 @@ def test_bad_elf_is_rejected(data, message):
     with pytest.raises(LoadError) as err:
         read_elf(data, "bad.elf")
     assert "bad.elf" in str(err.value) and message in str(err.value)
+
+
+def _image_fields(image):
+    return (image.entry, image.segments, list(image.symbols.items()), image.exec_sections)
+
+
+PROGRAM_WITH_SECTIONS = """
+    .globl _start
+_start:
+    la a0, table
+    lw a1, 0(a0)
+1:  addi a1, a1, -1
+    bnez a1, 1b
+    li a7, 93
+    ecall
+local_fn:
+    ret
+    .data
+table: .word 3, 4, 5
+    .section .tcdm, "aw"
+buf: .half 1, 2, 3
+    .bss
+scratch: .space 64
+"""
+
+
+def test_program_image_equals_the_elf_round_trip():
+    """The kernel harness builds images straight from the assembled program: it must give exactly
+    the Image that writing the ELF and reading it back gives (segments, symbols in order, code)."""
+    from kernels_asm import assemble, to_elf
+    from kernels_asm.kernels import registry
+    from kernels_asm.kernels.harness import layout, wrap
+    from simulator.config import load_config
+    from simulator.loader import program_image
+    programs = [assemble(PROGRAM_WITH_SECTIONS, "sections.s")]
+    config = load_config()
+    registry.load_all()
+    for kdef in registry.all_kernels():
+        shape = kdef.full_shape()
+        dtype = kdef.dtypes[0]
+        kernel = kdef.build(shape, dtype, kdef.default_variant(shape, dtype, 8), 8)
+        text = wrap(kernel, layout(kernel.tensors, config), 8)
+        programs.append(assemble(text, kdef.name))
+    for program in programs:
+        assert _image_fields(program_image(program)) == _image_fields(read_elf(to_elf(program)))

@@ -595,22 +595,30 @@ class Cluster:
         core.events["tcdm_accesses"] += 1
         return grant
 
+    def _fetch(self, core: CoreModel, pc: int, t: int):
+        """Fetch and decode the instruction at `pc`; None when there is none to issue: a worker's
+        return from a dispatched task, or a fetch that traps (both handled here, at cycle t)."""
+        if pc == DISPATCH_RETURN and core.id != CONTROLLER:
+            core.issue_cycle = t
+            self.event_unit.task_returned(core)
+            return None
+        try:
+            return core.hart.fetch_decode(pc)
+        except Trap as trap:
+            self._trap(core, trap, None, t)
+            return None
+
     def issue(self, core: CoreModel, t: int) -> None:
         """Issue and execute the next instruction of `core` at cycle >= t; set its next ready cycle."""
         h = core.hart
         pc = h.pc
         if self.profile:
             self._profile_step(core, pc, t)
-        d = h.decoded.get(pc)
-        if d is None:
-            if pc == DISPATCH_RETURN and core.id != CONTROLLER:
-                core.issue_cycle = t
-                self.event_unit.task_returned(core)
-                return
-            try:
-                d = h.fetch_decode(pc)
-            except Trap as trap:
-                self._trap(core, trap, None, t)
+        try:
+            d = h.decoded[pc]
+        except KeyError:               # not decoded yet (or overwritten since)
+            d = self._fetch(core, pc, t)
+            if d is None:
                 return
         cls, cost, reads, writes, last_x_write, before = d.timing
         # 1. wait for source operands (load-use, FPU latency)

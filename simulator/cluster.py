@@ -466,9 +466,9 @@ class Cluster:
             "jal": self._cost_jal, "jalr": self._cost_jalr, "mul": self._cost_mul,
             "mulh": self._cost_mulh, "div": self._cost_div}
         for cls, name in _FP_LATENCY_FIELD.items():
-            methods[cls] = partial(self._cost_fpu_pipelined, getattr(fpu, name))
+            methods[cls] = partial(self._cost_fpu, getattr(fpu, name), 1)
         for cls, name in _FP_BLOCKING_FIELD.items():
-            methods[cls] = partial(self._cost_fpu_blocking, getattr(fpu, name))
+            methods[cls] = partial(self._cost_fpu, 0, getattr(fpu, name))
         return methods
 
     def _cost_branch(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
@@ -507,27 +507,21 @@ class Cluster:
             core.stalls[cause] += cycles - 1
         return start + cycles, 0, ""
 
-    def _cost_fpu_pipelined(self, latency: int, core: CoreModel, d, start: int) -> tuple[int, int, str]:
-        """One cycle on the core's FPU (after it is free); the result `latency` cycles later."""
-        grant = self._fpu_grant(core, start)
-        self.fpu_free[core.fpu] = grant + 1
-        return grant + 1, (grant + 1 + latency if latency else 0), "fpu_latency"
-
-    def _cost_fpu_blocking(self, busy: int, core: CoreModel, d, start: int) -> tuple[int, int, str]:
-        """Divide and square root hold the core and its FPU for `busy` cycles."""
-        grant = self._fpu_grant(core, start)
-        self.fpu_free[core.fpu] = grant + busy
-        core.stalls["fdiv"] += busy - 1
-        return grant + busy, 0, ""
-
-    def _fpu_grant(self, core: CoreModel, start: int) -> int:
-        """The first cycle >= start at which the core's FPU accepts an operation."""
+    def _cost_fpu(self, latency: int, busy: int, core: CoreModel, d, start: int) -> tuple[int, int, str]:
+        """The core's FPU accepts one operation per cycle (its cores take turns when it is shared).
+        Divide and square root hold it and the core `busy` cycles; the pipelined operations
+        (busy = 1) deliver their result `latency` cycles after they leave it."""
         core.events["fpu_ops"] += 1
-        free = self.fpu_free[core.fpu]
-        if free > start:
-            core.stalls["fpu_contention"] += free - start
-            return free
-        return start
+        grant = self.fpu_free[core.fpu]
+        if grant > start:
+            core.stalls["fpu_contention"] += grant - start
+        else:
+            grant = start
+        end = grant + busy
+        self.fpu_free[core.fpu] = end
+        if busy != 1:
+            core.stalls["fdiv"] += busy - 1
+        return end, (end + latency if latency else 0), "fpu_latency"
 
     def _memory_cost(self, core: CoreModel, d, start: int) -> tuple[int, int, str]:
         """Loads and stores: the access (hart.last_access) ends when its TCDM bank serves it, after

@@ -101,7 +101,7 @@ ffibuilder.set_source(
     "simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
     sources=[os.path.relpath(os.path.join(HERE, s), ROOT) for s in SOURCES],
     include_dirs=[os.path.relpath(HERE, ROOT)],
-    extra_compile_args=["-O3", "-std=c11", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-g0", "-std=c11", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
 )
 
 if __name__ == "__main__":

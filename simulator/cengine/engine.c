@@ -8,6 +8,7 @@
 #include "sem_fp.c"
 
 #define MCU_EXPORT __attribute__((visibility("default")))
+#define MCU_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 static inline int exec_insn(McuCore *c, McuMem *m, const McuInsn *d) {
     c->next_pc = c->pc + 4;
@@ -144,9 +145,9 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
      * (never pre-decoded): the reference executes it */
     uint32_t word_index = (pc - m->code_base) >> 2;
-    if ((pc & 3) || pc < m->code_base || word_index >= m->code_words) return 1;
+    if (MCU_UNLIKELY((pc & 3) || pc < m->code_base || word_index >= m->code_words)) return 1;
     const McuInsn *d = &m->code[word_index];
-    if (!d->sem) return 1;
+    if (MCU_UNLIKELY(!d->sem)) return 1;
     /* the reference keeps the counters of instructions outside the table */
     if (prof && (word_index >= cl->prof_words || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
         return 1;
@@ -166,8 +167,9 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     c->next_pc = pc + 4;
     c->acc_valid = 0;
     c->taken = 0;
-    int st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
-    if (st != MCU_OK) return 1;   /* traps and peripheral accesses: the reference does them */
+    int st = prof ? (d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d))
+                  : (d->sem == 1 ? sem_int_inline(c, m, d) : sem_fp_inline(c, m, d));
+    if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
     if (prof) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (cause >= 0) c->stalls[cause] += start - t;
     c->stalls[MCU_S_JR] += jr;
@@ -249,7 +251,7 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     }
     c->prev_dest = d->last_x;
     advance(c, pc);
-    if (c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH)) { c->issue_cycle = start; return 3; }
+    if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
     cl->ready[index] = end;
     return 0;
 }
@@ -288,7 +290,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
             while (t < horizon && t < cl->max_cycles) {
                 cl->now = t;
                 int st = prof ? issue_prof(cl, only, t) : issue_plain(cl, only, t);
-                if (st) {
+                if (MCU_UNLIKELY(st)) {
                     cl->exit_core = only;
                     cl->exit_cycle = t;
                     cl->resume_index = (only - (int)(t % n) + n) % n;
@@ -311,7 +313,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
             int index = first + i < n ? first + i : first + i - n;
             if (i >= first_i && ready[index] == t) {
                 int st = prof ? issue_prof(cl, index, t) : issue_plain(cl, index, t);
-                if (st) {
+                if (MCU_UNLIKELY(st)) {
                     cl->exit_core = index;
                     cl->exit_cycle = t;
                     cl->resume_index = i;

@@ -217,7 +217,7 @@ __attribute__((visibility("default"))) int mcu_sem_fp_supports(int op) {
     case MCU_OP_##NAME##_H: return call(0); \
     case MCU_OP_##NAME##_R_H: return call(1);
 
-__attribute__((always_inline)) inline int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d) {
+static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMem *m, const McuInsn *d) {
     switch (d->op) {
     /* --- loads and stores: memory first, so MCU_PYTHON / traps leave the registers untouched ------- */
     case MCU_OP_FLW: {
@@ -362,3 +362,6 @@ __attribute__((always_inline)) inline int mcu_sem_fp(McuCore *c, McuMem *m, cons
         return MCU_UNSUPPORTED;
     }
 }
+
+/* out of line: single-instruction execution and the profiling loop (the plain loop inlines it) */
+int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d) { return sem_fp_inline(c, m, d); }

@@ -254,7 +254,7 @@ static inline uint32_t shuffle2(uint32_t x, uint32_t old, uint32_t y, const unsi
 
 #define NO_ACC
 
-__attribute__((always_inline)) inline int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d) {
+static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuMem *m, const McuInsn *d) {
     switch (d->op) {
     /* --- RV32I ---------------------------------------------------------------------------------- */
     case MCU_OP_LUI: RET(IMM0 << 12);
@@ -475,3 +475,6 @@ MCU_EXPORT int mcu_sem_int_supports(int op) {
     d.op = (uint16_t)op;
     return mcu_sem_int(&c, &m, &d) != MCU_UNSUPPORTED;
 }
+
+/* out of line: single-instruction execution and the profiling loop (the plain loop inlines it) */
+int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d) { return sem_int_inline(c, m, d); }

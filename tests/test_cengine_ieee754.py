@@ -481,6 +481,62 @@ def test_dotpex_fast_path_equals_the_reference():
     assert not bad, "\n".join(bad)
 
 
+def test_dotpex_double_path_boundaries():
+    """The host-double path of vfdotpex.s.h (dotpex_fast.h) at its edges: exact zeros of mixed signs
+    (zero products, cancellation) in every mode, exponent windows around the 51 bits it accepts
+    (and a window one bit too wide for a double), results at the bottom of the normal range and near
+    overflow."""
+    import random as _random
+
+    from isa import ieee754 as ref
+    mod = _module_for_dotpex()
+    ffi, lib = mod.ffi, mod.lib
+    rng = _random.Random(5)
+    flags = ffi.new("uint32_t *")
+
+    def half(exp_lo: int, exp_hi: int) -> int:
+        return rng.getrandbits(1) << 15 | rng.randrange(exp_lo, exp_hi + 1) << 10 | rng.getrandbits(10)
+
+    def case(kind: int) -> tuple[list[int], int]:
+        if kind == 0:     # zeros: every term zero, or products that cancel c exactly
+            h = [rng.choice([0, 0x8000]) if rng.random() < 0.7 else half(10, 20) for _ in range(4)]
+            c = rng.choice([0, 0x80000000])
+            if rng.random() < 0.5:          # c = -(a0*b0) exactly (an FP16 product fits FP32)
+                h[1] = rng.choice([0, 0x8000])
+                p, _ = ref.sum_of_products(ref.F32, [(ref.F16, h[0], h[2])], None, 0)
+                c = p ^ 0x80000000
+            return h, c
+        if kind == 1:     # products and c 40 to 60 bits apart: both sides of the 51-bit window
+            h = [half(12, 18) for _ in range(4)]
+            e = rng.choice([rng.randrange(127 + 25, 127 + 45), rng.randrange(127 - 45, 127 - 25)])
+            return h, rng.getrandbits(1) << 31 | e << 23 | rng.getrandbits(23)
+        if kind == 2:     # results around 2**-126 (tiny products, tiny normal c)
+            h = [half(1, 4) for _ in range(4)]
+            return h, rng.getrandbits(1) << 31 | rng.randrange(1, 4) << 23 | rng.getrandbits(23)
+        if kind == 3:     # near overflow: c close to the largest float
+            h = [half(25, 30) for _ in range(4)]
+            return h, rng.getrandbits(1) << 31 | rng.randrange(250, 255) << 23 | rng.getrandbits(23)
+        # c plus the smallest product (2**-24 * 2**-24): exact in a double only while c's top bit is
+        # at most 53 bits above it (exponent field 131); a wider window loses it (inexact flag, RUP)
+        return [1, 0, 1, 0], rng.getrandbits(1) << 31 | rng.randrange(126, 138) << 23 | rng.getrandbits(23)
+
+    bad = []
+    for i in range(40_000):
+        h, c = case(i % 5)
+        rm = rng.randrange(5)
+        a, b = h[0] | h[1] << 16, h[2] | h[3] << 16
+        flags[0] = 0
+        got = lib.mcu_fp_dotpex_h(a, b, c, rm, flags)
+        want, want_flags = ref.sum_of_products(ref.F32, [(ref.F16, h[0], h[2]), (ref.F16, h[1], h[3])],
+                                               (ref.F32, c), rm)
+        if (got, flags[0]) != (want, want_flags):
+            bad.append(f"a={a:#010x} b={b:#010x} c={c:#010x} rm={rm}: C {got:#010x}/{flags[0]:#x} "
+                       f"ref {want:#010x}/{want_flags:#x}")
+            if len(bad) > 5:
+                break
+    assert not bad, "\n".join(bad)
+
+
 def _module_for_dotpex():
     from simulator.cengine import binding
     mod = binding.load()

@@ -9,6 +9,10 @@ Workloads:
                   post-increment loads) on shared TCDM banks (bank conflicts)
   (c) resnet8-fp16 the ResNet8 FP16 training step (every layer's kernels simulated; seconds include
                   building each kernel program, so this is the end-to-end rate of `mcusim train`)
+  (d) conv-ig-fp16 one kernel of that step alone, measured the same way (generating, assembling and
+                  simulating it): the FP16 Conv2D input gradient of a 32-channel 16x16 layer, the
+                  step's most frequent kind of work (vfdotpex.s.h on real data); (c) against (d) shows
+                  whether the cost per instruction stays the same from one kernel to a whole step
 Each run is a fresh subprocess, so peak RSS is that run's own.
 """
 from __future__ import annotations
@@ -128,11 +132,34 @@ def run_training_step(engine: str) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def run_training_kernel(engine: str) -> dict:
+    """(d): one training kernel end to end, from its generator to its outputs (inputs excluded)."""
+    import numpy as np
+    from kernels_asm.kernels import registry
+    from kernels_asm.kernels.harness import run_kernel
+    from simulator.config import load_config
+    registry.load_all()
+    kdef = registry.get("conv2d_ig")
+    shape = kdef.full_shape({"ci": 32, "co": 32, "h": 16, "w": 16})
+    inputs = kdef.inputs(shape, "fp16", np.random.default_rng(0))
+    config = load_config()
+    start = time.perf_counter()
+    program = kdef.build(shape, "fp16", kdef.default_variant(shape, "fp16", 8), 8)
+    run = run_kernel(program, inputs, 8, config, engine)
+    seconds = time.perf_counter() - start
+    return {"workload": "conv-ig-fp16", "engine": run.result.engine, "cores": 8,
+            "instret": run.total_instret, "cycles": run.total_cycles, "seconds": seconds,
+            "instr_per_s": run.total_instret / seconds, "cycles_per_s": run.total_cycles / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def run_one(name: str, engine: str) -> dict:
     """Run one workload in this process and report its figures."""
     sys.path.insert(0, str(ROOT))
     if name == "resnet8-fp16":
         return run_training_step(engine)
+    if name == "conv-ig-fp16":
+        return run_training_kernel(engine)
     from kernels_asm import assemble, to_elf
     from simulator.cluster import Cluster
     from simulator.config import load_config
@@ -153,8 +180,9 @@ def run_one(name: str, engine: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="c,py")
-    parser.add_argument("--workloads", default=",".join([*workloads(), "resnet8-fp16"]),
-                        help="int-loop, fp16-matmul, resnet8-fp16 (the last takes minutes on the py engine)")
+    parser.add_argument("--workloads", default=",".join([*workloads(), "resnet8-fp16", "conv-ig-fp16"]),
+                        help="int-loop, fp16-matmul, resnet8-fp16, conv-ig-fp16 (the last two take minutes "
+                             "on the py engine)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best is kept")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()

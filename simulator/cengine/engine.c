@@ -172,8 +172,10 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
     if (prof) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (cause >= 0) c->stalls[cause] += start - t;
-    c->stalls[MCU_S_JR] += jr;
-    start += jr;
+    if (jr) {                              /* rare: no memory update on the common path */
+        c->stalls[MCU_S_JR] += jr;
+        start += jr;
+    }
     /* 3. cost */
     int64_t end = start + 1, dest_ready = 0;
     int dest_cause = MCU_S_LOAD_USE;

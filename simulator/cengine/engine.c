@@ -163,7 +163,7 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     uint32_t divisor = cls == MCU_T_DIV ? c->x[d->rs2] : 0;
     c->issue_cycle = start + jr;
     /* 2. execute */
-    /* the table knows which semantics file implements the op: call it directly */
+    /* the table knows which semantics file implements the op; the plain loop inlines its switch */
     c->next_pc = pc + 4;
     c->acc_valid = 0;
     c->taken = 0;

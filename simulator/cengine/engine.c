@@ -291,7 +291,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
             /* one runnable core: no arbitration order to keep; only an exit can wake another */
             while (t < horizon && t < cl->max_cycles) {
                 cl->now = t;
-                int st = prof ? issue_prof(cl, only, t) : issue_plain(cl, only, t);
+                int st = prof ? issue_prof(cl, only, t) : issue_impl(cl, only, t, 0);   /* inlined: a tight loop */
                 if (MCU_UNLIKELY(st)) {
                     cl->exit_core = only;
                     cl->exit_cycle = t;

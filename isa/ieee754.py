@@ -471,41 +471,22 @@ def sum_of_products(dst_fmt: Format, products: list[tuple[Format, int, int]],
     """
     total = 0   # the exact sum in units of 2**_TERM_LSB
     signs = 0   # bit 0: some term is positive, bit 1: some term is negative (zero terms too)
-    for fmt, a, b in products:
-        fb = fmt.frac_bits
-        es = fmt.exp_special
-        ea = (a >> fb) & es
-        eb = (b >> fb) & es
-        if ea == es or eb == es:
-            return _sum_of_products_special(dst_fmt, products, addend)
-        ma = a & fmt.frac_mask
-        mb = b & fmt.frac_mask
-        if ea:
-            ma |= fmt.hidden_bit
-        else:
-            ea = 1
-        if eb:
-            mb |= fmt.hidden_bit
-        else:
-            eb = 1
-        term = ma * mb << (ea + eb - 2 + 2 * fmt.qmin - _TERM_LSB)
-        if (a ^ b) >> fmt.sign_shift:
-            total -= term
-            signs |= 2
-        else:
-            total += term
-            signs |= 1
+    operands = [(fmt, x) for fmt, a, b in products for x in (a, b)]
     if addend is not None:
-        fmt, c = addend
-        if (c >> fmt.frac_bits) & fmt.exp_special == fmt.exp_special:
-            return _sum_of_products_special(dst_fmt, products, addend)
-        sc, mc, xc = decode(fmt, c)
-        if sc:
-            total -= mc << (xc - _TERM_LSB)
-            signs |= 2
-        else:
-            total += mc << (xc - _TERM_LSB)
-            signs |= 1
+        operands.append(addend)
+    if any((x >> fmt.frac_bits) & fmt.exp_special == fmt.exp_special for fmt, x in operands):
+        return _sum_of_products_special(dst_fmt, products, addend)
+    for fmt, a, b in products:
+        sa, ma, xa = decode(fmt, a)
+        sb, mb, xb = decode(fmt, b)
+        term = ma * mb << (xa + xb - _TERM_LSB)
+        total += -term if sa ^ sb else term
+        signs |= 2 if sa ^ sb else 1
+    if addend is not None:
+        sc, mc, xc = decode(*addend)
+        term = mc << (xc - _TERM_LSB)
+        total += -term if sc else term
+        signs |= 2 if sc else 1
     if not total:
         return _exact_zero_sign(signs != 3, signs >> 1, rm) << dst_fmt.sign_shift, 0
     if total < 0:
@@ -534,20 +515,12 @@ def dotpex_h(a: int, b: int, c: int, rm: int) -> tuple[int, int]:
         mx = x & 0x3FF | 0x400 if ex else x & 0x3FF
         my = y & 0x3FF | 0x400 if ey else y & 0x3FF
         term = mx * my << ((ex or 1) + (ey or 1) + _LANES_SHIFT)
-        if (x ^ y) & 0x8000:
-            total -= term
-            signs |= 2
-        else:
-            total += term
-            signs |= 1
+        total += -term if (x ^ y) & 0x8000 else term
+        signs |= 2 if (x ^ y) & 0x8000 else 1
     ec = c >> 23 & 0xFF
     term = (c & 0x7FFFFF | 0x800000 if ec else c & 0x7FFFFF) << ((ec or 1) + _ADDEND_SHIFT)
-    if c >> 31:
-        total -= term
-        signs |= 2
-    else:
-        total += term
-        signs |= 1
+    total += -term if c >> 31 else term
+    signs |= 2 if c >> 31 else 1
     if not total:
         return _exact_zero_sign(signs != 3, signs >> 1, rm) << 31, 0
     if total < 0:

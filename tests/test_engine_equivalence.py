@@ -60,3 +60,35 @@ def test_calibration_programs_identical():
     setup = "core_id t0\n li s0, 0x10000000\n slli t0, t0, 2\n add s0, s0, t0\n li a2, 0x9876\n li a1, 100"
     for body in bodies:
         assert_same(run_both(loop_program(body, 50, setup), 8))
+
+
+def test_self_modifying_code_identical():
+    """A core rewrites an instruction it then runs: the C engine invalidates the pre-decoded record
+    and takes the new one (CEngine.invalidate / refresh), as the reference re-decodes it."""
+    source = """
+    .globl _start
+_start:
+    li t2, 3
+1:  la t0, patched
+    lw t1, 0(t0)
+    li t3, 1 << 20
+    add t1, t1, t3                # addi a0, a0, k -> addi a0, a0, k + 1
+    sw t1, 0(t0)
+    fence.i
+patched:
+    addi a0, a0, 1
+    addi t2, t2, -1
+    bnez t2, 1b
+    li a7, 93
+    ecall
+"""
+    results = run_both(source, 1)
+    assert_same(results)
+    assert results[0][0]["exit_code"] == 2 + 3 + 4    # the patched immediates 2, 3, 4
+    # the rewritten word is pre-decoded again (not left to the reference for good)
+    image = read_elf(to_elf(assemble(source, "<smc>")), "<smc>")
+    cluster = Cluster(image, load_config(), cores=1, engine="c")
+    cluster.run()
+    mem = cluster.cengine.state.mem
+    record = mem.code[(image.symbols["patched"] - mem.code_base) >> 2]
+    assert record.valid and record.sem and record.imm[0] == 4

@@ -228,8 +228,7 @@ class CEngine:
                 code = memoryview(memory.read_bytes(lo, 4 * words)).cast("I")   # little-endian host
                 records = b"".join([self._record(word) for word in code])
                 self.ffi.memmove(table, records, len(records))
-                if lo <= DISPATCH_RETURN < lo + 4 * words:
-                    table[(DISPATCH_RETURN - lo) >> 2].sem = 0
+                self._leave_dispatch_return_to_reference()
             else:                                      # holes in the range: word by word
                 for k in range(words):
                     self._predecode(memory, k)
@@ -255,9 +254,16 @@ class CEngine:
         except Exception:  # noqa: BLE001 - a hole in the code range: leave it to the reference
             m.code[k].valid = 0
             return
-        binding.predecode(decode(word), m.code[k], word)
-        if address == DISPATCH_RETURN:      # a worker's return there ends its task: the reference's job
-            m.code[k].sem = 0
+        record = self._record(word)
+        self.ffi.memmove(m.code + k, record, len(record))
+        self._leave_dispatch_return_to_reference()
+
+    def _leave_dispatch_return_to_reference(self) -> None:
+        """A worker's return to DISPATCH_RETURN ends its task, which the reference does: should the
+        code range cover that address, its record says so (sem 0)."""
+        m = self.state.mem
+        if m.code_base <= DISPATCH_RETURN < m.code_base + 4 * m.code_words:
+            m.code[(DISPATCH_RETURN - m.code_base) >> 2].sem = 0
 
     def invalidate(self, address: int, size: int) -> None:
         m = self.state.mem

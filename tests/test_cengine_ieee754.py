@@ -452,33 +452,19 @@ def test_dotpex_fast_path_equals_the_reference():
     """mcu_fp_dotpex_h (the vfdotpex.s.h fast path) against isa.ieee754.sum_of_products."""
     import random as _random
 
-    from isa import ieee754 as ref
-    mod = _module_for_dotpex()
-    ffi, lib = mod.ffi, mod.lib
     rng = _random.Random(11)
     specials16 = [0, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0x7C01, 1, 0x3FF, 0x400, 0x7BFF, 0x3C00, 0xBC00]
     specials32 = [0, 0x80000000, 0x7F800000, 0x7FC00000, 1, 0x7F7FFFFF, 0x3F800000, 0xBF800000]
-    flags = ffi.new("uint32_t *")
-    bad = []
-    for i in range(60_000):
+
+    def case() -> tuple[list[int], int, int]:
         h = [rng.choice(specials16) if rng.random() < 0.15 else rng.getrandbits(16) for _ in range(4)]
         if rng.random() < 0.5:   # similar magnitudes: the fast path
             h = [(v & 0x83FF) | (rng.randrange(12, 18) << 10) for v in h]
         c = rng.choice(specials32) if rng.random() < 0.1 else (
             rng.getrandbits(32) if rng.random() < 0.3 else (rng.getrandbits(23) | rng.randrange(110, 140) << 23
                                                            | rng.getrandbits(1) << 31))
-        rm = rng.randrange(5)
-        a, b = h[0] | h[1] << 16, h[2] | h[3] << 16
-        flags[0] = 0
-        got = lib.mcu_fp_dotpex_h(a, b, c, rm, flags)
-        want, want_flags = ref.sum_of_products(ref.F32, [(ref.F16, h[0], h[2]), (ref.F16, h[1], h[3])],
-                                               (ref.F32, c), rm)
-        if (got, flags[0]) != (want, want_flags):
-            bad.append(f"a={a:#010x} b={b:#010x} c={c:#010x} rm={rm}: C {got:#010x}/{flags[0]:#x} "
-                       f"ref {want:#010x}/{want_flags:#x}")
-            if len(bad) > 5:
-                break
-    assert not bad, "\n".join(bad)
+        return h, c, rng.randrange(5)
+    _check_dotpex(case() for _ in range(60_000))
 
 
 def test_dotpex_double_path_boundaries():
@@ -489,10 +475,7 @@ def test_dotpex_double_path_boundaries():
     import random as _random
 
     from isa import ieee754 as ref
-    mod = _module_for_dotpex()
-    ffi, lib = mod.ffi, mod.lib
     rng = _random.Random(5)
-    flags = ffi.new("uint32_t *")
 
     def half(exp_lo: int, exp_hi: int) -> int:
         return rng.getrandbits(1) << 15 | rng.randrange(exp_lo, exp_hi + 1) << 10 | rng.getrandbits(10)
@@ -520,13 +503,19 @@ def test_dotpex_double_path_boundaries():
         # at most 53 bits above it (exponent field 131); a wider window loses it (inexact flag, RUP)
         return [1, 0, 1, 0], rng.getrandbits(1) << 31 | rng.randrange(126, 138) << 23 | rng.getrandbits(23)
 
+    _check_dotpex((*case(i % 5), rng.randrange(5)) for i in range(40_000))
+
+
+def _check_dotpex(cases) -> None:
+    """mcu_fp_dotpex_h against isa.ieee754.sum_of_products on (halves [a0, a1, b0, b1], c, rm) cases."""
+    from isa import ieee754 as ref
+    mod = _module_for_dotpex()
+    flags = mod.ffi.new("uint32_t *")
     bad = []
-    for i in range(40_000):
-        h, c = case(i % 5)
-        rm = rng.randrange(5)
+    for h, c, rm in cases:
         a, b = h[0] | h[1] << 16, h[2] | h[3] << 16
         flags[0] = 0
-        got = lib.mcu_fp_dotpex_h(a, b, c, rm, flags)
+        got = mod.lib.mcu_fp_dotpex_h(a, b, c, rm, flags)
         want, want_flags = ref.sum_of_products(ref.F32, [(ref.F16, h[0], h[2]), (ref.F16, h[1], h[3])],
                                                (ref.F32, c), rm)
         if (got, flags[0]) != (want, want_flags):

@@ -38,7 +38,7 @@ from simulator.memory import Memory
 from simulator import memory_map as mm
 from simulator.memory_map import (ALIAS_BASE, DISPATCH_RETURN, L2_BASE, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE,
                                   periph_offset)
-from simulator.operands import F_OFFSET, register_use
+from simulator.operands import register_use, scoreboard_use
 from simulator.peripherals import Dma, EventUnit
 
 CONTROLLER = 8
@@ -430,19 +430,12 @@ class Cluster:
         (timing class, cost method or None for a 1-cycle class, scoreboard indices read,
         writes as (index, gets the result latency), x register written last or -1,
         None or what happens at issue before execution: start = before(core, d, start))."""
-        use = register_use(d.instr)
         cls = d.instr.timing
-        reads = tuple(r for r in (getattr(d, name) + off for name, off in zip(use.reads, use.reads_offset))
-                      if r)                     # x0 (index 0) is always ready; f0 is index 32
-        writes = []
-        for name, off in zip(use.writes, use.writes_offset):
-            r = getattr(d, name) + off
-            if r:
-                # A load's post-incremented base register is ready at once, not after the load.
-                writes.append((r, not (name == "rs1" and cls == "load")))
-        x_writes = [r for r, _timed in writes if r < F_OFFSET]
+        reads, writes, last_x = scoreboard_use(d)
+        # A load's post-incremented base register is ready at once, not after the load.
+        timed_writes = tuple((r, not (post_increment and cls == "load")) for r, post_increment in writes)
         before = {"jalr": self._before_jalr, "div": self._before_div}.get(cls)
-        return cls, self._cost_methods.get(cls), reads, tuple(writes), x_writes[-1] if x_writes else -1, before
+        return cls, self._cost_methods.get(cls), reads, timed_writes, last_x, before
 
     def _before_jalr(self, core: CoreModel, d, start: int) -> int:
         """A jalr whose base register the previous instruction wrote waits for it (jr stall)."""

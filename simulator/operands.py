@@ -54,6 +54,19 @@ def register_use(entry: Instr) -> RegisterUse:
     return use
 
 
+def scoreboard_use(d) -> tuple[tuple[int, ...], tuple[tuple[int, bool], ...], int]:
+    """The scoreboard indices of decoded instruction `d` (both engines' timing derives from this):
+    registers read; registers written, as (index, whether it is the post-increment write of rs1);
+    the x register written last, or -1. x0 (index 0) is left out: always ready, never written."""
+    use = register_use(d.instr)
+    values = d.values
+    reads = tuple(r for r in (values[n] + off for n, off in zip(use.reads, use.reads_offset)) if r)
+    writes = tuple((values[n] + off, n == "rs1") for n, off in zip(use.writes, use.writes_offset)
+                   if values[n] + off)
+    x_writes = [r for r, _ in writes if r < F_OFFSET]
+    return reads, writes, x_writes[-1] if x_writes else -1
+
+
 def _stores_from(entry: Instr, name: str) -> bool:
     # Stores and branches have no destination; an "rd"-slot field there is a source.
     return entry.timing in ("store", "branch")

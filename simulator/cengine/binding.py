@@ -7,7 +7,7 @@ from typing import Any
 from isa.spec import Decoded
 from isa.timing import TIMING_CLASSES
 from simulator.cengine.opgen import OP_INDEX, OP_INVALID, slot_plan
-from simulator.operands import register_use
+from simulator.operands import scoreboard_use
 
 TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
 SEM_FILE: list[int] = []   # per op: 1 sem_int.c, 2 sem_fp.c, 0 the Python reference (set by load())
@@ -59,18 +59,14 @@ def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
             insn.imm[int(slot[3])] = value
         else:
             setattr(insn, slot, value)
-    # timing descriptors (same derivation as Cluster._timing)
-    use = register_use(entry)
-    reads = [d.values[n] + off for n, off in zip(use.reads, use.reads_offset) if d.values[n] or off]
-    writes = [(d.values[n] + off) | (0x80 if n == "rs1" else 0)
-              for n, off in zip(use.writes, use.writes_offset) if d.values[n] or off]
-    x_writes = [d.values[n] for n, off in zip(use.writes, use.writes_offset) if not off and d.values[n]]
+    # timing descriptors (0x80 marks the post-increment write of rs1)
+    reads, writes, last_x = scoreboard_use(d)
     insn.cls = TIMING_IDS[entry.timing]
     insn.sem = SEM_FILE[insn.op] if SEM_FILE else 0
     insn.nreads, insn.nwrites = len(reads), len(writes)
     insn.reads[0:len(reads)] = reads
-    insn.writes[0:len(writes)] = writes
-    insn.last_x = x_writes[-1] if x_writes else -1
+    insn.writes[0:len(writes)] = [r | (0x80 if post_increment else 0) for r, post_increment in writes]
+    insn.last_x = last_x
 
 
 _SCALARS = ("pc", "frm", "fflags", "mstatus", "instret")

@@ -128,12 +128,8 @@ class _Instructions(_Stmt):
             p.offset += 4 * len(self.items)
             return
         where = p.asm.where(self)[:2]
-        line_map, data, base = p.line_map, p.data[p.section], p.bases[p.section]
         for item in self.items:
-            word = item if type(item) is int else _encode(*item, p)
-            line_map[base + p.offset] = where
-            data += word.to_bytes(4, "little")
-            p.offset += 4
+            p.put_word(item if type(item) is int else _encode(*item, p), where)
 
 
 class _ConstantRun(_Stmt):
@@ -210,8 +206,9 @@ class _LoadImmediate(_Stmt):
         else:
             low = lo12(value)
             seq = [("lui", ((value - low) >> 12) & 0xFFFFF), ("addi", low)]
+        where = p.asm.where(self)[:2]
         for word in _li_words(self.rd, seq):
-            p.put_word(word, self)
+            p.put_word(word, where)
 
 
 def _li_fits(value: int) -> bool:
@@ -575,9 +572,10 @@ class _Pass:
                 self.data[self.section] += data
         self.offset += len(data)
 
-    def put_word(self, word: int, stmt: _Stmt) -> None:
-        """An instruction word in pass 2 (the caller has checked that the section takes code)."""
-        self.line_map[self.bases[self.section] + self.offset] = self.asm.where(stmt)[:2]
+    def put_word(self, word: int, where: tuple[str, int]) -> None:
+        """An instruction word in pass 2, from source `where` (file, line); the caller has checked
+        that the section takes code."""
+        self.line_map[self.bases[self.section] + self.offset] = where
         self.data[self.section] += word.to_bytes(4, "little")
         self.offset += 4
 

@@ -52,7 +52,7 @@ def _pad_to(buf: bytearray, offset: int) -> None:
 def to_elf(program: Program) -> bytes:
     """The program as an ELF32 executable (ET_EXEC, EM_RISCV)."""
     sections = program.sections
-    loadable = [s for s in sections if s.size and "a" in s.flags]
+    loadable = program.loadable_sections()
     shstr = _StringTable()
     strtab = _StringTable()
     index = {s.name: i + 1 for i, s in enumerate(sections)}
@@ -70,7 +70,7 @@ def to_elf(program: Program) -> bytes:
     attributes = _attributes()
     out += attributes
 
-    symbols = sorted(program.symbols.values(), key=lambda y: (y.binding != "local", y.value, y.name))
+    symbols = program.symbols_in_table_order()
     symtab = bytearray(struct.pack(_SYM, 0, 0, 0, 0, 0, 0))
     first_global = 1 + sum(1 for y in symbols if y.binding == "local")
     for y in symbols:

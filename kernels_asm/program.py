@@ -54,6 +54,14 @@ class Program:
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 
+    def loadable_sections(self) -> list[Section]:
+        """The sections a loader places in memory (an ELF's PT_LOAD segments): allocated, non-empty."""
+        return [s for s in self.sections if s.size and "a" in s.flags]
+
+    def symbols_in_table_order(self) -> list[Symbol]:
+        """The symbols in ELF symbol-table order: locals first (as ELF requires), then by value, name."""
+        return sorted(self.symbols.values(), key=lambda y: (y.binding != "local", y.value, y.name))
+
     def symbol(self, name: str) -> int:
         """Address (or value) of a symbol; KeyError names the symbol if it is not defined."""
         if name not in self.symbols:

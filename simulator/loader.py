@@ -95,9 +95,8 @@ def program_image(program: Program) -> Image:
     segment per non-empty allocated section (no file bytes for nobits ones), every symbol (values
     as 32-bit words, in the ELF symbol table's order), the executable sections that have contents."""
     segments = [Segment(s.address, b"" if s.nobits else bytes(s.data), s.size, "x" in s.flags)
-                for s in program.sections if s.size and "a" in s.flags]
-    ordered = sorted(program.symbols.values(), key=lambda y: (y.binding != "local", y.value, y.name))
-    symbols = {y.name: y.value & 0xFFFF_FFFF for y in ordered}
+                for s in program.loadable_sections()]
+    symbols = {y.name: y.value & 0xFFFF_FFFF for y in program.symbols_in_table_order()}
     exec_sections = [(s.name, s.address, bytes(s.data)) for s in program.sections
                      if "x" in s.flags and not s.nobits]
     return Image(program.entry, segments, symbols, exec_sections)

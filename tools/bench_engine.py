@@ -119,6 +119,13 @@ def workloads(engine: str = "c") -> dict[str, tuple[str, int]]:
     }
 
 
+def figures(workload: str, engine: str, cores: int, instret: int, cycles: int, seconds: float) -> dict:
+    """One run's figures, with this process's peak RSS."""
+    return {"workload": workload, "engine": engine, "cores": cores, "instret": instret, "cycles": cycles,
+            "seconds": seconds, "instr_per_s": instret / seconds, "cycles_per_s": cycles / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def run_training_step(engine: str) -> dict:
     """(c): the ResNet8 FP16 training step, every kernel simulated (mcusim train resnet8 --dtype fp16)."""
     from workloads.train import simulate_step
@@ -126,11 +133,7 @@ def run_training_step(engine: str) -> dict:
     step = simulate_step("resnet8", "fp16", engine=engine, verify=False)
     seconds = time.perf_counter() - start
     # whole-run instructions of every kernel program (the kernel regions plus their short wrappers)
-    instret = step.instret
-    return {"workload": "resnet8-fp16", "engine": engine, "cores": 8, "instret": instret,
-            "cycles": step.compute_cycles, "seconds": seconds, "instr_per_s": instret / seconds,
-            "cycles_per_s": step.compute_cycles / seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return figures("resnet8-fp16", engine, 8, step.instret, step.compute_cycles, seconds)
 
 
 def run_training_kernel(engine: str) -> dict:
@@ -148,10 +151,7 @@ def run_training_kernel(engine: str) -> dict:
     program = kdef.build(shape, "fp16", kdef.default_variant(shape, "fp16", 8), 8)
     run = run_kernel(program, inputs, 8, config, engine)
     seconds = time.perf_counter() - start
-    return {"workload": "conv-ig-fp16", "engine": run.result.engine, "cores": 8,
-            "instret": run.total_instret, "cycles": run.total_cycles, "seconds": seconds,
-            "instr_per_s": run.total_instret / seconds, "cycles_per_s": run.total_cycles / seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return figures("conv-ig-fp16", run.result.engine, 8, run.total_instret, run.total_cycles, seconds)
 
 
 def import_engine_modules() -> None:
@@ -183,10 +183,7 @@ def run_one(name: str, engine: str) -> dict:
     result = Cluster(image, config, cores=cores, engine=engine).run()
     seconds = time.perf_counter() - start
     assert result.exit_code == 0, result.reason
-    return {"workload": name, "engine": result.engine, "cores": cores, "instret": result.instret,
-            "cycles": result.cycles, "seconds": seconds,
-            "instr_per_s": result.instret / seconds, "cycles_per_s": result.cycles / seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return figures(name, result.engine, cores, result.instret, result.cycles, seconds)
 
 
 def main() -> None:

@@ -134,24 +134,17 @@ static inline int profiled(const McuCluster *cl, int64_t pc) {
     return !(pc & 3) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 2) < cl->prof_words;
 }
 
-/* Issue the next instruction of core c at cycle >= t. Returns 0 when done in C, 1 when the Python
- * reference must execute it (nothing has been changed then), 3 on a jump-to-self hang. `prof` is a
- * constant: the compiler makes a profiling and a plain copy, so a run without the profile pays nothing. */
-static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int index, int64_t t,
-                                                           const int prof) {
-    McuCore *c = &cl->cores[index];
+/* Issue the instruction d at pc of core c (cl->cores[index]) at cycle >= t. Returns 0 when done in C,
+ * 1 when the Python reference must execute it (nothing has been changed then), 3 on a jump-to-self
+ * hang. `prof`, `op` and `op_cls` are constants: the compiler makes a profiling copy, so a run without
+ * the profile pays nothing, and plain copies: one per op of MCU_SPECIALISED_OPS (op, op_cls: that op
+ * and its timing class) and a generic one (op = op_cls = -1: both read from d). */
+static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuCore *c, const McuInsn *d,
+                                                           int index, uint32_t pc, uint32_t word_index,
+                                                           int64_t t, const int prof, const int op,
+                                                           const int op_cls) {
     McuMem *m = &cl->mem;
-    uint32_t pc = c->pc;
-    /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
-     * (never pre-decoded): the reference executes it */
-    uint32_t word_index = (pc - m->code_base) >> 2;
-    if (MCU_UNLIKELY((pc & 3) || pc < m->code_base || word_index >= m->code_words)) return 1;
-    const McuInsn *d = &m->code[word_index];
-    if (MCU_UNLIKELY(!d->sem)) return 1;
-    /* the reference keeps the counters of instructions outside the table */
-    if (prof && (word_index >= cl->prof_words || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
-        return 1;
-    int cls = d->cls;
+    const int cls = op_cls >= 0 ? op_cls : d->cls;
     /* 1. wait for source operands */
     int64_t start = t;
     int cause = -1;
@@ -167,8 +160,13 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     c->next_pc = pc + 4;
     c->acc_valid = 0;
     c->taken = 0;
-    int st = prof ? (d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d))
-                  : (d->sem == 1 ? sem_int_inline(c, m, d) : sem_fp_inline(c, m, d));
+    int st;
+    if (prof) st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
+    else if (op < 0) st = d->sem == 1 ? sem_int_inline(c, m, d, d->op) : sem_fp_inline(c, m, d, d->op);
+    else {                                 /* one of the two folds to MCU_UNSUPPORTED */
+        st = sem_int_inline(c, m, d, op);
+        if (st == MCU_UNSUPPORTED) st = sem_fp_inline(c, m, d, op);
+    }
     if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
     if (prof) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (cause >= 0) c->stalls[cause] += start - t;
@@ -213,7 +211,7 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
             c->stalls[MCU_S_MULH] += cl->mulh - 1;
             break;
         case MCU_T_DIV: {
-            int signed_op = d->op == MCU_OP_DIV || d->op == MCU_OP_REM;
+            int signed_op = (op >= 0 ? op : d->op) == MCU_OP_DIV || (op >= 0 ? op : d->op) == MCU_OP_REM;
             int cost = divide_cycles(divisor, signed_op, cl->div_base, cl->div_by_zero);
             end = start + cost;
             c->stalls[MCU_S_DIV] += cost - 1;
@@ -258,8 +256,72 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     return 0;
 }
 
-static int issue_plain(McuCluster *cl, int index, int64_t t) { return issue_impl(cl, index, t, 0); }
+/* The plain issue path, one function per op of MCU_SPECIALISED_OPS (opgen.SPECIALISED_ISSUE) and a
+ * generic one for every other op, called through a table indexed by op: each function's branches
+ * are predicted for its op alone, and its semantic and cost switches fold to one case. */
+typedef int (*issue_fn)(McuCluster *, McuCore *, const McuInsn *, int, uint32_t, uint32_t, int64_t);
+static __attribute__((noinline)) int issue_generic(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                   uint32_t pc, uint32_t word_index, int64_t t) {
+    return issue_body(cl, c, d, index, pc, word_index, t, 0, -1, -1);
+}
+#define MCU_ISSUE_FN(OP, CLS)                                                                           \
+    static __attribute__((noinline)) int issue_##OP(McuCluster *cl, McuCore *c, const McuInsn *d, int index, \
+                                                    uint32_t pc, uint32_t word_index, int64_t t) {      \
+        return issue_body(cl, c, d, index, pc, word_index, t, 0, OP, CLS);                            \
+    }
+MCU_SPECIALISED_OPS(MCU_ISSUE_FN)
+#undef MCU_ISSUE_FN
+#define MCU_ISSUE_ENTRY(OP, CLS) [OP] = issue_##OP,
+static const issue_fn ISSUE_BY_OP[MCU_NUM_OPS + 1] = {
+    [0 ... MCU_NUM_OPS] = issue_generic,   /* GCC range initialiser; the entries below override it */
+    MCU_SPECIALISED_OPS(MCU_ISSUE_ENTRY)
+};
+#undef MCU_ISSUE_ENTRY
+
+/* Issue the next instruction of core `index` at cycle >= t (results as issue_body). */
+static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int index, int64_t t,
+                                                           const int prof) {
+    McuCore *c = &cl->cores[index];
+    const McuMem *m = &cl->mem;
+    uint32_t pc = c->pc;
+    /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
+     * (never pre-decoded): the reference executes it */
+    uint32_t word_index = (pc - m->code_base) >> 2;
+    if (MCU_UNLIKELY((pc & 3) || pc < m->code_base || word_index >= m->code_words)) return 1;
+    const McuInsn *d = &m->code[word_index];
+    if (MCU_UNLIKELY(!d->sem)) return 1;
+    if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, pc, word_index, t);
+    /* the reference keeps the counters of instructions outside the table */
+    if (word_index >= cl->prof_words || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index])))
+        return 1;
+    return issue_body(cl, c, d, index, pc, word_index, t, 1, -1, -1);
+}
+
 static int issue_prof(McuCluster *cl, int index, int64_t t) { return issue_impl(cl, index, t, 1); }
+
+/* Run core `only`, the one runnable core, from cycle *t until the horizon or the cycle limit (*t: where
+ * it stopped) or until an issue returns non-zero (returned; *t: that issue's cycle). Its own function
+ * (measured faster than the same loop inside run_impl: it keeps its registers to itself). */
+static inline __attribute__((always_inline)) int run_one_core(McuCluster *cl, int only, int64_t *t_io,
+                                                             const int prof) {
+    int64_t t = *t_io, horizon = cl->horizon;
+    int st = 0;
+    while (t < horizon && t < cl->max_cycles) {
+        cl->now = t;
+        st = prof ? issue_prof(cl, only, t) : issue_impl(cl, only, t, 0);
+        if (MCU_UNLIKELY(st)) break;
+        t = cl->ready[only];
+    }
+    *t_io = t;
+    return st;
+}
+
+static __attribute__((noinline)) int run_one_core_plain(McuCluster *cl, int only, int64_t *t) {
+    return run_one_core(cl, only, t, 0);
+}
+static __attribute__((noinline)) int run_one_core_prof(McuCluster *cl, int only, int64_t *t) {
+    return run_one_core(cl, only, t, 1);
+}
 
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
@@ -289,16 +351,12 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
         if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
         if (live == 1) {
             /* one runnable core: no arbitration order to keep; only an exit can wake another */
-            while (t < horizon && t < cl->max_cycles) {
-                cl->now = t;
-                int st = prof ? issue_prof(cl, only, t) : issue_impl(cl, only, t, 0);   /* inlined: a tight loop */
-                if (MCU_UNLIKELY(st)) {
-                    cl->exit_core = only;
-                    cl->exit_cycle = t;
-                    cl->resume_index = (only - (int)(t % n) + n) % n;
-                    return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
-                }
-                t = ready[only];
+            int st = prof ? run_one_core_prof(cl, only, &t) : run_one_core_plain(cl, only, &t);
+            if (MCU_UNLIKELY(st)) {
+                cl->exit_core = only;
+                cl->exit_cycle = t;
+                cl->resume_index = (only - (int)(t % n) + n) % n;
+                return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
             }
             continue;
         }
@@ -314,7 +372,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
         for (int i = 0; i < n; i++) {
             int index = first + i < n ? first + i : first + i - n;
             if (i >= first_i && ready[index] == t) {
-                int st = prof ? issue_prof(cl, index, t) : issue_plain(cl, index, t);
+                int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
                 if (MCU_UNLIKELY(st)) {
                     cl->exit_core = index;
                     cl->exit_cycle = t;

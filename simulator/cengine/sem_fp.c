@@ -86,7 +86,9 @@ static inline int v_sgnj(McuCore *c, const McuInsn *d, int kind, int rep) {
 }
 
 /* f[fd] = round(v1[0]*v2[0] + v1[1]*v2[1] (+ f[fd] as FP32 when `ex`)) with one rounding */
-static inline int v_dotp(McuCore *c, const McuInsn *d, int ex, int rep) {
+/* always inlined: with `ex` and `rep` constant, the issue path's vfdotpex.s.h copy keeps only its own
+ * lanes and the double fast path (a call was a tenth of benchmark (b)) */
+static inline __attribute__((always_inline)) int v_dotp(McuCore *c, const McuInsn *d, int ex, int rep) {
     static const mcu_fmt *const fmts[2] = {&MCU_F16, &MCU_F16};
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
@@ -217,8 +219,9 @@ __attribute__((visibility("default"))) int mcu_sem_fp_supports(int op) {
     case MCU_OP_##NAME##_H: return call(0); \
     case MCU_OP_##NAME##_R_H: return call(1);
 
-static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMem *m, const McuInsn *d) {
-    switch (d->op) {
+/* `op` as for sem_int_inline */
+static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMem *m, const McuInsn *d, const int op) {
+    switch (op) {
     /* --- loads and stores: memory first, so MCU_PYTHON / traps leave the registers untouched ------- */
     case MCU_OP_FLW: {
         uint32_t v;
@@ -364,4 +367,4 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
 }
 
 /* out of line: single-instruction execution and the profiling loop (the plain loop inlines it) */
-int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d) { return sem_fp_inline(c, m, d); }
+int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d) { return sem_fp_inline(c, m, d, d->op); }

@@ -254,8 +254,9 @@ static inline uint32_t shuffle2(uint32_t x, uint32_t old, uint32_t y, const unsi
 
 #define NO_ACC
 
-static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuMem *m, const McuInsn *d) {
-    switch (d->op) {
+/* `op` is d->op, or a constant in the issue path's per-op copies (the switch then folds to one case) */
+static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuMem *m, const McuInsn *d, const int op) {
+    switch (op) {
     /* --- RV32I ---------------------------------------------------------------------------------- */
     case MCU_OP_LUI: RET(IMM0 << 12);
     case MCU_OP_AUIPC: RET(c->pc + (IMM0 << 12));
@@ -477,4 +478,4 @@ MCU_EXPORT int mcu_sem_int_supports(int op) {
 }
 
 /* out of line: single-instruction execution and the profiling loop (the plain loop inlines it) */
-int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d) { return sem_int_inline(c, m, d); }
+int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d) { return sem_int_inline(c, m, d, d->op); }

@@ -3,7 +3,7 @@
 Every core runs the same random code (SPMD) on its own slice of the TCDM, or on a shared slice to
 make bank conflicts: integer, FP32, FP16 and FP16-SIMD instructions drawn from the instruction table
 itself (so new instructions are covered automatically), post-increment loads and stores, hardware
-loops, branches, barriers and DMA transfers. At the end each core dumps its registers to the TCDM.
+loops, branches, register-indirect jumps, barriers and DMA transfers. At the end each core dumps its registers to the TCDM.
 
     python tools/gen_cluster_program.py --seed 3 --blocks 20 > prog.s
 """
@@ -80,6 +80,13 @@ def _memory_op(rng: random.Random) -> str:
         f"p.lw {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.sw {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.lhu {format_operand('rd', reg, 0)}, 4(t6!)",
+        f"lbu {format_operand('rd', reg, 0)}, {off + rng.randrange(4)}({base})",
+        f"lhu {format_operand('rd', reg, 0)}, {off + rng.choice([0, 2])}({base})",
+        f"sh {format_operand('rd', reg, 0)}, {off + rng.choice([0, 2])}({base})",
+        f"p.lh {format_operand('rd', reg, 0)}, 4(t6!)",
+        f"p.sh {format_operand('rd', reg, 0)}, 4(t6!)",
+        f"p.lbu {format_operand('rd', reg, 0)}, 4(t6!)",
+        f"p.sb {format_operand('rd', reg, 0)}, 4(t6!)",
     ])
 
 
@@ -99,12 +106,21 @@ def _block(rng: random.Random, label: int) -> list[str]:
         loop_body = [b for b in body if "(t6!)" not in b][:4]
         while len(loop_body) < 3:
             loop_body.append("addi t4, t4, 1")
-        lines.append(f"    lp.setupi x{rng.randint(0, 1)}, {n}, {label}f")
+        if rng.random() < 0.5:
+            lines.append(f"    lp.setupi x{rng.randint(0, 1)}, {n}, {label}f")
+        else:                                   # the count from a register
+            lines += [f"    li t4, {n}", f"    lp.setup x{rng.randint(0, 1)}, t4, {label}f"]
         lines += [f"    {b}" for b in loop_body[:-1]]
         lines.append(f"{label}:  {loop_body[-1]}")
-    elif kind < 0.45:
-        lines.append(f"    {rng.choice(['beq', 'bne', 'blt', 'bgeu'])} {rng.choice(['a0', 'a1', 't0'])}, "
+    elif kind < 0.38:
+        lines.append(f"    {rng.choice(['beq', 'bne', 'blt', 'bge', 'bltu', 'bgeu'])} {rng.choice(['a0', 'a1', 't0'])}, "
                      f"{rng.choice(['a2', 'zero', 't1'])}, {label}f")
+        lines += [f"    {b}" for b in body]
+        lines.append(f"{label}:  nop")
+    elif kind < 0.45:
+        # a register-indirect jump over the body
+        lines.append(f"    la t4, {label}f")
+        lines.append("    jalr zero, 0(t4)")
         lines += [f"    {b}" for b in body]
         lines.append(f"{label}:  nop")
     else:

@@ -287,6 +287,22 @@ def average(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
     return _add(fmt, a, b, rm, 1)
 
 
+def _finite_significands(fmt: Format, a: int, ea: int, b: int, eb: int) -> tuple[int, int, int, int]:
+    """Significands and exponent fields of two finite operands (exponent fields ea, eb), as
+    (ma, ea, mb, eb): normal numbers get their hidden bit, subnormals the exponent 1."""
+    ma = a & fmt.frac_mask
+    mb = b & fmt.frac_mask
+    if ea:
+        ma |= fmt.hidden_bit
+    else:
+        ea = 1
+    if eb:
+        mb |= fmt.hidden_bit
+    else:
+        eb = 1
+    return ma, ea, mb, eb
+
+
 def _add(fmt: Format, a: int, b: int, rm: int, halve: int) -> tuple[int, int]:
     fb = fmt.frac_bits
     es = fmt.exp_special
@@ -301,16 +317,7 @@ def _add(fmt: Format, a: int, b: int, rm: int, halve: int) -> tuple[int, int]:
         if ea == es and eb == es and sa != sb:
             return fmt.canonical_nan, NV  # inf - inf
         return (a if ea == es else b), 0
-    ma = a & fmt.frac_mask
-    mb = b & fmt.frac_mask
-    if ea:
-        ma |= fmt.hidden_bit
-    else:
-        ea = 1
-    if eb:
-        mb |= fmt.hidden_bit
-    else:
-        eb = 1
+    ma, ea, mb, eb = _finite_significands(fmt, a, ea, b, eb)
     sign, s, e = _signed_sum(sa, ma, ea, sb, mb, eb)
     if not s:
         return _exact_zero_sign(sa == sb, sa, rm) << ss, 0
@@ -334,16 +341,7 @@ def mul(fmt: Format, a: int, b: int, rm: int) -> tuple[int, int]:
         if is_zero(fmt, a) or is_zero(fmt, b):
             return fmt.canonical_nan, NV  # inf * 0
         return (sign << ss) | fmt.inf, 0
-    ma = a & fmt.frac_mask
-    mb = b & fmt.frac_mask
-    if ea:
-        ma |= fmt.hidden_bit
-    else:
-        ea = 1
-    if eb:
-        mb |= fmt.hidden_bit
-    else:
-        eb = 1
+    ma, ea, mb, eb = _finite_significands(fmt, a, ea, b, eb)
     return round_exact(fmt, sign, ma * mb, ea + eb - 2 + 2 * fmt.qmin, rm)
 
 

@@ -51,13 +51,16 @@ static inline int mcu_dotpex_double(uint32_t a, uint32_t b, uint32_t c, int rm, 
     lo = ce && lsbc < lo ? lsbc : lo;
     hi = ce && lsbc + 24 > hi ? lsbc + 24 : hi;
     if (hi - lo > 51) return 0;
-    /* exact terms: +-sig * 2**lsb (lsb within [-48, 10] for products: a normal double scale) */
-    double p0 = (double)(neg & 0x8000u ? -(int32_t)sig0 : (int32_t)sig0) *
-                mcu_double_from_bits((uint64_t)(lsb0 + 1023) << 52);
-    double p1 = (double)(neg & 0x80000000u ? -(int32_t)sig1 : (int32_t)sig1) *
-                mcu_double_from_bits((uint64_t)(lsb1 + 1023) << 52);
-    double cd = ce ? mcu_double_from_bits((uint64_t)(c >> 31) << 63 | (uint64_t)(ce - 127 + 1023) << 52 |
-                                          (uint64_t)(c & 0x7FFFFFu) << 29) : 0.0;
+    /* exact terms: +-sig * 2**lsb (lsb within [-48, 10] for products: a normal double scale). The
+     * signs go into the scale factors and a zero c is masked to +0 (its sign only matters for an
+     * exact zero sum, decided below from the operands' signs): no branch on the data, whose signs
+     * and zeros are as good as random in training. */
+    double p0 = (double)(int32_t)sig0 * mcu_double_from_bits((uint64_t)(neg >> 15 & 1u) << 63 |
+                                                             (uint64_t)(lsb0 + 1023) << 52);
+    double p1 = (double)(int32_t)sig1 * mcu_double_from_bits((uint64_t)(neg >> 31) << 63 |
+                                                             (uint64_t)(lsb1 + 1023) << 52);
+    uint64_t c_bits = (uint64_t)(c >> 31) << 63 | (uint64_t)(ce - 127 + 1023) << 52 | (uint64_t)(c & 0x7FFFFFu) << 29;
+    double cd = mcu_double_from_bits(c_bits & -(uint64_t)(ce != 0));
     double t = (p0 + p1) + cd;
     uint64_t u;
     memcpy(&u, &t, 8);

@@ -144,7 +144,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
                                                            int64_t t, const int prof, const int op,
                                                            const int op_cls) {
     McuMem *m = &cl->mem;
-    const int cls = op_cls >= 0 ? op_cls : d->cls;
+    const int cls = op_cls >= 0 ? op_cls : d->cls, opcode = op >= 0 ? op : d->op;
     /* 1. wait for source operands */
     int64_t start = t;
     int cause = -1;
@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->taken = 0;
     int st;
     if (prof) st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
-    else if (op < 0) st = d->sem == 1 ? sem_int_inline(c, m, d, d->op) : sem_fp_inline(c, m, d, d->op);
+    else if (op < 0) st = d->sem == 1 ? sem_int_inline(c, m, d, opcode) : sem_fp_inline(c, m, d, opcode);
     else {                                 /* one of the two folds to MCU_UNSUPPORTED */
         st = sem_int_inline(c, m, d, op);
         if (st == MCU_UNSUPPORTED) st = sem_fp_inline(c, m, d, op);
@@ -211,7 +211,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
             c->stalls[MCU_S_MULH] += cl->mulh - 1;
             break;
         case MCU_T_DIV: {
-            int signed_op = (op >= 0 ? op : d->op) == MCU_OP_DIV || (op >= 0 ? op : d->op) == MCU_OP_REM;
+            int signed_op = opcode == MCU_OP_DIV || opcode == MCU_OP_REM;
             int cost = divide_cycles(divisor, signed_op, cl->div_base, cl->div_by_zero);
             end = start + cost;
             c->stalls[MCU_S_DIV] += cost - 1;

@@ -406,17 +406,8 @@ def fma(fmt: Format, a: int, b: int, c: int, rm: int,
     sc = (c >> ss) ^ negate_addend
     if ea == es or eb == es or ec == es:
         return _fma_special(fmt, a, b, c, sp, sc)
-    ma = a & fmt.frac_mask
-    mb = b & fmt.frac_mask
+    ma, ea, mb, eb = _finite_significands(fmt, a, ea, b, eb)
     mc = c & fmt.frac_mask
-    if ea:
-        ma |= fmt.hidden_bit
-    else:
-        ea = 1
-    if eb:
-        mb |= fmt.hidden_bit
-    else:
-        eb = 1
     if ec:
         mc |= fmt.hidden_bit
     else:

@@ -5,14 +5,16 @@ memory, for the compiled engine (c) and the Python reference (py).
 
 Workloads:
   (a) int-loop    one core, an integer loop (ALU, load, store, branch)
-  (b) fp16-matmul eight cores, an FP16-SIMD matrix multiplication (vfdotpex.s.h in hardware loops,
-                  post-increment loads) on shared TCDM banks (bank conflicts)
+  (b) fp16-matmul eight cores, an FP16-SIMD matrix multiplication (vfdotpex.s.h and flw in hardware
+                  loops) on shared TCDM banks (bank conflicts)
   (c) resnet8-fp16 the ResNet8 FP16 training step (every layer's kernels simulated; seconds include
                   building each kernel program, so this is the end-to-end rate of `mcusim train`)
   (d) conv-ig-fp16 one kernel of that step alone, measured the same way (generating, assembling and
                   simulating it): the FP16 Conv2D input gradient of a 32-channel 16x16 layer, the
                   step's most frequent kind of work (vfdotpex.s.h on real data); (c) against (d) shows
                   whether the cost per instruction stays the same from one kernel to a whole step
+  (e) int-matmul  eight cores, an integer matrix multiplication with hardware loops, post-increment
+                  loads and p.mac: the kind of program issue 4 quotes GVSoC's speed on
 Each run is a fresh subprocess, so peak RSS is that run's own. Module imports happen before the
 timer starts.
 """
@@ -110,12 +112,67 @@ BT: .fill N * K, 2, 0x3800
 """
 
 
+# C[M][N] = A[M][K] x B^T[N][K], 32-bit integers, rows split over the 8 cores; the inner loop is a
+# hardware loop of two post-increment loads and a p.mac (one output per pass over K).
+INT_MATMUL = """
+    .equ M, {m}
+    .equ N, {n}
+    .equ K, {k}
+    .globl _start
+_start:
+    core_id s0
+    li t0, M / 8
+    mul s1, s0, t0                 # first row of this core
+    add s2, s1, t0                 # end row
+    li s3, {reps}
+rep:
+    mv s4, s1
+row:
+    li t1, K * 4
+    mul t2, s4, t1
+    la a0, A
+    add a0, a0, t2                 # A row s4
+    la a1, BT                      # B^T row 0; the loop walks it row after row
+    la a4, C
+    li t6, N * 4
+    mul t6, s4, t6
+    add a4, a4, t6                 # C row s4
+    li s5, 0
+col:
+    mv a2, a0
+    li a3, 0
+    li t3, K
+    lp.setup x0, t3, 2f
+    p.lw t4, 4(a2!)
+    p.lw t5, 4(a1!)
+2:  p.mac a3, t4, t5
+    p.sw a3, 4(a4!)
+    addi s5, s5, 1
+    li t6, N
+    blt s5, t6, col
+    addi s4, s4, 1
+    blt s4, s2, row
+    addi s3, s3, -1
+    bnez s3, rep
+    barrier
+    li a7, 93
+    li a0, 0
+    ecall
+    .section .tcdm
+    .align 4
+A:  .fill M * K, 4, 3
+BT: .fill N * K, 4, 5
+C:  .fill M * N, 4, 0
+"""
+
+
 def workloads(engine: str = "c") -> dict[str, tuple[str, int]]:
     """Sizes give steady-state figures in a few seconds: the Python engine gets a tenth of the work."""
     scale = 1 if engine == "c" else 10
     return {
         "int-loop": (INT_LOOP.format(n=2_000_000 // scale), 1),
         "fp16-matmul": (FP16_MATMUL.format(m=64, n=64, k=64, reps=40 // scale), 8),
+        "int-matmul": (INT_MATMUL.format(m=64, n=64, k=64, reps=30 // scale), 8),
     }
 
 
@@ -190,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default="c,py")
     parser.add_argument("--workloads", default=",".join([*workloads(), "resnet8-fp16", "conv-ig-fp16"]),
-                        help="int-loop, fp16-matmul, resnet8-fp16, conv-ig-fp16 (the last two take minutes "
+                        help="int-loop, fp16-matmul, int-matmul, resnet8-fp16, conv-ig-fp16 (the last two take minutes "
                              "on the py engine)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best is kept")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)

@@ -344,7 +344,8 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
             if (ready[i] < t) t = ready[i];
         }
     }
-    int64_t first_t = -1;
+    int64_t first_t = -2;   /* the cycle `first` belongs to: none yet (cycles start at 0, so t == first_t + 1
+                             * cannot hold before the first scan; -1 made cycle 0 look like a successor) */
     int first = 0;
     for (;;) {
         if (t >= horizon) { cl->now = horizon; return MCU_RUN_HORIZON; }

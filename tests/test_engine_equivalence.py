@@ -77,12 +77,18 @@ _start:
     assert len(set(stalls)) == 8, stalls        # a real conflict: every core waits differently
 
 
-def test_integer_matmul_benchmark_program_identical():
-    """The int-matmul program of tools/bench_engine.py (hardware loop, post-increment loads and
-    stores, p.mac, every core on the same B^T rows) on 3 and 8 cores."""
-    from tools.bench_engine import INT_MATMUL
+@pytest.mark.parametrize("workload", ["int-loop", "fp16-matmul", "int-matmul"])
+def test_benchmark_programs_identical(workload):
+    """The programs of tools/bench_engine.py, small: (a) the integer loop, (b) the FP16-SIMD matmul,
+    (e) the integer matmul (hardware loop, post-increment loads and stores, p.mac, every core on
+    the same B^T rows), the multi-core ones on 3 and 8 cores."""
+    from tools.bench_engine import FP16_MATMUL, INT_LOOP, INT_MATMUL
+    if workload == "int-loop":
+        assert_same(run_both(INT_LOOP.format(n=50), 1))
+        return
+    program = {"fp16-matmul": FP16_MATMUL, "int-matmul": INT_MATMUL}[workload]
     for cores in (3, 8):
-        assert_same(run_both(INT_MATMUL.format(m=8, n=8, k=8, reps=1), cores))
+        assert_same(run_both(program.format(m=8, n=8, k=8, reps=1), cores))
 
 
 def test_random_programs_contain_every_op_with_its_own_issue_function():

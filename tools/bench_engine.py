@@ -49,9 +49,9 @@ _start:
     ecall
 """
 
-# C[M][N] (FP32) = A[M][K] (FP16) x B^T[N][K] (FP16); rows of C split over the 8 cores; the inner
-# loop does 2x2 outputs with 4 vfdotpex per 4 loads (K/2 iterations of two FP16 lanes).
-FP16_MATMUL = """
+# The matmuls' shared start: each of the 8 cores takes M / 8 rows (s1 to s2) and repeats them `reps`
+# times (s3); `row:` begins a row s4.
+MATMUL_ROWS = """
     .equ M, {m}
     .equ N, {n}
     .equ K, {k}
@@ -65,6 +65,22 @@ _start:
 rep:
     mv s4, s1
 row:
+"""
+
+# ... and their shared end: the next repetition, then a barrier and exit; the data follow in the TCDM.
+MATMUL_END = """    addi s3, s3, -1
+    bnez s3, rep
+    barrier
+    li a7, 93
+    li a0, 0
+    ecall
+    .section .tcdm
+    .align 4
+"""
+
+# C[M][N] (FP32) = A[M][K] (FP16) x B^T[N][K] (FP16); rows of C split over the 8 cores; the inner
+# loop does 2x2 outputs with 4 vfdotpex per 4 loads (K/2 iterations of two FP16 lanes).
+FP16_MATMUL = MATMUL_ROWS + """
     li t1, K * 2
     mul t2, s4, t1
     la a0, A
@@ -99,35 +115,14 @@ col:
     blt s5, t4, col
     addi s4, s4, 2
     blt s4, s2, row
-    addi s3, s3, -1
-    bnez s3, rep
-    barrier
-    li a7, 93
-    li a0, 0
-    ecall
-    .section .tcdm
-    .align 4
-A:  .fill M * K, 2, 0x3c00
+""" + MATMUL_END + """A:  .fill M * K, 2, 0x3c00
 BT: .fill N * K, 2, 0x3800
 """
 
 
 # C[M][N] = A[M][K] x B^T[N][K], 32-bit integers, rows split over the 8 cores; the inner loop is a
 # hardware loop of two post-increment loads and a p.mac (one output per pass over K).
-INT_MATMUL = """
-    .equ M, {m}
-    .equ N, {n}
-    .equ K, {k}
-    .globl _start
-_start:
-    core_id s0
-    li t0, M / 8
-    mul s1, s0, t0                 # first row of this core
-    add s2, s1, t0                 # end row
-    li s3, {reps}
-rep:
-    mv s4, s1
-row:
+INT_MATMUL = MATMUL_ROWS + """
     li t1, K * 4
     mul t2, s4, t1
     la a0, A
@@ -152,15 +147,7 @@ col:
     blt s5, t6, col
     addi s4, s4, 1
     blt s4, s2, row
-    addi s3, s3, -1
-    bnez s3, rep
-    barrier
-    li a7, 93
-    li a0, 0
-    ecall
-    .section .tcdm
-    .align 4
-A:  .fill M * K, 4, 3
+""" + MATMUL_END + """A:  .fill M * K, 4, 3
 BT: .fill N * K, 4, 5
 C:  .fill M * N, 4, 0
 """

@@ -1,5 +1,7 @@
 """Every registered kernel program gives identical results on the compiled engine and the Python
-reference: cycles, instructions, every per-core counter and every output bit."""
+reference: cycles, instructions, every per-core counter and every output bit; on 4 cores with the
+tensors in the TCDM, and on 8 cores with the tensors in L2, moved by the cluster controller's DMA
+(controller mode, fork, DMA waits)."""
 import numpy as np
 import pytest
 
@@ -29,18 +31,21 @@ CASES = [(k.name, dtype, variant) for k in registry.all_kernels() for dtype in k
          for variant in k.variants[dtype]]
 
 
+@pytest.mark.parametrize("cores, dma", [(4, False), (8, True)])
 @pytest.mark.parametrize("name, dtype, variant", CASES)
-def test_kernel_identical_on_both_engines(name, dtype, variant):
+def test_kernel_identical_on_both_engines(name, dtype, variant, cores, dma):
     if binding.load() is None:
         pytest.fail("the compiled engine is not built: run `pip install -e .`")
     kdef = registry.get(name)
     shape = _shape(kdef)
-    program = kdef.build(shape, dtype, variant, 4)
+    program = kdef.build(shape, dtype, variant, cores)
     inputs = kdef.inputs(shape, dtype, np.random.default_rng(3))
-    runs = [run_kernel(program, inputs, 4, load_config(), engine=e) for e in ("py", "c")]
+    runs = [run_kernel(program, inputs, cores, load_config(), engine=e, dma=dma) for e in ("py", "c")]
     py, c = runs
     assert c.result.engine == "c" and py.result.engine == "py"
     assert (py.cycles, py.instret, py.result.cycles) == (c.cycles, c.instret, c.result.cycles)
+    assert (py.dma_in_cycles, py.dma_out_cycles) == (c.dma_in_cycles, c.dma_out_cycles)
+    assert (c.dma_in_cycles > 0) == dma          # the DMA case did move the inputs
     assert py.per_core == c.per_core
     for core_py, core_c in zip(py.result.cores, c.result.cores):
         assert dict(core_py.stalls) == dict(core_c.stalls) and dict(core_py.events) == dict(core_c.events)

@@ -23,12 +23,14 @@ def op_name(entry: Instr) -> str:
     return "MCU_OP_" + re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9]", "_", entry.key)).strip("_").upper()
 
 
-# Ops that get their own issue function in the C engine (engine.c ISSUE_BY_OP, from MCU_SPECIALISED_OPS):
-# with the op and its timing class known at compile time, the semantic and cost switches fold to one
-# case and every data-dependent branch of the function is predicted for that op alone. Chosen from the instruction mix
-# of the training steps (ResNet8 and DS-CNN, FP16 and FP32: five ops make 90-96% of the instructions,
-# these cover over 99%) and the integer loops around them; every other op takes the generic copy,
-# with identical results. A performance choice only: listing or removing an op changes no result.
+# Ops that get their own issue function in the C engine (engine.c ISSUE_BY_OP, from
+# MCU_SPECIALISED_OPS): with the op and its timing class known at compile time, the semantic and cost
+# switches fold to one case and every data-dependent branch of the function is predicted for that op
+# alone. Chosen from the instruction mix of the training steps (ResNet8 and DS-CNN, FP16 and FP32: five
+# ops make 90-96% of the instructions, these cover over 99%) and the integer loops around them; every
+# other op takes the generic copy, with identical results. A performance choice only: listing or
+# removing an op changes no result (tools/gen_cluster_program.py must generate every listed op, so the
+# equivalence tests compare each function with the reference).
 SPECIALISED_ISSUE = (
     "addi", "add", "sub", "and", "or", "xor", "andi", "slli", "srli", "srai", "slt", "sltu", "lui",
     "lw", "sw", "lh", "lhu", "sh", "lbu", "sb",

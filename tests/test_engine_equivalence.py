@@ -91,6 +91,18 @@ def test_benchmark_programs_identical(workload):
         assert_same(run_both(program.format(m=8, n=8, k=8, reps=1), cores))
 
 
+def test_ops_with_their_own_issue_function_have_c_semantics():
+    """An op listed in opgen.SPECIALISED_ISSUE without C semantics would never reach its function
+    (the reference runs it): the list would only cost build time."""
+    from isa.spec import INSTRUCTIONS
+    from simulator.cengine.opgen import OP_INDEX, SPECIALISED_ISSUE
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    by_key = {e.key: e for e in INSTRUCTIONS}
+    without = [k for k in SPECIALISED_ISSUE if not binding.SEM_FILE[OP_INDEX[id(by_key[k])]]]
+    assert not without, without
+
+
 def test_random_programs_contain_every_op_with_its_own_issue_function():
     """The compiled engine issues the ops of opgen.SPECIALISED_ISSUE through their own C functions;
     the random programs above must contain each of them so that every one is compared."""

@@ -56,9 +56,14 @@ def _pack(lo: int, hi: int) -> int:
     return (lo & _LANE) | (hi & _LANE) << 16
 
 
-def _second(h, d, replicated: int) -> tuple[int, int]:
+def _second_word(h, d, replicated: int) -> int:
+    """The second vector operand f[fs2]; the .r forms use its lane 0 in both lanes."""
     v = h.f[d.fs2]
-    return (v & _LANE, v & _LANE) if replicated else _lanes(v)
+    return (v & _LANE) * 0x10001 if replicated else v
+
+
+def _second(h, d, replicated: int) -> tuple[int, int]:
+    return _lanes(_second_word(h, d, replicated))
 
 
 def _name(stem: str, replicated: int) -> str:
@@ -233,10 +238,7 @@ for _replicated in (0, 1):
         in FP32), then adds f[fd] with a second rounding, and uses rne instead of frm.
         """
         rm = h.rounding(DYN)
-        v2 = h.f[d.fs2]
-        if replicated:
-            v2 = (v2 & _LANE) * 0x10001     # lane 0 in both lanes
-        value, flags = fp.dotpex_h(h.f[d.fs1], v2, h.f[d.fd], rm)
+        value, flags = fp.dotpex_h(h.f[d.fs1], _second_word(h, d, replicated), h.f[d.fd], rm)
         h.accrue(flags)
         h.wf(d.fd, value)
     instr(_name("vfdotpex.s", _replicated), "fd, fs1, fs2", _enc(0x0B, _replicated), "fma", AUX, reads_dest=True,

@@ -29,7 +29,9 @@ enum { MCU_CAUSE_MISALIGNED_FETCH = 0, MCU_CAUSE_ILLEGAL = 2, MCU_CAUSE_BREAKPOI
 
 /* A pre-decoded instruction. Register operands by field: rd/fd -> rd, rs1/fs1 -> rs1, rs2/fs2 -> rs2,
  * rs3/fs3 -> rs3. The rounding-mode field -> rm. Every other operand, in syntax order, -> imm[0..2]
- * (immediates sign-extended as the field says; pc-relative ones as byte offsets from the pc). */
+ * (immediates sign-extended as the field says; pc-relative ones as byte offsets from the pc).
+ * `valid` is for Python (engine.py: 0 when a store overwrote the word or it is a hole, so it is
+ * decoded again); C looks only at `sem`, which is 0 then too. */
 typedef struct {
     uint16_t op;
     uint8_t rd, rs1, rs2, rs3, rm, valid;
@@ -37,7 +39,7 @@ typedef struct {
     uint32_t word;
     /* for the timing model (engine.c), filled by Python from the table: timing class, which
      * semantics file (1 int, 2 fp, 0 none), scoreboard indices read (x0 left out; f registers +32),
-     * written (0x80 marks the post-increment write of rs1), and the last x register written (0xFF: none) */
+     * written (0x80 marks the post-increment write of rs1), and the last x register written (-1: none) */
     uint8_t cls, sem, nreads, nwrites;
     uint8_t reads[4], writes[3];
     int8_t last_x;

@@ -52,6 +52,7 @@ class Image:
     segments: list[Segment]
     symbols: dict[str, int] = field(default_factory=dict)
     exec_sections: list[tuple[str, int, bytes]] = field(default_factory=list)  # (name, addr, bytes)
+    functions: set[str] = field(default_factory=set)    # symbols the ELF marks STT_FUNC
 
     def symbol_at(self) -> dict[int, str]:
         """Address -> first symbol name, for listings."""
@@ -77,15 +78,18 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
             segments.append(Segment(seg["p_paddr"] if seg["p_paddr"] else seg["p_vaddr"],
                                     seg.data(), seg["p_memsz"], bool(seg["p_flags"] & 1)))
         symbols: dict[str, int] = {}
+        functions: set[str] = set()
         symtab = elf.get_section_by_name(".symtab")
         if symtab is not None:
             for sym in symtab.iter_symbols():
                 if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_FUNC", "STT_OBJECT") \
                         and sym["st_shndx"] != "SHN_UNDEF":
                     symbols.setdefault(sym.name, sym["st_value"])
+                    if sym["st_info"]["type"] == "STT_FUNC":
+                        functions.add(sym.name)
         exec_sections = [(s.name, s["sh_addr"], s.data()) for s in elf.iter_sections()
                          if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
-        return Image(elf["e_entry"], segments, symbols, exec_sections)
+        return Image(elf["e_entry"], segments, symbols, exec_sections, functions)
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
 

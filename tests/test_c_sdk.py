@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from simulator import cc
-from simulator.cengine import binding
-from simulator.cli import CONTROLLER_MODE_SYMBOL
-from simulator.cluster import Cluster
-from simulator.config import load_config
-from simulator.loader import read_elf
+from mcusim.simulator import cc
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.cli import CONTROLLER_MODE_SYMBOL
+from mcusim.simulator.cluster import Cluster
+from mcusim.simulator.config import load_config
+from mcusim.simulator.loader import read_elf
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_C = ROOT / "tests" / "c"
@@ -37,7 +37,7 @@ def tool(name: str) -> str:
 
 def mcusim_cc(out: Path, *args: str) -> Path:
     tool("clang-19"), tool("ld.lld-19")
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "cc", *args, "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "mcusim", "cc", *args, "-o", str(out)],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return out
@@ -141,7 +141,7 @@ def test_perf_counters(tmp_path):
 
 
 def test_profile_charges_functions_not_compiler_labels(tmp_path):
-    from simulator.profile import label_rows
+    from mcusim.simulator.profile import label_rows
     elf = mcusim_cc(tmp_path / "prof.elf", "-O2", str(EXAMPLES / "offload_matmul.c"))
     image = read_elf(elf.read_bytes(), str(elf))
     assert any(n.startswith("$x") or n.startswith(".L") for n in image.symbols)   # clang left them
@@ -194,7 +194,7 @@ def test_cc_options_pass_through_and_several_files(tmp_path):
 def test_cc_missing_clang_is_one_line_naming_the_packages(tmp_path):
     (tmp_path / "x.c").write_text("int main(void) { return 0; }\n")
     env = dict(os.environ, PATH=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "cc", str(tmp_path / "x.c")], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "mcusim", "cc", str(tmp_path / "x.c")], cwd=ROOT,
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "clang-19" in proc.stderr and "lld-19" in proc.stderr
@@ -202,7 +202,7 @@ def test_cc_missing_clang_is_one_line_naming_the_packages(tmp_path):
 
 def test_cc_bad_isa_and_compile_error_are_one_line(tmp_path):
     (tmp_path / "bad.c").write_text("int main(void) { return missing; }\n")
-    base = [sys.executable, "-m", "simulator.cli", "cc"]
+    base = [sys.executable, "-m", "mcusim", "cc"]
     proc = subprocess.run(base + ["--isa", "arm", str(tmp_path / "bad.c")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "--isa arm" in proc.stderr
     proc = subprocess.run(base + [str(tmp_path / "bad.c"), "-o", str(tmp_path / "bad.elf")], cwd=ROOT,
@@ -212,7 +212,7 @@ def test_cc_bad_isa_and_compile_error_are_one_line(tmp_path):
 
 
 def test_sdk_path_and_package_data():
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "sdk-path"], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "mcusim", "sdk-path"], cwd=ROOT, capture_output=True,
                           text=True)
     path = Path(proc.stdout.strip())
     assert proc.returncode == 0 and path == cc.sdk_path()
@@ -224,15 +224,15 @@ def test_sdk_path_and_package_data():
 
 
 def test_generated_header_is_current():
-    from simulator.sdk_gen import header
+    from mcusim.simulator.sdk_gen import header
     assert (cc.sdk_path() / "include" / "mcusim_gen.h").read_text() == header(), \
-        "run: python -m simulator.sdk_gen > simulator/sdk/include/mcusim_gen.h"
+        "run: python -m mcusim.simulator.sdk_gen > simulator/sdk/include/mcusim_gen.h"
 
 
 def test_generated_insn_words_match_the_table(tmp_path):
     """Each generated inline function emits the word the isa/ table encodes (checked by decoding
     the compiled calls)."""
-    from isa.codec import decode
+    from mcusim.isa.codec import decode
     src = tmp_path / "insn.c"
     src.write_text('#include <mcusim.h>\n'
                    'int32_t f(int32_t a, int32_t b, int32_t c) { return __p_mac(a, b, c) + __pv_add_h(a, b); }\n'

@@ -1,4 +1,6 @@
-"""mcusim: cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI5CY, Xpulpv2, FP16 SIMD).
+"""The program commands of `mcusim` (asm, disasm, run) and what every subcommand shares: UserError,
+the exit codes, the engine option. `mcusim.cli` builds the command line from these and the other
+packages' subcommands; this module imports nothing above the simulator.
 
 Exit status: a simulated program's own exit code for `run`; 2 for bad input (assembly errors,
 unreadable files, bad options); 3 when the simulated program fails (unhandled trap, hang);
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from simulator.argtypes import integer, positive
+from mcusim.simulator.argtypes import integer, positive
 
 EXIT_BAD_INPUT = 2
 EXIT_PROGRAM_ERROR = 3
@@ -28,7 +30,7 @@ def resolve_engine(requested: str, tracing: bool = False) -> str:
     tracing (the reference writes the trace)."""
     if requested == "py":
         return "py"
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     if binding.load() is None:
         print("mcusim: warning: the compiled engine is not built; using the Python engine "
               "(reinstall with `pip install .` and a C compiler)", file=sys.stderr)
@@ -66,7 +68,7 @@ def _window(text: str) -> tuple[int, int]:
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    from kernels_asm import assemble, to_elf, to_raw
+    from mcusim.kernels_asm import assemble, to_elf, to_raw
     source = _read_text(args.source)
     program = assemble(source, str(args.source))
     out = Path(args.output)
@@ -85,8 +87,8 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
-    from isa.disasm import listing
-    from simulator.loader import read_elf
+    from mcusim.isa.disasm import listing
+    from mcusim.simulator.loader import read_elf
     path = Path(args.program)
     try:
         raw = path.read_bytes()
@@ -108,10 +110,10 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from simulator.cluster import Cluster
-    from simulator.config import ConfigError, load_config
-    from simulator.loader import load_program
-    from simulator.report import dumps, print_table, to_json
+    from mcusim.simulator.cluster import Cluster
+    from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.simulator.loader import load_program
+    from mcusim.simulator.report import dumps, print_table, to_json
     overrides: dict = {}
     if args.max_cycles is not None:
         overrides["max_cycles"] = args.max_cycles
@@ -148,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_table(doc)
     if args.profile:
-        from simulator.profile import print_profile
+        from mcusim.simulator.profile import print_profile
         print_profile(result, top=args.top)
     return result.exit_code & 0xFF
 
@@ -171,9 +173,8 @@ def _read_text(path: str) -> str:
         raise UserError(f"{path}: not UTF-8 text") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcusim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_program_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `mcusim asm`, `mcusim disasm` and `mcusim run` on the top-level sub-parsers."""
 
     p = sub.add_parser("asm", help="assemble PROG.s into an ELF executable or raw .text bytes")
     p.add_argument("source", help="assembly source file")
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", type=integer, default=0, help="load address of a raw binary (default 0)")
     p.set_defaults(func=cmd_disasm)
 
-    from simulator.config import PRESETS, ClusterConfig
+    from mcusim.simulator.config import PRESETS, ClusterConfig
     p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits")
     p.add_argument("program", help="PROG.s or PROG.elf")
     p.add_argument("--cores", type=positive, default=1,
@@ -213,34 +214,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=positive, default=20, help="rows of the --profile tables (default 20)")
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
-
-    from kernels_asm.kernels.cli import add_kernel_parser
-    add_kernel_parser(sub)
-    from workloads.cli import add_reproduce_parser, add_train_parser
-    add_train_parser(sub)
-    add_reproduce_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from kernels_asm import AsmError
-    from simulator.functional import SimulationError
-    from simulator.loader import LoadError
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (UserError, AsmError, LoadError) as exc:
-        print(f"mcusim: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SimulationError as exc:
-        print(f"mcusim: error: {exc}", file=sys.stderr)
-        if exc.kind == "config":
-            return EXIT_BAD_INPUT
-        return EXIT_MAX_CYCLES if exc.kind == "max-cycles" else EXIT_PROGRAM_ERROR
-    except KeyboardInterrupt:
-        print("mcusim: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,16 +2,15 @@
 harness, the registry and `mcusim kernel`."""
 from __future__ import annotations
 
-import argparse
 import json
 import re
 
 import numpy as np
 import pytest
 
-from kernels_asm import Builder
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import (
+from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import (
     HarnessError,
     KernelProgram,
     Tensor,
@@ -19,7 +18,7 @@ from kernels_asm.kernels.harness import (
     padded_stride,
     run_kernel,
 )
-from kernels_asm.kernels.matmul_fp16 import (
+from mcusim.kernels_asm.kernels.matmul_fp16 import (
     FP16_B_VARIANTS,
     FP16_BT_VARIANTS,
     _check_fp16,
@@ -27,9 +26,9 @@ from kernels_asm.kernels.matmul_fp16 import (
     _emulate_f32acc,
     choose,
 )
-from kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
-from kernels_asm.kernels.registry import Check
-from simulator.config import load_config
+from mcusim.kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
+from mcusim.kernels_asm.kernels.registry import Check
+from mcusim.simulator.config import load_config
 
 CONFIG = load_config()
 
@@ -243,19 +242,8 @@ def test_registry_shapes_and_errors():
 
 
 def _mcusim(argv, monkeypatch):
-    """simulator.cli.main with `mcusim kernel` registered (until the lead adds it to build_parser)."""
-    from kernels_asm.kernels.cli import add_kernel_parser
-    from simulator import cli
-    build = cli.build_parser
-
-    def with_kernel():
-        parser = build()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "kernel" not in sub.choices:
-            add_kernel_parser(sub)
-        return parser
-    monkeypatch.setattr(cli, "build_parser", with_kernel)
-    return cli.main(argv)
+    from mcusim.cli import main
+    return main(argv)
 
 
 def test_cli_list_and_run(monkeypatch, capsys):

@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workloads.cli import add_reproduce_parser, add_train_parser
     add_train_parser(sub)
     add_reproduce_parser(sub)
+    from workloads.dse_cli import add_sweep_parser, add_tune_parser
+    add_sweep_parser(sub)
+    add_tune_parser(sub)
     return parser
 
 

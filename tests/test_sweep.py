@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
-from workloads import sweep as sw
-from workloads import sweep_points
+from mcusim.simulator.cli import main
+from mcusim.workloads import sweep as sw
+from mcusim.workloads import sweep_points
 
 SMALL = """
 [workload]
@@ -61,8 +61,8 @@ def test_same_rows_with_one_two_jobs_and_a_dask_cluster(tmp_path, capsys):
     assert all(r["error"] == "" and float(r["mac_per_clk"]) > 0 for r in rows["j1"])
     assert int(rows["j1"][0]["stall_fpu_contention"]) > 0          # 2 FPUs for 8 workers contend
     # the row is the kernel's own report: same cycles as `mcusim kernel`
-    from kernels_asm.kernels import registry
-    from simulator.config import load_config
+    from mcusim.kernels_asm.kernels import registry
+    from mcusim.simulator.config import load_config
     cfg = load_config(overrides={"fpu": {"count": 4}, "tcdm": {"banks": 4}})
     ref = registry.run(registry.get("matmul"), {"m": 16, "n": 16, "k": 16}, "fp32", None, 8, cfg, 0, "c")
     assert cycles[("4", "4", "fp32")] == ref.run.cycles
@@ -112,7 +112,7 @@ name = "layer.json"
 [grid]
 "tcdm.size_kib" = [4, 256]
 """
-    from workloads import networks
+    from mcusim.workloads import networks
     (tmp_path / "layer.json").write_text(networks.to_json(networks.single_conv2d(4, 6, 6, 4, 3, 1, 1)))
     spec = spec_file(tmp_path, text)
     out = tmp_path / "r.csv"

@@ -24,11 +24,11 @@ import argparse
 import sys
 from typing import Any
 
-from simulator.argtypes import positive
+from mcusim.simulator.argtypes import positive
 
 
 def _user_error(msg: str) -> Exception:
-    from simulator.cli import UserError
+    from mcusim.simulator.cli import UserError
     return UserError(msg)
 
 
@@ -58,7 +58,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `mcusim tune` on the top-level sub-parsers."""
-    from simulator.config import PRESETS
+    from mcusim.simulator.config import PRESETS
     p = subparsers.add_parser("tune", help="pick the fastest kernel variant per layer-phase of a network",
                               description="Simulate every kernel variant of each layer-phase, keep the fastest, "
                                           "write the plan for `mcusim train --plan-file`.")
@@ -76,8 +76,8 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from workloads.sweep import SpecError, load_spec, require_pyarrow, run_sweep, write_csv
-    from workloads.sweep_exec import ExecError
+    from mcusim.workloads.sweep import SpecError, load_spec, require_pyarrow, run_sweep, write_csv
+    from mcusim.workloads.sweep_exec import ExecError
     try:
         spec = load_spec(args.spec)
         for path in (args.out, args.csv):
@@ -92,7 +92,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.out is None and args.csv is None:
         write_csv(result.rows, result.columns, sys.stdout)
     if args.plot:
-        from workloads.sweep_plot import plot_sweep
+        from mcusim.workloads.sweep_plot import plot_sweep
         try:
             plot_sweep(result.rows, spec.grid, args.plot, spec.plot, f"{spec.kind} {_short(spec.name)}",
                        bool(spec.cost))
@@ -114,9 +114,9 @@ def _short(name: str) -> str:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from simulator.config import ConfigError, load_config
-    from workloads import tune
-    from workloads.sweep_exec import ExecError
+    from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.workloads import tune
+    from mcusim.workloads.sweep_exec import ExecError
     try:
         config = load_config(args.preset, args.config)
     except ConfigError as exc:

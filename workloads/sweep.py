@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from workloads.sweep_points import METRIC_COLUMNS, STALL_COLUMNS, KINDS, PointError, Task, check_args
+from mcusim.workloads.sweep_points import METRIC_COLUMNS, STALL_COLUMNS, KINDS, PointError, Task, check_args
 
 CHECKPOINT_S = 2.0
 WORKLOAD_KEYS = ("kind", "name", "args", "cores", "preset", "config", "engine")
@@ -68,7 +68,7 @@ def _cluster_keys() -> dict[str, tuple[str, str | None]]:
     """{docs/CONFIG.md name: (section or field, field or None)} of every cluster parameter."""
     from dataclasses import fields
 
-    from simulator.config import SECTIONS, ClusterConfig
+    from mcusim.simulator.config import SECTIONS, ClusterConfig
     base = ClusterConfig()
     out: dict[str, tuple[str, str | None]] = {}
     for f in fields(ClusterConfig):
@@ -187,7 +187,7 @@ def _workload(wl: Any, origin: str, base_dir: Path) -> Spec:
     cores = wl.get("cores")
     if cores is not None and (isinstance(cores, bool) or not isinstance(cores, int) or cores < 1):
         raise SpecError(f"{origin}: [workload] cores = {cores!r}: expected a positive integer")
-    from simulator.config import PRESETS
+    from mcusim.simulator.config import PRESETS
     preset = wl.get("preset", "default")
     if preset not in PRESETS:
         raise SpecError(f"{origin}: [workload] preset = {preset!r}: expected one of {', '.join(PRESETS)}")
@@ -274,8 +274,8 @@ def _plot(plot: Any, spec: Spec) -> dict[str, Any]:
 
 def _check_points(spec: Spec) -> None:
     """Build every point's configuration and options: the first bad value is named, nothing runs."""
-    from simulator.config import ConfigError
-    from workloads.sweep_points import point_config
+    from mcusim.simulator.config import ConfigError
+    from mcusim.workloads.sweep_points import point_config
     checked_args: set[str] = set()
     for point in spec.points():
         task = spec.task(point)
@@ -299,7 +299,7 @@ def _check_points(spec: Spec) -> None:
 
 def cost_of(spec: Spec, point: Mapping[str, Any]) -> float:
     """base + sum(weight * value), values from the point or its configuration."""
-    from workloads.sweep_points import point_config
+    from mcusim.workloads.sweep_points import point_config
     total = spec.cost.get("base", 0.0)
     config = None
     for key, w in spec.cost.items():
@@ -472,7 +472,7 @@ class SweepResult:
 
     def pareto(self, cost: str = "cost", metric: str = "cycles") -> list[dict[str, Any]]:
         """The points no other point beats on both `cost` and `metric` (lower is better), by cost."""
-        from workloads.sweep_plot import pareto_front
+        from mcusim.workloads.sweep_plot import pareto_front
         return pareto_front(self.rows, cost, metric)
 
 
@@ -480,8 +480,8 @@ def run_sweep(spec: Spec, jobs: int = 1, scheduler: Any = None, out: str | None 
               csv_path: str | None = None, retry_failed: bool = False, progress: IO[str] | None = None,
               on_row: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
     """Run the spec's points not already in `out` / `csv_path`; write both as rows arrive."""
-    from workloads.sweep_exec import Progress, execute
-    from workloads.sweep_points import evaluate
+    from mcusim.workloads.sweep_exec import Progress, execute
+    from mcusim.workloads.sweep_points import evaluate
     if out is not None and out.endswith(".parquet"):
         require_pyarrow(out)
     points = spec.points()

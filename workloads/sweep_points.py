@@ -2,7 +2,7 @@
 configuration, reduced to the numbers of a sweep row. This is the function the sweep's workers run,
 in this process, in a local process pool or on a Dask worker (workloads/sweep_exec.py).
 
-    from workloads.sweep_points import evaluate, Task
+    from mcusim.workloads.sweep_points import evaluate, Task
     evaluate(Task(kind="kernel", name="matmul", args={"m": 64, "dtype": "fp16"}, cores=8,
                   config={"fpu": {"count": 4}}, preset="default", config_file=None, engine="c"))
     -> {"cycles": ..., "mac_per_clk": ..., "instret": ..., "macs": ..., "wall_s": ..., "error": "",
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.cluster import STALL_CAUSES
+from mcusim.simulator.cluster import STALL_CAUSES
 
 STALL_COLUMNS = tuple(f"stall_{c}" for c in STALL_CAUSES)
 # The measured columns of every row, after the grid columns (and `cost` when the spec has one).
@@ -97,7 +97,7 @@ def _string(v: Any) -> str:
 # ------------------------------------------------------------------------------------------------
 
 def _kernel_def(name: str):
-    from kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels import registry
     try:
         return registry.get(name)
     except KeyError as exc:
@@ -123,7 +123,7 @@ def _kernel_check_combination(kdef, args: dict) -> tuple[str, str | None]:
 
 
 def _kernel_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str, Any]:
-    from kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels import registry
     kdef = _kernel_def(name)
     dtype, variant = _kernel_check_combination(kdef, args)
     shape = {p.name: args[p.name] for p in kdef.params if p.name in args}
@@ -151,12 +151,12 @@ def _check_file(name: str) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _image(path: str):
-    from simulator.loader import load_program
+    from mcusim.simulator.loader import load_program
     return load_program(path)
 
 
 def _run_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str, Any]:
-    from simulator.cluster import Cluster
+    from mcusim.simulator.cluster import Cluster
     result = Cluster(_image(name), config, cores=cores, controller=args.get("controller", False),
                      engine=engine).run()
     stalls = {c: sum(core.stalls[c] for core in result.cores) for c in STALL_CAUSES}
@@ -175,7 +175,7 @@ def _train_options(name: str) -> dict[str, Callable[[Any], Any]]:
 
 
 def _train_check_name(name: str) -> None:
-    from workloads import model, networks
+    from mcusim.workloads import model, networks
     try:
         model.build(networks.load_json(name) if name.endswith(".json") else networks.get(name))
     except (KeyError, TypeError) as exc:
@@ -185,11 +185,11 @@ def _train_check_name(name: str) -> None:
 
 
 def _train_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str, Any]:
-    from workloads import networks, train
+    from mcusim.workloads import networks, train
     desc = networks.load_json(name) if name.endswith(".json") else networks.get(name)
     kwargs: dict[str, Any] = {}
     if "plan_file" in args:
-        from workloads import tune
+        from mcusim.workloads import tune
         kwargs["plan"] = tune.load_plan(args["plan_file"])
     res = train.simulate_step(desc, args.get("dtype", "fp32"), config, engine=engine, cores=cores,
                               seed=args.get("seed", 0), lr=args.get("lr", 0.01),
@@ -214,7 +214,7 @@ KINDS: dict[str, Kind] = {
 
 def point_config(task: Task):
     """The task's cluster configuration (preset, file, then the point's overrides); ConfigError."""
-    from simulator.config import load_config
+    from mcusim.simulator.config import load_config
     return load_config(task.preset, task.config_file, dict(task.config))
 
 
@@ -247,7 +247,7 @@ _SELF_EXPLAINING = {"SimulationError", "LoadError", "AsmError"}
 def _resolve_engine(engine: str) -> str:
     if engine != "c":
         return engine
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     return "c" if binding.load() is not None else "py"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mcusim.simulator.cli import main
+from mcusim.cli import main
 from mcusim.workloads import sweep as sw
 from mcusim.workloads import sweep_points
 
@@ -39,7 +39,7 @@ def without_wall(rows: list[dict]) -> list[dict]:
 
 
 def test_same_rows_with_one_two_jobs_and_a_dask_cluster(tmp_path, capsys):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     spec = spec_file(tmp_path)
     outs = {}
     for name, extra in (("j1", ["--jobs", "1"]), ("j2", ["--jobs", "2"])):
@@ -69,7 +69,6 @@ def test_same_rows_with_one_two_jobs_and_a_dask_cluster(tmp_path, capsys):
 
 
 def test_parquet_output_matches_csv_and_resume_skips_done_points(tmp_path):
-    pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
     spec = sw.load_spec(spec_file(tmp_path), grid={"fpu.count": [2, 4], "tcdm.banks": [16]})
     out, csv_path = str(tmp_path / "r.parquet"), str(tmp_path / "r.csv")

@@ -3,7 +3,7 @@
 Spec (TOML, or the same structure as a dict):
 
     [workload]
-    kind = "kernel"                  # "run" | "kernel" | "train"
+    kind = "kernel"                  # "run" | "kernel" | "train" | "layer"
     name = "matmul"                  # program path (relative to the spec), kernel name, or network
     args = { m = 64, n = 64, k = 64, dtype = "fp16" }    # that command's options
     cores = 8                        # optional; default: the point's `workers`
@@ -21,7 +21,9 @@ Spec (TOML, or the same structure as a dict):
 
 Options per kind (workloads.sweep_points.KINDS): kernel: dtype, variant, seed and the kernel's
 shape parameters (`mcusim kernel --list`); train: dtype, seed, lr, dma, verify (default false: a
-sweep measures cycles; true also checks the numerics), plan_file; run: controller, macs (for MAC/clk).
+sweep measures cycles; true also checks the numerics), plan_file; run: controller, macs (for MAC/clk);
+layer (one layer-phase of the network `name` as its library kernel, workloads.tune): layer, phase,
+variant (default: the library's choice), dtype, seed.
 
 Every key and every value is checked before anything runs (SpecError: one line naming the key and
 the value). Rows: one per point, the grid columns named as in the spec, `cost` (with [cost]), then
@@ -64,7 +66,7 @@ class SpecError(ValueError):
 
 
 @functools.lru_cache(maxsize=1)
-def _cluster_keys() -> dict[str, tuple[str, str | None]]:
+def cluster_keys() -> dict[str, tuple[str, str | None]]:
     """{docs/CONFIG.md name: (section or field, field or None)} of every cluster parameter."""
     from dataclasses import fields
 
@@ -81,14 +83,14 @@ def _cluster_keys() -> dict[str, tuple[str, str | None]]:
 
 
 def _cluster_value(config, key: str) -> Any:
-    section, name = _cluster_keys()[key]
+    section, name = cluster_keys()[key]
     value = getattr(config, section)
     return value if name is None else getattr(value, name)
 
 
-def _nest(values: Mapping[str, Any]) -> dict[str, Any]:
+def nest(values: Mapping[str, Any]) -> dict[str, Any]:
     """{"fpu.count": 4, "workers": 8} -> {"fpu": {"count": 4}, "workers": 8} (config.apply's form)."""
-    keys = _cluster_keys()
+    keys = cluster_keys()
     out: dict[str, Any] = {}
     for key, value in values.items():
         section, name = keys[key]
@@ -124,9 +126,9 @@ class Spec:
         return [dict(zip(keys, combo)) for combo in itertools.product(*(self.grid[k] for k in keys))]
 
     def task(self, point: Mapping[str, Any]) -> Task:
-        cluster = {k: v for k, v in point.items() if k in _cluster_keys()}
+        cluster = {k: v for k, v in point.items() if k in cluster_keys()}
         args = {**self.args, **{k[5:]: v for k, v in point.items() if k.startswith("args.")}}
-        return Task(self.kind, self.name, args, point.get("cores", self.cores), _nest(cluster), self.preset,
+        return Task(self.kind, self.name, args, point.get("cores", self.cores), nest(cluster), self.preset,
                     self.config_file, self.engine)
 
 
@@ -214,7 +216,7 @@ def _suggest(key: str, known: Sequence[str]) -> str:
 def _grid(grid: Any, spec: Spec) -> dict[str, list[Any]]:
     if not isinstance(grid, Mapping):
         raise SpecError(f"{spec.origin}: [grid] must be a table of key = [values]")
-    cluster = _cluster_keys()
+    cluster = cluster_keys()
     options = KINDS[spec.kind].options(spec.name)
     out: dict[str, list[Any]] = {}
     for key, values in grid.items():
@@ -243,7 +245,7 @@ def _grid(grid: Any, spec: Spec) -> dict[str, list[Any]]:
 def _cost(cost: Any, spec: Spec) -> dict[str, float]:
     if not isinstance(cost, Mapping):
         raise SpecError(f"{spec.origin}: [cost] must be a table of parameter = weight")
-    cluster = _cluster_keys()
+    cluster = cluster_keys()
     out: dict[str, float] = {}
     for key, w in cost.items():
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):

@@ -190,7 +190,7 @@ def _train_run(name: str, args: dict, config, cores: int, engine: str) -> dict[s
     kwargs: dict[str, Any] = {}
     if "plan_file" in args:
         from mcusim.workloads import tune
-        kwargs["plan"] = tune.load_plan(args["plan_file"])
+        kwargs["variant_plan"] = tune.load_plan(args["plan_file"])
     res = train.simulate_step(desc, args.get("dtype", "fp32"), config, engine=engine, cores=cores,
                               seed=args.get("seed", 0), lr=args.get("lr", 0.01),
                               verify=args.get("verify", False), dma=args.get("dma", "model"), **kwargs)
@@ -201,7 +201,40 @@ def _train_run(name: str, args: dict, config, cores: int, engine: str) -> dict[s
             "error": error}
 
 
+# ------------------------------------------------------------------------------------------------
+# Kind "layer": one layer-phase of a network as its library kernel, in one variant (workloads.tune)
+# ------------------------------------------------------------------------------------------------
+
+def _layer_options(name: str) -> dict[str, Callable[[Any], Any]]:
+    return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad"), "variant": _string,
+            "dtype": _choice("fp32", "fp16"), "seed": _int(0)}
+
+
+def _layer_check_name(name: str) -> None:
+    from mcusim.workloads import tune
+    try:
+        tune.network(name)
+    except tune.TuneError as exc:
+        raise PointError(str(exc)) from None
+
+
+def _layer_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str, Any]:
+    from mcusim.workloads import tune
+    if "layer" not in args:
+        raise PointError("args.layer: name the layer to run (kind layer)")
+    phase, dtype = args.get("phase", "forward"), args.get("dtype", "fp32")
+    variant = args.get("variant")
+    if variant is None:
+        lay = tune.network(name).layer(args["layer"])
+        low = tune.lowering(lay.kind, phase)
+        if low is None:
+            raise PointError(f"layer {args['layer']!r} ({lay.kind}) phase {phase}: no tunable kernel")
+        variant = low.default(lay, dtype, cores)
+    return tune.run_layer(name, args["layer"], phase, variant, dtype, config, cores, engine, args.get("seed", 0))
+
+
 KINDS: dict[str, Kind] = {
+    "layer": Kind(_layer_options, _layer_check_name, _layer_run),
     "kernel": Kind(_kernel_options, lambda name: _kernel_def(name) and None, _kernel_run),
     "run": Kind(_run_options, _check_file, _run_run),
     "train": Kind(_train_options, _train_check_name, _train_run),
@@ -262,7 +295,7 @@ def evaluate(task: Task) -> dict[str, Any]:
             raise PointError(f"cores {cores}: the configuration has {config.workers} workers")
         args = check_args(task.kind, task.name, task.args)
         got = KINDS[task.kind].run(task.name, args, config, cores, _resolve_engine(task.engine))
-        row.update({k: got[k] for k in ("cycles", "instret", "macs", "error")})
+        row.update({k: v for k, v in got.items() if k != "stalls"})
         for cause, n in got["stalls"].items():
             row[f"stall_{cause}"] = int(n)
         if got["macs"] is not None and got["cycles"]:

@@ -58,7 +58,9 @@ DMA_DST_STRIDE = 0x10
 DMA_ROWS = 0x14          # rows (1 = a 1-D transfer)
 DMA_START = 0x18         # w: queue the transfer described above; r: id of the last queued transfer
 DMA_BUSY = 0x1C          # r: number of this core's transfers not yet complete
-DMA_WAIT = 0x20          # r: sleep until all of this core's transfers are complete
+DMA_WAIT = 0x20          # r: sleep until all of this core's transfers are complete (or, after a
+                         #    write to DMA_WAIT_ID, those up to that id)
+DMA_WAIT_ID = 0x24       # w: the next DMA_WAIT read waits only for this core's transfers with ids <= value
 
 # A worker's return address while it runs a dispatched function: returning there ends the task.
 DISPATCH_RETURN = PERIPH_BASE + 0x7F0

@@ -248,3 +248,41 @@ def test_generated_insn_words_match_the_table(tmp_path):
     words = [int.from_bytes(text[i:i + 4], "little") for i in range(0, len(text), 4)]
     names = {d.instr.mnemonic for d in map(decode, words) if d is not None}
     assert {"p.mac", "pv.add.h", "vfmac.h", "vfdotpex.s.h", "vfcpka.h.s"} <= names
+
+
+def test_dma_wait_for_one_transfer_and_2d_both_ways(tmp_path):
+    elf = mcusim_cc(tmp_path / "dma.elf", "-O2", str(TESTS_C / "dma_wait.c"))
+    out, _ = both_engines(elf, cores=1)
+    v = {k: int(x) for k, x in re.findall(r"(\w+) (\d+)", out.split("dma: ids")[1])}
+    assert v["busy_after_a"] == 1            # the second transfer still moves after waiting for the first
+    assert v["busy_after_flush"] == 0
+    assert v["big_ok"] == v["small_ok"] == v["tile_ok"] == 1
+
+
+def test_named_region_marker_errors_are_one_line(tmp_path):
+    """A named marker whose address holds no NUL-terminated name is a program error naming the core,
+    pc and instruction (same on both engines)."""
+    from mcusim.kernels_asm import assemble, to_elf
+    from mcusim.simulator.functional import SimulationError
+    from mcusim.simulator import memory_map as mm
+    src = f"""
+    .globl _start
+_start:
+    la a0, name
+    sw a0, {mm.alias(mm.REGION_NAME_BEGIN)}(x0)
+    sw a0, {mm.alias(mm.REGION_NAME_END)}(x0)
+    li a0, 0x1C100000
+    sw a0, {mm.alias(mm.REGION_NAME_BEGIN)}(x0)
+    li a7, 93
+    ecall
+    .data
+name: .asciz "asm region"
+"""
+    image = read_elf(to_elf(assemble(src, "<t>")), "<t>")
+    for engine in ("c", "py"):
+        cluster = Cluster(image, load_config("default"), cores=1, engine=engine)
+        with pytest.raises(SimulationError) as err:
+            cluster.run()
+        assert "core 0" in str(err.value) and "region marker name at 0x1c100000" in str(err.value)
+        assert "\n" not in str(err.value)
+        assert "asm region" in cluster.regions

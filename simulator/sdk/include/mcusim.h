@@ -80,6 +80,11 @@ MCUSIM_INLINE uint32_t mcusim_dma_2d(void *dst, const void *src, uint32_t len, u
 }
 /* sleep until every transfer this core queued is complete */
 MCUSIM_INLINE void mcusim_dma_wait(void) { _MCUSIM_TOUCH(MCUSIM_DMA_WAIT); }
+/* sleep until this core's transfers up to id `id` (as returned by mcusim_dma_1d/2d) are complete */
+MCUSIM_INLINE void mcusim_dma_wait_id(uint32_t id) {
+    _MCUSIM_STORE(MCUSIM_DMA_WAIT_ID, id);
+    _MCUSIM_TOUCH(MCUSIM_DMA_WAIT);
+}
 /* number of this core's transfers not yet complete */
 MCUSIM_INLINE uint32_t mcusim_dma_busy(void) { return (uint32_t)_MCUSIM_LOAD(MCUSIM_DMA_BUSY); }
 

@@ -36,6 +36,7 @@
 #define MCUSIM_DMA_SRC_STRIDE 0x10c
 #define MCUSIM_DMA_START 0x118
 #define MCUSIM_DMA_WAIT 0x120
+#define MCUSIM_DMA_WAIT_ID 0x124
 #define MCUSIM_ALIAS(offset) ((offset) - 2048)
 
 /* Xpulpv2 / Xfvec / Xfaux instructions as inline functions (R-type encodings only) */

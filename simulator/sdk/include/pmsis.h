@@ -9,8 +9,8 @@
  *   waits for them (the controller does not take part); called by a worker in SPMD mode
  *   (`mcusim run --cores N`, every core already in main) the workers 0..n-1 call entry(arg) and every
  *   started core meets at a barrier.
- * - pi_cl_dma_cmd_wait waits for all of the calling core's transfers (mcusim's DMA completes them in
- *   queue order; a wait on an older transfer also waits for newer ones).
+ * - mcusim's DMA is one engine that completes transfers in queue order; pi_cl_dma_cmd_wait waits
+ *   for the given transfer (and the older ones of the calling core), pi_cl_dma_flush for all.
  */
 #ifndef PMSIS_H
 #define PMSIS_H
@@ -80,7 +80,7 @@ PI_INLINE void pi_cl_dma_cmd_2d(uint32_t ext, uint32_t loc, uint32_t size, uint3
         ? mcusim_dma_2d((void *)loc, (const void *)ext, length, stride, length, rows)
         : mcusim_dma_2d((void *)ext, (const void *)loc, length, length, stride, rows);
 }
-PI_INLINE void pi_cl_dma_cmd_wait(pi_cl_dma_cmd_t *cmd) { (void)cmd; mcusim_dma_wait(); }
+PI_INLINE void pi_cl_dma_cmd_wait(pi_cl_dma_cmd_t *cmd) { mcusim_dma_wait_id(cmd->id); }
 PI_INLINE void pi_cl_dma_flush(void) { mcusim_dma_wait(); }
 PI_INLINE void pi_cl_dma_memcpy(pi_cl_dma_copy_t *copy) {
     pi_cl_dma_cmd(copy->ext, copy->loc, copy->size, copy->dir, (pi_cl_dma_cmd_t *)copy);
@@ -89,7 +89,7 @@ PI_INLINE void pi_cl_dma_memcpy_2d(pi_cl_dma_copy_2d_t *copy) {
     pi_cl_dma_cmd_2d(copy->ext, copy->loc, copy->size, copy->stride, copy->length, copy->dir,
                      (pi_cl_dma_cmd_t *)copy);
 }
-PI_INLINE void pi_cl_dma_wait(void *copy) { (void)copy; mcusim_dma_wait(); }
+PI_INLINE void pi_cl_dma_wait(void *copy) { mcusim_dma_wait_id(((pi_cl_dma_copy_t *)copy)->id); }
 
 /* --- performance counters ------------------------------------------------------------------------- */
 typedef enum {

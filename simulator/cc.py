@@ -5,14 +5,16 @@ prints where the SDK is.
     mcusim cc -O2 prog.c kernel.c -o prog.elf [--isa corev] [any clang option]
 
 The SDK's defaults come first, so the user's options (-march, -O, -D, -I, -Wl,...) override them.
-The runtime (crt0.S, lib/*.c) is compiled with the same target options on every call, into a
-temporary directory, and linked as a library (lld's --start-lib), so a program only gets what it
-calls; libgcc of riscv64-unknown-elf-gcc is linked after it when installed (64-bit division, double
-arithmetic).
+The runtime (crt0.S, lib/*.c) is compiled with the same target options and linked as a library
+(lld's --start-lib), so a program only gets what it calls; its objects are cached per (clang
+version, options, SDK sources) under $XDG_CACHE_HOME/mcusim (or ~/.cache/mcusim; a temporary
+directory when that is not writable). libgcc of riscv64-unknown-elf-gcc is linked after it when
+installed (64-bit division, double arithmetic).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -99,6 +101,41 @@ def build_runtime(workdir: Path, flags: list[str]) -> list[str]:
     return objs
 
 
+def _runtime_key(flags: list[str]) -> str:
+    """What the runtime objects depend on: clang's version, the options, the SDK's sources."""
+    h = hashlib.sha256()
+    h.update(subprocess.run([_tool(CLANG), "--version"], capture_output=True, text=True).stdout.encode())
+    h.update("\0".join(flags).encode())
+    sdk = sdk_path()
+    for path in sorted(p for p in sdk.rglob("*") if p.is_file() and p.parent.name != "examples"):
+        h.update(str(path.relative_to(sdk)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def cached_runtime(flags: list[str], scratch: Path) -> list[str]:
+    """The runtime objects for `flags`: from the cache, else built (into the cache when it is writable)."""
+    names = [Path(src).stem + ".o" for src in RUNTIME_SOURCES]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcusim"
+    entry = base / f"sdk-runtime-{_runtime_key(flags)}"
+    if all((entry / n).is_file() for n in names):
+        return [str(entry / n) for n in names]
+    build = scratch / "runtime"
+    build.mkdir()
+    objs = build_runtime(build, flags)
+    tmp: Path | None = None
+    try:                                   # publish atomically; a concurrent build may win the race
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=base))
+        for n in names:
+            shutil.copyfile(build / n, tmp / n)
+        os.replace(tmp, entry)
+    except OSError:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return objs
+    return [str(entry / n) for n in names]
+
+
 def _compile_only(args: Sequence[str]) -> bool:
     return any(a in ("-c", "-S", "-E", "-M", "-MM") for a in args)
 
@@ -111,7 +148,7 @@ def compile_and_link(user_args: Sequence[str], isa: str = "xpulpv2") -> None:
         return
     lld = _tool(LLD)
     with tempfile.TemporaryDirectory(prefix="mcusim-cc-") as tmp:
-        crt0, *lib = build_runtime(Path(tmp), flags)
+        crt0, *lib = cached_runtime(flags, Path(tmp))
         link = [f"-fuse-ld=lld", f"--ld-path={lld}", "-nostdlib", "-static",
                 "-T", str(sdk_path() / "link.ld"), crt0]
         tail = ["-Wl,--start-lib", *lib, "-Wl,--end-lib"]

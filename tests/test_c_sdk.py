@@ -286,3 +286,20 @@ name: .asciz "asm region"
         assert "core 0" in str(err.value) and "region marker name at 0x1c100000" in str(err.value)
         assert "\n" not in str(err.value)
         assert "asm region" in cluster.regions
+
+
+def test_cc_isa_corev_adds_the_xcv_extensions(tmp_path):
+    """`--isa corev`: clang emits CORE-V words (cv.max here) and records the arch in .riscv.attributes,
+    from which mcusim picks the custom-instruction set."""
+    from elftools.elf.elffile import ELFFile
+    (tmp_path / "m.c").write_text("int f(int *a, int n) { int m = 0; for (int i = 0; i < n; i++)"
+                                  " { int v = a[i]; m = v > m ? v : m; } return m; }\n"
+                                  "int main(void) { int a[5] = {3, 9, 2, 7, 5}; return f(a, 5); }\n")
+    elf = mcusim_cc(tmp_path / "cv.elf", "--isa", "corev", "-O3", str(tmp_path / "m.c"))
+    with open(elf, "rb") as f:
+        attrs = ELFFile(f).get_section_by_name(".riscv.attributes").data()
+    for ext in cc.COREV_EXTENSIONS:
+        assert ext.encode() in attrs
+    listing = subprocess.run([tool("llvm-objdump-19"), "-d", "--mattr=+xcvalu,+xcvmem", str(elf)],
+                             capture_output=True, text=True).stdout
+    assert "cv.max" in listing

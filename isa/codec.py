@@ -56,6 +56,24 @@ def find_entry(word: int, isa: str = DEFAULT_ISA) -> Instr | None:
     return None
 
 
+_ISAS_OF: dict[int, frozenset[str]] = {}
+
+
+def isas_of(row: Instr) -> frozenset[str]:
+    """The custom-extension sets in which `row`'s words mean what `row` says: every set for a common
+    row; for a set's own row, that set plus any other whose decoder gives the same semantics for the
+    same bits (e.g. Xpulpv2's p.lw imm post-inc and CORE-V's cv.lw imm post-inc)."""
+    found = _ISAS_OF.get(id(row))
+    if found is None:
+        home = ISA_OF_EXTENSION.get(row.extension)
+        meaning = row.twin or row
+        found = _ISAS_OF[id(row)] = frozenset(CUSTOM_ISAS) if home is None else frozenset(
+            {home} | {isa for isa in CUSTOM_ISAS
+                      if (other := find_entry(row.match, isa)) is not None and other.mask == row.mask
+                      and (other.twin or other) is meaning})
+    return found
+
+
 def decode(word: int, isa: str = DEFAULT_ISA) -> Decoded | None:
     """Decode a 32-bit word in custom-extension set `isa`; None when no row has that encoding."""
     row = find_entry(word, isa)

@@ -144,7 +144,24 @@ CUSTOM_ISAS: dict[str, tuple[str, ...]] = {
     "corev": ("XCVmem", "XCValu", "XCVbi", "XCVbitmanip", "XCVmac", "XCVsimd", "XCVhwlp"),
 }
 DEFAULT_ISA = "xpulpv2"
+# The arch string of an ELF's .riscv.attributes names the set: an extension with one of these
+# prefixes picks it (clang -march=..._xcvmac...; the PULP GNU toolchain's ..._xpulpv2...).
+ARCH_PREFIXES: dict[str, str] = {"xcv": "corev", "xpulp": "xpulpv2"}
+# What mcusim's assembler appends to its arch string for a program that needs a set's own encodings.
+ARCH_EXTENSIONS: dict[str, str] = {
+    "corev": "_xcvalu1p0_xcvbi1p0_xcvbitmanip1p0_xcvhwlp1p0_xcvmac1p0_xcvmem1p0_xcvsimd1p0",
+    "xpulpv2": "",      # the default: mcusim's ELFs have always meant Xpulpv2
+}
 ISA_OF_EXTENSION: dict[str, str] = {ext: isa for isa, exts in CUSTOM_ISAS.items() for ext in exts}
+
+
+def custom_isa_of_arch(arch: str) -> str | None:
+    """The custom-extension set an ELF arch string names (rv32imf_xcvmac1p0 -> "corev"), or None."""
+    for ext in arch.lower().split("_")[1:]:
+        for prefix, isa in ARCH_PREFIXES.items():
+            if ext.startswith(prefix):
+                return isa
+    return None
 
 
 def register(*instrs: Instr) -> None:

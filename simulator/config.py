@@ -53,7 +53,7 @@ class CoreConfig:
     misaligned_extra: int = param(1, "extra cycles of a misaligned access split in two", CV32E40P, 0, 8)
     custom_isa: str = param("xpulpv2", "which encodings of the custom extensions the cores decode: "
                                        "'xpulpv2' (RI5CY, PULP GNU toolchain: p.*, pv.*, lp.*) or 'corev' "
-                                       "(CV32E40P v2, clang -march=..._xcv*: cv.*); both run the same "
+                                       "(CV32E40P v2, clang -march=..._xcv*: cv.*); twins run the same "
                                        "semantics and timing. `mcusim run` takes it from --isa, else from "
                                        "an xcv/xpulp extension in the ELF's .riscv.attributes arch string",
                             "RI5CY user manual v2.2 / CV32E40P user manual (CORE-V ISA extensions)",

@@ -3,9 +3,9 @@ from itertools import combinations
 
 import pytest
 
-import isa.ext  # noqa: F401  (registers every instruction)
-from isa.codec import rows
-from isa.spec import CUSTOM_ISAS, ENCODINGS, INSTRUCTIONS
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.codec import rows
+from mcusim.isa.spec import CUSTOM_ISAS, ENCODINGS, INSTRUCTIONS
 
 
 def overlapping_pairs(table) -> list[tuple[str, str, int]]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import random
 
-from isa.codec import rows
-from isa.disasm import format_operand
-from isa.fields import FIELDS, Kind
-from isa.spec import CUSTOM_ISAS, DEFAULT_ISA, Instr
+from mcusim.isa.codec import rows
+from mcusim.isa.disasm import format_operand
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import CUSTOM_ISAS, DEFAULT_ISA, Instr
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
 RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (loop count)

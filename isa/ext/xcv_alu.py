@@ -9,10 +9,10 @@ funct3 = 3 and funct7 naming the operation; the forms with a 5-bit immediate in 
 in custom-2 (0x5B) with bits 31:30 and funct3 naming it; the immediate branches in custom-0 (0x0B).
 Names follow LLVM 19 (cv.slet/cv.sletu; the manual's newer cv.sle/cv.sleu are assembler aliases).
 """
-from isa.bits import u32
-from isa.ext.xpulp_alu import _field_mask  # noqa: F401  (keeps the Xpulpv2 module imported first)
-from isa.fields import Kind, define_field
-from isa.spec import find, instr, second_encoding
+from mcusim.isa.bits import u32
+from mcusim.isa.ext.xpulp_alu import _field_mask  # noqa: F401  (keeps the Xpulpv2 module imported first)
+from mcusim.isa.fields import Kind, define_field
+from mcusim.isa.spec import find, instr, second_encoding
 
 RR = "14..12=3 6..0=0x2b"
 C2 = "6..0=0x5b"

@@ -11,8 +11,8 @@ instructions of their own rather than second encodings:
   - cv.start / cv.end take the address from a register (2 low bits ignored).
 cv.starti, cv.count and cv.counti are second encodings of lp.starti, lp.count and lp.counti.
 """
-from isa.fields import Kind, define_field
-from isa.spec import instr, second_encoding
+from mcusim.isa.fields import Kind, define_field
+from mcusim.isa.spec import instr, second_encoding
 
 EXT = "XCVhwlp"
 

@@ -6,7 +6,7 @@ Each row is a second encoding of its Xpulpv2 twin in isa/ext/xpulp_mem.py: same 
 The immediate post-increment forms keep Xpulpv2's words (opcodes 0x0B / 0x2B); the register forms
 moved to custom-1 (0x2B) with funct3 = 3 and funct7 selecting the operation.
 """
-from isa.spec import find, second_encoding
+from mcusim.isa.spec import find, second_encoding
 
 EXT = "XCVmem"
 RR = "14..12=3 6..0=0x2b"

@@ -8,9 +8,9 @@ in custom-3 (0x7B) instead of 0x57; most operations keep their funct5. `MOVED` l
 bits differ: every other `pv.*` row becomes `cv.*` with only the opcode changed. Each is a second
 encoding of its Xpulpv2 twin (isa/ext/xpulp_simd.py): same semantics and timing.
 """
-from isa.bits import sext
-from isa.ext.xpulp_simd import lanes, pack
-from isa.spec import INSTRUCTIONS, instr, respell, second_encoding
+from mcusim.isa.bits import sext
+from mcusim.isa.ext.xpulp_simd import lanes, pack
+from mcusim.isa.spec import INSTRUCTIONS, instr, respell, second_encoding
 
 EXT = "XCVsimd"
 OPC = "6..0=0x7b"

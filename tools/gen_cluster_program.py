@@ -17,6 +17,7 @@ from mcusim.isa.codec import rows
 from mcusim.isa.disasm import format_operand
 from mcusim.isa.fields import FIELDS, Kind
 from mcusim.isa.spec import CUSTOM_ISAS, DEFAULT_ISA, Instr
+from mcusim.simulator.cengine.opgen import SPECIALISED_ISSUE
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
 RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (loop count)
@@ -44,6 +45,12 @@ def _compute_entries(isa: str) -> list[Instr]:
 
 COMPUTE_BY_ISA = {isa: _compute_entries(isa) for isa in CUSTOM_ISAS}
 COMPUTE = COMPUTE_BY_ISA[DEFAULT_ISA]
+# The ops with their own C issue function (the hot ones of real kernels): half of the compute draws,
+# so that every one appears in the test's programs however large the table grows. A CORE-V row
+# counts when its twin has one (it runs the twin's op).
+HOT_BY_ISA = {isa: [e for e in entries if (e.twin or e).key in SPECIALISED_ISSUE]
+              for isa, entries in COMPUTE_BY_ISA.items()}
+HOT_COMPUTE = HOT_BY_ISA[DEFAULT_ISA]
 
 
 def _operand_text(rng: random.Random, entry: Instr) -> str:
@@ -101,7 +108,7 @@ def _block(rng: random.Random, label: int, isa: str = DEFAULT_ISA) -> list[str]:
     for _ in range(rng.randint(6, 14)):
         r = rng.random()
         if r < 0.65:
-            body.append(_operand_text(rng, rng.choice(compute)))
+            body.append(_operand_text(rng, rng.choice(HOT_BY_ISA[isa] if r < 0.33 else compute)))
         else:
             body.append(_memory_op(rng))
     if kind < 0.25:

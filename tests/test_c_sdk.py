@@ -303,3 +303,9 @@ def test_cc_isa_corev_adds_the_xcv_extensions(tmp_path):
     listing = subprocess.run([tool("llvm-objdump-19"), "-d", "--mattr=+xcvalu,+xcvmem", str(elf)],
                              capture_output=True, text=True).stdout
     assert "cv.max" in listing
+    image = read_elf(elf.read_bytes(), str(elf))
+    assert image.custom_isa == "corev"
+    results = [Cluster(image, load_config("default", overrides={"core": {"custom_isa": "corev"}}), cores=1,
+                       engine=engine).run() for engine in ("c", "py")]
+    assert [r.exit_code for r in results] == [9, 9]              # max of the array, through cv.max
+    assert results[0].cycles == results[1].cycles

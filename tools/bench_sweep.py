@@ -90,7 +90,9 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=100, help="points (multiple of 20; default 100)")
     ap.add_argument("--scheduler", help="also run on this Dask scheduler")
     args = ap.parse_args()
-    print(f"# bench_sweep: {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# bench_sweep: {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, "
+          f"load average {load:.1f}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         spec = tmp / "bench.toml"
@@ -105,8 +107,11 @@ def main() -> int:
             reference = reference or cycles
             assert cycles == reference, "rows differ between job counts"
         if args.scheduler:
+            from distributed import Client
+            with Client(args.scheduler, set_as_default=False) as client:
+                workers = sum(client.nthreads().values())
             elapsed, fixed, rows = end_to_end(spec, 1, args.scheduler, tmp)
-            report("end to end on Dask", elapsed, rows, 1, fixed)
+            report(f"end to end on Dask ({workers} worker threads)", elapsed, rows, workers, fixed)
             assert [int(r["cycles"]) for r in rows] == reference
     return 0
 

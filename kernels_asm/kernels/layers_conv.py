@@ -37,10 +37,12 @@ convolution, so the transforms' meaning is checked independently.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
+from kernels_asm.kernels import conv_polyphase as poly
 from kernels_asm.kernels import matmul_fp16 as mm16
 from kernels_asm.kernels.harness import KernelProgram
 from kernels_asm.kernels.layer_steps import (
@@ -77,10 +79,36 @@ from kernels_asm.kernels.transforms import (
 # Conv2D
 # ------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Conv2dVariant:
+    """A Conv2D phase variant built by another module: its program (g, cout, dtype, variant,
+    cores), its cycle estimate (same arguments, no simulation) and its check (inputs, outputs, g,
+    cout, dtype, variant)."""
+    build: Callable[[ConvGeom, int, str, str, int], KernelProgram]
+    estimate: Callable[[ConvGeom, int, str, str, int], float]
+    check: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], ConvGeom, int, str, str], Check]
+    help: str
+    when: Callable[[ConvGeom], bool]     # the geometries `conv2d_choose` considers it for
+
+
+# The variants of each phase beyond the im2col forms (LAYER_VARIANTS); `conv2d_choose` prices them
+# beside the forms. Input gradient: the phase sub-convolutions (conv_polyphase) skip the zeros of
+# the stride-dilated dY. Chosen only for strides > 1: with stride 1 they do the im2col forms' MACs
+# plus a scatter and need one more dX-sized buffer than the planner budgets for an input gradient
+# (`polyt_*` is still faster there on few input channels; it stays selectable by name).
+_POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
+                          lambda g: g.sh > 1 or g.sw > 1)
+         for v in poly.POLY_VARIANTS}
+EXTRA_VARIANTS: dict[str, dict[str, Conv2dVariant]] = {"fw": {}, "wg": {}, "ig": _POLY}
+
+
 def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str, cores: int,
                    vec: bool = True) -> KernelProgram:
     """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels)."""
     g.check()
+    extra = EXTRA_VARIANTS.get(phase, {}).get(variant)
+    if extra is not None:
+        return extra.build(g, cout, dtype, variant, cores)
     form, naive = _form(variant)
     bt = form == "abt"
     cin, kk = g.c, g.kk
@@ -206,7 +234,11 @@ def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) ->
         if phase == "wg":
             return [Mm(cout, K, P, "DY", "B", "DW", bt)], K * P
         return [Mm(g.c, HW, cout * kk, "WBT", "G", "DX", bt)], cout * kk * HW + cout * K
-    return min(FORMS, key=lambda f: _estimate(*mms(f == "abt"), dtype, cores))
+    cost = {f: _estimate(*mms(f == "abt"), dtype, cores) for f in FORMS}
+    for name, v in EXTRA_VARIANTS[phase].items():
+        if v.when(g):
+            cost[name] = v.estimate(g, cout, dtype, name, cores)
+    return min(cost, key=lambda name: cost[name])
 
 
 def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int) -> str:
@@ -249,6 +281,9 @@ def conv2d_inputs(shape: Mapping[str, int], phase: str, dtype: str, rng: np.rand
 
 def conv2d_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
     g, co = conv_geom(shape), shape["co"]
+    extra = EXTRA_VARIANTS[phase].get(variant)
+    if extra is not None:
+        return extra.check(inputs, outputs, g, co, dtype, variant)
     a, b = conv2d_operands(phase, inputs, g, co)
     out = outputs[{"fw": "Y", "wg": "DW", "ig": "DX"}[phase]]
     return matmul_check(a, b, out, dtype, variant, _form(variant)[0] == "abt")
@@ -265,7 +300,7 @@ def _register_conv2d(phase: str) -> None:
         description={"fw": "Conv2D forward: Y = conv(X, W) as im2col + matmul",
                      "wg": "Conv2D weight gradient: dW = dY · im2row(X)",
                      "ig": "Conv2D input gradient: dX = flip(W)ᵀ · im2col(dilated, padded dY)"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + tuple(EXTRA_VARIANTS[phase]) for d in ("fp32", "fp16")},
         params=_CONV_PARAMS,
         build=lambda shape, dtype, variant, cores: conv2d_program(
             conv_geom(shape), shape["co"], phase, dtype, variant, cores),
@@ -275,7 +310,8 @@ def _register_conv2d(phase: str) -> None:
         choose=lambda shape, dtype, cores: conv2d_choose(conv_geom(shape), shape["co"], phase, dtype, cores),
         variant_help={"ab": "im2col + A·B (FP16: vfmac.r.h, FP16 accumulators)",
                       "abt": "im2row + A·Bᵀ (FP16: vfdotpex.s.h, FP32 accumulators)",
-                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul"},
+                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul",
+                      **{name: v.help for name, v in EXTRA_VARIANTS[phase].items()}},
     ))
 
 

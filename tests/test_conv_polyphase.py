@@ -18,14 +18,14 @@ import itertools
 import numpy as np
 import pytest
 
-from kernels_asm.kernels import conv_polyphase as poly
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import run_kernel
-from kernels_asm.kernels.layers_conv import EXTRA_VARIANTS, conv2d_choose, conv2d_program
-from kernels_asm.kernels.transforms import ConvGeom, random_tensor
-from simulator.cengine import binding
-from simulator.config import load_config
-from workloads import model, networks
+from mcusim.kernels_asm.kernels import conv_polyphase as poly
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import run_kernel
+from mcusim.kernels_asm.kernels.layers_conv import EXTRA_VARIANTS, conv2d_choose, conv2d_program
+from mcusim.kernels_asm.kernels.transforms import ConvGeom, random_tensor
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.config import load_config
+from mcusim.workloads import model, networks
 
 CFG = load_config()
 VARIANTS = tuple(poly.POLY_VARIANTS)

@@ -54,10 +54,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_asm.kernels.harness import KernelProgram, padded_stride
-from kernels_asm.kernels.layer_steps import Mm, PhaseBuilder, _estimate, matmul_check
-from kernels_asm.kernels.registry import Check
-from kernels_asm.kernels.transforms import (
+from mcusim.kernels_asm.kernels.harness import KernelProgram, padded_stride
+from mcusim.kernels_asm.kernels.layer_steps import Mm, PhaseBuilder, _estimate, matmul_check
+from mcusim.kernels_asm.kernels.registry import Check
+from mcusim.kernels_asm.kernels.transforms import (
     ESIZE,
     Asm,
     Axis,

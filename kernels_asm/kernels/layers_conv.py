@@ -42,10 +42,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_asm.kernels import conv_polyphase as poly
-from kernels_asm.kernels import matmul_fp16 as mm16
-from kernels_asm.kernels.harness import KernelProgram
-from kernels_asm.kernels.layer_steps import (
+from mcusim.kernels_asm.kernels import conv_polyphase as poly
+from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
+from mcusim.kernels_asm.kernels.harness import KernelProgram
+from mcusim.kernels_asm.kernels.layer_steps import (
     FORMS,
     LAYER_VARIANTS,
     PHASES,
@@ -56,8 +56,8 @@ from kernels_asm.kernels.layer_steps import (
     family_variant,
     matmul_check,
 )
-from kernels_asm.kernels.registry import Check, KernelDef, Param, register
-from kernels_asm.kernels.transforms import (
+from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from mcusim.kernels_asm.kernels.transforms import (
     ESIZE,
     Asm,
     ConvGeom,

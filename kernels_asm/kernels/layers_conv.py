@@ -280,7 +280,12 @@ def conv2d_inputs(shape: Mapping[str, int], phase: str, dtype: str, rng: np.rand
 
 
 def conv2d_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
-    g, co = conv_geom(shape), shape["co"]
+    return conv2d_geom_check(inputs, outputs, conv_geom(shape), shape["co"], phase, dtype, variant)
+
+
+def conv2d_geom_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], g: ConvGeom,
+                      co: int, phase: str, dtype: str, variant: str) -> Check:
+    """The check of a Conv2D phase program of any geometry (asymmetric padding included)."""
     extra = EXTRA_VARIANTS[phase].get(variant)
     if extra is not None:
         return extra.check(inputs, outputs, g, co, dtype, variant)

@@ -39,1146 +39,1805 @@
 #define MCUSIM_DMA_WAIT_ID 0x124
 #define MCUSIM_ALIAS(offset) ((offset) - 2048)
 
-/* Xpulpv2 / Xfvec / Xfaux instructions as inline functions (R-type encodings only) */
+/* Xpulpv2 / Xfvec / Xfaux instructions as inline functions (R-type encodings only). When the
+ * compiler targets CORE-V (`mcusim cc --isa corev`), an Xpulpv2 function emits its CORE-V twin;
+ * one without a twin is not defined there (the core decodes one set). */
+#if defined(__riscv_xcvmem) || defined(__riscv_xcvalu) || defined(__riscv_xcvbi) || defined(__riscv_xcvbitmanip) || defined(__riscv_xcvmac) || defined(__riscv_xcvsimd) || defined(__riscv_xcvhwlp)
+#define MCUSIM_COREV 1
+#else
+#define MCUSIM_COREV 0
+#endif
 
-/* p.mac rd, rs1, rs2: x[rd] = x[rd] + x[rs1] * x[rs2] (low 32 bits) */
+/* p.mac rd, rs1, rs2: x[rd] = x[rd] + x[rs1] * x[rs2] (low 32 bits) (CORE-V: cv.mac) */
 static inline __attribute__((always_inline)) int32_t __p_mac(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x48, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 0, 0x21, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.msu rd, rs1, rs2: x[rd] = x[rd] - x[rs1] * x[rs2] (low 32 bits) */
+/* p.msu rd, rs1, rs2: x[rd] = x[rd] - x[rs1] * x[rs2] (low 32 bits) (CORE-V: cv.msu) */
 static inline __attribute__((always_inline)) int32_t __p_msu(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x49, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 1, 0x21, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.abs rd, rs1: x[rd] = |x[rs1]| (abs(-2^31) = -2^31) */
+/* p.abs rd, rs1: x[rd] = |x[rs1]| (abs(-2^31) = -2^31) (CORE-V: cv.abs) */
 static inline __attribute__((always_inline)) int32_t __p_abs(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x28, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 0, 0x2, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.slet rd, rs1, rs2: x[rd] = x[rs1] <=s x[rs2] */
+/* p.slet rd, rs1, rs2: x[rd] = x[rs1] <=s x[rs2] (CORE-V: cv.slet) */
 static inline __attribute__((always_inline)) int32_t __p_slet(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x29, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 2, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.sletu rd, rs1, rs2: x[rd] = x[rs1] <=u x[rs2] */
+/* p.sletu rd, rs1, rs2: x[rd] = x[rs1] <=u x[rs2] (CORE-V: cv.sletu) */
 static inline __attribute__((always_inline)) int32_t __p_sletu(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x2a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 3, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.min rd, rs1, rs2: x[rd] = min_s(x[rs1], x[rs2]) */
+/* p.min rd, rs1, rs2: x[rd] = min_s(x[rs1], x[rs2]) (CORE-V: cv.min) */
 static inline __attribute__((always_inline)) int32_t __p_min(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x2b, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 4, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.minu rd, rs1, rs2: x[rd] = min_u(x[rs1], x[rs2]) */
+/* p.minu rd, rs1, rs2: x[rd] = min_u(x[rs1], x[rs2]) (CORE-V: cv.minu) */
 static inline __attribute__((always_inline)) int32_t __p_minu(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 5, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.max rd, rs1, rs2: x[rd] = max_s(x[rs1], x[rs2]) */
+/* p.max rd, rs1, rs2: x[rd] = max_s(x[rs1], x[rs2]) (CORE-V: cv.max) */
 static inline __attribute__((always_inline)) int32_t __p_max(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x2d, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 6, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.maxu rd, rs1, rs2: x[rd] = max_u(x[rs1], x[rs2]) */
+/* p.maxu rd, rs1, rs2: x[rd] = max_u(x[rs1], x[rs2]) (CORE-V: cv.maxu) */
 static inline __attribute__((always_inline)) int32_t __p_maxu(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x2e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 7, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.ror rd, rs1, rs2: x[rd] = x[rs1] rotated right by x[rs2][4:0] */
+/* p.ror rd, rs1, rs2: x[rd] = x[rs1] rotated right by x[rs2][4:0] (CORE-V: cv.ror) */
 static inline __attribute__((always_inline)) int32_t __p_ror(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 5, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.ff1 rd, rs1: x[rd] = index of the lowest set bit of x[rs1] (32 if none) */
+/* p.ff1 rd, rs1: x[rd] = index of the lowest set bit of x[rs1] (32 if none) (CORE-V: cv.ff1) */
 static inline __attribute__((always_inline)) int32_t __p_ff1(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x21, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 0, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.fl1 rd, rs1: x[rd] = index of the highest set bit of x[rs1] (32 if none) */
+/* p.fl1 rd, rs1: x[rd] = index of the highest set bit of x[rs1] (32 if none) (CORE-V: cv.fl1) */
 static inline __attribute__((always_inline)) int32_t __p_fl1(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x22, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 1, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.clb rd, rs1: x[rd] = number of leading bits equal to bit 31, minus one (0 if x[rs1] = 0) */
+/* p.clb rd, rs1: x[rd] = number of leading bits equal to bit 31, minus one (0 if x[rs1] = 0) (CORE-V: cv.clb) */
 static inline __attribute__((always_inline)) int32_t __p_clb(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x23, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 2, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.cnt rd, rs1: x[rd] = number of set bits of x[rs1] */
+/* p.cnt rd, rs1: x[rd] = number of set bits of x[rs1] (CORE-V: cv.cnt) */
 static inline __attribute__((always_inline)) int32_t __p_cnt(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x24, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 3, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.exths rd, rs1: x[rd] = sign-extend(x[rs1][15:0]) */
+/* p.exths rd, rs1: x[rd] = sign-extend(x[rs1][15:0]) (CORE-V: cv.exths) */
 static inline __attribute__((always_inline)) int32_t __p_exths(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x30, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 4, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.exthz rd, rs1: x[rd] = zero-extend(x[rs1][15:0]) */
+/* p.exthz rd, rs1: x[rd] = zero-extend(x[rs1][15:0]) (CORE-V: cv.exthz) */
 static inline __attribute__((always_inline)) int32_t __p_exthz(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x31, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 5, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.extbs rd, rs1: x[rd] = sign-extend(x[rs1][7:0]) */
+/* p.extbs rd, rs1: x[rd] = sign-extend(x[rs1][7:0]) (CORE-V: cv.extbs) */
 static inline __attribute__((always_inline)) int32_t __p_extbs(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x32, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 6, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.extbz rd, rs1: x[rd] = zero-extend(x[rs1][7:0]) */
+/* p.extbz rd, rs1: x[rd] = zero-extend(x[rs1][7:0]) (CORE-V: cv.extbz) */
 static inline __attribute__((always_inline)) int32_t __p_extbz(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x33, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x33, 7, 0x8, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* p.clipr rd, rs1, rs2: b = x[rs2] & 0x7fffffff; x[rd] = clamp(x[rs1], -(b + 1), b) (signed) */
+/* p.clipr rd, rs1, rs2: b = x[rs2] & 0x7fffffff; x[rd] = clamp(x[rs1], -(b + 1), b) (signed) (CORE-V: cv.clipr) */
 static inline __attribute__((always_inline)) int32_t __p_clipr(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x3a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 5, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.clipur rd, rs1, rs2: b = x[rs2] & 0x7fffffff; x[rd] = clamp(x[rs1], 0, b) (signed) */
+/* p.clipur rd, rs1, rs2: b = x[rs2] & 0x7fffffff; x[rd] = clamp(x[rs1], 0, b) (signed) (CORE-V: cv.clipur) */
 static inline __attribute__((always_inline)) int32_t __p_clipur(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x3b, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 6, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.extractr rd, rs1, rs2: x[rd] = sign-extend(x[rs1][x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0]]) */
+/* p.extractr rd, rs1, rs2: x[rd] = sign-extend(x[rs1][x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0]]) (CORE-V: cv.extractr) */
 static inline __attribute__((always_inline)) int32_t __p_extractr(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 0, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.extractur rd, rs1, rs2: x[rd] = zero-extend(x[rs1][x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0]]) */
+/* p.extractur rd, rs1, rs2: x[rd] = zero-extend(x[rs1][x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0]]) (CORE-V: cv.extractur) */
 static inline __attribute__((always_inline)) int32_t __p_extractur(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x19, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 1, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.insertr rd, rs1, rs2: x[rd] = x[rd] with bits x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0] replaced by x[rs1][x[rs2][9:5]:0] */
+/* p.insertr rd, rs1, rs2: x[rd] = x[rd] with bits x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0] replaced by x[rs1][x[rs2][9:5]:0] (CORE-V: cv.insertr) */
 static inline __attribute__((always_inline)) int32_t __p_insertr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x1a, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 2, 0x40, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.bclrr rd, rs1, rs2: x[rd] = x[rs1] with bits x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0] cleared */
+/* p.bclrr rd, rs1, rs2: x[rd] = x[rs1] with bits x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0] cleared (CORE-V: cv.bclrr) */
 static inline __attribute__((always_inline)) int32_t __p_bclrr(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 3, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.bsetr rd, rs1, rs2: x[rd] = x[rs1] with bits x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0] set */
+/* p.bsetr rd, rs1, rs2: x[rd] = x[rs1] with bits x[rs2][4:0]+x[rs2][9:5]:x[rs2][4:0] set (CORE-V: cv.bsetr) */
 static inline __attribute__((always_inline)) int32_t __p_bsetr(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x1d, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x33, 4, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.addnr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1]) >>s sh, sh = x[rs2][4:0] */
+/* p.addnr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1]) >>s sh, sh = x[rs2][4:0] (CORE-V: cv.addnr) */
 static inline __attribute__((always_inline)) int32_t __p_addnr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x40, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 2, 0x20, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.addrnr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1] + 2^(sh-1)) >>s sh, sh = x[rs2][4:0] */
+/* p.addrnr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1] + 2^(sh-1)) >>s sh, sh = x[rs2][4:0] (CORE-V: cv.addrnr) */
 static inline __attribute__((always_inline)) int32_t __p_addrnr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x42, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 6, 0x20, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.addunr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1]) >>u sh, sh = x[rs2][4:0] */
+/* p.addunr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1]) >>u sh, sh = x[rs2][4:0] (CORE-V: cv.addunr) */
 static inline __attribute__((always_inline)) int32_t __p_addunr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x41, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 2, 0x60, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.addurnr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1] + 2^(sh-1)) >>u sh, sh = x[rs2][4:0] */
+/* p.addurnr rd, rs1, rs2: x[rd] = (x[rd] + x[rs1] + 2^(sh-1)) >>u sh, sh = x[rs2][4:0] (CORE-V: cv.addurnr) */
 static inline __attribute__((always_inline)) int32_t __p_addurnr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x43, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 6, 0x60, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.subnr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1]) >>s sh, sh = x[rs2][4:0] */
+/* p.subnr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1]) >>s sh, sh = x[rs2][4:0] (CORE-V: cv.subnr) */
 static inline __attribute__((always_inline)) int32_t __p_subnr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x44, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 3, 0x20, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.subrnr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1] + 2^(sh-1)) >>s sh, sh = x[rs2][4:0] */
+/* p.subrnr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1] + 2^(sh-1)) >>s sh, sh = x[rs2][4:0] (CORE-V: cv.subrnr) */
 static inline __attribute__((always_inline)) int32_t __p_subrnr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x46, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 7, 0x20, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.subunr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1]) >>u sh, sh = x[rs2][4:0] */
+/* p.subunr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1]) >>u sh, sh = x[rs2][4:0] (CORE-V: cv.subunr) */
 static inline __attribute__((always_inline)) int32_t __p_subunr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x45, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 3, 0x60, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* p.suburnr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1] + 2^(sh-1)) >>u sh, sh = x[rs2][4:0] */
+/* p.suburnr rd, rs1, rs2: x[rd] = (x[rd] - x[rs1] + 2^(sh-1)) >>u sh, sh = x[rs2][4:0] (CORE-V: cv.suburnr) */
 static inline __attribute__((always_inline)) int32_t __p_suburnr(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x2b, 3, 0x47, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x5b, 7, 0x60, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.add.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] + x[rs2].H[i] */
+/* pv.add.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] + x[rs2].H[i] (CORE-V: cv.add.h) */
 static inline __attribute__((always_inline)) int32_t __pv_add_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.add.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] + x[rs2].H[0] */
+/* pv.add.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] + x[rs2].H[0] (CORE-V: cv.add.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_add_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.add.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] + x[rs2].B[i] */
+/* pv.add.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] + x[rs2].B[i] (CORE-V: cv.add.b) */
 static inline __attribute__((always_inline)) int32_t __pv_add_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.add.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] + x[rs2].B[0] */
+/* pv.add.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] + x[rs2].B[0] (CORE-V: cv.add.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_add_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x0, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sub.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] - x[rs2].H[i] */
+/* pv.sub.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] - x[rs2].H[i] (CORE-V: cv.sub.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sub_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sub.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] - x[rs2].H[0] */
+/* pv.sub.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] - x[rs2].H[0] (CORE-V: cv.sub.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sub_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sub.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] - x[rs2].B[i] */
+/* pv.sub.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] - x[rs2].B[i] (CORE-V: cv.sub.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sub_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sub.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] - x[rs2].B[0] */
+/* pv.sub.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] - x[rs2].B[0] (CORE-V: cv.sub.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sub_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x4, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avg.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[i]) >>s 1 (sum wrapped to the lane) */
+/* pv.avg.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[i]) >>s 1 (sum wrapped to the lane) (CORE-V: cv.avg.h) */
 static inline __attribute__((always_inline)) int32_t __pv_avg_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avg.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[0]) >>s 1 (sum wrapped to the lane) */
+/* pv.avg.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[0]) >>s 1 (sum wrapped to the lane) (CORE-V: cv.avg.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_avg_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avg.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[i]) >>s 1 (sum wrapped to the lane) */
+/* pv.avg.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[i]) >>s 1 (sum wrapped to the lane) (CORE-V: cv.avg.b) */
 static inline __attribute__((always_inline)) int32_t __pv_avg_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avg.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[0]) >>s 1 (sum wrapped to the lane) */
+/* pv.avg.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[0]) >>s 1 (sum wrapped to the lane) (CORE-V: cv.avg.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_avg_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x8, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avgu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[i]) >>u 1 (sum wrapped to the lane) */
+/* pv.avgu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[i]) >>u 1 (sum wrapped to the lane) (CORE-V: cv.avgu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_avgu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avgu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[0]) >>u 1 (sum wrapped to the lane) */
+/* pv.avgu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] + x[rs2].H[0]) >>u 1 (sum wrapped to the lane) (CORE-V: cv.avgu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_avgu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avgu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[i]) >>u 1 (sum wrapped to the lane) */
+/* pv.avgu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[i]) >>u 1 (sum wrapped to the lane) (CORE-V: cv.avgu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_avgu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.avgu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[0]) >>u 1 (sum wrapped to the lane) */
+/* pv.avgu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] + x[rs2].B[0]) >>u 1 (sum wrapped to the lane) (CORE-V: cv.avgu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_avgu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0xc, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.min.h rd, rs1, rs2: x[rd].H[i] = minsext(x[rs1].H[i], x[rs2].H[i]) */
+/* pv.min.h rd, rs1, rs2: x[rd].H[i] = minsext(x[rs1].H[i], x[rs2].H[i]) (CORE-V: cv.min.h) */
 static inline __attribute__((always_inline)) int32_t __pv_min_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.min.sc.h rd, rs1, rs2: x[rd].H[i] = minsext(x[rs1].H[i], x[rs2].H[0]) */
+/* pv.min.sc.h rd, rs1, rs2: x[rd].H[i] = minsext(x[rs1].H[i], x[rs2].H[0]) (CORE-V: cv.min.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_min_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.min.b rd, rs1, rs2: x[rd].B[i] = minsext(x[rs1].B[i], x[rs2].B[i]) */
+/* pv.min.b rd, rs1, rs2: x[rd].B[i] = minsext(x[rs1].B[i], x[rs2].B[i]) (CORE-V: cv.min.b) */
 static inline __attribute__((always_inline)) int32_t __pv_min_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.min.sc.b rd, rs1, rs2: x[rd].B[i] = minsext(x[rs1].B[i], x[rs2].B[0]) */
+/* pv.min.sc.b rd, rs1, rs2: x[rd].B[i] = minsext(x[rs1].B[i], x[rs2].B[0]) (CORE-V: cv.min.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_min_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x10, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.minu.h rd, rs1, rs2: x[rd].H[i] = min_u(x[rs1].H[i], x[rs2].H[i]) */
+/* pv.minu.h rd, rs1, rs2: x[rd].H[i] = min_u(x[rs1].H[i], x[rs2].H[i]) (CORE-V: cv.minu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_minu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.minu.sc.h rd, rs1, rs2: x[rd].H[i] = min_u(x[rs1].H[i], x[rs2].H[0]) */
+/* pv.minu.sc.h rd, rs1, rs2: x[rd].H[i] = min_u(x[rs1].H[i], x[rs2].H[0]) (CORE-V: cv.minu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_minu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.minu.b rd, rs1, rs2: x[rd].B[i] = min_u(x[rs1].B[i], x[rs2].B[i]) */
+/* pv.minu.b rd, rs1, rs2: x[rd].B[i] = min_u(x[rs1].B[i], x[rs2].B[i]) (CORE-V: cv.minu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_minu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.minu.sc.b rd, rs1, rs2: x[rd].B[i] = min_u(x[rs1].B[i], x[rs2].B[0]) */
+/* pv.minu.sc.b rd, rs1, rs2: x[rd].B[i] = min_u(x[rs1].B[i], x[rs2].B[0]) (CORE-V: cv.minu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_minu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x14, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.max.h rd, rs1, rs2: x[rd].H[i] = maxsext(x[rs1].H[i], x[rs2].H[i]) */
+/* pv.max.h rd, rs1, rs2: x[rd].H[i] = maxsext(x[rs1].H[i], x[rs2].H[i]) (CORE-V: cv.max.h) */
 static inline __attribute__((always_inline)) int32_t __pv_max_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.max.sc.h rd, rs1, rs2: x[rd].H[i] = maxsext(x[rs1].H[i], x[rs2].H[0]) */
+/* pv.max.sc.h rd, rs1, rs2: x[rd].H[i] = maxsext(x[rs1].H[i], x[rs2].H[0]) (CORE-V: cv.max.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_max_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.max.b rd, rs1, rs2: x[rd].B[i] = maxsext(x[rs1].B[i], x[rs2].B[i]) */
+/* pv.max.b rd, rs1, rs2: x[rd].B[i] = maxsext(x[rs1].B[i], x[rs2].B[i]) (CORE-V: cv.max.b) */
 static inline __attribute__((always_inline)) int32_t __pv_max_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.max.sc.b rd, rs1, rs2: x[rd].B[i] = maxsext(x[rs1].B[i], x[rs2].B[0]) */
+/* pv.max.sc.b rd, rs1, rs2: x[rd].B[i] = maxsext(x[rs1].B[i], x[rs2].B[0]) (CORE-V: cv.max.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_max_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x18, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.maxu.h rd, rs1, rs2: x[rd].H[i] = max_u(x[rs1].H[i], x[rs2].H[i]) */
+/* pv.maxu.h rd, rs1, rs2: x[rd].H[i] = max_u(x[rs1].H[i], x[rs2].H[i]) (CORE-V: cv.maxu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_maxu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.maxu.sc.h rd, rs1, rs2: x[rd].H[i] = max_u(x[rs1].H[i], x[rs2].H[0]) */
+/* pv.maxu.sc.h rd, rs1, rs2: x[rd].H[i] = max_u(x[rs1].H[i], x[rs2].H[0]) (CORE-V: cv.maxu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_maxu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.maxu.b rd, rs1, rs2: x[rd].B[i] = max_u(x[rs1].B[i], x[rs2].B[i]) */
+/* pv.maxu.b rd, rs1, rs2: x[rd].B[i] = max_u(x[rs1].B[i], x[rs2].B[i]) (CORE-V: cv.maxu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_maxu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.maxu.sc.b rd, rs1, rs2: x[rd].B[i] = max_u(x[rs1].B[i], x[rs2].B[0]) */
+/* pv.maxu.sc.b rd, rs1, rs2: x[rd].B[i] = max_u(x[rs1].B[i], x[rs2].B[0]) (CORE-V: cv.maxu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_maxu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x1c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.srl.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>u (x[rs2].H[i] mod lane width) */
+/* pv.srl.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>u (x[rs2].H[i] mod lane width) (CORE-V: cv.srl.h) */
 static inline __attribute__((always_inline)) int32_t __pv_srl_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.srl.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>u (x[rs2].H[0] mod lane width) */
+/* pv.srl.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>u (x[rs2].H[0] mod lane width) (CORE-V: cv.srl.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_srl_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.srl.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>u (x[rs2].B[i] mod lane width) */
+/* pv.srl.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>u (x[rs2].B[i] mod lane width) (CORE-V: cv.srl.b) */
 static inline __attribute__((always_inline)) int32_t __pv_srl_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.srl.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>u (x[rs2].B[0] mod lane width) */
+/* pv.srl.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>u (x[rs2].B[0] mod lane width) (CORE-V: cv.srl.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_srl_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x20, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sra.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>s (x[rs2].H[i] mod lane width) */
+/* pv.sra.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>s (x[rs2].H[i] mod lane width) (CORE-V: cv.sra.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sra_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sra.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>s (x[rs2].H[0] mod lane width) */
+/* pv.sra.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] >>s (x[rs2].H[0] mod lane width) (CORE-V: cv.sra.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sra_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sra.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>s (x[rs2].B[i] mod lane width) */
+/* pv.sra.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>s (x[rs2].B[i] mod lane width) (CORE-V: cv.sra.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sra_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sra.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>s (x[rs2].B[0] mod lane width) */
+/* pv.sra.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] >>s (x[rs2].B[0] mod lane width) (CORE-V: cv.sra.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sra_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x24, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sll.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] << (x[rs2].H[i] mod lane width) */
+/* pv.sll.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] << (x[rs2].H[i] mod lane width) (CORE-V: cv.sll.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sll_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sll.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] << (x[rs2].H[0] mod lane width) */
+/* pv.sll.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] << (x[rs2].H[0] mod lane width) (CORE-V: cv.sll.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sll_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sll.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] << (x[rs2].B[i] mod lane width) */
+/* pv.sll.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] << (x[rs2].B[i] mod lane width) (CORE-V: cv.sll.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sll_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sll.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] << (x[rs2].B[0] mod lane width) */
+/* pv.sll.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] << (x[rs2].B[0] mod lane width) (CORE-V: cv.sll.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sll_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x28, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.or.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] | x[rs2].H[i] */
+/* pv.or.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] | x[rs2].H[i] (CORE-V: cv.or.h) */
 static inline __attribute__((always_inline)) int32_t __pv_or_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.or.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] | x[rs2].H[0] */
+/* pv.or.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] | x[rs2].H[0] (CORE-V: cv.or.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_or_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.or.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] | x[rs2].B[i] */
+/* pv.or.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] | x[rs2].B[i] (CORE-V: cv.or.b) */
 static inline __attribute__((always_inline)) int32_t __pv_or_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.or.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] | x[rs2].B[0] */
+/* pv.or.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] | x[rs2].B[0] (CORE-V: cv.or.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_or_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x2c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.xor.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] ^ x[rs2].H[i] */
+/* pv.xor.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] ^ x[rs2].H[i] (CORE-V: cv.xor.h) */
 static inline __attribute__((always_inline)) int32_t __pv_xor_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.xor.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] ^ x[rs2].H[0] */
+/* pv.xor.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] ^ x[rs2].H[0] (CORE-V: cv.xor.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_xor_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.xor.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] ^ x[rs2].B[i] */
+/* pv.xor.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] ^ x[rs2].B[i] (CORE-V: cv.xor.b) */
 static inline __attribute__((always_inline)) int32_t __pv_xor_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.xor.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] ^ x[rs2].B[0] */
+/* pv.xor.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] ^ x[rs2].B[0] (CORE-V: cv.xor.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_xor_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x30, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.and.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] & x[rs2].H[i] */
+/* pv.and.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] & x[rs2].H[i] (CORE-V: cv.and.h) */
 static inline __attribute__((always_inline)) int32_t __pv_and_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.and.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] & x[rs2].H[0] */
+/* pv.and.sc.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[i] & x[rs2].H[0] (CORE-V: cv.and.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_and_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.and.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] & x[rs2].B[i] */
+/* pv.and.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] & x[rs2].B[i] (CORE-V: cv.and.b) */
 static inline __attribute__((always_inline)) int32_t __pv_and_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.and.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] & x[rs2].B[0] */
+/* pv.and.sc.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[i] & x[rs2].B[0] (CORE-V: cv.and.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_and_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x34, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpeq.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] == x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpeq.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] == x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpeq.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpeq_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpeq.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] == x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpeq.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] == x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpeq.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpeq_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpeq.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] == x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpeq.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] == x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpeq.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpeq_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpeq.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] == x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpeq.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] == x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpeq.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpeq_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x2, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpne.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] != x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpne.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] != x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpne.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpne_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpne.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] != x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpne.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] != x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpne.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpne_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpne.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] != x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpne.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] != x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpne.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpne_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpne.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] != x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpne.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] != x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpne.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpne_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x6, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgt.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >s x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpgt.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >s x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpgt.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgt_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgt.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >s x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpgt.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >s x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpgt.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgt_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgt.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >s x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpgt.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >s x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpgt.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgt_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgt.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >s x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpgt.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >s x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpgt.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgt_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0xa, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpge.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=s x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpge.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=s x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpge.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpge_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpge.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=s x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpge.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=s x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpge.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpge_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpge.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=s x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpge.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=s x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpge.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpge_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpge.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=s x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpge.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=s x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpge.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpge_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0xe, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmplt.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <s x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmplt.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <s x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmplt.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmplt_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmplt.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <s x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmplt.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <s x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmplt.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmplt_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmplt.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <s x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmplt.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <s x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmplt.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmplt_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmplt.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <s x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmplt.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <s x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmplt.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmplt_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x12, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmple.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=s x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmple.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=s x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmple.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmple_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmple.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=s x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmple.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=s x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmple.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmple_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmple.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=s x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmple.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=s x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmple.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmple_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmple.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=s x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmple.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=s x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmple.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmple_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x16, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgtu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >u x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpgtu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >u x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpgtu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgtu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgtu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >u x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpgtu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >u x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpgtu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgtu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgtu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >u x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpgtu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >u x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpgtu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgtu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgtu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >u x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpgtu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >u x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpgtu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgtu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x1a, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgeu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=u x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpgeu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=u x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpgeu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgeu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgeu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=u x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpgeu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] >=u x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpgeu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgeu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgeu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=u x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpgeu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=u x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpgeu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgeu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpgeu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=u x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpgeu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] >=u x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpgeu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpgeu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x1e, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpltu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <u x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpltu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <u x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpltu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpltu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpltu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <u x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpltu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <u x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpltu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpltu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpltu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <u x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpltu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <u x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpltu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpltu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpltu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <u x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpltu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <u x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpltu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpltu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x22, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpleu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=u x[rs2].H[i]) ? all ones : 0 */
+/* pv.cmpleu.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=u x[rs2].H[i]) ? all ones : 0 (CORE-V: cv.cmpleu.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpleu_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpleu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=u x[rs2].H[0]) ? all ones : 0 */
+/* pv.cmpleu.sc.h rd, rs1, rs2: x[rd].H[i] = (x[rs1].H[i] <=u x[rs2].H[0]) ? all ones : 0 (CORE-V: cv.cmpleu.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpleu_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpleu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=u x[rs2].B[i]) ? all ones : 0 */
+/* pv.cmpleu.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=u x[rs2].B[i]) ? all ones : 0 (CORE-V: cv.cmpleu.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpleu_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.cmpleu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=u x[rs2].B[0]) ? all ones : 0 */
+/* pv.cmpleu.sc.b rd, rs1, rs2: x[rd].B[i] = (x[rs1].B[i] <=u x[rs2].B[0]) ? all ones : 0 (CORE-V: cv.cmpleu.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_cmpleu_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x26, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.abs.h rd, rs1: x[rd].H[i] = |x[rs1].H[i]| (the most negative value stays as is) */
+/* pv.abs.h rd, rs1: x[rd].H[i] = |x[rs1].H[i]| (the most negative value stays as is) (CORE-V: cv.abs.h) */
 static inline __attribute__((always_inline)) int32_t __pv_abs_h(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x38, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x57, 0, 0x38, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* pv.abs.b rd, rs1: x[rd].B[i] = |x[rs1].B[i]| (the most negative value stays as is) */
+/* pv.abs.b rd, rs1: x[rd].B[i] = |x[rs1].B[i]| (the most negative value stays as is) (CORE-V: cv.abs.b) */
 static inline __attribute__((always_inline)) int32_t __pv_abs_b(int32_t rs1) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x38, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#else
     __asm__ (".insn r 0x57, 1, 0x38, %0, %1, x0" : "=r"(d) : "r"(rs1));
+#endif
     return d;
 }
 
-/* pv.dotup.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x unsigned) */
+/* pv.dotup.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x unsigned) (CORE-V: cv.dotup.h) */
 static inline __attribute__((always_inline)) int32_t __pv_dotup_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotup.sc.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x unsigned) */
+/* pv.dotup.sc.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x unsigned) (CORE-V: cv.dotup.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_dotup_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotup.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x unsigned) */
+/* pv.dotup.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x unsigned) (CORE-V: cv.dotup.b) */
 static inline __attribute__((always_inline)) int32_t __pv_dotup_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotup.sc.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x unsigned) */
+/* pv.dotup.sc.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x unsigned) (CORE-V: cv.dotup.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_dotup_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x40, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotusp.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x signed) */
+/* pv.dotusp.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x signed) (CORE-V: cv.dotusp.h) */
 static inline __attribute__((always_inline)) int32_t __pv_dotusp_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotusp.sc.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x signed) */
+/* pv.dotusp.sc.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x signed) (CORE-V: cv.dotusp.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_dotusp_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotusp.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x signed) */
+/* pv.dotusp.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x signed) (CORE-V: cv.dotusp.b) */
 static inline __attribute__((always_inline)) int32_t __pv_dotusp_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotusp.sc.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x signed) */
+/* pv.dotusp.sc.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x signed) (CORE-V: cv.dotusp.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_dotusp_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x44, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotsp.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[i] (signed x signed) */
+/* pv.dotsp.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[i] (signed x signed) (CORE-V: cv.dotsp.h) */
 static inline __attribute__((always_inline)) int32_t __pv_dotsp_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x48, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x4c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotsp.sc.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[0] (signed x signed) */
+/* pv.dotsp.sc.h rd, rs1, rs2: x[rd] = sum_i x[rs1].H[i] * x[rs2].H[0] (signed x signed) (CORE-V: cv.dotsp.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_dotsp_sc_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x48, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x4c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotsp.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[i] (signed x signed) */
+/* pv.dotsp.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[i] (signed x signed) (CORE-V: cv.dotsp.b) */
 static inline __attribute__((always_inline)) int32_t __pv_dotsp_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x48, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x4c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.dotsp.sc.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[0] (signed x signed) */
+/* pv.dotsp.sc.b rd, rs1, rs2: x[rd] = sum_i x[rs1].B[i] * x[rs2].B[0] (signed x signed) (CORE-V: cv.dotsp.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_dotsp_sc_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x48, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x4c, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotup.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x unsigned) */
+/* pv.sdotup.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x unsigned) (CORE-V: cv.sdotup.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotup_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x4c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotup.sc.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x unsigned) */
+/* pv.sdotup.sc.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x unsigned) (CORE-V: cv.sdotup.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotup_sc_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x4c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotup.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x unsigned) */
+/* pv.sdotup.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x unsigned) (CORE-V: cv.sdotup.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotup_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x4c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotup.sc.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x unsigned) */
+/* pv.sdotup.sc.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x unsigned) (CORE-V: cv.sdotup.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotup_sc_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x4c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotusp.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x signed) */
+/* pv.sdotusp.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[i] (unsigned x signed) (CORE-V: cv.sdotusp.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotusp_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotusp.sc.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x signed) */
+/* pv.sdotusp.sc.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[0] (unsigned x signed) (CORE-V: cv.sdotusp.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotusp_sc_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotusp.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x signed) */
+/* pv.sdotusp.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[i] (unsigned x signed) (CORE-V: cv.sdotusp.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotusp_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotusp.sc.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x signed) */
+/* pv.sdotusp.sc.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[0] (unsigned x signed) (CORE-V: cv.sdotusp.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotusp_sc_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x50, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotsp.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[i] (signed x signed) */
+/* pv.sdotsp.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[i] (signed x signed) (CORE-V: cv.sdotsp.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotsp_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x5c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotsp.sc.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[0] (signed x signed) */
+/* pv.sdotsp.sc.h rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].H[i] * x[rs2].H[0] (signed x signed) (CORE-V: cv.sdotsp.sc.h) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotsp_sc_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 4, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 4, 0x5c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotsp.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[i] (signed x signed) */
+/* pv.sdotsp.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[i] (signed x signed) (CORE-V: cv.sdotsp.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotsp_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x5c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.sdotsp.sc.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[0] (signed x signed) */
+/* pv.sdotsp.sc.b rd, rs1, rs2: x[rd] = x[rd] + sum_i x[rs1].B[i] * x[rs2].B[0] (signed x signed) (CORE-V: cv.sdotsp.sc.b) */
 static inline __attribute__((always_inline)) int32_t __pv_sdotsp_sc_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 5, 0x54, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 5, 0x5c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.shuffle.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[x[rs2].H[i][0]] */
+/* pv.shuffle.h rd, rs1, rs2: x[rd].H[i] = x[rs1].H[x[rs2].H[i][0]] (CORE-V: cv.shuffle.h) */
 static inline __attribute__((always_inline)) int32_t __pv_shuffle_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x60, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x60, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.shuffle.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[x[rs2].B[i][1:0]] */
+/* pv.shuffle.b rd, rs1, rs2: x[rd].B[i] = x[rs1].B[x[rs2].B[i][1:0]] (CORE-V: cv.shuffle.b) */
 static inline __attribute__((always_inline)) int32_t __pv_shuffle_b(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x60, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x60, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.shuffle2.h rd, rs1, rs2: x[rd].H[i] = (x[rs2].H[i][1] ? x[rs1] : x[rd]).H[x[rs2].H[i][0:0]] */
+/* pv.shuffle2.h rd, rs1, rs2: x[rd].H[i] = (x[rs2].H[i][1] ? x[rs1] : x[rd]).H[x[rs2].H[i][0:0]] (CORE-V: cv.shuffle2.h) */
 static inline __attribute__((always_inline)) int32_t __pv_shuffle2_h(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x70, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x64, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.shuffle2.b rd, rs1, rs2: x[rd].B[i] = (x[rs2].B[i][2] ? x[rs1] : x[rd]).B[x[rs2].B[i][1:0]] */
+/* pv.shuffle2.b rd, rs1, rs2: x[rd].B[i] = (x[rs2].B[i][2] ? x[rs1] : x[rd]).B[x[rs2].B[i][1:0]] (CORE-V: cv.shuffle2.b) */
 static inline __attribute__((always_inline)) int32_t __pv_shuffle2_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x70, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x64, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.pack rd, rs1, rs2: x[rd] = x[rs1].H[0] : x[rs2].H[0] (rs1's low half in the upper lane) */
+/* pv.pack rd, rs1, rs2: x[rd] = x[rs1].H[0] : x[rs2].H[0] (rs1's low half in the upper lane) (CORE-V: cv.pack) */
 static inline __attribute__((always_inline)) int32_t __pv_pack(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x78, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x68, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.pack.h rd, rs1, rs2: x[rd] = x[rs1].H[1] : x[rs2].H[1] (the upper halves) */
+/* pv.pack.h rd, rs1, rs2: x[rd] = x[rs1].H[1] : x[rs2].H[1] (the upper halves) (CORE-V: cv.pack.h) */
 static inline __attribute__((always_inline)) int32_t __pv_pack_h(int32_t rs1, int32_t rs2) {
     int32_t d;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 0, 0x79, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 0, 0x69, %0, %1, %2" : "=r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.packhi.b rd, rs1, rs2: x[rd].B[3] = x[rs1].B[0]; x[rd].B[2] = x[rs2].B[0]; lanes 1, 0 of x[rd] kept */
+/* pv.packhi.b rd, rs1, rs2: x[rd].B[3] = x[rs1].B[0]; x[rd].B[2] = x[rs2].B[0]; lanes 1, 0 of x[rd] kept (CORE-V: cv.packhi.b) */
 static inline __attribute__((always_inline)) int32_t __pv_packhi_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x7d, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x6c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 
-/* pv.packlo.b rd, rs1, rs2: x[rd].B[1] = x[rs1].B[0]; x[rd].B[0] = x[rs2].B[0]; lanes 3, 2 of x[rd] kept */
+/* pv.packlo.b rd, rs1, rs2: x[rd].B[1] = x[rs1].B[0]; x[rd].B[0] = x[rs2].B[0]; lanes 3, 2 of x[rd] kept (CORE-V: cv.packlo.b) */
 static inline __attribute__((always_inline)) int32_t __pv_packlo_b(int32_t acc, int32_t rs1, int32_t rs2) {
     int32_t d = acc;
+#if MCUSIM_COREV
+    __asm__ (".insn r 0x7b, 1, 0x7c, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#else
     __asm__ (".insn r 0x57, 1, 0x70, %0, %1, %2" : "+r"(d) : "r"(rs1), "r"(rs2));
+#endif
     return d;
 }
 

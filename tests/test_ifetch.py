@@ -178,3 +178,13 @@ def test_profile_identical_with_instruction_fetch():
 def test_bad_icache_settings_are_named(values, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides={"icache": values})
+
+
+def test_api_and_toml_select_the_model(tmp_path):
+    import mcusim
+    assert mcusim.Config(icache_model="cache").icache.model == "cache"
+    assert mcusim.Config().icache.model == "ideal"
+    path = tmp_path / "fetch.toml"
+    path.write_text('[icache]\nmodel = "cache"\nrefill_latency = 30\n')
+    config = load_config(path=path)
+    assert (config.icache.model, config.icache.refill_latency) == ("cache", 30)

@@ -38,7 +38,10 @@ def describe_instruction(hart: Hart, pc: int) -> str:
     from mcusim.isa.codec import decode
     d = decode(word, hart.custom_isa)
     if d is not None:
-        return f"pc {pc:#010x}: {format_decoded(d, pc).replace(chr(9), ' ')}"
+        text = format_decoded(d, pc).replace("	", " ")
+        if hart.extensions is not None and d.encoding.extension not in hart.extensions:
+            text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
+        return f"pc {pc:#010x}: {text}"
     # a word of the other custom-extension set: say so, and how to choose that set
     for isa in CUSTOM_ISAS:
         other = decode(word, isa)

@@ -38,7 +38,7 @@ def describe_instruction(hart: Hart, pc: int) -> str:
     from mcusim.isa.codec import decode
     d = decode(word, hart.custom_isa)
     if d is not None:
-        text = format_decoded(d, pc).replace("	", " ")
+        text = format_decoded(d, pc).replace("\t", " ")
         if hart.extensions is not None and d.encoding.extension not in hart.extensions:
             text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
         return f"pc {pc:#010x}: {text}"

@@ -98,7 +98,7 @@ typedef enum {
     PI_PERF_INSTR = 1,
     PI_PERF_LD_STALL = 2,
     PI_PERF_JR_STALL = 3,
-    PI_PERF_IMISS = 4,           /* always 0: mcusim models an ideal instruction fetch */
+    PI_PERF_IMISS = 4,           /* instruction-fetch stall cycles (0 with the default ideal fetch) */
     PI_PERF_LD = 5,
     PI_PERF_ST = 6,
     PI_PERF_JUMP = 7,

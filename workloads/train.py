@@ -145,6 +145,9 @@ class DmaModel:
     exposed_cycles: int          # what the step waits for (= busy without double buffering)
     exposed_in: int = 0          # the part of exposed_cycles spent loading (the rest: stores, and
     #                              with double buffering the loads a tile's compute does not hide)
+    mode: str = "model"          # "model" (the formula) or "simulated" (measured in the step program)
+    bank_cycles: int = 0         # simulated: TCDM bank cycles the DMA took from the cores (their waits)
+    overhead_cycles: int = 0     # simulated: fork, join, barriers and DMA programming with idle workers
 
 
 @dataclass
@@ -160,6 +163,9 @@ class StepRecord:
     tcdm_kib: int                # largest TCDM size its kernels were simulated with
     note: str = ""
     tcdm_kib_config: int = 0     # the configured TCDM size (for `enlarged`)
+    measured_cycles: int | None = None   # simulated step program: the controller's span of the step
+    start_cycle: int = 0                 # simulated step program: where that span starts
+    tile_cycles: list[int] = field(default_factory=list)   # simulated: compute of every fork
 
     @property
     def compute_cycles(self) -> int:
@@ -170,7 +176,14 @@ class StepRecord:
         return self.dma.exposed_cycles
 
     @property
+    def overhead_cycles(self) -> int:
+        """Fork, join, barrier and DMA-programming cycles with idle workers (simulated step only)."""
+        return self.dma.overhead_cycles
+
+    @property
     def cycles(self) -> int:
+        if self.measured_cycles is not None:
+            return self.measured_cycles
         return self.compute_cycles + self.dma_cycles
 
     @property
@@ -255,6 +268,10 @@ class StepResult:
     lr: float
     seed: int
     net: Network = field(repr=False, default=None)  # type: ignore[assignment]
+    dma_mode: str = "model"             # "simulated": one step program, every cycle simulated
+    program: Any = field(repr=False, default=None)   # simulated: workloads.step_program.StepProgram
+    run_cycles: int = 0                 # simulated: the whole program run (boot and exit included)
+    cluster_result: Any = field(repr=False, default=None)
 
     @property
     def cycles(self) -> int:
@@ -287,6 +304,8 @@ class StepResult:
             out[r.phase]["cycles"] += r.compute_cycles
             out[r.phase]["macs"] += r.macs
         out["dma"] = {"cycles": self.dma_cycles, "macs": 0}
+        if self.dma_mode == "simulated":
+            out["overhead"] = {"cycles": sum(r.overhead_cycles for r in self.records), "macs": 0}
         return out
 
     def stalls(self) -> dict[str, int]:
@@ -638,16 +657,19 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                   target: Any = None, double_buffer: bool = True,
                   variants: Mapping[str, str] | None = None, verify: bool = True,
-                  profile: bool = False, dma: str = "model") -> StepResult:
+                  profile: bool = False, dma: str = "simulate") -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
-    with reference.train_step (StepResult.numerics). `dma`: "model" (the planner's transfers priced
-    with the DMA timing rule, double buffering included) or "simulate" (each kernel that fits the
-    TCDM untiled runs in controller mode: the controller moves its inputs from L2 with the DMA,
-    forks the kernel, and moves its outputs back; those cycles are the step's DMA, not overlapped;
-    tiled steps keep the model). `profile` profiles every kernel run
-    (KernelCall.profile: cycles per instruction, and the cores' sleeps such as barrier waits)."""
+    with reference.train_step (StepResult.numerics). `dma`: "simulate" (default: the whole step is
+    ONE program, workloads.step_program: the controller moves every tile with the DMA while the
+    workers compute, all in one simulation on the configured TCDM; the records' cycles, exposed DMA
+    and overhead are measured) or "model" (each layer-phase's kernel simulated on its own, the
+    planner's transfers priced by the DMA timing rule, tiled steps run whole on an enlarged TCDM: an
+    estimate). `profile` profiles the kernel runs (KernelCall.profile: cycles per instruction, and
+    the cores' sleeps such as barrier waits; simulated: one profile of the whole program).
+    `progress(done, total, record)`: called per layer-phase (simulated: as the simulation reaches
+    it, record None until the run ends)."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
     if dma not in ("model", "simulate"):
@@ -656,6 +678,9 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     config = config or load_config()
     if not 1 <= cores <= config.workers:
         raise ValueError(f"cores must be 1..{config.workers}, not {cores}")
+    if dma == "simulate":
+        return _simulate_program(net, dtype, config, engine, cores, seed, lr, progress, params, x, target,
+                                 double_buffer, variants, verify, profile)
     plan = planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
                                 double_buffer)
     st = NP_DTYPE[dtype]
@@ -718,6 +743,83 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     if verify:
         result.numerics = check_numerics(net, dtype, params0, x0, target, lr, loss, weights, wgrads)
     return result
+
+
+def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: str, cores: int, seed: int,
+                      lr: float, progress: Progress | None, params: Mapping[str, np.ndarray] | None,
+                      x: np.ndarray | None, target: Any, double_buffer: bool,
+                      variants: Mapping[str, str] | None, verify: bool, profile: bool) -> StepResult:
+    """simulate_step(dma="simulate"): compile the step program, run it once, read the records from
+    its regions and the updated weights from L2."""
+    from workloads import step_program as spm
+    plan = planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
+                                double_buffer) if _plannable(net, dtype, config, double_buffer) else None
+    st = NP_DTYPE[dtype]
+    params0 = {k: np.asarray(v, st) for k, v in (params or reference.init_params(net, seed, dtype)).items()}
+    x0 = np.asarray(reference.random_input(net, seed, dtype) if x is None else x, st)
+    target = reference.random_target(net, seed, dtype) if target is None else target
+    eng = resolve_engine(engine)
+    try:
+        sp = spm.compile_step(net, dtype, config, cores, params0, x0, target, lr, variants, double_buffer)
+    except spm.LowerError as exc:
+        raise TrainError(str(exc)) from None
+    hook = None
+    if progress is not None:
+        hook = lambda done, total: progress(done, total, None)  # noqa: E731
+    run = spm.run_step_program(sp, eng, profile, hook)
+    records = [_record(m, run, config, eng) for m in run.measures]
+    weights = {lay.name: run.tensor(f"W:{lay.name}", lay.weight_shape) for lay in net.trainable}
+    wgrads = {lay.name: run.tensor(f"dW:{lay.name}", lay.weight_shape) for lay in net.trainable}
+    loss = run.loss()
+    if plan is None:
+        plan = planner.Plan(net.name, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024, ())
+    result = StepResult(net.name, dtype, cores, engine, (run.result.engine,), config, records, plan, loss,
+                        weights, wgrads, None, lr, seed, net, "simulated", sp, run.cycles, run.result)
+    if progress is not None:
+        for i, r in enumerate(records):
+            progress(i + 1, len(records), r)
+    if verify:
+        result.numerics = check_numerics(net, dtype, params0, x0, target, lr, loss, weights, wgrads)
+    return result
+
+
+def _plannable(net: Network, dtype: str, config: ClusterConfig, double_buffer: bool) -> bool:
+    try:
+        planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024, double_buffer)
+        return True
+    except planner.PlanError:
+        return False
+
+
+def _record(m: Any, run: Any, config: ClusterConfig, engine: str) -> StepRecord:
+    """A StepRecord from one layer-phase's measurements in the step program."""
+    info = m.info
+    kernels: list[KernelCall] = []
+    groups: dict[tuple[str, str, str], int] = {}
+    for (kern, var, role), cyc in zip(info.calls, m.compute):
+        key = (kern, var, role)
+        if key not in groups:
+            groups[key] = len(kernels)
+            kernels.append(KernelCall(kern, var, role, 0, 0, dict.fromkeys(STALL_CAUSES, 0), [],
+                                      config.tcdm.size_kib, engine))
+        kernels[groups[key]].cycles += cyc
+    if kernels:
+        # per-region counters cover every fork of the step: they go to its first kernel
+        kernels[0].instret, kernels[0].stalls, kernels[0].per_core = m.instret, dict(m.stalls), m.per_core
+        kernels[0].spans = m.spans
+    if run.result.profile is not None and kernels:
+        kernels[0].profile = None
+    dma = DmaModel(info.tiles, info.split if info.tiles > 1 else "whole", info.double_buffer, info.bytes_in,
+                   info.bytes_out, info.transfers, _busy(info, config), m.exposed,
+                   sum(b - a for a, b in m.dma_spans[:1]), "simulated", m.bank_cycles, m.overhead)
+    return StepRecord(info.layer, info.kind, info.phase, info.macs, kernels, dma, info.tcdm_bytes,
+                      config.tcdm.size_kib, info.note, config.tcdm.size_kib, m.cycles, m.start,
+                      list(m.compute))
+
+
+def _busy(info: Any, config: ClusterConfig) -> int:
+    """Cycles the DMA engine is busy for the step's transfers (the simulator's rule, per transfer)."""
+    return info.transfers * config.dma.setup_latency + math.ceil((info.bytes_in + info.bytes_out) / config.dma.bandwidth)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -140,6 +140,11 @@ _ce = functools.lru_cache(maxsize=64)(crossentropy_program)
 _mse = functools.lru_cache(maxsize=64)(mse_program)
 
 
+conv2d_choose = functools.lru_cache(maxsize=4096)(conv2d_choose)
+pointwise_choose = functools.lru_cache(maxsize=4096)(pointwise_choose)
+linear_choose = functools.lru_cache(maxsize=4096)(linear_choose)
+
+
 def dw_variant(g: ConvGeom, dtype: str) -> str:
     """The registry's rule for depthwise (simd needs stride 1 and rows of at least 4)."""
     return "simd" if dtype == "fp16" and g.sh == 1 and g.sw == 1 and g.w >= 4 else "direct"
@@ -353,53 +358,63 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
     co, ho, wo = lay.out_shape
     kk = g.kk
     K = c * kk
-    if phase in (Phase.FORWARD, Phase.WEIGHT_GRAD):
-        ph = "fw" if phase is Phase.FORWARD else "wg"
-        kname = f"conv2d_{ph}"
+    if phase is Phase.FORWARD:
         rows, chans = ranges(ho, t[0]), ranges(co, t[1])
-        i = 0
-        for oi, (o0, o1) in enumerate(chans):
-            for ri, (a, bb) in enumerate(rows):
+        for o0, o1 in chans:
+            for a, bb in rows:
+                i = len(b.tiles)
                 sub, x0, x1 = out_rows_geom(g, a, bb)
                 cot = o1 - o0
-                v = ctx.variant(kname, lambda: conv2d_choose(sub, cot, ph, dt, cores))
-                prog = _conv(sub, cot, ph, dt, v, cores)
+                v = ctx.variant("conv2d_fw", lambda: conv2d_choose(sub, cot, "fw", dt, cores))
+                prog = _conv(sub, cot, "fw", dt, v, cores)
                 cp = b.copy("tile", i)
                 xk = "res" if len(rows) == 1 else "tile"
-                xcp = cp if xk == "tile" else 0
+                wk = "res" if len(chans) == 1 else "tile"
                 tl = Tile([], copy=cp)
                 tl.loads += mat(b.buf("X", xk), names["x"], h * w, 0, c, x0 * w, x1 * w, es, (x1 - x0) * w)
-                if ph == "fw":
-                    wk = "res" if len(chans) == 1 else "tile"
-                    wcp = cp if wk == "tile" else 0
-                    tl.loads += mat(b.buf("W", wk), names["w"], K, o0, o1, 0, K, es, _stride(prog, "W"))
-                    bind = {"X": ("X", xcp), "W": ("W", wcp), "B": (b.buf("B", "scratch"), 0), "Y": (b.buf("out", "tile"), cp)}
-                    tl.calls.append(Call(prog, bind, kname, v, "layer"))
-                    tl.stores += mat("out", names["y"], ho * wo, o0, o1, a * wo, bb * wo, es, _stride(prog, "Y"))
-                else:
-                    tl.loads += mat(b.buf("DY", "tile"), names["dy"], ho * wo, o0, o1, a * wo, bb * wo, es,
-                                    _stride(prog, "DY"))
-                    bind = {"X": ("X", xcp), "DY": ("DY", cp), "B": (b.buf("B", "scratch"), 0)}
-                    if len(rows) == 1:
-                        bind["DW"] = (b.buf("out", "tile"), cp)
-                        tl.calls.append(Call(prog, bind, kname, v, "layer"))
-                        tl.stores += mat("out", names["dw"], K, o0, o1, 0, K, es, _stride(prog, "DW"))
-                    else:
-                        acc = (b.buf("acc", "tile"), oi % 2 if ctx.double else 0)
-                        if ri == 0:
-                            bind["DW"] = acc
-                            tl.calls.append(Call(prog, bind, kname, v, "layer"))
-                        else:
-                            bind["DW"] = (b.buf("part", "scratch"), 0)
-                            tl.calls.append(Call(prog, bind, kname, v, "layer"))
-                            _accumulate(b, tl, bind["DW"], acc, _span(prog, "DW"))
-                        if ri == len(rows) - 1:
-                            tl.stores += mat("acc", names["dw"], K, o0, o1, 0, K, es, _stride(prog, "DW"),
-                                             copy=acc[1])
+                tl.loads += mat(b.buf("W", wk), names["w"], K, o0, o1, 0, K, es, _stride(prog, "W"))
+                bind = {"X": ("X", cp if xk == "tile" else 0), "W": ("W", cp if wk == "tile" else 0),
+                        "B": (b.buf("B", "scratch"), 0), "Y": (b.buf("out", "tile"), cp)}
+                tl.calls.append(Call(prog, bind, "conv2d_fw", v, "layer"))
+                tl.stores += mat("out", names["y"], ho * wo, o0, o1, a * wo, bb * wo, es, _stride(prog, "Y"))
                 b.tiles.append(tl)
-                i += 1
-        split = _split_name(("out_rows", len(rows)), ("out_channels", len(chans)))
-        return split, b.tiles, b.bufs
+        return _split_name(("out_rows", len(rows)), ("out_channels", len(chans))), b.tiles, b.bufs
+    if phase is Phase.WEIGHT_GRAD:
+        # input channels: dW[:, c-block] = dY · B[c-block] (exact); output rows: partial sums of dW
+        chans, rows = ranges(c, t[0]), ranges(ho, t[1])
+        for ci, (c0, c1) in enumerate(chans):
+            for ri, (a, bb) in enumerate(rows):
+                i = len(b.tiles)
+                sub, x0, x1 = out_rows_geom(g, a, bb)
+                sub = ConvGeom(c1 - c0, sub.h, sub.w, sub.kh, sub.kw, sub.sh, sub.sw, sub.pt, sub.pb, sub.pl, sub.pr)
+                v = ctx.variant("conv2d_wg", lambda: conv2d_choose(sub, co, "wg", dt, cores))
+                prog = _conv(sub, co, "wg", dt, v, cores)
+                cp = b.copy("tile", i)
+                xk = "res" if len(rows) == 1 and len(chans) == 1 else "tile"
+                dyk = "res" if len(rows) == 1 else "tile"
+                tl = Tile([], copy=cp)
+                tl.loads += mat(b.buf("X", xk), names["x"], h * w, c0, c1, x0 * w, x1 * w, es, (x1 - x0) * w)
+                tl.loads += mat(b.buf("DY", dyk), names["dy"], ho * wo, 0, co, a * wo, bb * wo, es, _stride(prog, "DY"))
+                bind = {"X": ("X", cp if xk == "tile" else 0), "DY": ("DY", cp if dyk == "tile" else 0),
+                        "B": (b.buf("B", "scratch"), 0)}
+                sdw = _stride(prog, "DW")
+                if len(rows) == 1:
+                    bind["DW"] = (b.buf("out", "tile"), cp)
+                    tl.calls.append(Call(prog, bind, "conv2d_wg", v, "layer"))
+                    tl.stores += mat("out", names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw)
+                else:
+                    acc = (b.buf("acc", "tile"), ci % 2 if ctx.double else 0)
+                    if ri == 0:
+                        bind["DW"] = acc
+                        tl.calls.append(Call(prog, bind, "conv2d_wg", v, "layer"))
+                    else:
+                        bind["DW"] = (b.buf("part", "scratch"), 0)
+                        tl.calls.append(Call(prog, bind, "conv2d_wg", v, "layer"))
+                        _accumulate(b, tl, bind["DW"], acc, _span(prog, "DW"))
+                    if ri == len(rows) - 1:
+                        tl.stores += mat("acc", names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw, copy=acc[1])
+                b.tiles.append(tl)
+        return _split_name(("in_channels", len(chans)), ("out_rows", len(rows))), b.tiles, b.bufs
     # input gradient: input rows x input channels
     rows, chans = ranges(h, t[0]), ranges(c, t[1])
     i = 0

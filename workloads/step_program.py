@@ -271,7 +271,7 @@ def _extents(lay: Layer, phase: Phase, cores: int) -> tuple[int, int]:
     if lay.is_loss:
         return 1, 1
     if lay.kind == "Conv2D":
-        return (h, c) if phase is Phase.INPUT_GRAD else (ho, co)
+        return {Phase.FORWARD: (ho, co), Phase.WEIGHT_GRAD: (c, ho), Phase.INPUT_GRAD: (h, c)}[phase]
     if lay.kind == "PointWise":
         return -(-h * w // 2), (c if phase is Phase.INPUT_GRAD else co)
     if lay.kind == "DepthWise":
@@ -339,36 +339,78 @@ def _layout(code: StepCode, base: int, limit: int, banks: int) -> tuple[dict[str
 def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
              variants: Mapping[str, str], config: ClusterConfig, double_buffer: bool,
              label: str, network: str) -> _Fitted:
-    """The first tiling (fewest tiles) whose buffers fit the TCDM below the stacks."""
-    limit = TCDM_BASE + config.tcdm.size_kib * 1024 - 1024 * (config.workers + 1)
+    """The tiling with the fewest tiles whose buffers fit the TCDM below the stacks: for each count
+    along the second split dimension, the fewest along the first (found by doubling, then
+    bisection, then a check of the result); double-buffered when that needs at most twice the
+    tiles of single buffers."""
+    limit = arg_base(config)
     e1, e2 = _extents(lay, phase, cores)
-    prefer_second = phase is Phase.WEIGHT_GRAD or lay.kind == "PointWise"
-    smallest = None
-    tried = 0
-    for t in _candidates(e1, e2, prefer_second):
-        for double in ((True, False) if double_buffer else (False,)):
+    prefer_second = lay.kind == "PointWise"
+    memo: dict[tuple[int, int, bool], _Fitted | None] = {}
+    smallest = [0]
+
+    def attempt(t1: int, t2: int, double: bool) -> _Fitted | None:
+        key = (t1, t2, double)
+        if key not in memo:
             ctx = Ctx(dtype, cores, variants, double)
-            split, tiles, bufs = lower(lay, phase, names, t, ctx)
+            split, tiles, bufs = lower(lay, phase, names, (t1, t2), ctx)
             code = StepCode(lay.name, lay.kind, label, 0, split, tiles, bufs)
             _hoist(code)
             if not tiles:
-                return _Fitted(code, {}, 0, False)
-            res = _layout(code, TCDM_BASE, limit, config.tcdm.banks)
-            if res is not None:
-                return _Fitted(code, res[0], res[1], double and len(tiles) > 1)
-            if smallest is None:
-                full = _layout(code, TCDM_BASE, 1 << 40, config.tcdm.banks)
-                assert full is not None
-                smallest = full[1]
-            if len(tiles) == 1:
-                break                  # one tile: double buffering changes nothing
-        tried += 1
-        if tried > 400:
-            break
+                memo[key] = _Fitted(code, {}, 0, False)
+            else:
+                res = _layout(code, TCDM_BASE, limit, config.tcdm.banks)
+                if res is None:
+                    full = _layout(code, TCDM_BASE, 1 << 40, config.tcdm.banks)
+                    smallest[0] = full[1] if full else 0
+                memo[key] = None if res is None else _Fitted(code, res[0], res[1], double and len(tiles) > 1)
+        return memo[key]
+
+    first = attempt(1, 1, False)
+    if first is not None:
+        return first
+    whole = smallest[0]
+
+    def best(double: bool) -> tuple[int, int, _Fitted] | None:
+        found: tuple[int, int, _Fitted] | None = None
+        seconds = sorted({1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, e2} & set(range(1, e2 + 1)))
+        for t2 in seconds:
+            if found is not None and t2 >= found[0] * found[1]:
+                break
+            lo, hi = 1, 1
+            while hi < e1 and attempt(hi, t2, double) is None:
+                lo, hi = hi + 1, min(e1, hi * 2)
+            if attempt(hi, t2, double) is None:
+                continue
+            while lo < hi:                      # the fewest t1 in [lo, hi] that fits
+                mid = (lo + hi) // 2
+                if attempt(mid, t2, double) is not None:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            f = attempt(hi, t2, double)
+            assert f is not None
+            n = len(f.code.tiles)
+            if found is None or n < len(found[2].code.tiles) or \
+                    (n == len(found[2].code.tiles) and prefer_second and hi < found[0]):
+                found = (hi, t2, f)
+        return found
+
+    single = best(False)
+    double = best(True) if double_buffer else None
+    if double is not None and (single is None or len(double[2].code.tiles) <= 2 * len(single[2].code.tiles)):
+        return double[2]
+    if single is not None:
+        return single[2]
     avail = limit - TCDM_BASE
-    raise planner.PlanError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: needs more than "
-                            f"{avail:,} B of TCDM even as {tried} tiles (untiled {smallest or 0:,} B); "
-                            f"{avail:,} B available below the stacks")
+    raise planner.PlanError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: does not fit "
+                            f"{avail:,} B of TCDM (below the stacks) even as the smallest tiles (untiled "
+                            f"{whole:,} B)")
+
+
+def arg_base(config: ClusterConfig) -> int:
+    """The argument table's TCDM address: just below the per-core stacks (buffers end below it)."""
+    return TCDM_BASE + config.tcdm.size_kib * 1024 - 1024 * (config.workers + 1) - 4 * ARG_SLOTS
 
 
 def _hoist(code: StepCode) -> None:
@@ -393,46 +435,101 @@ _IDENT = re.compile(r"[A-Za-z_.$][\w.$]*")
 _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*):", re.M)
 
 
+_LI_SYM = re.compile(r"^(\s*)li\s+(\w+),\s*([A-Za-z_]\w*)(?:\s*([+-])\s*(\d+))?\s*$", re.M)
+ARG_SLOTS = 64                  # tensor addresses per fork (the argument table's size in words)
+
+
 class _Emitter:
-    def __init__(self, cores: int) -> None:
+    """Writes the controller's code and one copy of each kernel body. A body reads its tensors'
+    addresses from the argument table (ARG_SLOTS words at a fixed TCDM address the controller fills
+    before each fork): its `li rd, NAME + off` become `lui rd, %hi(slot); lw rd, %lo(slot)(rd)`
+    (+ `addi rd, rd, lo`; the slot holds NAME + off - lo, lo in -2048..2047), so one body serves
+    every tile and buffer copy of that shape."""
+
+    def __init__(self, cores: int, arg_base: int) -> None:
         self.cores = cores
+        self.arg = arg_base
         self.ctrl: list[str] = []
         self.kernels: list[str] = []
-        self.instances: dict[tuple, str] = {}
-        self.bodies: dict[int, tuple[str, list[str]]] = {}
+        self.bodies: dict[int, str] = {}
+        self.slots: dict[str, list[tuple[str, int]]] = {}      # body -> its argument words
+        self.stubs: dict[tuple[str, str], str] = {}
+        self.table: list[int | None] = [None] * ARG_SLOTS
+        self.l2_offsets: dict[str, int] = {}
 
-    def body(self, prog: KernelProgram) -> tuple[str, list[str]]:
+    def body(self, prog: KernelProgram) -> str:
+        """The shared body of `prog`: entered with a0 = core id, returns after the final barrier."""
         key = id(prog)
-        if key not in self.bodies:
-            text = prog.body if isinstance(prog.body, str) else prog.body.source()
-            self.bodies[key] = (text, _LABEL.findall(text))
-        return self.bodies[key]
-
-    def instance(self, prog: KernelProgram, addrs: dict[str, int], region: str) -> str:
-        key = (id(prog), tuple(sorted(addrs.items())), region)
-        name = self.instances.get(key)
+        name = self.bodies.get(key)
         if name is not None:
             return name
-        name = f"k{len(self.instances)}"
-        self.instances[key] = name
-        text, labels = self.body(prog)
+        name = f"k{len(self.bodies)}"
+        text = prog.body if isinstance(prog.body, str) else prog.body.source()
         pre = name + "_"
-        mapping = {lab: pre + lab for lab in labels}
+        names = {t.name for t in prog.tensors}
+        slots: dict[tuple[str, int], int] = {}      # (tensor, offset rounded as %hi does) -> slot
+
+        def indirect(m: re.Match) -> str:
+            ind, rd, sym, sign, off = m.groups()
+            if sym not in names:
+                return m.group(0)
+            value = int(off or 0) * (-1 if sign == "-" else 1)
+            lo = ((value + 0x800) & 0xFFF) - 0x800
+            key = (sym, value - lo)
+            if key not in slots:
+                slots[key] = len(slots)
+                if len(slots) > ARG_SLOTS:
+                    raise LowerError(f"kernel {prog.name}: needs more than {ARG_SLOTS} argument words")
+            a = self.arg + 4 * slots[key]
+            out = f"{ind}lui {rd}, %hi({a:#x})\n{ind}lw {rd}, %lo({a:#x})({rd})"
+            return out + (f"\n{ind}addi {rd}, {rd}, {lo}" if lo else "")
+        text = _LI_SYM.sub(indirect, text)
+        self.bodies[key] = name
+        self.slots[name] = list(slots)
+        mapping = {lab: pre + lab for lab in _LABEL.findall(text)}
         head = [f"{name}:", "\taddi sp, sp, -16", "\tsw ra, 12(sp)"]
         for t in prog.tensors:
-            mapping[t.name] = pre + t.name
             mapping[f"{t.name}_STRIDE"] = f"{pre}{t.name}_STRIDE"
-            head.append(f"\t.equ {pre}{t.name}, {addrs[t.name]:#x}")
             head.append(f"\t.equ {pre}{t.name}_STRIDE, {t.stride * t.itemsize}")
         mapping["NUM_CORES"] = f"{pre}NUM_CORES"
         mapping["kernel_end"] = f"{pre}kernel_end"
         head.append(f"\t.equ {pre}NUM_CORES, {self.cores}")
-        head += ["\tcore_id a0", f"\tregion_begin {region}"]
         body = _IDENT.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
-        tail = [f"{pre}kernel_end:", "\tbarrier", f"\tregion_end {region}", "\tlw ra, 12(sp)",
-                "\taddi sp, sp, 16", "\tret"]
+        for t in prog.tensors:          # a tensor symbol left over (not in an li): an error, not a wrong address
+            if re.search(rf"(?<![\w.$]){re.escape(t.name)}(?![\w.$])", re.sub(r"#.*", "", body)):
+                raise LowerError(f"kernel {prog.name}: tensor {t.name} used other than by li")
+        tail = [f"{pre}kernel_end:", "\tbarrier", "\tlw ra, 12(sp)", "\taddi sp, sp, 16", "\tret"]
+        self.kernels.append(f"# {prog.name}: " + ", ".join(f"{t.name}{list(t.shape)}" for t in prog.tensors))
         self.kernels.append("\n".join(head) + "\n" + body.rstrip("\n") + "\n" + "\n".join(tail))
         return name
+
+    def entry(self, prog: KernelProgram, region: str) -> str:
+        """A worker entry that opens `region` around the shared body (forked by the controller)."""
+        body = self.body(prog)
+        key = (body, region)
+        name = self.stubs.get(key)
+        if name is None:
+            name = f"e{len(self.stubs)}"
+            self.stubs[key] = name
+            self.kernels.append("\n".join([f"{name}:", "\taddi sp, sp, -16", "\tsw ra, 12(sp)", "\tcore_id a0",
+                                            f"\tregion_begin {region}", f"\tjal ra, {body}",
+                                            f"\tregion_end {region}", "\tlw ra, 12(sp)", "\taddi sp, sp, 16",
+                                            "\tret"]))
+        return name
+
+    def args(self, prog: KernelProgram, base: Mapping[str, int]) -> None:
+        """Controller: fill the argument table of `prog` for tensor addresses `base` (only the words
+        that change)."""
+        first = True
+        for i, (sym, off) in enumerate(self.slots[self.body(prog)]):
+            a = base[sym] + off
+            if self.table[i] == a:
+                continue
+            if first:
+                self.c(f"\tli t4, {self.arg:#x}")
+                first = False
+            self.c(f"\tli t3, {a:#x}", f"\tsw t3, {4 * i}(t4)")
+            self.table[i] = a
 
     def c(self, *lines: str) -> None:
         self.ctrl.extend(lines)
@@ -450,8 +547,6 @@ class _Emitter:
         else:
             self.c(f"\tli a3, {src_stride}", f"\tli a4, {dst_stride}", f"\tli a5, {x.rows}",
                    "\tdma_2d a3, a4, a5", "\tdma_copy_2d a0, a1, a2")
-
-    l2_offsets: dict[str, int]
 
 
 def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8,
@@ -542,7 +637,7 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     l2_bytes = max((t.offset + t.nbytes for t in l2.values()), default=0)
     l2_bytes = -(-l2_bytes // ALIGN) * ALIGN
     # --- emit
-    em = _Emitter(cores)
+    em = _Emitter(cores, arg_base(config))
     em.l2_offsets = {k: v.offset for k, v in l2.items()}
     mask = (1 << cores) - 1
     infos: list[StepInfo] = []
@@ -577,8 +672,9 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
                     bname, cp = call.bind[t.name]
                     b = bufs[bname]
                     addrs[t.name] = b.addrs[min(cp, len(b.addrs) - 1)]
-                entry = em.instance(call.prog, addrs, region)
-                em.c(f"\tli t0, {mask}", f"\tla t1, {entry}", "\tli t2, 0", "\tfork t0, t1, t2")
+                entry = em.entry(call.prog, region)
+                em.args(call.prog, addrs)
+                em.c(f"\tli t0, {mask}", f"\tla t1, {entry}", f"\tli t2, {em.arg:#x}", "\tfork t0, t1, t2")
                 if k == 0 and f.double:
                     if j > 0:
                         for xf in tiles[j - 1].stores:

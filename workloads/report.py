@@ -344,6 +344,12 @@ def kernel_profile_rows(res: StepResult) -> list[dict[str, Any]]:
 
 
 def _profiles(res: StepResult):
+    if res.dma_mode == "simulated" and res.run is not None:
+        if res.run.result.profile is not None:
+            from types import SimpleNamespace        # one profile: the whole step program
+            yield SimpleNamespace(kernel="step program", variant="-", role="all", cycles=res.cycles), \
+                res.run.result.profile
+        return
     for r in res.records:
         for k in r.kernels:
             if k.profile is not None:

@@ -312,25 +312,29 @@ def lower(lay: Layer, phase: Phase, names: dict[str, str], t: tuple[int, int], c
         return "w_flat", b.tiles, b.bufs
     if lay.is_loss:
         n = c * h * w
-        if kind == "CrossEntropy":
+        if kind == "CrossEntropy":       # softmax over the whole logit vector: never tiled
             prog = _ce(n, dt, cores)
             bind = {"Z": ("Z", 0), "T": ("T", 0), "DZ": ("D", 0), "LOSS": ("L", 0), "E": ("E", 0), "RED": ("R", 0)}
-            call = Call(prog, bind, "crossentropy", "fp32" if dt == "fp32" else "fp32_math", "value and gradient")
-            zin, dname = "Z", "DZ"
-        else:
-            prog = _mse(n, dt, cores)
-            bind = {"Y": ("Z", 0), "T": ("T", 0), "DY": ("D", 0), "LOSS": ("L", 0), "RED": ("R", 0)}
-            call = Call(prog, bind, "mse", "fp32" if dt == "fp32" else "fp32_math", "value and gradient")
-            zin, dname = "Y", "DY"
-        for nm in ("Z", "T", "D", "L"):
-            b.buf(nm, "tile")
-        for nm in ("E", "R"):
-            b.buf(nm, "scratch")
-        tl = Tile([call])
-        tl.loads += flat("Z", names["x"], 0, n, es) + flat("T", "target", 0, n, es)
-        tl.stores += flat("D", names["dx"], 0, n, es) + [Xfer("L", 0, "loss", 0, 1, 4, 4, 4)]
-        b.tiles.append(tl)
-        return "whole", b.tiles, b.bufs
+            tl = Tile([Call(prog, bind, "crossentropy", "fp32" if dt == "fp32" else "fp32_math", "value and gradient")])
+            for nm in ("Z", "T", "D", "L"):
+                b.buf(nm, "tile")
+            for nm in ("E", "R"):
+                b.buf(nm, "scratch")
+            tl.loads += flat("Z", names["x"], 0, n, es) + flat("T", "target", 0, n, es)
+            tl.stores += flat("D", names["dx"], 0, n, es) + [Xfer("L", 0, "loss", 0, 1, 4, 4, 4)]
+            b.tiles.append(tl)
+            return "whole", b.tiles, b.bufs
+        # MSE: blocks of the elements; each block's LOSS is its partial sum / N (added when read back)
+        for i, (lo, hi) in enumerate(even_ranges(n, t[0] * t[1], 2 * cores)):
+            cp = b.copy("tile", i)
+            prog = _mse(hi - lo, dt, cores, n)
+            bind = {"Y": (b.buf("Z", "tile"), cp), "T": (b.buf("T", "tile"), cp), "DY": (b.buf("D", "tile"), cp),
+                    "LOSS": (b.buf("L", "tile"), cp), "RED": (b.buf("R", "scratch"), 0)}
+            tl = Tile([Call(prog, bind, "mse", "fp32" if dt == "fp32" else "fp32_math", "value and gradient")], copy=cp)
+            tl.loads += flat("Z", names["x"], lo, hi, es) + flat("T", "target", lo, hi, es)
+            tl.stores += flat("D", names["dx"], lo, hi, es) + [Xfer("L", 0, "loss", 4 * i, 1, 4, 4, 4)]
+            b.tiles.append(tl)
+        return _split_name(("elements", len(b.tiles))), b.tiles, b.bufs
     if kind == "Conv2D":
         return _conv2d(b, lay, phase, names, t)
     if kind == "PointWise":

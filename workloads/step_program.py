@@ -104,6 +104,7 @@ class StepProgram:
     l2: dict[str, L2Tensor]
     l2_bytes: int
     steps: list[StepInfo]
+    loss_parts: int = 1            # partial loss values (a tiled MSE), summed when read back
     _program: Program | None = field(default=None, repr=False)
 
     def blob(self) -> bytes:
@@ -119,6 +120,13 @@ class StepProgram:
             prog = assemble_cached(self.text)
             sec = prog.section(".l2data")
             assert sec is not None and sec.size == self.l2_bytes
+            end = sec.address + sec.size
+            l2_end = L2_BASE + self.config.l2.size_kib * 1024
+            if end > l2_end:
+                code = sec.address - L2_BASE
+                raise planner.PlanError(
+                    f"{self.network} {self.dtype}: the step program needs {end - L2_BASE:,} B of L2 (code "
+                    f"{code:,} B, tensors {self.l2_bytes:,} B); the L2 has {l2_end - L2_BASE:,} B")
             sec.data = self.blob()
             self._program = prog
         return self._program
@@ -269,7 +277,7 @@ def _extents(lay: Layer, phase: Phase, cores: int) -> tuple[int, int]:
     if phase is Phase.UPDATE:
         return max(1, -(-lay.params // (2 * cores))), 1
     if lay.is_loss:
-        return 1, 1
+        return (1, 1) if lay.kind == "CrossEntropy" else (max(1, -(-c * h * w // (2 * cores))), 1)
     if lay.kind == "Conv2D":
         return {Phase.FORWARD: (ho, co), Phase.WEIGHT_GRAD: (c, ho), Phase.INPUT_GRAD: (h, c)}[phase]
     if lay.kind == "PointWise":
@@ -338,12 +346,12 @@ def _layout(code: StepCode, base: int, limit: int, banks: int) -> tuple[dict[str
 
 def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
              variants: Mapping[str, str], config: ClusterConfig, double_buffer: bool,
-             label: str, network: str) -> _Fitted:
+             label: str, network: str, budget: int | None = None) -> _Fitted:
     """The tiling with the fewest tiles whose buffers fit the TCDM below the stacks: for each count
     along the second split dimension, the fewest along the first (found by doubling, then
     bisection, then a check of the result); double-buffered when that needs at most twice the
     tiles of single buffers."""
-    limit = arg_base(config)
+    limit = arg_base(config) if budget is None else min(arg_base(config), TCDM_BASE + budget)
     e1, e2 = _extents(lay, phase, cores)
     prefer_second = lay.kind == "PointWise"
     memo: dict[tuple[int, int, bool], _Fitted | None] = {}
@@ -403,8 +411,8 @@ def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores:
     if single is not None:
         return single[2]
     avail = limit - TCDM_BASE
-    raise planner.PlanError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: does not fit "
-                            f"{avail:,} B of TCDM (below the stacks) even as the smallest tiles (untiled "
+    raise planner.PlanError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: its smallest tiles "
+                            f"need more TCDM than the {avail:,} B available below the stacks (untiled "
                             f"{whole:,} B)")
 
 
@@ -463,7 +471,7 @@ class _Emitter:
         name = self.bodies.get(key)
         if name is not None:
             return name
-        name = f"k{len(self.bodies)}"
+        name = f"{prog.name}_k{len(self.bodies)}"
         text = prog.body if isinstance(prog.body, str) else prog.body.source()
         pre = name + "_"
         names = {t.name for t in prog.tensors}
@@ -552,8 +560,9 @@ class _Emitter:
 def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8,
                  params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                  target: Any = None, lr: float = 0.01, variants: Mapping[str, str] | None = None,
-                 double_buffer: bool = True) -> StepProgram:
-    """Compile one SGD step of `net` into a StepProgram (see the module docstring)."""
+                 double_buffer: bool = True, budget: int | None = None) -> StepProgram:
+    """Compile one SGD step of `net` into a StepProgram (see the module docstring). `budget` caps the
+    TCDM bytes the buffers may use (to force tiling on a large TCDM; default: all below the stacks)."""
     es = elem_bytes(dtype)
     st = NP[dtype]
     variants = dict(variants or {})
@@ -564,7 +573,7 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     for lay, ph in work:
         label = LOSS if lay.is_loss else ph.value
         names = step_names(lay, alias)
-        f = fit_step(lay, ph, names, dtype, cores, variants, config, double_buffer, label, net.name)
+        f = fit_step(lay, ph, names, dtype, cores, variants, config, double_buffer, label, net.name, budget)
         f.code.macs = lay.macs(ph) + (lay.macs(Phase.INPUT_GRAD) if lay.is_loss else 0)
         if lay.kind == "Add" and ph is Phase.INPUT_GRAD:
             f.code.note = "dY goes to both operands" + (" (plus a gradient sum)" if f.code.tiles else "")
@@ -615,7 +624,8 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     else:
         t = np.asarray(target, st).reshape(-1)
     tensor("target", n_logits * es, raw(t))
-    tensor("loss", 4, keep=True)
+    loss_parts = max((len(f.code.tiles) for lay_, *_, f in fitted if lay_.is_loss), default=1)
+    tensor("loss", 4 * loss_parts, keep=True)
     tensor("lr", es, raw(np.array([lr], st)))
     zero_len = 4
     for i, (*_, f) in enumerate(fitted):
@@ -698,7 +708,7 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     em.c("\tli a0, 0", "\tli a7, 93", "\tecall")
     text = "\n".join(em.ctrl) + "\n" + "\n".join(em.kernels) + "\n" + \
         f"\t.section .l2data, \"aw\"\n\t.balign {ALIGN}\n{L2_SYMBOL}:\n\t.space {l2_bytes}\n"
-    return StepProgram(net.name, dtype, cores, config, text, l2, l2_bytes, infos)
+    return StepProgram(net.name, dtype, cores, config, text, l2, l2_bytes, infos, loss_parts)
 
 
 def _allocate(sizes: Mapping[str, int], data: Mapping[str, bytes], first: Mapping[str, int],
@@ -740,6 +750,7 @@ class StepMeasure:
     start: int = 0
     dma_spans: list[tuple[int, int]] = field(default_factory=list)
     fork_spans: list[tuple[int, int]] = field(default_factory=list)
+    core_spans: list[dict[int, tuple[int, int]]] = field(default_factory=list)   # per fork: core -> span
 
     @property
     def compute_cycles(self) -> int:
@@ -761,6 +772,11 @@ class StepRun:
     result: Any                       # simulator.cluster.ClusterResult
     read: Callable[[int, int], bytes]
     measures: list[StepMeasure]
+    dma_log: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # (start, end, src, dst, bytes)
+
+    def l2_contents(self) -> bytes:
+        """The whole L2 after the run (code, tensors, everything)."""
+        return self.read(L2_BASE, self.program.config.l2.size_kib * 1024)
 
     @property
     def cycles(self) -> int:
@@ -774,7 +790,12 @@ class StepRun:
         return np.frombuffer(raw, dt).reshape(shape).copy()
 
     def loss(self) -> float:
-        return float(self.tensor("loss", (1,), "fp32")[0])
+        """The loss value: the kernel's, or the sum of a tiled MSE's partial values (in tile order)."""
+        parts = self.tensor("loss", (self.program.loss_parts,), "fp32")
+        total = parts[0]
+        for p in parts[1:]:
+            total = np.float32(total + p)
+        return float(total)
 
 
 def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
@@ -798,6 +819,7 @@ def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
         reg = regions.get(info.region)
         compute: list[int] = []
         fork_spans: list[tuple[int, int]] = []
+        core_spans: list[dict[int, tuple[int, int]]] = []
         per_core: list[dict] = []
         stalls = dict.fromkeys(STALL_CAUSES, 0)
         instret = 0
@@ -806,15 +828,18 @@ def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
             cores = sorted(c for c in reg.spans if c != ctrl)
             for e in range(nforks):
                 firsts, ends = [], []
+                per: dict[int, tuple[int, int]] = {}
                 for c in cores:
                     lst = reg.spans[c]
                     pos = shared_pos.get(c, 0) + e if info.region == "kernels" else e
                     if pos < len(lst):
                         firsts.append(lst[pos][0])
                         ends.append(lst[pos][1])
+                        per[c] = lst[pos]
                 if firsts:
                     compute.append(max(ends) - min(firsts))
                     fork_spans.append((min(firsts), max(ends)))
+                    core_spans.append(per)
             if info.region == "kernels":
                 for c in cores:
                     shared_pos[c] = shared_pos.get(c, 0) + nforks
@@ -826,7 +851,8 @@ def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
                     for k, n in v["stalls"].items():
                         stalls[k] += n
                 spans = {c: (min(a for a, _ in v), max(b for _, b in v)) for c, v in sorted(reg.spans.items())}
-        out.append(StepMeasure(info, s1 - s0, compute, exposed, instret, stalls, per_core, spans, s0, mine, fork_spans))
+        out.append(StepMeasure(info, s1 - s0, compute, exposed, instret, stalls, per_core, spans, s0, mine, fork_spans,
+                               core_spans))
     return out
 
 
@@ -840,7 +866,7 @@ def run_step_program(sp: StepProgram, engine: str = "c", profile: bool = False,
     result = cluster.run()
     if result.exit_code != 0:
         raise RuntimeError(f"step program exited with code {result.exit_code} ({result.reason})")
-    return StepRun(sp, result, cluster.memory.read_bytes, measure(sp, result))
+    return StepRun(sp, result, cluster.memory.read_bytes, measure(sp, result), list(cluster.dma.log))
 
 
 def _hook_progress(cluster: Any, cb: Callable[[int, int], None], total: int) -> None:

@@ -272,6 +272,7 @@ class StepResult:
     program: Any = field(repr=False, default=None)   # simulated: workloads.step_program.StepProgram
     run_cycles: int = 0                 # simulated: the whole program run (boot and exit included)
     cluster_result: Any = field(repr=False, default=None)
+    run: Any = field(repr=False, default=None)       # simulated: workloads.step_program.StepRun
 
     @property
     def cycles(self) -> int:
@@ -774,7 +775,7 @@ def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: s
     if plan is None:
         plan = planner.Plan(net.name, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024, ())
     result = StepResult(net.name, dtype, cores, engine, (run.result.engine,), config, records, plan, loss,
-                        weights, wgrads, None, lr, seed, net, "simulated", sp, run.cycles, run.result)
+                        weights, wgrads, None, lr, seed, net, "simulated", sp, run.cycles, run.result, run)
     if progress is not None:
         for i, r in enumerate(records):
             progress(i + 1, len(records), r)

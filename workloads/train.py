@@ -1,45 +1,48 @@
-"""One simulated on-device training step of a network: every layer-phase as a kernel of the kernel
-library, run on the simulated cluster, fed with the tensors the previous simulated kernels produced.
+"""One simulated on-device training step of a network.
 
     from workloads import train
     r = train.simulate_step("resnet8", "fp16", config, engine="c", cores=8, seed=0, lr=0.01,
                             progress=lambda done, total, rec: ...)
     r.cycles, r.compute_cycles, r.dma_cycles, r.instret, r.macs, r.mac_per_clk, r.by_phase()
     r.records[i].layer / .phase / .kernel / .variant / .cycles / .macs / .mac_per_clk / .stalls() / .dma
-    r.records[i].kernels[j].profile       # with simulate_step(..., profile=True): simulator.profile.Profile
+    r.dma_mode                     # "simulated" (default) or "model"
+    r.program, r.run               # simulated: the StepProgram (r.program.elf()) and its StepRun
     r.numerics.ok, r.numerics.describe()          # updated weights vs workloads.reference.train_step
 
-What is simulated and what is modelled
-- Simulated (cycle-level, on the cluster): the kernel of every step of `Network.schedule()`, with the
-  layer's real shapes and the step's real operands in the TCDM (the harness writes them there before
-  the run): forward of every layer, the loss (one kernel: value and gradient), weight gradient of
-  every trainable layer, input gradient of every layer that needs one, the gradient sum where a
-  tensor feeds two layers (`add` kernel, `Layer.accumulate`), SGD (`sgd` kernel per weight tensor).
-  The shape transforms (im2col, transposes, padding copies) are inside the layer kernels' programs
-  (one region: transform step, barrier, matmul), so their cycles are part of each kernel's cycles and
-  are not reported separately.
+What is simulated, and what is not (default, `dma="simulate"`: workloads/step_program.py)
+- Simulated, cycle by cycle, in ONE run on the configured cluster (no enlarged TCDM anywhere): the
+  whole step as one controller-mode program. The controller (core 8) walks `Network.schedule()`;
+  per layer-phase and tile it programs the DMA between L2 and the TCDM buffers, fills the kernel's
+  argument table, forks the library kernel built for the tile's shape on the workers, joins, and
+  waits for the DMA; with double buffering the next tile's loads and the previous tile's stores run
+  while the workers compute. Every kernel (forward of every layer, the loss value and gradient,
+  weight and input gradients, the `add` of two gradients of one tensor and of partial sums over
+  tiles, SGD) reads the tensors the previous kernels wrote to L2. The DMA's bandwidth, set-up
+  latency, FIFO order and the TCDM bank cycles it takes from the cores, fork/join latencies,
+  barriers and bank conflicts are all in the simulation.
+- Measured from the run's regions, per layer-phase: cycles (the controller's span), compute (each
+  fork's span on the workers), exposed DMA (the controller waiting for transfers while the workers
+  are idle), overhead (the rest: fork/join, argument tables, DMA programming), bank cycles the DMA
+  took (`dma_bank` stalls). DmaModel.busy_cycles is the only computed figure: the DMA rule applied
+  to the step's transfers (the simulator uses the same rule).
+- Not modelled: instruction fetch from L2 (the step's code lives in L2; fetch is free, as in every
+  mcusim program), the host side (weights, input and target are in the image before cycle 0), the
+  summing of a tiled MSE's partial loss values (read back and added in FP32 on the host; the
+  gradient is the kernels'). Layer-phases do not overlap each other (the next one's first loads
+  start after the previous one's last stores).
 - Lowering of layers the library has no direct kernel for: a pool with a 1x1 output (ResNet8's
   global 8x8 average, DS-CNN's 24x5 window) is a matmul with a constant vector v = 1/window (forward
-  Y[C] = X[C, window] · v, `linear_fw`; backward dX[C, window] = dY[C] · vᵀ, `linear_wg`): the
-  `avgpool` kernel keeps a whole window in registers and cannot take 64 or 120 taps. A window that
-  is not the whole input (DS-CNN: rows 0..23 of 25) is cropped by the DMA (a 2-D transfer; the row
-  it leaves out gets a zero gradient). Residual Add backward needs no kernel (both operands receive
-  dY), only the `add` where two gradients meet.
-- Modelled (not simulated): the DMA between L2 and the TCDM. workloads.planner says per step which
-  operands move, how the step is tiled and whether double buffering fits; each transfer costs the
-  simulator's own DMA rule, `dma.setup_latency + ceil(bytes / dma.bandwidth)` cycles, transfers
-  queued one after the other (one transfer per operand and tile; 2-D transfers). Without double
-  buffering (a whole step, or tiles without room for two buffers) every DMA cycle is exposed. With
-  double buffering only the first load, the last store and, per tile, the part of the next tile's
-  loads plus the previous tile's stores that is longer than the tile's compute (the kernel's cycles
-  / tiles) are exposed. TCDM bank cycles the DMA would steal from the cores are not modelled.
-- A step whose kernel working set does not fit the configured TCDM (the planner tiles it) is
-  simulated whole on a copy of the configuration whose TCDM is enlarged just enough (same banks,
-  same timing): its cycles approximate the sum of the tiles' compute (per-tile loop overheads,
-  barriers and imbalance of the smaller tiles are not counted). `StepRecord.tcdm_kib` records it.
-- Step cycles = kernel cycles + exposed DMA cycles, summed over the schedule. A network whose steps
-  cannot be placed in the configured TCDM even as the smallest tile fails with planner.PlanError
-  (the message names the layer, the phase and the bytes).
+  `linear_fw`, backward `linear_wg`), the window cropped by a 2-D DMA transfer (the row it leaves out
+  keeps a zero gradient). Residual Add backward needs no kernel: an operand whose gradient does not
+  accumulate shares the Add's output-gradient tensor in L2.
+- A layer-phase that fits the TCDM in no tiling fails with planner.PlanError naming the layer, the
+  phase and the bytes; a step program larger than the L2 likewise.
+
+`dma="model"` (`--dma model`, an estimate): each layer-phase's kernel simulated on its own with its
+operands placed directly in the TCDM; the DMA priced by the planner's transfers and the rule
+`dma.setup_latency + ceil(bytes / dma.bandwidth)` (with double buffering only the first load, the
+last store and the part of each tile's transfers longer than its compute are exposed); steps the
+planner tiles run whole on a TCDM enlarged just enough (`StepRecord.tcdm_kib`, `enlarged`).
 
 Numerics (`check_numerics`): the simulated updated weights are compared with
 reference.train_step(...) from the same initial weights, input and target, within the tolerances

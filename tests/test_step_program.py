@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cluster import Cluster
-from simulator.config import load_config
-from simulator.loader import load_program
-from workloads import model, networks, reference, step_program, train
-from workloads.model import Phase
+from mcusim.simulator.cluster import Cluster
+from mcusim.simulator.config import load_config
+from mcusim.simulator.loader import load_program
+from mcusim.workloads import model, networks, reference, step_program, train
+from mcusim.workloads.model import Phase
 from tests.test_train import check_step, mini_dscnn, mini_resnet
 
 ENGINE = "c"
@@ -71,7 +71,7 @@ def test_networks_train_as_one_program(name: str, dtype: str, preset: str) -> No
 
 
 def test_json_reports_measured_dma(capsys) -> None:
-    from simulator.cli import build_parser
+    from mcusim.simulator.cli import build_parser
     args = build_parser().parse_args(["train", "layer", "--type", "conv2d", "--cin", "8", "--cout", "8",
                                       "--h", "32", "--w", "32", "--pad", "1", "--preset", "pulp-open",
                                       "--engine", ENGINE, "--json", "-"])
@@ -93,7 +93,7 @@ def test_emitted_elf_and_source_reproduce_the_run(tmp_path, capsys) -> None:
     """--emit-elf / --emit-asm: `mcusim run --controller` gives the same cycles and the same L2."""
     net = model.build(mini_resnet())
     res = train.simulate_step(net, "fp16", engine=ENGINE)
-    from simulator.cli import build_parser
+    from mcusim.simulator.cli import build_parser
     elf, src = tmp_path / "step.elf", tmp_path / "src"
     args = build_parser().parse_args(["train", str(_write_json(tmp_path, mini_resnet())), "--dtype", "fp16",
                                       "--engine", ENGINE, "-q", "--emit-elf", str(elf), "--emit-asm", str(src)])
@@ -181,7 +181,7 @@ def test_progress_follows_the_simulation_and_timeline_shows_the_dma(tmp_path) ->
     live = [s for s in seen if s[2] is None]
     assert [d for d, _, _ in live] == list(range(1, len(res.records) + 1))     # as the controller went on
     assert [s[2] for s in seen if s[2] is not None] == res.records
-    from workloads import timeline
+    from mcusim.workloads import timeline
     doc = timeline.timeline([res], 700.0)
     spans = [e for e in doc["traceEvents"] if e["ph"] == "X"]
     dma = [e for e in spans if e["tid"] == timeline.DMA_TID]
@@ -205,8 +205,8 @@ def test_unfittable_step_is_a_clear_error() -> None:
 def test_row_tile_geometry_covers_every_gradient_row() -> None:
     """in_rows_geom: for any stride, kernel, padding and row range, the dY rows it takes include
     every row that touches the range, and the smaller convolution has exactly the range as input."""
-    from kernels_asm.kernels.transforms import ConvGeom
-    from workloads.step_lower import in_rows_geom, out_rows_geom
+    from mcusim.kernels_asm.kernels.transforms import ConvGeom
+    from mcusim.workloads.step_lower import in_rows_geom, out_rows_geom
     for k in (1, 2, 3, 4):
         for s in (1, 2, 3):
             for p in range(k):

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def step_row(name: str, dtype: str, preset: str, engine: str) -> dict:
-    from simulator.config import load_config
-    from workloads import train
+    from mcusim.simulator.config import load_config
+    from mcusim.workloads import train
     t0 = time.perf_counter()
     res = train.simulate_step(name, dtype, load_config(preset), engine=engine)
     wall = time.perf_counter() - t0
@@ -38,7 +38,7 @@ def step_row(name: str, dtype: str, preset: str, engine: str) -> dict:
 
 
 def model_row(name: str, dtype: str, engine: str) -> dict:
-    from workloads import train
+    from mcusim.workloads import train
     res = train.simulate_step(name, dtype, engine=engine, dma="model")
     return {"network": name, "dtype": dtype, "cycles": res.cycles, "compute": res.compute_cycles,
             "exposed_dma": res.dma_cycles, "mac_per_clk": round(res.mac_per_clk, 3),
@@ -52,7 +52,7 @@ def wall_time() -> dict:
         env = dict(os.environ, MCUSIM_CACHE=cache)
         for label in ("cold", "warm"):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "simulator.cli", "train", "resnet8", "--dtype", "fp16", "-q"],
+            subprocess.run([sys.executable, "-m", "mcusim", "train", "resnet8", "--dtype", "fp16", "-q"],
                            cwd=ROOT, env=env, check=True)
             out[label] = round(time.perf_counter() - t0, 2)
     return out

@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels_asm.kernels.harness import KernelProgram
-from kernels_asm.kernels.layers_conv import (
+from mcusim.kernels_asm.kernels.harness import KernelProgram
+from mcusim.kernels_asm.kernels.layers_conv import (
     conv2d_choose,
     conv2d_program,
     depthwise_program,
     pointwise_choose,
     pointwise_program,
 )
-from kernels_asm.kernels.layers_elementwise import (
+from mcusim.kernels_asm.kernels.layers_elementwise import (
     add_program,
     pool_bwd_program,
     pool_fwd_program,
@@ -46,10 +46,10 @@ from kernels_asm.kernels.layers_elementwise import (
     relu_program,
     sgd_program,
 )
-from kernels_asm.kernels.layers_linear import linear_choose, linear_program
-from kernels_asm.kernels.losses import crossentropy_program, mse_program
-from kernels_asm.kernels.transforms import ConvGeom
-from workloads.model import Layer, Phase, elem_bytes
+from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
+from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
+from mcusim.kernels_asm.kernels.transforms import ConvGeom
+from mcusim.workloads.model import Layer, Phase, elem_bytes
 
 
 class LowerError(ValueError):

@@ -40,15 +40,15 @@ from typing import Any
 
 import numpy as np
 
-from kernels_asm import Program, assemble, to_elf
-from kernels_asm.kernels.harness import DTYPES, KernelProgram
-from kernels_asm.program import Section
-from simulator.config import ClusterConfig
-from simulator.loader import Image, program_image
-from simulator.memory_map import L2_BASE, MAX_REGIONS, TCDM_BASE
-from workloads import planner
-from workloads.model import INPUT, Layer, Network, Phase, elem_bytes
-from workloads.step_lower import Ctx, LowerError, StepCode, Tile, Xfer, lower, pool_vector
+from mcusim.kernels_asm import Program, assemble, to_elf
+from mcusim.kernels_asm.kernels.harness import DTYPES, KernelProgram
+from mcusim.kernels_asm.program import Section
+from mcusim.simulator.config import ClusterConfig
+from mcusim.simulator.loader import Image, program_image
+from mcusim.simulator.memory_map import L2_BASE, MAX_REGIONS, TCDM_BASE
+from mcusim.workloads import planner
+from mcusim.workloads.model import INPUT, Layer, Network, Phase, elem_bytes
+from mcusim.workloads.step_lower import Ctx, LowerError, StepCode, Tile, Xfer, lower, pool_vector
 
 LOSS = "loss"
 ALIGN = 64
@@ -207,8 +207,8 @@ def _tool_version() -> str:
     """A hash of the assembler's and ISA table's sources (the cache key's tool part)."""
     global _TOOL
     if _TOOL is None:
-        import isa
-        import kernels_asm
+        import mcusim.isa
+        import mcusim.kernels_asm
         h = hashlib.sha256()
         for pkg in (kernels_asm, isa):
             root = Path(pkg.__file__).parent
@@ -800,7 +800,7 @@ class StepRun:
 
 def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
     """Per layer-phase measurements from the run's regions (see the module docstring)."""
-    from simulator.cluster import STALL_CAUSES
+    from mcusim.simulator.cluster import STALL_CAUSES
     regions = result.regions
     ctrl = 8
     steps = regions["step"].spans.get(ctrl, []) if "step" in regions else []
@@ -859,7 +859,7 @@ def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
 def run_step_program(sp: StepProgram, engine: str = "c", profile: bool = False,
                      on_region: Callable[[int, int], None] | None = None) -> StepRun:
     """Simulate the step program once in controller mode on its configuration."""
-    from simulator.cluster import Cluster
+    from mcusim.simulator.cluster import Cluster
     cluster = Cluster(sp.image(), sp.config, cores=sp.cores, engine=engine, profile=profile, controller=True)
     if on_region is not None:
         _hook_progress(cluster, on_region, len(sp.steps))

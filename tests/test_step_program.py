@@ -71,7 +71,7 @@ def test_networks_train_as_one_program(name: str, dtype: str, preset: str) -> No
 
 
 def test_json_reports_measured_dma(capsys) -> None:
-    from mcusim.simulator.cli import build_parser
+    from mcusim.cli import build_parser
     args = build_parser().parse_args(["train", "layer", "--type", "conv2d", "--cin", "8", "--cout", "8",
                                       "--h", "32", "--w", "32", "--pad", "1", "--preset", "pulp-open",
                                       "--engine", ENGINE, "--json", "-"])
@@ -93,7 +93,7 @@ def test_emitted_elf_and_source_reproduce_the_run(tmp_path, capsys) -> None:
     """--emit-elf / --emit-asm: `mcusim run --controller` gives the same cycles and the same L2."""
     net = model.build(mini_resnet())
     res = train.simulate_step(net, "fp16", engine=ENGINE)
-    from mcusim.simulator.cli import build_parser
+    from mcusim.cli import build_parser
     elf, src = tmp_path / "step.elf", tmp_path / "src"
     args = build_parser().parse_args(["train", str(_write_json(tmp_path, mini_resnet())), "--dtype", "fp16",
                                       "--engine", ENGINE, "-q", "--emit-elf", str(elf), "--emit-asm", str(src)])

@@ -102,6 +102,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="write the step program as an ELF executable (run it with: mcusim run FILE --controller)")
     p.add_argument("--emit-asm", metavar="DIR",
                    help="write the step program's source to DIR (step.s and the L2 tensors it includes, l2.bin)")
+    p.add_argument("--plan-file", metavar="PLAN.json",
+                   help="kernel variant per layer-phase from `mcusim tune` (default: the library's choice)")
     p.add_argument("--compare-dtypes", action="store_true",
                    help="run FP32 and FP16 and show them side by side with the speedup per layer and phase")
     p.add_argument("--seed", type=non_negative, default=0, help="seed of the weights, input and target (default 0)")
@@ -197,6 +199,12 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
                           "verify": not getattr(args, "no_verify", False),
                           "profile": bool(getattr(args, "profile", False) or getattr(args, "timeline", None)),
                           "dma": getattr(args, "dma", "model")}
+    if getattr(args, "plan_file", None):
+        from mcusim.workloads import tune
+        try:
+            kw["variant_plan"] = tune.load_plan(args.plan_file, net, dtype)
+        except tune.TuneError as exc:
+            raise _user_error(str(exc)) from None
     try:
         con = report.stderr_console()
         if args.quiet or not con.is_terminal:       # a bar only on a terminal

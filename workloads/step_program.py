@@ -207,8 +207,7 @@ def _tool_version() -> str:
     """A hash of the assembler's and ISA table's sources (the cache key's tool part)."""
     global _TOOL
     if _TOOL is None:
-        import mcusim.isa
-        import mcusim.kernels_asm
+        from mcusim import isa, kernels_asm
         h = hashlib.sha256()
         for pkg in (kernels_asm, isa):
             root = Path(pkg.__file__).parent
@@ -560,9 +559,11 @@ class _Emitter:
 def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8,
                  params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                  target: Any = None, lr: float = 0.01, variants: Mapping[str, str] | None = None,
-                 double_buffer: bool = True, budget: int | None = None) -> StepProgram:
+                 double_buffer: bool = True, budget: int | None = None,
+                 variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepProgram:
     """Compile one SGD step of `net` into a StepProgram (see the module docstring). `budget` caps the
-    TCDM bytes the buffers may use (to force tiling on a large TCDM; default: all below the stacks)."""
+    TCDM bytes the buffers may use (to force tiling on a large TCDM; default: all below the stacks).
+    `variant_plan`: {(layer, phase): {kernel: variant}} over `variants` (workloads.tune)."""
     es = elem_bytes(dtype)
     st = NP[dtype]
     variants = dict(variants or {})
@@ -573,7 +574,8 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     for lay, ph in work:
         label = LOSS if lay.is_loss else ph.value
         names = step_names(lay, alias)
-        f = fit_step(lay, ph, names, dtype, cores, variants, config, double_buffer, label, net.name, budget)
+        chosen = {**variants, **(variant_plan or {}).get((lay.name, ph.value), {})}
+        f = fit_step(lay, ph, names, dtype, cores, chosen, config, double_buffer, label, net.name, budget)
         f.code.macs = lay.macs(ph) + (lay.macs(Phase.INPUT_GRAD) if lay.is_loss else 0)
         if lay.kind == "Add" and ph is Phase.INPUT_GRAD:
             f.code.note = "dY goes to both operands" + (" (plus a gradient sum)" if f.code.tiles else "")

@@ -661,7 +661,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                   target: Any = None, double_buffer: bool = True,
                   variants: Mapping[str, str] | None = None, verify: bool = True,
-                  profile: bool = False, dma: str = "simulate") -> StepResult:
+                  profile: bool = False, dma: str = "simulate",
+                  variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
@@ -673,7 +674,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     estimate). `profile` profiles the kernel runs (KernelCall.profile: cycles per instruction, and
     the cores' sleeps such as barrier waits; simulated: one profile of the whole program).
     `progress(done, total, record)`: called per layer-phase (simulated: as the simulation reaches
-    it, record None until the run ends)."""
+    it, record None until the run ends). `variant_plan` (workloads.tune.load_plan) forces kernel
+    variants per layer-phase: {(layer, phase): {kernel: variant}}, over `variants`."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
     if dma not in ("model", "simulate"):
@@ -684,7 +686,7 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
         raise ValueError(f"cores must be 1..{config.workers}, not {cores}")
     if dma == "simulate":
         return _simulate_program(net, dtype, config, engine, cores, seed, lr, progress, params, x, target,
-                                 double_buffer, variants, verify, profile)
+                                 double_buffer, variants, verify, profile, variant_plan)
     plan = planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
                                 double_buffer)
     st = NP_DTYPE[dtype]
@@ -703,7 +705,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     plans = dict(zip(((lay.name, ph) for lay, ph in schedule), plan.steps))
     todo = [(lay, ph) for lay, ph in schedule if not (lay.is_loss and ph is Phase.INPUT_GRAD)]
     for lay, ph in todo:
-        run = _Runner(config, cores, eng, variants, profile, dma)
+        run = _Runner(config, cores, eng, {**(variants or {}), **(variant_plan or {}).get((lay.name, ph.value), {})},
+                      profile, dma)
         xs = [acts[i] for i in lay.inputs]
         w = weights.get(lay.name)
         steps = [plans[(lay.name, ph)]]
@@ -752,7 +755,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
 def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: str, cores: int, seed: int,
                       lr: float, progress: Progress | None, params: Mapping[str, np.ndarray] | None,
                       x: np.ndarray | None, target: Any, double_buffer: bool,
-                      variants: Mapping[str, str] | None, verify: bool, profile: bool) -> StepResult:
+                      variants: Mapping[str, str] | None, verify: bool, profile: bool,
+                      variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
     """simulate_step(dma="simulate"): compile the step program, run it once, read the records from
     its regions and the updated weights from L2."""
     from mcusim.workloads import step_program as spm
@@ -764,7 +768,8 @@ def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: s
     target = reference.random_target(net, seed, dtype) if target is None else target
     eng = resolve_engine(engine)
     try:
-        sp = spm.compile_step(net, dtype, config, cores, params0, x0, target, lr, variants, double_buffer)
+        sp = spm.compile_step(net, dtype, config, cores, params0, x0, target, lr, variants, double_buffer,
+                              variant_plan=variant_plan)
     except spm.LowerError as exc:
         raise TrainError(str(exc)) from None
     hook = None

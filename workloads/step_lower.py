@@ -84,6 +84,19 @@ class Call:
     role: str
 
 
+def _with_scratch(prog: KernelProgram, bind: dict[str, tuple[str, int]], bufs: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """`bind` plus every scratch tensor of `prog` not bound yet, each in a scratch buffer of its name
+    (variants of a kernel differ in their scratch: im2col patches, transposes, phase buffers)."""
+    out = dict(bind)
+    for t in prog.tensors:
+        if t.name not in out:
+            if t.role != "scratch":
+                raise LowerError(f"kernel {prog.name}: tensor {t.name} ({t.role}) has no buffer")
+            bufs.setdefault(t.name, "scratch")
+            out[t.name] = (t.name, 0)
+    return out
+
+
 @dataclass
 class Tile:
     calls: list[Call]
@@ -377,8 +390,8 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
                 tl = Tile([], copy=cp)
                 tl.loads += mat(b.buf("X", xk), names["x"], h * w, 0, c, x0 * w, x1 * w, es, (x1 - x0) * w)
                 tl.loads += mat(b.buf("W", wk), names["w"], K, o0, o1, 0, K, es, _stride(prog, "W"))
-                bind = {"X": ("X", cp if xk == "tile" else 0), "W": ("W", cp if wk == "tile" else 0),
-                        "B": (b.buf("B", "scratch"), 0), "Y": (b.buf("out", "tile"), cp)}
+                bind = _with_scratch(prog, {"X": ("X", cp if xk == "tile" else 0), "W": ("W", cp if wk == "tile" else 0),
+                                            "Y": (b.buf("out", "tile"), cp)}, b.bufs)
                 tl.calls.append(Call(prog, bind, "conv2d_fw", v, "layer"))
                 tl.stores += mat("out", names["y"], ho * wo, o0, o1, a * wo, bb * wo, es, _stride(prog, "Y"))
                 b.tiles.append(tl)
@@ -399,21 +412,20 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
                 tl = Tile([], copy=cp)
                 tl.loads += mat(b.buf("X", xk), names["x"], h * w, c0, c1, x0 * w, x1 * w, es, (x1 - x0) * w)
                 tl.loads += mat(b.buf("DY", dyk), names["dy"], ho * wo, 0, co, a * wo, bb * wo, es, _stride(prog, "DY"))
-                bind = {"X": ("X", cp if xk == "tile" else 0), "DY": ("DY", cp if dyk == "tile" else 0),
-                        "B": (b.buf("B", "scratch"), 0)}
+                bind = {"X": ("X", cp if xk == "tile" else 0), "DY": ("DY", cp if dyk == "tile" else 0)}
                 sdw = _stride(prog, "DW")
                 if len(rows) == 1:
                     bind["DW"] = (b.buf("out", "tile"), cp)
-                    tl.calls.append(Call(prog, bind, "conv2d_wg", v, "layer"))
+                    tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "conv2d_wg", v, "layer"))
                     tl.stores += mat("out", names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw)
                 else:
                     acc = (b.buf("acc", "tile"), ci % 2 if ctx.double else 0)
                     if ri == 0:
                         bind["DW"] = acc
-                        tl.calls.append(Call(prog, bind, "conv2d_wg", v, "layer"))
+                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "conv2d_wg", v, "layer"))
                     else:
                         bind["DW"] = (b.buf("part", "scratch"), 0)
-                        tl.calls.append(Call(prog, bind, "conv2d_wg", v, "layer"))
+                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "conv2d_wg", v, "layer"))
                         _accumulate(b, tl, bind["DW"], acc, _span(prog, "DW"))
                     if ri == len(rows) - 1:
                         tl.stores += mat("acc", names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw, copy=acc[1])
@@ -441,8 +453,7 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
                 for ch in range(co):
                     tl.loads += zeros("DY", 1, (hop - real) * wo * es, 0, (ch * sdy + real * wo) * es)
             tl.loads += mat(b.buf("W", wk), names["w"], K, 0, co, c0 * kk, c1 * kk, es, _stride(prog, "W"))
-            bind = {"W": ("W", wcp), "DY": ("DY", dcp), "WBT": (b.buf("WBT", "scratch"), 0),
-                    "G": (b.buf("G", "scratch"), 0), "DX": (b.buf("out", "tile"), cp)}
+            bind = _with_scratch(prog, {"W": ("W", wcp), "DY": ("DY", dcp), "DX": (b.buf("out", "tile"), cp)}, b.bufs)
             tl.calls.append(Call(prog, bind, "conv2d_ig", v, "layer"))
             sdx = _stride(prog, "DX")
             _grad_out(b, tl, i, prog, "DX", names["dx"], names["dx_role"],
@@ -479,9 +490,7 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
                 tl.loads += mat(b.buf("W", wk), names["w"], c, o0, o1, 0, c, es, _stride(prog, "W"))
                 bind = {"X": ("X", cp if xk == "tile" else 0), "W": ("W", cp if wk == "tile" else 0),
                         "Y": (b.buf("out", "tile"), cp)}
-                if "XT" in {tt.name for tt in prog.tensors}:
-                    bind["XT"] = (b.buf("XT", "scratch"), 0)
-                tl.calls.append(Call(prog, bind, "pointwise_fw", v, "layer"))
+                tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_fw", v, "layer"))
                 tl.stores += mat("out", names["y"], P, o0, o1, p0, p1, es, _stride(prog, "Y"))
                 b.tiles.append(tl)
         return _split_name(("pixels", len(pix)), ("out_channels", len(chans))), b.tiles, b.bufs
@@ -498,20 +507,18 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
                 tl.loads += mat(b.buf("X", xk), names["x"], P, 0, c, p0, p1, es, _stride(prog, "X"))
                 tl.loads += mat(b.buf("DY", "tile"), names["dy"], P, o0, o1, p0, p1, es, _stride(prog, "DY"))
                 bind = {"X": ("X", cp if xk == "tile" else 0), "DY": ("DY", cp)}
-                if "XT" in {tt.name for tt in prog.tensors}:
-                    bind["XT"] = (b.buf("XT", "scratch"), 0)
                 if len(pix) == 1:
                     bind["DW"] = (b.buf("out", "tile"), cp)
-                    tl.calls.append(Call(prog, bind, "pointwise_wg", v, "layer"))
+                    tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_wg", v, "layer"))
                     tl.stores += mat("out", names["dw"], c, o0, o1, 0, c, es, _stride(prog, "DW"))
                 else:
                     acc = (b.buf("acc", "tile"), oi % 2 if ctx.double else 0)
                     if pi == 0:
                         bind["DW"] = acc
-                        tl.calls.append(Call(prog, bind, "pointwise_wg", v, "layer"))
+                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_wg", v, "layer"))
                     else:
                         bind["DW"] = (b.buf("part", "scratch"), 0)
-                        tl.calls.append(Call(prog, bind, "pointwise_wg", v, "layer"))
+                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_wg", v, "layer"))
                         _accumulate(b, tl, bind["DW"], acc, _span(prog, "DW"))
                     if pi == len(pix) - 1:
                         tl.stores += mat("acc", names["dw"], c, o0, o1, 0, c, es, _stride(prog, "DW"), copy=acc[1])
@@ -529,10 +536,8 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
             tl.loads += mat(b.buf("DY", dyk), names["dy"], P, 0, co, p0, p1, es, _stride(prog, "DY"))
             tl.loads += mat(b.buf("W", wk), names["w"], c, 0, co, c0, c1, es, _stride(prog, "W"))
             bind = {"DY": ("DY", cp if dyk == "tile" else 0), "W": ("W", cp if wk == "tile" else 0),
-                    "WT": (b.buf("WT", "scratch"), 0), "DX": (b.buf("out", "tile"), cp)}
-            if "DYT" in {tt.name for tt in prog.tensors}:
-                bind["DYT"] = (b.buf("DYT", "scratch"), 0)
-            tl.calls.append(Call(prog, bind, "pointwise_ig", v, "layer"))
+                    "DX": (b.buf("out", "tile"), cp)}
+            tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_ig", v, "layer"))
             sdx = _stride(prog, "DX")
             _grad_out(b, tl, i, prog, "DX", names["dx"], names["dx_role"],
                       lambda bf, _cp, c0=c0, c1=c1, p0=p0, p1=p1, sdx=sdx:
@@ -645,9 +650,7 @@ def _linear(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
         tl.loads += flat(b.buf("DY", "res"), names["dy"], 0, co, es)
         tl.loads += mat(b.buf("W", "tile"), names["w"], ci, 0, co, i0, i1, es, _stride(prog, "W"))
         bind = {"DY": ("DY", 0), "W": ("W", cp), "DX": (b.buf("out", "tile"), cp)}
-        if "WT" in {tt.name for tt in prog.tensors}:
-            bind["WT"] = (b.buf("WT", "scratch"), 0)
-        tl.calls.append(Call(prog, bind, "linear_ig", v, "layer"))
+        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "linear_ig", v, "layer"))
         _grad_out(b, tl, i, prog, "DX", names["dx"], names["dx_role"],
                   lambda bf, _cp, i0=i0, i1=i1: flat(bf, names["dx"], i0, i1, es))
         b.tiles.append(tl)

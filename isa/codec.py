@@ -1,14 +1,16 @@
 """Encoder and decoder, derived from the instruction table.
 
-`encode(entry, values)` packs operand values into a word; `decode(word)` finds the entry whose fixed
-bits match (the most specific one when a more general entry also matches) and unpacks the operands.
+`encode(entry, values)` packs operand values into a word (a 16-bit parcel for a compressed entry);
+`decode(word)` finds the entry whose fixed bits match (the most specific one when a more general entry
+also matches) and unpacks the operands. A word whose low two bits are not 11 is a 16-bit (RVC)
+instruction: only its low half is decoded, and the result is its 32-bit expansion (`Decoded.size` 2).
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
 from isa.fields import FIELDS, FieldError
-from isa.spec import BY_MNEMONIC, INSTRUCTIONS, Decoded, Instr
+from isa.spec import BY_MNEMONIC, COMPRESSED, INSTRUCTIONS, Decoded, Instr
 import isa.ext  # noqa: F401  (registers every instruction)
 
 
@@ -30,7 +32,15 @@ def encode(entry: Instr, values: dict[str, int]) -> int:
             word |= FIELDS[name].encode(value)
         except FieldError as exc:
             raise EncodeError(f"{entry.mnemonic}: {exc}") from None
+        if value in entry.reserved.get(name, ()):
+            raise EncodeError(f"{entry.mnemonic}: {name} cannot be {value} (reserved encoding or another "
+                              "instruction)")
     return word
+
+
+def expand(entry: Instr, values: dict[str, int]) -> dict[str, int]:
+    """The operand values of a compressed entry's 32-bit expansion."""
+    return {slot: values[src] if isinstance(src, str) else src for slot, src in entry.expansion}
 
 
 @lru_cache(maxsize=None)
@@ -40,8 +50,22 @@ def _candidates(opcode: int) -> tuple[Instr, ...]:
     return tuple(sorted(found, key=lambda i: -bin(i.mask).count("1")))
 
 
+@lru_cache(maxsize=None)
+def _compressed_candidates(key: int) -> tuple[Instr, ...]:
+    """Compressed entries with quadrant and funct3 (bits 1..0 and 15..13) `key`, most specific first."""
+    found = [i for i in COMPRESSED if ((i.match >> 11) & 0x1C | i.match & 3) == key]
+    return tuple(sorted(found, key=lambda i: -bin(i.mask).count("1")))
+
+
 def find_entry(word: int) -> Instr | None:
-    """The table entry that `word` encodes, or None."""
+    """The table entry that `word` encodes (a compressed one when its low bits are not 11), or None."""
+    if word & 3 != 3:
+        half = word & 0xFFFF
+        for entry in _compressed_candidates((half >> 11) & 0x1C | half & 3):
+            if half & entry.mask == entry.match and not any(
+                    FIELDS[name].decode(half) in values for name, values in entry.reserved.items()):
+                return entry
+        return None
     for entry in _candidates(word & 0x7F):
         if word & entry.mask == entry.match:
             return entry
@@ -49,10 +73,15 @@ def find_entry(word: int) -> Instr | None:
 
 
 def decode(word: int) -> Decoded | None:
-    """Decode a 32-bit word; None when no instruction has that encoding."""
+    """Decode an instruction word: 32 bits, or a 16-bit parcel in the low half (low bits not 11);
+    None when no instruction has that encoding."""
     entry = find_entry(word)
     if entry is None:
         return None
+    if entry.size == 2:
+        half = word & 0xFFFF
+        own = {name: FIELDS[name].decode(half) for name in entry.operands}
+        return Decoded(entry.expands, half, expand(entry, own), 2, entry, own)
     return Decoded(entry, word, {name: FIELDS[name].decode(word) for name in entry.operands})
 
 

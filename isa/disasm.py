@@ -26,15 +26,16 @@ def format_operand(name: str, value: int, pc: int) -> str:
         return format_fence_set(value)
     if kind is Kind.LOOP:
         return f"x{value}"
-    if name == "uimm20":
+    if name in ("uimm20", "luimm6"):
         return f"0x{value:x}"
     return str(value)
 
 
 def format_decoded(d: Decoded, pc: int) -> str:
-    """`mnemonic operands` for a decoded instruction at address `pc`."""
-    entry = d.instr
-    omit = {n for n, v in entry.defaults.items() if d.values[n] == v}
+    """`mnemonic operands` for a decoded instruction at address `pc` (a compressed one in its `c.`
+    form, as objdump -M no-aliases and llvm-objdump write it)."""
+    entry, values = d.form, d.form_values
+    omit = {n for n, v in entry.defaults.items() if values[n] == v}
     if omit != set(entry.defaults):
         omit = set()
     parts: list[str] = []
@@ -43,8 +44,8 @@ def format_decoded(d: Decoded, pc: int) -> str:
             if parts and parts[-1] == ",":
                 parts.pop()
             continue
-        if token in d.values:
-            parts.append(format_operand(token, d.values[token], pc))
+        if token in values:
+            parts.append(format_operand(token, values[token], pc))
         else:
             parts.append(token)
     operands = "".join(parts)
@@ -52,9 +53,12 @@ def format_decoded(d: Decoded, pc: int) -> str:
 
 
 def disassemble_word(word: int, pc: int = 0) -> str:
-    """Disassembly of one 32-bit word; `.word 0x...` (marked unknown) when nothing decodes."""
+    """Disassembly of one instruction word (a 16-bit parcel when its low bits are not 11);
+    `.word 0x...` / `.half 0x...` (marked unknown) when nothing decodes."""
     d = decode(word)
     if d is None:
+        if word & 3 != 3:
+            return f".half\t0x{word & 0xFFFF:04x}\t# unknown"
         return f".word\t0x{word:08x}\t# unknown"
     return format_decoded(d, pc)
 
@@ -62,8 +66,8 @@ def disassemble_word(word: int, pc: int = 0) -> str:
 def listing(code: bytes, base: int, labels: dict[int, str] | None = None) -> list[str]:
     """objdump-style lines `addr:  word  mnemonic operands` for a block of code at `base`.
 
-    Each 32-bit encoding either decodes or is shown as unknown; 16-bit (compressed) encodings,
-    which these cores do not implement, are shown as unknown halfwords.
+    A parcel whose low bits are 11 starts a 32-bit instruction (8 hex digits), any other a 16-bit
+    compressed one (4 hex digits, as objdump shows them); what does not decode is shown as unknown.
     """
     labels = labels or {}
     lines: list[str] = []
@@ -77,6 +81,9 @@ def listing(code: bytes, base: int, labels: dict[int, str] | None = None) -> lis
             word = int.from_bytes(code[offset:offset + 4], "little")
             lines.append(f"{addr:8x}:\t{word:08x}          \t{disassemble_word(word, addr)}")
             offset += 4
+        elif low & 3 != 3 and offset + 2 <= len(code):
+            lines.append(f"{addr:8x}:\t{low:04x}              \t{disassemble_word(low, addr)}")
+            offset += 2
         else:
             size = min(2, len(code) - offset)
             raw = int.from_bytes(code[offset:offset + size], "little")

@@ -3,7 +3,14 @@
 Each instruction is one `Instr`: mnemonic, operand syntax, encoding, semantics, timing class.
 The encoding string names the fixed bits the way riscv-opcodes does (`31..25=0 14..12=0 6..0=0x33`);
 the operand fields (from `isa.fields`) come from the syntax. Together they must cover all 32 bits
-exactly once, which `Instr.__post_init__` checks, so a typo in a table entry fails at import.
+(16 for a compressed entry) exactly once, which `Instr.__post_init__` checks, so a typo in a table
+entry fails at import.
+
+A compressed (RVC) entry is a second encoding of a 32-bit entry, the way Sail maps C forms onto the
+same execute clauses: `compressed(...)` gives its 16-bit encoding, its syntax and its expansion
+written in assembly over its own operands (`"addi rd, rd, imm6"`); it has no semantics or timing of
+its own (both are its expansion's), and decoding it yields the expansion's `Decoded` (size 2), so
+everything that executes, times or pre-decodes instructions sees only 32-bit entries.
 
 Semantics are Python functions `sem(h, d)`: `h` is the hart (architectural state, see
 `simulator.hart.Hart`), `d` the `Decoded` instruction whose attributes are the operand values
@@ -22,6 +29,7 @@ from isa.timing import TIMING_CLASSES
 Semantics = Callable[[Any, "Decoded"], None]
 
 _TEMPLATE_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|[,()!])")
+_EXPANSION_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|-?\d+|[,()!])")
 
 
 @dataclass
@@ -37,6 +45,10 @@ class Instr:
     form: str = ""              # distinguishes entries that share a mnemonic (e.g. "reg post-inc")
     description: str = ""       # semantics in one line; defaults to the semantics docstring
     reads_dest: bool = False    # the destination register is also a source (accumulators)
+    size: int = 4               # bytes: 2 for a compressed encoding
+    expands: "Instr | None" = None   # compressed: the 32-bit entry it stands for
+    expansion: tuple[tuple[str, str | int], ...] = ()   # compressed: (expands' operand, own operand or constant)
+    reserved: dict[str, tuple[int, ...]] = field(default_factory=dict)  # operand values that are not this entry
     # Derived:
     match: int = field(init=False, default=0)
     mask: int = field(init=False, default=0)
@@ -63,9 +75,13 @@ class Instr:
             if operand_mask & fmask or self.mask & fmask:
                 raise ValueError(f"{self.mnemonic}: field {name} overlaps other bits")
             operand_mask |= fmask
-        if operand_mask | self.mask != 0xFFFF_FFFF:
-            raise ValueError(f"{self.mnemonic}: bits {~(operand_mask | self.mask) & 0xFFFFFFFF:#010x} "
+        full = (1 << (8 * self.size)) - 1
+        if operand_mask | self.mask != full or (operand_mask | self.mask) & ~full:
+            raise ValueError(f"{self.mnemonic}: bits {~(operand_mask | self.mask) & full:#010x} "
                              "are neither fixed nor an operand")
+        for name in self.reserved:
+            if name not in self.operands:
+                raise ValueError(f"{self.mnemonic}: reserved values for absent operand {name!r}")
         if not self.description:
             self.description = " ".join((self.semantics.__doc__ or "").split())
 
@@ -101,32 +117,80 @@ def parse_fixed_bits(encoding: str, what: str = "") -> tuple[int, int]:
 
 
 class Decoded:
-    """A decoded instruction: the table entry, the word, and one attribute per operand."""
+    """A decoded instruction: the table entry it executes as, the word (a 16-bit parcel for a
+    compressed one), one attribute per operand of that entry, its size in bytes, and the entry and
+    operand values it is written with (`form`, `form_values`: the compressed entry, or `instr`)."""
 
-    def __init__(self, instr: Instr, word: int, values: dict[str, int]) -> None:
+    def __init__(self, instr: Instr, word: int, values: dict[str, int], size: int = 4,
+                 form: Instr | None = None, form_values: dict[str, int] | None = None) -> None:
         self.instr = instr
         self.word = word
         self.sem = instr.semantics
         for name, value in values.items():
             setattr(self, name, value)
         self.values = values
+        self.size = size
+        self.form = form or instr
+        self.form_values = values if form_values is None else form_values
 
     def __repr__(self) -> str:
+        if self.form is not self.instr:
+            return f"Decoded({self.form.key} -> {self.instr.key}, {self.word:#06x}, {self.values})"
         return f"Decoded({self.instr.key}, {self.word:#010x}, {self.values})"
 
 
 # --- The table -------------------------------------------------------------------------------------
-INSTRUCTIONS: list[Instr] = []
+INSTRUCTIONS: list[Instr] = []          # the 32-bit entries (each has its own semantics)
+COMPRESSED: list[Instr] = []            # the 16-bit encodings of some of them (RVC)
 BY_MNEMONIC: dict[str, list[Instr]] = {}
+BY_KEY: dict[str, Instr] = {}
 
 
 def register(*instrs: Instr) -> None:
     """Add entries to the table (called by the extension modules at import)."""
     for ins in instrs:
-        if any(i.key == ins.key for i in BY_MNEMONIC.get(ins.mnemonic, ())):
+        if ins.key in BY_KEY:
             raise ValueError(f"instruction {ins.key} defined twice")
-        INSTRUCTIONS.append(ins)
+        (COMPRESSED if ins.size == 2 else INSTRUCTIONS).append(ins)
         BY_MNEMONIC.setdefault(ins.mnemonic, []).append(ins)
+        BY_KEY[ins.key] = ins
+
+
+def compressed(mnemonic: str, syntax: str, encoding: str, expansion: str, extension: str,
+               reserved: dict[str, tuple[int, ...]] | None = None, form: str = "") -> Instr:
+    """Register a 16-bit encoding of a 32-bit entry. `expansion` is the instruction it stands for in
+    assembly syntax (the 32-bit entry's key as the mnemonic), each operand one of this entry's operand
+    names, a register name or a number; `reserved` lists operand values whose encodings are not this
+    instruction (reserved, HINTs, or another instruction's encoding)."""
+    from isa.fields import F_REGISTERS, X_REGISTERS
+    target_key, _, args = expansion.partition(" ")
+    target = BY_KEY.get(target_key)
+    if target is None or target.size != 4:
+        raise ValueError(f"{mnemonic}: expansion {target_key!r} is not a 32-bit entry")
+    tokens = tuple(_EXPANSION_TOKEN.findall(args)) if args else ()
+    if len(tokens) != len(target.template):
+        raise ValueError(f"{mnemonic}: expansion {expansion!r} does not match {target.key} {target.syntax}")
+    own = tuple(_TEMPLATE_TOKEN.findall(syntax)) if syntax else ()
+    mapping: list[tuple[str, str | int]] = []
+    for tok, slot in zip(tokens, target.template):
+        if slot in ",()!":
+            if tok != slot:
+                raise ValueError(f"{mnemonic}: expansion {expansion!r} does not match {target.key} {target.syntax}")
+            continue
+        if tok in own:
+            mapping.append((slot, tok))
+        elif tok in X_REGISTERS or tok in F_REGISTERS:
+            mapping.append((slot, X_REGISTERS.get(tok, F_REGISTERS.get(tok))))
+        elif re.fullmatch(r"-?\d+", tok):
+            mapping.append((slot, int(tok)))
+        else:
+            raise ValueError(f"{mnemonic}: expansion operand {tok!r} is not an operand of {mnemonic}")
+    entry = Instr(mnemonic, syntax, encoding, target.semantics, target.timing, extension, form=form,
+                  description=f"{args and target.mnemonic + ' ' + args or target.mnemonic}",
+                  reads_dest=target.reads_dest, size=2, expands=target, expansion=tuple(mapping),
+                  reserved=dict(reserved or {}))
+    register(entry)
+    return entry
 
 
 def instr(mnemonic: str, syntax: str, encoding: str, timing: str, extension: str,

@@ -44,6 +44,45 @@ def expand(entry: Instr, values: dict[str, int]) -> dict[str, int]:
 
 
 @lru_cache(maxsize=None)
+def _compressions(target_id: int) -> tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...]:
+    """(compressed entry, mapping) for every compressed form of the 32-bit entry with this id, in
+    table order (the order GNU as tries them: c.addi before c.addi16sp, c.li after both)."""
+    return tuple((c, mapping) for c in COMPRESSED
+                 for target, mapping in ((c.expands, c.expansion), *c.also) if id(target) == target_id)
+
+
+def compressions(entry: Instr) -> tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...]:
+    """The compressed entries a 32-bit entry can be written as (with their operand mappings)."""
+    return _compressions(id(entry))
+
+
+@lru_cache(maxsize=1 << 16)
+def compress(word: int) -> int | None:
+    """The 16-bit parcel equivalent to 32-bit instruction `word` (pc-relative fields are offsets, so
+    the result does not depend on where it is), or None. HINT encodings are never chosen."""
+    d = decode(word)
+    if d is None or d.size != 4:
+        return None
+    for entry, mapping in _compressions(id(d.instr)):
+        own: dict[str, int] = {}
+        for slot, src in mapping:
+            value = d.values[slot]
+            if isinstance(src, int):
+                if value != src:
+                    break
+            elif own.setdefault(src, value) != value:
+                break
+        else:
+            if any(own.get(name) in values for name, values in entry.hints.items()):
+                continue
+            try:
+                return encode(entry, own)
+            except EncodeError:
+                continue
+    return None
+
+
+@lru_cache(maxsize=None)
 def _candidates(opcode: int) -> tuple[Instr, ...]:
     # Most specific first, so a special case (e.g. a fixed rs2) wins over the general form.
     found = [i for i in INSTRUCTIONS if (i.mask & 0x7F) == 0x7F and (i.match & 0x7F) == opcode]

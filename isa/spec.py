@@ -49,6 +49,8 @@ class Instr:
     expands: "Instr | None" = None   # compressed: the 32-bit entry it stands for
     expansion: tuple[tuple[str, str | int], ...] = ()   # compressed: (expands' operand, own operand or constant)
     reserved: dict[str, tuple[int, ...]] = field(default_factory=dict)  # operand values that are not this entry
+    hints: dict[str, tuple[int, ...]] = field(default_factory=dict)     # values that make it a HINT (a no-op)
+    also: tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...] = ()  # more 32-bit forms it compresses
     # Derived:
     match: int = field(init=False, default=0)
     mask: int = field(init=False, default=0)
@@ -79,9 +81,9 @@ class Instr:
         if operand_mask | self.mask != full or (operand_mask | self.mask) & ~full:
             raise ValueError(f"{self.mnemonic}: bits {~(operand_mask | self.mask) & full:#010x} "
                              "are neither fixed nor an operand")
-        for name in self.reserved:
+        for name in (*self.reserved, *self.hints):
             if name not in self.operands:
-                raise ValueError(f"{self.mnemonic}: reserved values for absent operand {name!r}")
+                raise ValueError(f"{self.mnemonic}: reserved or HINT values for absent operand {name!r}")
         if not self.description:
             self.description = " ".join((self.semantics.__doc__ or "").split())
 
@@ -156,12 +158,8 @@ def register(*instrs: Instr) -> None:
         BY_KEY[ins.key] = ins
 
 
-def compressed(mnemonic: str, syntax: str, encoding: str, expansion: str, extension: str,
-               reserved: dict[str, tuple[int, ...]] | None = None, form: str = "") -> Instr:
-    """Register a 16-bit encoding of a 32-bit entry. `expansion` is the instruction it stands for in
-    assembly syntax (the 32-bit entry's key as the mnemonic), each operand one of this entry's operand
-    names, a register name or a number; `reserved` lists operand values whose encodings are not this
-    instruction (reserved, HINTs, or another instruction's encoding)."""
+def _expansion(mnemonic: str, syntax: str, expansion: str) -> tuple[Instr, tuple[tuple[str, str | int], ...]]:
+    """The 32-bit entry named by `expansion` and, per operand of it, this form's operand or a constant."""
     from isa.fields import F_REGISTERS, X_REGISTERS
     target_key, _, args = expansion.partition(" ")
     target = BY_KEY.get(target_key)
@@ -185,10 +183,25 @@ def compressed(mnemonic: str, syntax: str, encoding: str, expansion: str, extens
             mapping.append((slot, int(tok)))
         else:
             raise ValueError(f"{mnemonic}: expansion operand {tok!r} is not an operand of {mnemonic}")
-    entry = Instr(mnemonic, syntax, encoding, target.semantics, target.timing, extension, form=form,
-                  description=f"{args and target.mnemonic + ' ' + args or target.mnemonic}",
-                  reads_dest=target.reads_dest, size=2, expands=target, expansion=tuple(mapping),
-                  reserved=dict(reserved or {}))
+    return target, tuple(mapping)
+
+
+def compressed(mnemonic: str, syntax: str, encoding: str, expansion: str, extension: str,
+               reserved: dict[str, tuple[int, ...]] | None = None,
+               hints: dict[str, tuple[int, ...]] | None = None, also: tuple[str, ...] = ()) -> Instr:
+    """Register a 16-bit encoding of a 32-bit entry. `expansion` is the instruction it stands for in
+    assembly syntax (the 32-bit entry's key as the mnemonic), each operand one of this entry's operand
+    names, a register name or a number. `reserved`: operand values whose encodings are not this
+    instruction (reserved, or another instruction's encoding); `hints`: values that make it a HINT
+    (legal, a no-op; the assembler writes one only when asked by its c. mnemonic); `also`: other
+    32-bit instructions with the same effect that the assembler compresses to it, as GNU as does
+    (`mv` = `addi rd, rs, 0` to c.mv)."""
+    target, mapping = _expansion(mnemonic, syntax, expansion)
+    args = expansion.partition(" ")[2]
+    entry = Instr(mnemonic, syntax, encoding, target.semantics, target.timing, extension,
+                  description=f"{target.mnemonic} {args}".strip(), reads_dest=target.reads_dest, size=2,
+                  expands=target, expansion=mapping, reserved=dict(reserved or {}), hints=dict(hints or {}),
+                  also=tuple(_expansion(mnemonic, syntax, e) for e in also))
     register(entry)
     return entry
 

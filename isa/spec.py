@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from isa.fields import FIELDS, Field, Kind
-from isa.timing import TIMING_CLASSES
+from mcusim.isa.fields import FIELDS, Field, Kind
+from mcusim.isa.timing import TIMING_CLASSES
 
 Semantics = Callable[[Any, "Decoded"], None]
 
@@ -160,7 +160,7 @@ def register(*instrs: Instr) -> None:
 
 def _expansion(mnemonic: str, syntax: str, expansion: str) -> tuple[Instr, tuple[tuple[str, str | int], ...]]:
     """The 32-bit entry named by `expansion` and, per operand of it, this form's operand or a constant."""
-    from isa.fields import F_REGISTERS, X_REGISTERS
+    from mcusim.isa.fields import F_REGISTERS, X_REGISTERS
     target_key, _, args = expansion.partition(" ")
     target = BY_KEY.get(target_key)
     if target is None or target.size != 4:

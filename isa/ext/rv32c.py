@@ -14,8 +14,8 @@ and executed as their expansion (which then changes nothing), as QEMU does; the 
 them only when their `c.` mnemonic is used, never when compressing a plain one (GNU as does the same).
 `also` lists the other 32-bit forms the assembler compresses to the entry, as GNU as does.
 """
-from isa.fields import Kind, define_field
-from isa.spec import compressed
+from mcusim.isa.fields import Kind, define_field
+from mcusim.isa.spec import compressed
 
 EXT = "RV32C"
 Q0, Q1, Q2 = "1..0=0", "1..0=1", "1..0=2"

@@ -47,7 +47,7 @@ def expand(entry: Instr, values: dict[str, int]) -> dict[str, int]:
 def _compressions(target_id: int) -> tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...]:
     """(compressed entry, mapping) for every compressed form of the 32-bit entry with this id, in
     table order (the order GNU as tries them: c.addi before c.addi16sp, c.li after both)."""
-    return tuple((c, mapping) for c in COMPRESSED
+    return tuple((c, mapping) for c in COMPRESSED if c.auto
                  for target, mapping in ((c.expands, c.expansion), *c.also) if id(target) == target_id)
 
 

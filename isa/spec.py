@@ -51,6 +51,7 @@ class Instr:
     reserved: dict[str, tuple[int, ...]] = field(default_factory=dict)  # operand values that are not this entry
     hints: dict[str, tuple[int, ...]] = field(default_factory=dict)     # values that make it a HINT (a no-op)
     also: tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...] = ()  # more 32-bit forms it compresses
+    auto: bool = True           # compressed: the assembler writes its expansion as it with RVC on
     # Derived:
     match: int = field(init=False, default=0)
     mask: int = field(init=False, default=0)
@@ -188,20 +189,22 @@ def _expansion(mnemonic: str, syntax: str, expansion: str) -> tuple[Instr, tuple
 
 def compressed(mnemonic: str, syntax: str, encoding: str, expansion: str, extension: str,
                reserved: dict[str, tuple[int, ...]] | None = None,
-               hints: dict[str, tuple[int, ...]] | None = None, also: tuple[str, ...] = ()) -> Instr:
+               hints: dict[str, tuple[int, ...]] | None = None, also: tuple[str, ...] = (),
+               auto: bool = True) -> Instr:
     """Register a 16-bit encoding of a 32-bit entry. `expansion` is the instruction it stands for in
     assembly syntax (the 32-bit entry's key as the mnemonic), each operand one of this entry's operand
     names, a register name or a number. `reserved`: operand values whose encodings are not this
     instruction (reserved, or another instruction's encoding); `hints`: values that make it a HINT
     (legal, a no-op; the assembler writes one only when asked by its c. mnemonic); `also`: other
     32-bit instructions with the same effect that the assembler compresses to it, as GNU as does
-    (`mv` = `addi rd, rs, 0` to c.mv)."""
+    (`mv` = `addi rd, rs, 0` to c.mv); `auto` False: the assembler never compresses to it (GNU as
+    keeps `jal ra, label` 32-bit)."""
     target, mapping = _expansion(mnemonic, syntax, expansion)
     args = expansion.partition(" ")[2]
     entry = Instr(mnemonic, syntax, encoding, target.semantics, target.timing, extension,
                   description=f"{target.mnemonic} {args}".strip(), reads_dest=target.reads_dest, size=2,
                   expands=target, expansion=mapping, reserved=dict(reserved or {}), hints=dict(hints or {}),
-                  also=tuple(_expansion(mnemonic, syntax, e) for e in also))
+                  also=tuple(_expansion(mnemonic, syntax, e) for e in also), auto=auto)
     register(entry)
     return entry
 

@@ -12,7 +12,8 @@ entry's encoding (c.lui with rd = sp is c.addi16sp, c.mv/c.add with rs2 = x0 are
 `hints` lists the values that make the instruction a HINT (rd x0, a zero immediate or shift): legal
 and executed as their expansion (which then changes nothing), as QEMU does; the assembler writes
 them only when their `c.` mnemonic is used, never when compressing a plain one (GNU as does the same).
-`also` lists the other 32-bit forms the assembler compresses to the entry, as GNU as does.
+`also` lists the other 32-bit forms the assembler compresses to the entry, as GNU as does; GNU as
+never writes a plain `jal` as c.jal (auto=False), only `c.jal` itself.
 """
 from mcusim.isa.fields import Kind, define_field
 from mcusim.isa.spec import compressed
@@ -63,7 +64,7 @@ compressed("c.fsw", "fs2p, uimm7(rs1p)", f"15..13=7 {Q0}", "fsw fs2p, uimm7(rs1p
 # Quadrant 1
 compressed("c.nop", "", f"15..2=0 {Q1}", "addi zero, zero, 0", EXT)
 compressed("c.addi", "rd, imm6", f"15..13=0 {Q1}", "addi rd, rd, imm6", EXT, hints={"rd": ZERO, "imm6": ZERO})
-compressed("c.jal", "cjimm12", f"15..13=1 {Q1}", "jal ra, cjimm12", EXT)
+compressed("c.jal", "cjimm12", f"15..13=1 {Q1}", "jal ra, cjimm12", EXT, auto=False)
 compressed("c.li", "rd, imm6", f"15..13=2 {Q1}", "addi rd, zero, imm6", EXT, hints={"rd": ZERO})
 compressed("c.addi16sp", "sp, imm10sp", f"15..13=3 11..7=2 {Q1}", "addi sp, sp, imm10sp", EXT,
            reserved={"imm10sp": ZERO})

@@ -52,8 +52,9 @@ def trap_message(core: int, hart: Hart, trap: Trap) -> str:
 
 
 def run_functional(image: Image, max_cycles: int = DEFAULT_MAX_CYCLES, hart_id: int = 0,
-                   misaligned_traps: bool = True) -> RunResult:
-    """Run `image` on one core from its entry point until it exits."""
+                   misaligned_traps: bool = False) -> RunResult:
+    """Run `image` on one core from its entry point until it exits (misaligned accesses done as
+    RI5CY does them, unless `misaligned_traps`)."""
     mem = build_memory(image)
     hart = Hart(mem, hart_id, tohost=image.symbols.get("tohost"), misaligned_traps=misaligned_traps)
     hart.pc = image.entry

@@ -89,7 +89,7 @@ class Hart:
     """Architectural state of one RV32IMF + Xpulpv2 + FP16 core."""
 
     def __init__(self, memory: Memory, hart_id: int = 0, tohost: int | None = None,
-                 misaligned_traps: bool = True) -> None:
+                 misaligned_traps: bool = False) -> None:
         self.mem = memory
         self.hart_id = hart_id
         self.tohost = tohost

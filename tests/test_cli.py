@@ -147,7 +147,7 @@ def test_bad_source_gives_one_line_error(tmp_path, case):
 RUNTIME_ERRORS = {
     "illegal instruction": (".globl _start\n_start:\n  .word 0xffffffff\n", [], 3,
                             "core 0: illegal instruction at pc 0x1c000000"),
-    "misaligned access": (".globl _start\n_start:\n  li t0, 0x10000001\n  lw a0, 0(t0)\n", [], 3,
+    "misaligned access": (".globl _start\n_start:\n  li t0, 0x10000001\n  lw a0, 0(t0)\n", ["--misaligned", "trap"], 3,
                           "misaligned load at pc 0x1c000008: lw a0,0(t0) (address 0x10000001)"),
     "max cycles": (".globl _start\n_start:\n1: addi a0, a0, 1\n  j 1b\n", ["--max-cycles", "1000"], 4,
                    "did not finish within 1000 cycles"),

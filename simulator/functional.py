@@ -31,12 +31,15 @@ class RunResult:
 def describe_instruction(hart: Hart, pc: int) -> str:
     """`pc 0x...: <disassembly>` for error messages; tolerant of unreadable memory."""
     try:
-        word = hart.mem.read(pc, 4)
+        word = hart.mem.read(pc, 2)
+        if word & 3 == 3:                  # else a 16-bit (compressed) instruction
+            word = hart.mem.read(pc, 4)
     except Exception:  # noqa: BLE001 - any failure means there is nothing to show
         return f"pc {pc:#010x} (no memory)"
     from mcusim.isa.codec import decode
     d = decode(word)
-    text = format_decoded(d, pc).replace("\t", " ") if d else f".word {word:#010x} (not an instruction)"
+    shown = f".word {word:#010x}" if word & 3 == 3 else f".half {word:#06x}"
+    text = format_decoded(d, pc).replace("\t", " ") if d else f"{shown} (not an instruction)"
     return f"pc {pc:#010x}: {text}"
 
 

@@ -354,3 +354,13 @@ def test_compress_is_exact():
         word = encode(entry.expands, decode(parcel).values)
         small = compress(word)
         assert small is not None and decode(small).values == decode(word).values, entry.key
+
+
+def test_illegal_parcel_is_reported_as_a_halfword():
+    from mcusim.simulator.functional import SimulationError
+    image = read_elf(to_elf(assemble(".globl _start\n_start:\n    c.nop\n    .half 0x0000\n")))
+    with pytest.raises(SimulationError, match=r"illegal instruction at pc 0x1c000002: \.half 0x0000 \(not an instruction\)"):
+        run_functional(image)
+    for engine in ("py", "c"):
+        with pytest.raises(SimulationError, match=r"pc 0x1c000002: \.half 0x0000"):
+            Cluster(image, load_config(), cores=1, engine=engine).run()

@@ -364,3 +364,15 @@ def test_illegal_parcel_is_reported_as_a_halfword():
     for engine in ("py", "c"):
         with pytest.raises(SimulationError, match=r"pc 0x1c000002: \.half 0x0000"):
             Cluster(image, load_config(), cores=1, engine=engine).run()
+
+
+def test_profile_of_compressed_code_identical_on_both_engines():
+    """The profile tables have a row per halfword: compressed instructions and 32-bit ones at
+    pc % 4 == 2 are charged at their own pcs, identically by both engines."""
+    image = read_elf(to_elf(assemble(HWLOOP_PROGRAM)))
+    profiles = [Cluster(image, load_config(), cores=2, engine=e, profile=True).run().profile for e in ("py", "c")]
+    assert dict(profiles[0]) == dict(profiles[1]) and profiles[0].stalls == profiles[1].stalls
+    pcs = set(profiles[0])
+    assert any(pc % 4 == 2 for pc in pcs) and len(pcs) > 20
+    loop_end = next(pc for pc in pcs if profiles[0].text(pc).startswith("c.srli"))
+    assert profiles[0][loop_end][0] == 2 * 7               # two cores, seven iterations

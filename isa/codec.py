@@ -1,16 +1,19 @@
 """Encoder and decoder, derived from the instruction table.
 
 `encode(entry, values)` packs operand values into a word (a 16-bit parcel for a compressed entry);
-`decode(word)` finds the entry whose fixed bits match (the most specific one when a more general entry
-also matches) and unpacks the operands. A word whose low two bits are not 11 is a 16-bit (RVC)
-instruction: only its low half is decoded, and the result is its 32-bit expansion (`Decoded.size` 2).
+`decode(word, isa)` finds the row whose fixed bits match (the most specific one when a more general
+entry also matches) among the rows of the custom-extension set `isa` ("xpulpv2" or "corev",
+isa.spec.CUSTOM_ISAS) and unpacks the operands. A word whose low two bits are not 11 is a 16-bit (RVC)
+instruction, common to every set: only its low half is decoded, and the result is its 32-bit
+expansion (`Decoded.size` 2).
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
 from mcusim.isa.fields import FIELDS, FieldError
-from mcusim.isa.spec import BY_MNEMONIC, COMPRESSED, INSTRUCTIONS, Decoded, Instr
+from mcusim.isa.spec import (BY_MNEMONIC, COMPRESSED, CUSTOM_ISAS, DEFAULT_ISA, ENCODINGS, ISA_OF_EXTENSION,
+                             Decoded, Instr)
 import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 
 
@@ -80,12 +83,17 @@ def compress(word: int) -> int | None:
             except EncodeError:
                 continue
     return None
+def rows(isa: str = DEFAULT_ISA) -> list[Instr]:
+    """The rows a core of custom-extension set `isa` decodes: common rows plus that set's own."""
+    if isa not in CUSTOM_ISAS:
+        raise ValueError(f"unknown custom ISA {isa!r} (one of {', '.join(CUSTOM_ISAS)})")
+    return [r for r in ENCODINGS if ISA_OF_EXTENSION.get(r.extension, isa) == isa]
 
 
 @lru_cache(maxsize=None)
-def _candidates(opcode: int) -> tuple[Instr, ...]:
+def _candidates(opcode: int, isa: str) -> tuple[Instr, ...]:
     # Most specific first, so a special case (e.g. a fixed rs2) wins over the general form.
-    found = [i for i in INSTRUCTIONS if (i.mask & 0x7F) == 0x7F and (i.match & 0x7F) == opcode]
+    found = [i for i in rows(isa) if (i.mask & 0x7F) == 0x7F and (i.match & 0x7F) == opcode]
     return tuple(sorted(found, key=lambda i: -bin(i.mask).count("1")))
 
 
@@ -96,8 +104,8 @@ def _compressed_candidates(key: int) -> tuple[Instr, ...]:
     return tuple(sorted(found, key=lambda i: -bin(i.mask).count("1")))
 
 
-def find_entry(word: int) -> Instr | None:
-    """The table entry that `word` encodes (a compressed one when its low bits are not 11), or None."""
+def find_entry(word: int, isa: str = DEFAULT_ISA) -> Instr | None:
+    """The row that `word` encodes in set `isa` (a compressed one when its low bits are not 11), or None."""
     if word & 3 != 3:
         half = word & 0xFFFF
         for entry in _compressed_candidates((half >> 11) & 0x1C | half & 3):
@@ -105,23 +113,44 @@ def find_entry(word: int) -> Instr | None:
                     FIELDS[name].decode(half) in values for name, values in entry.reserved.items()):
                 return entry
         return None
-    for entry in _candidates(word & 0x7F):
+    for entry in _candidates(word & 0x7F, isa):
         if word & entry.mask == entry.match:
             return entry
     return None
 
 
-def decode(word: int) -> Decoded | None:
-    """Decode an instruction word: 32 bits, or a 16-bit parcel in the low half (low bits not 11);
-    None when no instruction has that encoding."""
-    entry = find_entry(word)
-    if entry is None:
+_ISAS_OF: dict[int, frozenset[str]] = {}
+
+
+def isas_of(row: Instr) -> frozenset[str]:
+    """The custom-extension sets in which `row`'s words mean what `row` says: every set for a common
+    row; for a set's own row, that set plus any other whose decoder gives the same semantics for the
+    same bits (e.g. Xpulpv2's p.lw imm post-inc and CORE-V's cv.lw imm post-inc)."""
+    found = _ISAS_OF.get(id(row))
+    if found is None:
+        home = ISA_OF_EXTENSION.get(row.extension)
+        meaning = row.twin or row
+        found = _ISAS_OF[id(row)] = frozenset(CUSTOM_ISAS) if home is None else frozenset(
+            {home} | {isa for isa in CUSTOM_ISAS
+                      if (other := find_entry(row.match, isa)) is not None and other.mask == row.mask
+                      and (other.twin or other) is meaning})
+    return found
+
+
+def decode(word: int, isa: str = DEFAULT_ISA) -> Decoded | None:
+    """Decode an instruction word in custom-extension set `isa`: 32 bits, or a 16-bit parcel in the
+    low half (low bits not 11); None when no row has that encoding."""
+    row = find_entry(word, isa)
+    if row is None:
         return None
-    if entry.size == 2:
+    if row.size == 2:
         half = word & 0xFFFF
-        own = {name: FIELDS[name].decode(half) for name in entry.operands}
-        return Decoded(entry.expands, half, expand(entry, own), 2, entry, own)
-    return Decoded(entry, word, {name: FIELDS[name].decode(word) for name in entry.operands})
+        own = {name: FIELDS[name].decode(half) for name in row.operands}
+        return Decoded(row.expands, half, expand(row, own), row, 2, own)
+    if row.twin is None:
+        return Decoded(row, word, {name: FIELDS[name].decode(word) for name in row.operands})
+    values = {row.rename.get(name, name): FIELDS[name].decode(word) for name in row.operands}
+    return Decoded(row.twin, word, values, row)
 
 
 def entries(mnemonic: str) -> list[Instr]:

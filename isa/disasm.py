@@ -6,7 +6,7 @@ from __future__ import annotations
 from mcusim.isa.codec import decode
 from mcusim.isa.csrs import CSR_BY_NUMBER
 from mcusim.isa.fields import F_ABI_NAMES, FIELDS, ROUNDING_MODE_NAMES, X_ABI_NAMES, Kind, format_fence_set
-from mcusim.isa.spec import Decoded
+from mcusim.isa.spec import DEFAULT_ISA, Decoded
 
 
 def format_operand(name: str, value: int, pc: int) -> str:
@@ -32,10 +32,13 @@ def format_operand(name: str, value: int, pc: int) -> str:
 
 
 def format_decoded(d: Decoded, pc: int) -> str:
-    """`mnemonic operands` for a decoded instruction at address `pc` (a compressed one in its `c.`
-    form, as objdump -M no-aliases and llvm-objdump write it)."""
-    entry, values = d.form, d.form_values
-    omit = {n for n, v in entry.defaults.items() if values[n] == v}
+    """`mnemonic operands` for a decoded instruction at address `pc`, in the syntax of the row the
+    word matched: cv.mac for a CORE-V word, the `c.` form of a compressed one (as objdump -M
+    no-aliases and llvm-objdump write it)."""
+    entry = d.encoding
+    value = d.encoding_values if d.encoding_values is not None else \
+        {name: d.values[entry.rename.get(name, name)] for name in entry.operands}
+    omit = {n for n, v in entry.defaults.items() if value[n] == v}
     if omit != set(entry.defaults):
         omit = set()
     parts: list[str] = []
@@ -44,18 +47,18 @@ def format_decoded(d: Decoded, pc: int) -> str:
             if parts and parts[-1] == ",":
                 parts.pop()
             continue
-        if token in values:
-            parts.append(format_operand(token, values[token], pc))
+        if token in value:
+            parts.append(format_operand(token, value[token], pc))
         else:
             parts.append(token)
     operands = "".join(parts)
     return f"{entry.mnemonic}\t{operands}" if operands else entry.mnemonic
 
 
-def disassemble_word(word: int, pc: int = 0) -> str:
-    """Disassembly of one instruction word (a 16-bit parcel when its low bits are not 11);
-    `.word 0x...` / `.half 0x...` (marked unknown) when nothing decodes."""
-    d = decode(word)
+def disassemble_word(word: int, pc: int = 0, isa: str = DEFAULT_ISA) -> str:
+    """Disassembly of one instruction word (a 16-bit parcel when its low bits are not 11) in
+    custom-extension set `isa`; `.word 0x...` / `.half 0x...` (marked unknown) when nothing decodes."""
+    d = decode(word, isa)
     if d is None:
         if word & 3 != 3:
             return f".half\t0x{word & 0xFFFF:04x}\t# unknown"
@@ -63,7 +66,8 @@ def disassemble_word(word: int, pc: int = 0) -> str:
     return format_decoded(d, pc)
 
 
-def listing(code: bytes, base: int, labels: dict[int, str] | None = None) -> list[str]:
+def listing(code: bytes, base: int, labels: dict[int, str] | None = None,
+            isa: str = DEFAULT_ISA) -> list[str]:
     """objdump-style lines `addr:  word  mnemonic operands` for a block of code at `base`.
 
     A parcel whose low bits are 11 starts a 32-bit instruction (8 hex digits), any other a 16-bit
@@ -79,10 +83,10 @@ def listing(code: bytes, base: int, labels: dict[int, str] | None = None) -> lis
         low = int.from_bytes(code[offset:offset + 2], "little")
         if low & 3 == 3 and offset + 4 <= len(code):
             word = int.from_bytes(code[offset:offset + 4], "little")
-            lines.append(f"{addr:8x}:\t{word:08x}          \t{disassemble_word(word, addr)}")
+            lines.append(f"{addr:8x}:\t{word:08x}          \t{disassemble_word(word, addr, isa)}")
             offset += 4
         elif low & 3 != 3 and offset + 2 <= len(code):
-            lines.append(f"{addr:8x}:\t{low:04x}              \t{disassemble_word(low, addr)}")
+            lines.append(f"{addr:8x}:\t{low:04x}              \t{disassemble_word(low, addr, isa)}")
             offset += 2
         else:
             size = min(2, len(code) - offset)

@@ -126,7 +126,7 @@ def run_mcusim(image: Image, max_instructions: int) -> SimRun:
             d = step()
             executed.add(d.instr.mnemonic)
             if d.size == 2:
-                executed.add(d.form.mnemonic)
+                executed.add(d.encoding.mnemonic)
             elif pc & 2:
                 straddling += 1
     except ProgramExit as done:

@@ -137,7 +137,7 @@ def test_round_trip_through_our_assembler():
     for i, (entry, values, parcel) in enumerate(cases):
         assert int.from_bytes(code[2 * i:2 * i + 2], "little") == parcel, entry.key
         d = decode(parcel)
-        assert d.size == 2 and d.form is entry and d.instr is entry.expands and d.form_values == values
+        assert d.size == 2 and d.encoding is entry and d.instr is entry.expands and d.encoding_values == values
 
 
 def test_decode_gives_the_expansion():
@@ -146,12 +146,12 @@ def test_decode_gives_the_expansion():
     d = decode(0x7139)                      # c.addi16sp sp, -64
     assert d.instr.key == "addi" and d.values == {"rd": 2, "rs1": 2, "imm12": -64}
     d = decode(0x757D)                      # c.lui a0, 0xfffff
-    assert d.form.key == "c.lui" and d.values == {"rd": 10, "uimm20": 0xFFFFF}
+    assert d.encoding.key == "c.lui" and d.values == {"rd": 10, "uimm20": 0xFFFFF}
     # reserved encodings are illegal; HINTs decode (as their expansion: a no-op)
     for parcel in (0x0000, 0x4002, 0x8002, 0x6101, 0x6501, 0x0004 | 0x0000):
         assert decode(parcel) is None, hex(parcel)
-    assert decode(0x0501).form.key == "c.addi" and decode(0x0501).values["imm12"] == 0   # c.addi a0, 0
-    assert decode(0x4015).form.key == "c.li" and decode(0x4015).values["rd"] == 0       # c.li zero, 5
+    assert decode(0x0501).encoding.key == "c.addi" and decode(0x0501).values["imm12"] == 0   # c.addi a0, 0
+    assert decode(0x4015).encoding.key == "c.li" and decode(0x4015).values["rd"] == 0       # c.li zero, 5
     assert decode(0x1002) is None           # c.slli with shamt[5] = 1: reserved on RV32
     assert decode(0x2002) is None and decode(0xA002) is None   # c.fldsp / c.fsdsp: no D here
 

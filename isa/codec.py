@@ -137,11 +137,14 @@ def isas_of(row: Instr) -> frozenset[str]:
     return found
 
 
-def decode(word: int, isa: str = DEFAULT_ISA) -> Decoded | None:
+def decode(word: int, isa: str = DEFAULT_ISA, extensions: frozenset[str] | None = None) -> Decoded | None:
     """Decode an instruction word in custom-extension set `isa`: 32 bits, or a 16-bit parcel in the
-    low half (low bits not 11); None when no row has that encoding."""
+    low half (low bits not 11); None when no row has that encoding, or when `extensions` (a core's
+    ISA profile, isa.profiles) does not hold the row's extension (for a compressed row, also its
+    expansion's: c.flw needs F)."""
     row = find_entry(word, isa)
-    if row is None:
+    if row is None or (extensions is not None and (row.extension not in extensions or (
+            row.size == 2 and row.expands.extension not in extensions))):
         return None
     if row.size == 2:
         half = word & 0xFFFF

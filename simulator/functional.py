@@ -41,6 +41,8 @@ def describe_instruction(hart: Hart, pc: int) -> str:
     d = decode(word, hart.custom_isa)
     shown = f".word {word:#010x}" if word & 3 == 3 else f".half {word:#06x}"
     text = format_decoded(d, pc).replace("\t", " ") if d else f"{shown} (not an instruction)"
+    if d is not None and hart.extensions is not None and d.encoding.extension not in hart.extensions:
+        text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
     return f"pc {pc:#010x}: {text}"
 
 

@@ -376,3 +376,12 @@ def test_profile_of_compressed_code_identical_on_both_engines():
     assert any(pc % 4 == 2 for pc in pcs) and len(pcs) > 20
     loop_end = next(pc for pc in pcs if profiles[0].text(pc).startswith("c.srli"))
     assert profiles[0][loop_end][0] == 2 * 7               # two cores, seven iterations
+
+
+def test_profiles_hold_rvc_and_check_the_expansion():
+    from mcusim.isa.profiles import PROFILES
+    assert all("RV32C" in p for p in PROFILES.values())
+    no_f = frozenset({"RV32I", "RV32C"})
+    assert decode(0x41C8, extensions=no_f).encoding.key == "c.lw"
+    assert decode(0x61C8, extensions=no_f) is None                       # c.flw needs F
+    assert decode(0x41C8, extensions=frozenset({"RV32I"})) is None      # no C at all

@@ -222,7 +222,8 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cycles", type=positive, default=None,
                    help=f"stop with an error after this many cycles (default {ClusterConfig().max_cycles:,})")
     p.add_argument("--misaligned", choices=("trap", "split"), default=None,
-                   help="misaligned loads/stores: trap (default) or split into two accesses as RI5CY does")
+                   help="misaligned loads/stores: split into two accesses as RI5CY does (default), or trap "
+                        "(a check that a program never accesses memory misaligned)")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON ('-' for stdout)")
     p.add_argument("--trace", metavar="FILE", help="one line per executed instruction ('-' for stdout)")
     p.add_argument("--trace-cores", type=_core_set, default=None, metavar="LIST",

@@ -158,7 +158,7 @@ class CoreModel:
     perf_last: list[int] = field(default_factory=lambda: [0] * 31)
     regions_open: dict[str, tuple[int, int, dict[str, int]]] = field(default_factory=dict)
     # profile (Cluster._profile_step): the instruction being timed (pc, -1 none) since prof_t, the
-    # stall counters then, the counters per code word (simulator.profile.WIDTH each) and per pc
+    # stall counters then, the counters per code halfword (simulator.profile.WIDTH each) and per pc
     # outside the table
     prof_pc: int = -1
     prof_t: int = 0
@@ -319,14 +319,14 @@ class Cluster:
         """Profile tables over the pre-decoded code range (the C loop's, shared with it in C mode)."""
         from mcusim.simulator import profile as prof
         if self.cengine is not None:
-            self.prof_base, self.prof_words = self.cengine.enable_profile(prof.MAX_WORDS, prof.WIDTH)
+            self.prof_base, self.prof_halves = self.cengine.enable_profile(prof.MAX_HALVES, prof.WIDTH)
             for i, core in enumerate(self.cores):
                 core.prof_tab, core.prof_snap = self.cengine.profile_arrays(i)
         else:
-            self.prof_base, words = prof.code_range(image)
-            self.prof_words = min(words, prof.MAX_WORDS)
+            self.prof_base, halves = prof.code_range(image)
+            self.prof_halves = min(halves, prof.MAX_HALVES)
             for core in self.cores:
-                core.prof_tab = [0] * (self.prof_words * prof.WIDTH)
+                core.prof_tab = [0] * (self.prof_halves * prof.WIDTH)
                 core.prof_snap = [0] * len(STALL_CAUSES)
 
     def _profile_step(self, core: CoreModel, pc: int, t: int) -> None:
@@ -341,8 +341,8 @@ class Cluster:
         core.prof_t = t
 
     def _profile_add(self, core: CoreModel, pc: int, count: int, cycles: int, stalls: list[int] | None) -> None:
-        k = (pc - self.prof_base) >> 2
-        if not pc & 3 and 0 <= k < self.prof_words:
+        k = (pc - self.prof_base) >> 1
+        if not pc & 1 and 0 <= k < self.prof_halves:
             tab, e = core.prof_tab, k * (2 + len(STALL_CAUSES))
         else:
             tab, e = core.prof_extra.setdefault(pc, [0] * (2 + len(STALL_CAUSES))), 0
@@ -673,7 +673,7 @@ class Cluster:
         old_values = self._written_registers(h, d) if self.trace is not None else None
         # 2. execute
         try:
-            h.next_pc = pc + 4
+            h.next_pc = pc + d.size
             h.last_access = None
             h.taken = False
             d.sem(h, d)
@@ -703,8 +703,8 @@ class Cluster:
             elif rr[r] > end:
                 rr[r] = 0
         core.prev_dest = last_x_write
-        if pc in h.hwloop_end and h.next_pc == pc + 4:
-            h.advance(pc)             # the hardware-loop back-edges
+        if pc in h.hwloop_end and h.next_pc == pc + d.size:
+            h.advance(pc, d.size)     # the hardware-loop back-edges
         else:                         # the rest of Hart.advance
             h.pc = h.next_pc & 0xFFFF_FFFF
             h.instret += 1

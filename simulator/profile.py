@@ -13,9 +13,10 @@ in that interval, by cause. The last instruction of a core runs to the core's en
 the profiled cycles add up to the core's cycles since its first instruction (its end cycle in SPMD
 runs). Cycles are core cycles: eight cores waiting at one barrier for 10 cycles make 80.
 
-The counters live in tables over the pre-decoded code range (MAX_WORDS words at most, WIDTH int64
-each: count, cycles, then one per stall cause; in C mode shared with the C loop), and in a dict for
-pcs outside it (the dispatch-return address of forked workers).
+The counters live in tables over the pre-decoded code range, one row per halfword (instructions start
+at even addresses with C; MAX_HALVES rows at most, WIDTH int64 each: count, cycles, then one per stall
+cause; in C mode shared with the C loop), and in a dict for pcs outside it (the dispatch-return
+address of forked workers).
 """
 from __future__ import annotations
 
@@ -36,19 +37,20 @@ if TYPE_CHECKING:
     from mcusim.simulator.loader import Image
 
 _GENERATED = re.compile(r"_\d+$")
-MAX_WORDS = 1 << 16                 # table size limit per core (pcs beyond it go to the dict)
-MAX_CODE_WORDS = 1 << 22            # the compiled engine's pre-decode limit
+MAX_HALVES = 1 << 17                # table size limit per core (pcs beyond it go to the dict)
+MAX_CODE_HALVES = 1 << 23           # the compiled engine's pre-decode limit
 WIDTH = 2 + len(STALL_CAUSES)       # count, cycles, stall cycles per cause
 
 
 def code_range(image: Image) -> tuple[int, int]:
-    """(base address, words) of the code the compiled engine pre-decodes: every executable segment."""
+    """(base address, halfwords) of the code the compiled engine pre-decodes: every executable
+    segment."""
     code = [s for s in image.segments if s.executable]
     if not code:
         return 0, 0
     lo = min(s.address for s in code) & ~3
     hi = max(s.address + s.mem_size for s in code)
-    return lo, min((hi - lo + 3) // 4, MAX_CODE_WORDS)
+    return lo, min((hi - lo + 1) // 2, MAX_CODE_HALVES)
 
 
 class Profile(dict):
@@ -175,17 +177,17 @@ def collect(cluster: Cluster) -> Profile:
     # numpy not at module level: the engine imports this module, runs without a profile need none
     import numpy as np
 
-    base, words = cluster.prof_base, cluster.prof_words
+    base, halves = cluster.prof_base, cluster.prof_halves
     per_core: dict[int, dict[int, tuple[int, int]]] = {}
     totals: dict[int, list[int]] = {}
     for index, core in enumerate(cluster.cores):
         if cluster.cengine is not None:
             table = cluster.cengine.profile_table(index)
         else:
-            table = np.asarray(core.prof_tab, dtype=np.int64).reshape(words, WIDTH)
+            table = np.asarray(core.prof_tab, dtype=np.int64).reshape(halves, WIDTH)
         rows: dict[int, list[int]] = {}
         for k in np.nonzero(table[:, 0])[0].tolist():
-            rows[base + 4 * k] = table[k].tolist()
+            rows[base + 2 * k] = table[k].tolist()
         for pc, row in core.prof_extra.items():
             if row[0] or row[1]:
                 rows[pc] = list(row)

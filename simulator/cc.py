@@ -27,8 +27,8 @@ from typing import Sequence
 CLANG = "clang-19"
 LLD = "ld.lld-19"
 TARGET = "riscv32-unknown-elf"
-# RI5CY: RV32IMF + Zfh (scalar FP16); the custom extensions are reached through .insn (mcusim_gen.h).
-MARCH = "rv32imf_zfh"
+# RI5CY: RV32IMFC + Zfh (scalar FP16); the custom extensions are reached through .insn (mcusim_gen.h).
+MARCH = "rv32imfc_zfh"
 MABI = "ilp32f"
 # `--isa corev`: CORE-V (CV32E40P) extensions clang 19 knows (no hardware loops: LLVM has none)
 COREV_EXTENSIONS = ("xcvalu", "xcvmac", "xcvmem", "xcvsimd", "xcvbi", "xcvbitmanip")

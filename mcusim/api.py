@@ -134,7 +134,7 @@ def kernel(name: str, dtype: str | None = None, variant: str | None = None, core
 
 
 def train(network: Any, dtype: str = "fp32", config: Any = None, cores: int = 8, engine: str = "c", seed: int = 0,
-          lr: float = 0.01, verify: bool = True, dma: str = "model", plan_file: str | Path | None = None) -> Report:
+          lr: float = 0.01, verify: bool = True, dma: str | None = None, plan_file: str | Path | None = None) -> Report:
     """Simulate one SGD training step of a network (resnet8, dscnn, a description FILE.json or dict);
     the `mcusim train --json` report (mcusim-train/1: cycles, mac_per_clk, phases, layers, numerics)."""
     from mcusim.workloads import report, train as train_mod, tune as tune_mod
@@ -143,8 +143,9 @@ def train(network: Any, dtype: str = "fp32", config: Any = None, cores: int = 8,
     else:
         net = train_mod.as_network(network)
     plan = tune_mod.load_plan(str(plan_file), net, dtype) if plan_file is not None else None
+    extra = {} if dma is None else {"dma": dma}          # None: the step's default (mcusim train's)
     res = train_mod.simulate_step(net, dtype, _config(config), engine=engine, cores=cores, seed=seed, lr=lr,
-                                  verify=verify, dma=dma, variant_plan=plan)
+                                  verify=verify, variant_plan=plan, **extra)
     return Report(report.to_json(res), res)
 
 

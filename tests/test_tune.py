@@ -69,19 +69,24 @@ def test_plan_file_drives_the_step_and_the_tuned_step_is_never_slower(tuned, tin
         assert rec.variant == s.variant and s.cycles <= rec.compute_cycles <= s.cycles + 200
 
 
-def test_choice_rule_prefers_fitting_then_fastest_then_default():
+def test_choice_rule_fastest_then_default_then_fitting():
     def row(c, fits=True, err=""):
         return {"cycles": c, "fits_tcdm": fits, "error": err}
     s = tune.StepChoice("l", "forward", "conv2d_fw", "abt", {"abt": row(100), "ab": row(90)})
     assert s.variant == "ab" and s.cycles == 90 and s.default_cycles == 100
     s.candidates["ab"] = row(100)
     assert s.variant == "abt"                                   # a tie keeps the default
-    s.candidates["ab"] = row(50, fits=False)
-    assert s.variant == "abt"                                   # one that fits beats one that does not
-    s.candidates = {"abt": row(100, False), "ab": row(50, False)}
-    assert s.variant == "ab"                                    # none fits: the fastest
+    s.candidates = {"abt": row(100, False), "ab": row(120), "x": row(130)}
+    assert s.variant == "abt"                                   # never slower than the default, fits or not
+    s.candidates = {"abt": row(100), "ab": row(50, False), "x": row(50)}
+    assert s.variant == "x"                                     # among equals, one that fits
     s.candidates = {"abt": row(None, err="boom"), "ab": row(70)}
     assert s.variant == "ab"
+    for seed in range(50):                                      # whatever the candidates: <= the default
+        import random
+        rnd = random.Random(seed)
+        s.candidates = {v: row(rnd.randint(1, 9), rnd.random() < 0.5) for v in ("abt", "ab", "x", "y")}
+        assert s.cycles <= s.default_cycles == s.candidates["abt"]["cycles"]
 
 
 def test_tune_cli_and_train_plan_file(tiny_json, tmp_path, capsys):

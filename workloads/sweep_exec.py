@@ -78,18 +78,29 @@ def _dask(fn: Callable[[Any], Any], tasks: Sequence[Any], scheduler: Any, done: 
     else:
         client = scheduler
     try:
-        futures = client.map(fn, list(tasks), pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
+        # Points go in chunks (about 4 per worker thread) so that a sweep of short points does not pay
+        # the scheduler's round trip per point; a long sweep's chunks are single points.
+        threads = max(1, sum(client.nthreads().values()))
+        size = max(1, -(-len(tasks) // (4 * threads)))
+        chunks = [list(range(i, min(i + size, len(tasks)))) for i in range(0, len(tasks), size)]
+        futures = client.map(_run_chunk, [fn] * len(chunks), [[tasks[i] for i in c] for c in chunks], pure=False)
+        index = {f.key: c for f, c in zip(futures, chunks)}
         for fut in as_completed(futures, loop=client.loop):
             try:
-                value = fut.result()
-            except Exception as exc:          # noqa: BLE001 - a lost worker fails its task, not the sweep
-                value = exc
-            done(index[fut.key], value)
+                values = fut.result()
+            except Exception as exc:          # noqa: BLE001 - a lost worker fails its tasks, not the sweep
+                values = [exc] * len(index[fut.key])
+            for i, value in zip(index[fut.key], values):
+                done(i, value)
             fut.release()
     finally:
         if own:
             client.close()
+
+
+def _run_chunk(fn: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
+    """fn over a chunk of tasks on one Dask worker (module level: workers import it)."""
+    return [fn(task) for task in tasks]
 
 
 class Progress:

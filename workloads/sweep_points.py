@@ -191,9 +191,11 @@ def _train_run(name: str, args: dict, config, cores: int, engine: str) -> dict[s
     if "plan_file" in args:
         from mcusim.workloads import tune
         kwargs["variant_plan"] = tune.load_plan(args["plan_file"])
+    if "dma" in args:                     # else the step's own default
+        kwargs["dma"] = args["dma"]
     res = train.simulate_step(desc, args.get("dtype", "fp32"), config, engine=engine, cores=cores,
                               seed=args.get("seed", 0), lr=args.get("lr", 0.01),
-                              verify=args.get("verify", False), dma=args.get("dma", "model"), **kwargs)
+                              verify=args.get("verify", False), **kwargs)
     error = ""
     if res.numerics is not None and not res.numerics.ok:
         error = res.numerics.describe()

@@ -11,10 +11,11 @@ What it does. Every layer-phase the library lowers to one kernel with a choice o
 ReLU forward) is a candidate set: every variant the kernel library offers for the dtype
 (registry variants). Each candidate is simulated as that layer-phase's kernel, with the layer's real
 shapes and seeded random operands, through the sweep machinery (workloads.sweep_points, kind
-"layer": in this process, a local pool or on Dask). Candidates whose operands fit the configured
-TCDM are preferred; when none does, all are simulated on the TCDM enlarged as the training step
-does (train.fit_config), so the cycles are the step's. The fastest candidate is kept; ties go to the
-library's default (its `choose` rule), so a tuned step is never slower than the default one.
+"layer": in this process, a local pool or on Dask). A candidate whose operands do not fit the
+configured TCDM is simulated on the TCDM enlarged as the training step does (train.fit_config), so
+its cycles are the step's; the plan records whether it fits. The fastest candidate is kept; ties go
+to the library's default (its `choose` rule), then to one that fits, so a tuned step is never slower
+than the default one.
 
 What it does not do (yet). Tiling: a step the planner tiles is simulated whole (as the training step
 does today), so tile counts are recorded from the planner, not searched. Layer-phases with a single
@@ -176,15 +177,16 @@ class StepChoice:
 
     @property
     def variant(self) -> str:
-        """The fastest candidate (preferring those that fit the TCDM; ties: the default)."""
+        """The fastest candidate; among equals the default, then one whose operands fit the TCDM.
+        A candidate that does not fit is kept: the step runs it the same way as the default that
+        does not fit (whole, on an enlarged TCDM), so the tuned step is never slower."""
         ok = {v: r for v, r in self.candidates.items() if not r["error"] and r["cycles"] is not None}
-        fitting = {v: r for v, r in ok.items() if r.get("fits_tcdm")} or ok
-        if not fitting:
+        if not ok:
             return self.default_variant
-        best = min(r["cycles"] for r in fitting.values())
-        if self.default_variant in fitting and fitting[self.default_variant]["cycles"] == best:
+        best = min(r["cycles"] for r in ok.values())
+        if self.default_variant in ok and ok[self.default_variant]["cycles"] == best:
             return self.default_variant
-        return min(v for v, r in fitting.items() if r["cycles"] == best)
+        return min((not r.get("fits_tcdm"), v) for v, r in ok.items() if r["cycles"] == best)[1]
 
     @property
     def cycles(self) -> int | None:

@@ -654,8 +654,8 @@ class Cluster:
         # 1. fetch (when modelled: an L0 line change may stall), then wait for source operands
         start = t
         ic = self.icache
-        if ic is not None and pc >> ic.l0_shift != ic.cur[core.slot]:
-            fetch_stall = ic.miss(core.slot, pc, t)
+        if ic is not None:
+            fetch_stall = ic.fetch(core.slot, pc, t)
             if fetch_stall:
                 core.stalls["imiss"] += fetch_stall
                 start += fetch_stall

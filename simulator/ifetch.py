@@ -2,8 +2,8 @@
 from L2 (config section `icache`, model "cache"; docs/TIMING.md). The twin of engine.c `ifetch_miss`.
 
 Rules (what a fetch of the instruction at `pc`, by a core ready at cycle t, stalls it):
-- the line of pc is the core's current L0 line: 0 (the hit path, one compare; the caller checks it);
-- it is in the core's L0 buffer (direct-mapped, `l0_size / l0_line` lines): 0;
+- the line of pc is in the core's L0 buffer (direct-mapped, `l0_size / l0_line` lines): 0 (in the C
+  engine the hit path is one compare with that slot);
 - else the L0 refills from the L1: `hit_latency`, or until the line arrives if another core's refill of
   it is still on its way from L2;
 - else an L1 miss: `refill_latency`; the line goes into the L1 (FIFO way of its set) at t + refill_latency.
@@ -24,7 +24,7 @@ EMPTY = -1          # a line slot holding nothing
 
 
 class InstrFetch:
-    """The fetch model's parameters and state (`cur`: each core's current L0 line)."""
+    """The fetch model's parameters and state."""
 
     def __init__(self, cfg: IcacheConfig, ncores: int, arrays: dict[str, Any] | None = None) -> None:
         self.l0_shift = cfg.l0_line.bit_length() - 1
@@ -37,9 +37,8 @@ class InstrFetch:
         sizes = self.array_sizes(cfg, ncores)
         if arrays is None:
             arrays = {name: [0] * n for name, n in sizes.items()}
-        for name in ("cur", "l0", "l1_tag"):
+        for name in ("l0", "l1_tag"):
             arrays[name][0:sizes[name]] = [EMPTY] * sizes[name]
-        self.cur = arrays["cur"]
         self.l0 = arrays["l0"]
         self.l1_tag = arrays["l1_tag"]
         self.l1_ready = arrays["l1_ready"]
@@ -48,14 +47,13 @@ class InstrFetch:
     @staticmethod
     def array_sizes(cfg: IcacheConfig, ncores: int) -> dict[str, int]:
         sets = cfg.size // (cfg.line * cfg.ways)
-        return {"cur": ncores, "l0": ncores * (cfg.l0_size // cfg.l0_line), "l1_tag": sets * cfg.ways,
+        return {"l0": ncores * (cfg.l0_size // cfg.l0_line), "l1_tag": sets * cfg.ways,
                 "l1_ready": sets * cfg.ways, "l1_next": sets}
 
-    def miss(self, slot: int, pc: int, t: int) -> int:
-        """Stall cycles of core `slot` fetching pc at cycle t, its line not being its current L0 line;
-        updates the state (the line becomes current, enters the L0 and the L1)."""
+    def fetch(self, slot: int, pc: int, t: int) -> int:
+        """Stall cycles of core `slot` fetching pc at cycle t; updates the state (the line enters the
+        core's L0 and the L1)."""
         line = pc >> self.l0_shift
-        self.cur[slot] = line
         k = slot * self.l0_lines + (line & (self.l0_lines - 1))
         if self.l0[k] == line:
             return 0

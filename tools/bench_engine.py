@@ -180,7 +180,7 @@ def run_training_step(engine: str) -> dict:
     return figures("resnet8-fp16", engine, 8, step.instret, step.compute_cycles, seconds)
 
 
-def run_training_kernel(engine: str) -> dict:
+def run_training_kernel(engine: str, icache: str = "ideal") -> dict:
     """(d): one training kernel end to end, from its generator to its outputs (inputs excluded)."""
     import numpy as np
     from mcusim.kernels_asm.kernels import registry
@@ -190,7 +190,7 @@ def run_training_kernel(engine: str) -> dict:
     kdef = registry.get("conv2d_ig")
     shape = kdef.full_shape({"ci": 32, "co": 32, "h": 16, "w": 16})
     inputs = kdef.inputs(shape, "fp16", np.random.default_rng(0))
-    config = load_config()
+    config = load_config(overrides={"icache": {"model": icache}})
     start = time.perf_counter()
     program = kdef.build(shape, "fp16", kdef.default_variant(shape, "fp16", 8), 8)
     run = run_kernel(program, inputs, 8, config, engine)
@@ -208,21 +208,22 @@ def import_engine_modules() -> None:
     import mcusim.simulator.profile  # noqa: F401
 
 
-def run_one(name: str, engine: str) -> dict:
-    """Run one workload in this process and report its figures."""
+def run_one(name: str, engine: str, icache: str = "ideal") -> dict:
+    """Run one workload in this process and report its figures (`icache`: the instruction-fetch model,
+    docs/TIMING.md; the ResNet8 step always runs with the default)."""
     sys.path.insert(0, str(ROOT))
     import_engine_modules()
     if name == "resnet8-fp16":
         return run_training_step(engine)
     if name == "conv-ig-fp16":
-        return run_training_kernel(engine)
+        return run_training_kernel(engine, icache)
     from mcusim.kernels_asm import assemble, to_elf
     from mcusim.simulator.cluster import Cluster
     from mcusim.simulator.config import load_config
     from mcusim.simulator.loader import read_elf
     source, cores = workloads(engine)[name]
     image = read_elf(to_elf(assemble(source, name)), name)
-    config = load_config()
+    config = load_config(overrides={"icache": {"model": icache}})
     start = time.perf_counter()
     result = Cluster(image, config, cores=cores, engine=engine).run()
     seconds = time.perf_counter() - start
@@ -237,10 +238,12 @@ def main() -> None:
                         help="int-loop, fp16-matmul, int-matmul, resnet8-fp16, conv-ig-fp16 (the last two take minutes "
                              "on the py engine)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best is kept")
+    parser.add_argument("--icache", default="ideal", choices=("ideal", "cache"),
+                        help="instruction fetch model (icache.model) of every workload but resnet8-fp16")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one)))
+        print(json.dumps(run_one(*args.one, args.icache)))
         return
     print(f"# mcusim engine benchmark — {platform.processor() or platform.machine()}, "
           f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
@@ -251,7 +254,8 @@ def main() -> None:
         for engine in args.engines.split(","):
             best = None
             for _ in range(args.repeat):
-                out = subprocess.run([sys.executable, __file__, "--one", name, engine], capture_output=True,
+                out = subprocess.run([sys.executable, __file__, "--one", name, engine,
+                                      "--icache", args.icache], capture_output=True,
                                      text=True, check=True)
                 fig = json.loads(out.stdout.strip().splitlines()[-1])
                 if best is None or fig["seconds"] < best["seconds"]:

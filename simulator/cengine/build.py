@@ -66,7 +66,6 @@ typedef struct McuCluster {
     int64_t prof_snap[9][17];
     int64_t *prof[9];
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
-    int64_t l0_cur[9];
     int64_t *l0, *l1_tag, *l1_ready;
     int32_t *l1_next;
 } McuCluster;

@@ -59,11 +59,10 @@ typedef struct McuCluster {
     int64_t prof_pc[MCU_NCORES], prof_t[MCU_NCORES];
     int64_t prof_snap[MCU_NCORES][MCU_NSTALLS];
     int64_t *prof[MCU_NCORES];
-    /* instruction fetch (simulator/ifetch.py; icache_on 0: ideal). Per core the current L0 line
-     * (l0_cur, -1 none) and its direct-mapped L0 (l0: l0_lines line numbers per core); the shared L1:
+    /* instruction fetch (simulator/ifetch.py; icache_on 0: ideal). Per core its direct-mapped L0
+     * (l0: l0_lines line numbers per core, -1 empty); the shared L1:
      * l1_tag and l1_ready (cycle the line is usable) per set x way, l1_next (FIFO victim) per set */
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
-    int64_t l0_cur[MCU_NCORES];
     int64_t *l0, *l1_tag, *l1_ready;
     int32_t *l1_next;
 } McuCluster;

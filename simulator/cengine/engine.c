@@ -117,15 +117,13 @@ static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int b
     return __builtin_clz(divisor) + base;
 }
 
-/* Instruction fetch, the miss path (simulator/ifetch.py InstrFetch.miss): stall cycles of core `index`
- * fetching pc at cycle t when pc's line is not its current L0 line. `commit` 0 only computes (the
- * issue may still hand the instruction to the reference), 1 also updates the L0 and L1 state. */
+/* Instruction fetch, the miss path (simulator/ifetch.py InstrFetch.fetch): stall cycles of core `index`
+ * fetching pc at cycle t when pc's line is not in its L0. `commit` 0 only computes (the issue may
+ * still hand the instruction to the reference), 1 also updates the L0 and L1 state. */
 static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, uint32_t pc, int64_t t,
                                                      int commit) {
     int64_t line = pc >> cl->l0_shift;
     int64_t *l0 = &cl->l0[(int64_t)index * cl->l0_lines + (line & (cl->l0_lines - 1))];
-    if (commit) cl->l0_cur[index] = line;
-    if (*l0 == line) return 0;
     if (commit) *l0 = line;
     int64_t l1_line = pc >> cl->l1_shift;
     int s = (int)(l1_line & (cl->l1_sets - 1)), base = s * cl->l1_ways;
@@ -178,8 +176,11 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
                                                            const int op_cls) {
     McuMem *m = &cl->mem;
     const int cls = op_cls >= 0 ? op_cls : d->cls, opcode = op >= 0 ? op : d->op;
-    /* 1. fetch (when modelled: the hit path is one compare), then wait for source operands */
-    const int fetch_miss = cl->icache_on && (int64_t)(pc >> cl->l0_shift) != cl->l0_cur[index];
+    /* 1. fetch (when modelled: an L0 hit is one compare with the line's L0 slot), then wait for source
+     * operands */
+    const int64_t fetch_line = pc >> cl->l0_shift;
+    const int fetch_miss = cl->icache_on &&
+        cl->l0[(int64_t)index * cl->l0_lines + (fetch_line & (cl->l0_lines - 1))] != fetch_line;
     const int64_t fetched = fetch_miss ? t + ifetch_miss(cl, index, pc, t, 0) : t;
     int64_t start = fetched;
     int cause = -1;

@@ -210,7 +210,7 @@ class CEngine:
         st = self.state
         cfg = self.cluster.config.icache
         sizes = InstrFetch.array_sizes(cfg, 9)
-        arrays = {"cur": st.l0_cur}
+        arrays = {}
         for name, ctype in (("l0", "int64_t[]"), ("l1_tag", "int64_t[]"), ("l1_ready", "int64_t[]"),
                             ("l1_next", "int32_t[]")):
             arrays[name] = self.ffi.new(ctype, sizes[name])

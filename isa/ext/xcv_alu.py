@@ -10,7 +10,6 @@ in custom-2 (0x5B) with bits 31:30 and funct3 naming it; the immediate branches 
 Names follow LLVM 19 (cv.slet/cv.sletu; the manual's newer cv.sle/cv.sleu are assembler aliases).
 """
 from mcusim.isa.bits import u32
-from mcusim.isa.ext.xpulp_alu import _field_mask  # noqa: F401  (keeps the Xpulpv2 module imported first)
 from mcusim.isa.fields import Kind, define_field
 from mcusim.isa.spec import find, instr, second_encoding
 

@@ -200,7 +200,7 @@ class RegionRecord:
 
 @dataclass
 class ClusterResult:
-    exit_code: int
+    exit_code: int | None      # None when the run ended in an error (reason: its kind)
     reason: str
     cycles: int
     cores: list[CoreModel]
@@ -267,6 +267,9 @@ class Cluster:
         self.region_names = {value: name[len(prefix):] for name, value in image.symbols.items()
                              if name.startswith(prefix)}
         self.finished: tuple[int, str] | None = None
+        self.progress_tick = NEVER                 # next progress report (set_progress), none by default
+        self.progress_step = NEVER
+        self.progress_hook: Callable[[int], None] | None = None
         self.trace = trace
         self.trace_cores = trace_cores
         self.trace_window = trace_window or (0, NEVER)
@@ -743,6 +746,9 @@ class Cluster:
         while self.finished is None:
             peek = self.env.peek()
             self.horizon = NEVER if peek == float("inf") else int(peek)
+            tick = self.progress_tick
+            if tick < self.horizon:       # a progress report, not an event: only ends the quantum
+                self.horizon = tick
             self.now = int(self.env.now)
             if self.cengine is not None:
                 self._advance_compiled()
@@ -767,6 +773,11 @@ class Cluster:
                 break
             if self.horizon == NEVER:
                 self._deadlock_error()
+            if self.horizon == tick:
+                if self.env.peek() == float("inf") and all(c.ready >= NEVER for c in cores):
+                    self._deadlock_error()     # what the horizon NEVER would have found
+                self.progress_tick = tick + self.progress_step
+                self.progress_hook(tick)
             yield self.env.timeout(self.horizon - self.env.now)
 
     def _advance_one(self, core: CoreModel, max_cycles: int) -> bool:
@@ -792,8 +803,8 @@ class Cluster:
         ce = self.cengine
         while self.finished is None:
             status, index, t = ce.run(self.horizon)
-            if status == 0:
-                self.now = int(ce.state.now)
+            if status == 0:             # at the horizon; C's now is its last issue cycle
+                self.now = max(self.now, int(ce.state.now))
                 return
             if status == 2:
                 self.now = int(ce.state.now)
@@ -814,6 +825,10 @@ class Cluster:
         if self.cengine is not None:
             self.cengine.sync_dma(self.dma.active)
 
+    def set_progress(self, hook: Callable[[int], None], step: int) -> None:
+        """Call hook(cycle) every `step` cycles of simulated time (simulator.progress)."""
+        self.progress_hook, self.progress_step, self.progress_tick = hook, step, step
+
     def run(self) -> ClusterResult:
         self.error: SimulationError | None = None
         self.env.process(self._cores_process())
@@ -828,6 +843,18 @@ class Cluster:
         self._close_accounting(end)
         return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode,
                              self.engine_used, self._profile_finish() if self.profile else None)
+
+    def result_after_error(self, error: SimulationError) -> ClusterResult:
+        """The report of a run that ended in `error` (trap, hang, deadlock, cycle limit): every core's
+        counters up to the stop, exit code None, the error's kind as the reason."""
+        end = max([c.end_cycle or 0 for c in self.cores] + [c.issue_cycle + 1 for c in self.started]
+                  + [min(self.now, self.config.max_cycles)])
+        self._close_accounting(end)
+        for c in self.cores:
+            if c.end_cycle is not None and c.end_cycle > end:
+                c.end_cycle = end
+        return ClusterResult(None, error.kind, end, self.cores, self.regions, self.config, self.mode,
+                             self.engine_used, None)
 
     def _close_accounting(self, end: int) -> None:
         """Cores still asleep (or never started) at the end spent the rest of the run asleep."""

@@ -102,9 +102,13 @@ def program_image(program: Program) -> Image:
     return Image(program.entry, segments, symbols, exec_sections)
 
 
-def load_program(path: str | Path, section_addresses: dict[str, int] | None = None) -> Image:
-    """An ELF file, or an assembly source (assembled in memory through the same ELF path)."""
+def load_program(path: str | Path, section_addresses: dict[str, int] | None = None,
+                 include_dirs: list[str] | tuple[str, ...] = ()) -> Image:
+    """An ELF file, or an assembly source (assembled in memory through the same ELF path;
+    `include_dirs` for its .include/.incbin)."""
     path = Path(path)
+    if path.is_dir():
+        raise LoadError(f"{path}: is a directory")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -117,7 +121,7 @@ def load_program(path: str | Path, section_addresses: dict[str, int] | None = No
             text = raw.decode()
         except UnicodeDecodeError:
             raise LoadError(f"{path}: assembly source is not UTF-8 text") from None
-        program = assemble(text, str(path), section_addresses)
+        program = assemble(text, str(path), section_addresses, include_dirs)
         return read_elf(to_elf(program), str(path))
     raise LoadError(f"{path}: neither an ELF executable nor an assembly source (.s)")
 

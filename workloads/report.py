@@ -139,10 +139,8 @@ def dumps(doc: Any) -> str:
 
 def write_text(path: str, text: str) -> None:
     """`-` is stdout."""
-    if path == "-":
-        print(text)
-    else:
-        Path(path).write_text(text + ("" if text.endswith("\n") else "\n"))
+    from simulator.outputs import write_atomic
+    write_atomic(path, text + ("" if text.endswith("\n") else "\n"), "--json")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from simulator.argtypes import integer, positive
+from simulator.argtypes import cycles, integer, positive
 
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",
@@ -53,7 +52,7 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters")
-    p.add_argument("--max-cycles", type=positive, default=None, help="simulation cycle limit")
+    p.add_argument("--max-cycles", type=cycles, default=None, help="simulation cycle limit")
     p.add_argument("--seed", type=integer, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--engine", default="c", choices=ENGINES,
                    help="c: the compiled engine (default; falls back to py if not built), py: the reference")
@@ -90,7 +89,10 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     from kernels_asm.kernels.harness import HarnessError
     from simulator.cli import UserError
     from simulator.config import ConfigError, load_config
+    from simulator.outputs import check_outputs, write_atomic
     opts = build_kernel_parser().parse_args(getattr(args, "argv", None) or [])
+    args.json = opts.json                   # for the error report of simulator.cli.run_guarded
+    check_outputs([("--json", opts.json)])
     if opts.list:
         list_kernels()
         return 0
@@ -115,6 +117,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         raise UserError(f"--cores {opts.cores}: the cluster has {config.workers} workers")
     try:
         shape = kdef.full_shape(given)
+        registry.check_size(kdef, shape, config)
         variant = opts.variant or kdef.default_variant(shape, dtype, opts.cores)
         from simulator.cli import resolve_engine
         opts.engine = resolve_engine(opts.engine)
@@ -125,13 +128,8 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     doc = to_json(outcome, config, opts.seed, opts.engine, ceiling)
     if opts.json:
         text = json.dumps(doc, indent=2)
-        if opts.json == "-":
-            print(text)
-        else:
-            try:
-                Path(opts.json).write_text(text + "\n")
-            except OSError as exc:
-                raise UserError(f"{opts.json}: cannot write ({exc.strerror})") from None
+        write_atomic(opts.json, text + "\n", "--json")
+        args.report_written = True
     if not opts.quiet:
         print_table(doc)
     return 0 if outcome.check.ok else 1

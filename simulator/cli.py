@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from simulator.argtypes import address, cycles, positive
-from simulator.errors import UserError
+from mcusim.simulator.argtypes import address, cycles, positive
+from mcusim.simulator.errors import UserError
 
 EXIT_OK = 0
 EXIT_PROGRAM_NONZERO = 1
@@ -44,7 +44,7 @@ def resolve_engine(requested: str, tracing: bool = False) -> str:
     tracing (the reference writes the trace)."""
     if requested == "py":
         return "py"
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     if binding.load() is None:
         print("mcusim: warning: the compiled engine is not built; using the Python engine "
               "(reinstall with `pip install .` and a C compiler)", file=sys.stderr)
@@ -82,8 +82,8 @@ def _window(text: str) -> tuple[int, int]:
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    from kernels_asm import assemble, to_elf, to_raw
-    from simulator.outputs import check_outputs, write_atomic
+    from mcusim.kernels_asm import assemble, to_elf, to_raw
+    from mcusim.simulator.outputs import check_outputs, write_atomic
     out = Path(args.output)
     suffix = out.suffix.lower()
     if suffix not in (".bin", ".elf", ".o", ""):
@@ -97,8 +97,8 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
-    from isa.disasm import listing
-    from simulator.loader import read_elf
+    from mcusim.isa.disasm import listing
+    from mcusim.simulator.loader import read_elf
     path = Path(args.program)
     raw = _read_bytes(args.program)
     if raw[:4] == b"\x7fELF":
@@ -142,12 +142,12 @@ def _console_writer(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from simulator.cluster import Cluster
-    from simulator.config import ConfigError, load_config
-    from simulator.functional import SimulationError
-    from simulator.loader import load_program
-    from simulator.outputs import check_outputs, write_atomic
-    from simulator.report import dumps, print_table, to_json
+    from mcusim.simulator.cluster import Cluster
+    from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.simulator.functional import SimulationError
+    from mcusim.simulator.loader import load_program
+    from mcusim.simulator.outputs import check_outputs, write_atomic
+    from mcusim.simulator.report import dumps, print_table, to_json
     check_outputs([("--json", args.json), ("--trace", args.trace), ("--signature", args.signature),
                    ("--console", args.console)])
     if args.console and args.console == "-":
@@ -187,7 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if writer is not None:
             for c in cluster.cores:
                 c.hart.console = writer
-        from simulator.progress import cycle_progress
+        from mcusim.simulator.progress import cycle_progress
         with cycle_progress(cluster, args.progress, args.quiet):
             try:
                 result = cluster.run()
@@ -210,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_table(doc)
     if args.profile and error is None:
-        from simulator.profile import print_profile
+        from mcusim.simulator.profile import print_profile
         print_profile(result, top=args.top)
     if error is not None:
         raise error
@@ -223,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _write_signature(path: str, image, memory) -> None:
-    from simulator.outputs import write_atomic
+    from mcusim.simulator.outputs import write_atomic
     begin, end = image.symbols["begin_signature"], image.symbols["end_signature"]
     try:
         words = [memory.read(a, 4) for a in range(begin, end, 4)]
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", type=address, default=0, help="load address of a raw binary (default 0)")
     p.set_defaults(func=cmd_disasm)
 
-    from simulator.config import PRESETS, ClusterConfig
+    from mcusim.simulator.config import PRESETS, ClusterConfig
     p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits",
                        description="Simulate a program cycle by cycle on the cluster and report cycles, "
                                    "instructions and stall causes per core and region.")
@@ -327,9 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
 
-    from kernels_asm.kernels.cli import add_kernel_parser
+    from mcusim.kernels_asm.kernels.cli import add_kernel_parser
     add_kernel_parser(sub)
-    from workloads.cli import add_reproduce_parser, add_train_parser
+    from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
     add_train_parser(sub)
     add_reproduce_parser(sub)
     return parser
@@ -338,11 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
 def run_guarded(func, args: argparse.Namespace) -> int:
     """Run a command; turn every failure into one line on stderr and its exit status (module doc).
     A bug (any other exception) is reported in one line naming the file with its traceback."""
-    from kernels_asm import AsmError
-    from simulator.config import ConfigError
-    from simulator.functional import SimulationError
-    from simulator.loader import LoadError
-    from simulator.outputs import OutputError
+    from mcusim.kernels_asm import AsmError
+    from mcusim.simulator.config import ConfigError
+    from mcusim.simulator.functional import SimulationError
+    from mcusim.simulator.loader import LoadError
+    from mcusim.simulator.outputs import OutputError
     try:
         return func(args)
     except (UserError, AsmError, LoadError, OutputError, ConfigError) as exc:
@@ -387,7 +387,7 @@ def _error_report(args: argparse.Namespace, reason: str, error: object, status: 
     path = getattr(args, "json", None)
     if not path or getattr(args, "report_written", False):
         return
-    from simulator.outputs import write_atomic
+    from mcusim.simulator.outputs import write_atomic
     doc = {"schema": ERROR_SCHEMA, "command": getattr(args, "command", None), "exit_status": status,
            "exit_code": None, "exit_reason": reason, "error": " ".join(str(error).split("\n"))}
     try:

@@ -1,5 +1,5 @@
 """The user-mistake exception of every `mcusim` command (its own module so that every package can
-raise it without importing the command line, and `python -m simulator.cli` catches the same class)."""
+raise it without importing the command line, and `python -m mcusim` catches the same class)."""
 from __future__ import annotations
 
 

@@ -31,8 +31,8 @@ import argparse
 import sys
 from typing import Any
 
-from simulator.argtypes import finite_positive, non_negative, positive
-from workloads import networks
+from mcusim.simulator.argtypes import finite_positive, non_negative, positive
+from mcusim.workloads import networks
 
 LAYER_TYPES = ("conv2d", "pointwise", "depthwise", "linear")
 # The study's tutorial Conv2D (PULP-TrainLib tutorial): 8 -> 16 channels, 3x3, 8x8 input, no padding.
@@ -48,8 +48,8 @@ REPRO_NETWORKS: dict[str, Any] = {"resnet8": networks.resnet8, "dscnn": networks
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from simulator.config import PRESETS
-    from workloads.report import DEFAULT_FREQ_MHZ
+    from mcusim.simulator.config import PRESETS
+    from mcusim.workloads.report import DEFAULT_FREQ_MHZ
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset (default: the study's)")
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
@@ -122,12 +122,12 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------------
 
 def _user_error(msg: str) -> Exception:
-    from simulator.cli import UserError
+    from mcusim.simulator.cli import UserError
     return UserError(msg)
 
 
 def _config(args: argparse.Namespace):
-    from simulator.config import ConfigError, load_config
+    from mcusim.simulator.config import ConfigError, load_config
     try:
         config = load_config(args.preset, args.config)
     except ConfigError as exc:
@@ -172,7 +172,7 @@ def _description(args: argparse.Namespace) -> dict:
 
 
 def _build(desc: dict):
-    from workloads import model
+    from mcusim.workloads import model
     try:
         return model.build(desc)
     except model.ModelError as exc:
@@ -180,7 +180,7 @@ def _build(desc: dict):
 
 
 def _engine(requested: str, quiet: bool) -> str:
-    from workloads.train import resolve_engine
+    from mcusim.workloads.train import resolve_engine
     eng = resolve_engine(requested)
     if eng != requested and not quiet:
         print(f"mcusim: warning: engine {requested} is not available to the kernel harness; using {eng}",
@@ -190,8 +190,8 @@ def _engine(requested: str, quiet: bool) -> str:
 
 def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, label: str = ""):
     """simulate_step with a rich progress bar on stderr (none when quiet); PlanError -> user error."""
-    from kernels_asm.kernels.harness import HarnessError
-    from workloads import planner, report, train
+    from mcusim.kernels_asm.kernels.harness import HarnessError
+    from mcusim.workloads import planner, report, train
     kw: dict[str, Any] = {"config": config, "engine": engine, "cores": args.cores,
                           "seed": getattr(args, "seed", 0), "lr": getattr(args, "lr", 0.01),
                           "verify": not getattr(args, "no_verify", False),
@@ -239,7 +239,7 @@ def _plain_progress(what: str):
 
 def _check_train_outputs(args: argparse.Namespace) -> None:
     """Every output path is checked before the (long) run; a bad one is reported at once."""
-    from simulator.outputs import OutputError, check_outputs, check_plot_path
+    from mcusim.simulator.outputs import OutputError, check_outputs, check_plot_path
     outputs = [("--json", args.json), ("--csv", getattr(args, "csv", None)),
                ("--timeline", getattr(args, "timeline", None)), ("--plot", getattr(args, "plot", None))]
     try:
@@ -254,7 +254,7 @@ def _check_train_outputs(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from workloads import planner, report
+    from mcusim.workloads import planner, report
     _check_train_outputs(args)
     config = _config(args)
     net = _build(_description(args))
@@ -313,13 +313,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if other.numerics is not None:
                     con.print(other.numerics.describe(), highlight=False, markup=False)
     if args.timeline:
-        from workloads import timeline
+        from mcusim.workloads import timeline
         _write_file(args.timeline, lambda tmp: timeline.write_timeline(results, tmp, args.freq_mhz))
         if not args.quiet:
             con.print(f"timeline: {args.timeline} (Chrome/Perfetto trace events; open in ui.perfetto.dev)",
                       highlight=False, markup=False)
     if args.plot:
-        from workloads import plot
+        from mcusim.workloads import plot
         by_dtype = {r.dtype: r for r in results}
         _write_file(args.plot, lambda tmp: plot.plot_dtypes(by_dtype["fp32"], by_dtype["fp16"], tmp,
                                                             args.freq_mhz))
@@ -330,7 +330,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _write_file(path: str, write) -> None:
     """`write(tmp_path)` into a temporary file renamed over `path` (simulator.outputs.atomic_path)."""
-    from simulator.outputs import atomic_path
+    from mcusim.simulator.outputs import atomic_path
     with atomic_path(path) as tmp:
         write(tmp)
 
@@ -338,7 +338,7 @@ def _write_file(path: str, write) -> None:
 def _csv(path: str, write) -> None:
     import io
 
-    from simulator.outputs import write_atomic
+    from mcusim.simulator.outputs import write_atomic
     buf = io.StringIO(newline="")
     write(buf)
     write_atomic(path, buf.getvalue())
@@ -356,7 +356,7 @@ def conv_layer_cycles(res) -> int:
 
 def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
     """Run the experiments; returns {rows: [...], steps: {...}} (rows as report.reproduce_table takes)."""
-    from workloads import model, report
+    from mcusim.workloads import model, report
     rows: list[dict[str, Any]] = []
     steps: dict[str, Any] = {}
     best = 0.0
@@ -402,7 +402,7 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from workloads import report
+    from mcusim.workloads import report
     _check_train_outputs(args)
     config = _config(args)
     engine = _engine(args.engine, args.quiet)

@@ -32,9 +32,9 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from simulator import profile as prof
-from simulator.cluster import STALL_CAUSES
-from workloads.train import StepRecord, StepResult
+from mcusim.simulator import profile as prof
+from mcusim.simulator.cluster import STALL_CAUSES
+from mcusim.workloads.train import StepRecord, StepResult
 
 JSON_SCHEMA = "mcusim-train/1"
 COMPARE_SCHEMA = "mcusim-train-compare/1"
@@ -139,7 +139,7 @@ def dumps(doc: Any) -> str:
 
 def write_text(path: str, text: str) -> None:
     """`-` is stdout."""
-    from simulator.outputs import write_atomic
+    from mcusim.simulator.outputs import write_atomic
     write_atomic(path, text + ("" if text.endswith("\n") else "\n"), "--json")
 
 

@@ -1,4 +1,7 @@
-"""mcusim: cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI5CY, Xpulpv2, FP16 SIMD).
+"""The program commands of `mcusim` (asm, disasm, run) and what every subcommand shares: UserError,
+the exit codes and the error handling (run_guarded), the engine option. `mcusim.cli` builds the
+command line from these and the other packages' subcommands; this module imports nothing above the
+simulator.
 
 Exit status of every command (EXIT_STATUS below; README "Exit status"):
   0    success (the program exited with 0; the kernel/training step was correct)
@@ -36,7 +39,8 @@ EXIT_BROKEN_PIPE = 141
 EXIT_BY_KIND = {"config": EXIT_BAD_INPUT, "max-cycles": EXIT_MAX_CYCLES}
 
 
-__all__ = ["UserError", "add_engine_option", "build_parser", "main", "resolve_engine", "run_guarded"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_MAX_CYCLES", "EXIT_PROGRAM_ERROR", "EXIT_PROGRAM_NONZERO",
+           "UserError", "add_engine_option", "add_program_parsers", "resolve_engine", "run_guarded", "version"]
 
 
 def resolve_engine(requested: str, tracing: bool = False) -> str:
@@ -207,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         write_atomic(args.json, dumps(doc) + "\n", "--json")
         args.report_written = True
-    if not args.quiet:
+    if not args.quiet and error is None:     # an error is one line (its counters are in --json)
         print_table(doc)
     if args.profile and error is None:
         from mcusim.simulator.profile import print_profile
@@ -254,21 +258,14 @@ def _read_text(path: str) -> str:
         raise UserError(f"{path}: not UTF-8 text") from None
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("mcusim")
-    except Exception:  # noqa: BLE001 - not installed: a source tree
-        return "0.1.0 (source tree)"
+def version() -> str:
+    """mcusim's version (mcusim.__version__)."""
+    from mcusim import __version__
+    return __version__
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcusim", description=__doc__.splitlines()[0],
-                                     epilog="Exit status: 0 ok, 1 program exited non-zero / wrong result, "
-                                            "2 bad input, 3 program failed (trap, hang, deadlock), "
-                                            "4 --max-cycles exceeded, 5 internal error (see README).")
-    parser.add_argument("--version", action="version", version=f"mcusim {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_program_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `mcusim asm`, `mcusim disasm` and `mcusim run` on the top-level sub-parsers."""
 
     p = sub.add_parser("asm", help="assemble PROG.s into an ELF executable or raw .text bytes",
                        description="Assemble GNU-syntax RV32IMFC + Xpulpv2 + Xfvec source into an ELF32 "
@@ -326,13 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=positive, default=20, help="rows of the --profile tables (default 20)")
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
-
-    from mcusim.kernels_asm.kernels.cli import add_kernel_parser
-    add_kernel_parser(sub)
-    from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
-    add_train_parser(sub)
-    add_reproduce_parser(sub)
-    return parser
 
 
 def run_guarded(func, args: argparse.Namespace) -> int:
@@ -409,8 +399,8 @@ def _crash_report(exc: BaseException) -> str:
     import tempfile
     import time
     import traceback
-    text = (f"mcusim {_version()} internal error\ncommand: {' '.join(sys.argv)}\n"
-            f"python {platform.python_version()} on {platform.platform()}\n"
+    text = (f"mcusim {version()} internal error\ncommand: {' '.join(sys.argv)}\n"
+            f"python {platform.pythonversion()} on {platform.platform()}\n"
             f"time: {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n"
             + "".join(traceback.format_exception(exc)))
     try:
@@ -420,12 +410,3 @@ def _crash_report(exc: BaseException) -> str:
         return path
     except OSError:
         return "(could not be written: " + "".join(traceback.format_exception_only(exc)).strip() + ")"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_guarded(args.func, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,20 +1,23 @@
 """The command-line contract: asm/disasm/run, exit codes, signatures, JSON, trace, and one-line
 errors (never a traceback) for every kind of bad input."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mcusim.simulator.cli import main
+from mcusim.cli import main
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "kernels_asm" / "examples" / "dot_fp16.s"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "kernels_asm" / "examples" / "dot_fp16.s"
 
 
 def mcusim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}       # this checkout, whatever the cwd
     return subprocess.run([sys.executable, "-m", "mcusim", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+                          cwd=cwd, timeout=120, env=env)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -7,7 +7,7 @@ EXTENSION_MODULES = ("rv32i", "rv32m", "zicsr", "rv32f", "zfh", "xpulp_hwloop", 
 
 for _name in EXTENSION_MODULES:
     try:
-        importlib.import_module(f"isa.ext.{_name}")
+        importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as exc:   # while an extension is being written
-        if exc.name != f"isa.ext.{_name}":
+        if exc.name != f"{__name__}.{_name}":
             raise

@@ -19,3 +19,17 @@ if not _os.path.isdir(_os.path.join(_here, "simulator")) and \
     __path__.append(_root)
 
 __version__ = "0.2.0"
+
+# The Python API (mcusim/api.py), imported on first use so that `import mcusim` stays instant.
+_API = ("Config", "Report", "run", "kernel", "train", "sweep", "tune")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from mcusim import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'mcusim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -14,6 +14,7 @@ DESCRIPTION = "cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI
 def build_parser() -> argparse.ArgumentParser:
     from mcusim.kernels_asm.kernels.cli import add_kernel_parser
     from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
+    from mcusim.workloads.dse_cli import add_sweep_parser, add_tune_parser
     parser = argparse.ArgumentParser(prog="mcusim", description=f"mcusim: {DESCRIPTION}",
                                      epilog="Exit status: 0 ok; 1 the program exited non-zero, or a kernel/step "
                                             "gave wrong numbers; 2 bad input; 3 the program failed (trap, hang, "
@@ -25,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_kernel_parser(sub)
     add_train_parser(sub)
     add_reproduce_parser(sub)
+    add_sweep_parser(sub)
+    add_tune_parser(sub)
     return parser
 
 

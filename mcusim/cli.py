@@ -18,8 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcusim", description=f"mcusim: {DESCRIPTION}",
                                      epilog="Exit status: 0 ok; 1 the program exited non-zero, or a kernel/step "
                                             "gave wrong numbers; 2 bad input; 3 the program failed (trap, hang, "
-                                            "deadlock); 4 --max-cycles exceeded; 5 internal error (README: Exit "
-                                            "status).")
+                                            "deadlock); 4 --max-cycles exceeded; 5 a bug in mcusim "
+                                            "(README: Exit status).")
     parser.add_argument("--version", action="version", version=f"mcusim {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_parsers(sub)

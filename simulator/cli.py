@@ -95,6 +95,10 @@ def cmd_asm(args: argparse.Namespace) -> int:
     check_outputs([("-o", args.output)])
     source = _read_text(args.source)
     program = assemble(source, str(args.source), include_dirs=args.include)
+    if not any("x" in sec.flags and sec.size for sec in program.sections):
+        _warn(f"{args.source}: no instructions (an empty program: `run` would refuse it)")
+    elif "_start" not in program.symbols:
+        _warn(f"{args.source}: no _start label; the entry point is the start of .text ({program.entry:#x})")
     data = to_raw(program) if suffix == ".bin" else to_elf(program)
     write_atomic(args.output, data, "-o")
     return 0
@@ -166,6 +170,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     image = load_program(args.program, include_dirs=args.include)
+    from mcusim.simulator.loader import has_code
+    if not has_code(image):
+        raise UserError(f"{args.program}: no instructions (an empty program)")
+    if str(args.program).lower().endswith((".s", ".asm")) and "_start" not in image.symbols:
+        _warn(f"{args.program}: no _start label; starting at the beginning of .text ({image.entry:#x})")
     if args.signature:
         missing = [s for s in ("begin_signature", "end_signature") if s not in image.symbols]
         if missing:
@@ -386,6 +395,10 @@ def _error_report(args: argparse.Namespace, reason: str, error: object, status: 
         pass
 
 
+def _warn(message: str) -> None:
+    print(f"mcusim: warning: {message}", file=sys.stderr, flush=True)
+
+
 def _error(message: str) -> None:
     line = " ".join(str(message).split("\n"))
     try:
@@ -400,7 +413,7 @@ def _crash_report(exc: BaseException) -> str:
     import time
     import traceback
     text = (f"mcusim {version()} internal error\ncommand: {' '.join(sys.argv)}\n"
-            f"python {platform.pythonversion()} on {platform.platform()}\n"
+            f"python {platform.python_version()} on {platform.platform()}\n"
             f"time: {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n"
             + "".join(traceback.format_exception(exc)))
     try:

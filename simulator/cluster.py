@@ -721,6 +721,13 @@ class Cluster:
             return
         if self.mode == "controller":
             if core.id == CONTROLLER:
+                busy = [c.id for c in self.cores[:self.config.workers] if self.event_unit.dispatched >> c.id & 1]
+                if busy:
+                    raise SimulationError(
+                        f"core {core.id}: the controller exited at {describe_instruction(core.hart, core.hart.pc)} "
+                        f"(cycle {core.end_cycle - 1}) while worker{'s' if len(busy) > 1 else ''} "
+                        f"{', '.join(map(str, busy))} still run{'' if len(busy) > 1 else 's'} the task it "
+                        "dispatched: fork without join (join before exiting)", "program")
                 self.finished = (done.code, f"controller exited with code {done.code}")
             return
         self.event_unit.core_left(core)

@@ -51,6 +51,8 @@ def trap_message(core: int, hart: Hart, trap: Trap) -> str:
     elif trap.cause == CAUSE_ECALL_M:
         extra = (f" (unknown system call a7 = {hart.x[17]}, a0 = {hart.x[10]}: mcusim knows a7 = 93 exit "
                  "and a7 = 64 write to fd 1 or 2)")
+    if trap.detail:
+        extra = f" ({trap.detail})"
     return f"core {core}: {what} at {where}{extra}"
 
 

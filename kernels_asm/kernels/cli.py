@@ -22,7 +22,7 @@ import json
 import sys
 from typing import Any
 
-from mcusim.simulator.argtypes import cycles, integer, positive
+from mcusim.simulator.argtypes import cycles, integer, non_negative, positive
 
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",
@@ -53,7 +53,7 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters")
     p.add_argument("--max-cycles", type=cycles, default=None, help="simulation cycle limit")
-    p.add_argument("--seed", type=integer, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--seed", type=non_negative, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--engine", default="c", choices=ENGINES,
                    help="c: the compiled engine (default; falls back to py if not built), py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")

@@ -856,6 +856,8 @@ class Cluster:
         counters up to the stop, exit code None, the error's kind as the reason."""
         end = max([c.end_cycle or 0 for c in self.cores] + [c.issue_cycle + 1 for c in self.started]
                   + [min(self.now, self.config.max_cycles)])
+        if error.kind == "max-cycles":      # the run stopped at the limit, whichever core reached it first
+            end = self.config.max_cycles
         self._close_accounting(end)
         for c in self.cores:
             if c.end_cycle is not None and c.end_cycle > end:

@@ -25,6 +25,7 @@ import json
 from typing import Any
 
 from mcusim.simulator.cluster import STALL_CAUSES, ClusterResult
+from mcusim.simulator.tables import keep_headers
 
 
 def core_cycles(core) -> int:
@@ -94,7 +95,7 @@ def print_table(doc: dict[str, Any], console=None) -> None:
         ipc = total["instret"] / total["cycles"] if total["cycles"] else 0.0
         table.add_row("total", f"{total['cycles']:,}", f"{total['instret']:,}", f"{ipc:.2f}",
                       *[f"{total[c]:,}" for c in causes], style="bold")
-    console.print(table)
+    console.print(keep_headers(table))
     if doc["regions"]:
         rt = Table(title="regions")
         for col in ("region", "cycles (max over cores)", "cores", "instret (sum)", "top stall"):
@@ -108,4 +109,4 @@ def print_table(doc: dict[str, Any], console=None) -> None:
             rt.add_row(reg["name"], f"{reg['cycles']:,}", str(len(reg["per_core"])),
                        f"{sum(p['instret'] for p in reg['per_core']):,}",
                        f"{top[0]} {top[1]:,}" if top[1] else "-")
-        console.print(rt)
+        console.print(keep_headers(rt))

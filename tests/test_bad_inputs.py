@@ -107,11 +107,20 @@ def make_elves(folder: Path) -> None:
     (folder / "outdir").mkdir()
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    folder = tmp_path / "w"
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """files/ plus the ELF variants, made once per test process."""
+    folder = tmp_path_factory.mktemp("bad_inputs") / "template"
     shutil.copytree(HERE / "files", folder)
     make_elves(folder)
+    return folder
+
+
+@pytest.fixture
+def workdir(template: Path, tmp_path: Path) -> Path:
+    """A fresh copy for each case (cases write outputs; parallel runs must not share them)."""
+    folder = tmp_path / "w"
+    shutil.copytree(template, folder)
     return folder
 
 
@@ -151,7 +160,10 @@ def _run_shell(command: str, folder: Path) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case: Case, workdir: Path, monkeypatch) -> None:
+def test_bad_input(case: Case, template: Path, monkeypatch) -> None:
+    """Cases run in the process's template folder (tests of one process run one at a time; a case's
+    outputs have names no input uses)."""
+    workdir = template
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("COLUMNS", "80")
     where = f"cases.txt:{case.line} ({case.command})"
@@ -174,3 +186,61 @@ def test_bad_input(case: Case, workdir: Path, monkeypatch) -> None:
         assert "error:" in err and case.fragment in err, f"{where}: {case.fragment!r} not in:\n{err[-2000:]}"
     else:
         assert case.fragment in text, f"{where}: {case.fragment!r} not in the output:\n{text[-3000:]}"
+
+
+# --- a report for every outcome, stdout kept clean (in-process: fast) ---------------------------------
+@pytest.mark.parametrize("program, extra, status, reason, error", [
+    ("trap_illegal.s", [], 3, "trap", "core 0: illegal instruction at pc 0x1c000000"),
+    ("loop.s", ["--max-cycles", "500"], 4, "max-cycles", "did not finish within 500 cycles"),
+    ("deadlock_barrier.s", ["--cores", "2"], 3, "deadlock", "deadlock at cycle 6"),
+    ("hang.s", [], 3, "hang", "jump-to-self"),
+    ("fork_no_join.s", ["--controller"], 3, "program", "fork without join"),
+])
+@pytest.mark.parametrize("engine", ["c", "py"])
+def test_run_writes_its_report_on_every_error(workdir, monkeypatch, program, extra, status, reason, error, engine):
+    import json
+    monkeypatch.chdir(workdir)
+    code, _, err = _run_in_process(["run", program, *extra, "--json", "r.json", "-q", "--engine", engine])
+    doc = json.loads((workdir / "r.json").read_text())
+    assert code == status and error in err
+    assert doc["schema"] == "mcusim-run/1" and doc["exit_code"] is None and doc["exit_reason"] == reason
+    assert error in doc["error"] and doc["cycles"] > 0 and doc["cores"]
+
+
+def test_bad_input_writes_an_error_report(workdir, monkeypatch):
+    import json
+    monkeypatch.chdir(workdir)
+    code, _, _ = _run_in_process(["run", "unknown_insn.s", "--json", "r.json"])
+    doc = json.loads((workdir / "r.json").read_text())
+    assert code == 2 and doc["schema"] == "mcusim-error/1" and doc["exit_status"] == 2
+    assert doc["exit_reason"] == "bad-input" and "unknown instruction 'addd'" in doc["error"]
+    code, _, _ = _run_in_process(["kernel", "matmul", "--m", "0", "--json", "k.json"])
+    assert code == 2 and json.loads((workdir / "k.json").read_text())["exit_reason"] == "bad-input"
+
+
+def test_signature_is_written_when_the_program_traps(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    code, _, err = _run_in_process(["run", "signature.s", "--signature", "sig.txt", "-q"])
+    assert code == 3 and "load access fault" in err
+    assert (workdir / "sig.txt").read_text().splitlines() == ["12345678", "00000000"]
+
+
+def test_report_on_stdout_keeps_the_console_off_it(workdir, monkeypatch):
+    import json
+    monkeypatch.chdir(workdir)
+    code, out, err = _run_in_process(["run", "print.s", "--json", "-", "-q"])
+    assert code == 0 and json.loads(out)["exit_code"] == 0 and "hello from the program" in err
+    code, out, err = _run_in_process(["run", "print.s", "--console", "con.txt", "-q"])
+    assert code == 0 and "hello" not in out + err
+    assert (workdir / "con.txt").read_text() == "hello from the program\n"
+    code, out, _ = _run_in_process(["run", "print.s", "-q"])       # no report on stdout: the console is
+    assert code == 0 and out == "hello from the program\n"        # stdout, as a program expects
+
+
+def test_outputs_are_replaced_atomically(workdir, monkeypatch):
+    """A failed run leaves an earlier report whole (never half-written) and no temporary files."""
+    monkeypatch.chdir(workdir)
+    (workdir / "r.json").write_text("old")
+    code, _, _ = _run_in_process(["run", "ok.s", "--json", "r.json", "-q"])
+    assert code == 0 and (workdir / "r.json").read_text().startswith("{")
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".r.json")]

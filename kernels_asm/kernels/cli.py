@@ -192,4 +192,5 @@ def print_table(doc: dict[str, Any], console=None) -> None:
         ipc = p["instret"] / p["cycles"] if p["cycles"] else 0.0
         table.add_row(str(p["core"]), f"{p['cycles']:,}", f"{p['instret']:,}", f"{ipc:.2f}",
                       *(f"{p['stalls'][c]:,}" for c in causes))
-    console.print(table)
+    from mcusim.simulator.tables import keep_headers
+    console.print(keep_headers(table))

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from mcusim.isa.spec import CUSTOM_ISAS
+
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message names the field and the allowed range."""
@@ -49,6 +51,18 @@ class CoreConfig:
                                     "performs it as RI5CY's load-store unit does, as two accesses",
                             "mcusim (RI5CY hardware: split)", choices=("split", "trap"))
     misaligned_extra: int = param(1, "extra cycles of a misaligned access split in two", CV32E40P, 0, 8)
+    custom_isa: str = param("xpulpv2", "which encodings of the custom extensions the cores decode: "
+                                       "'xpulpv2' (RI5CY, PULP GNU toolchain: p.*, pv.*, lp.*) or 'corev' "
+                                       "(CV32E40P v2, clang -march=..._xcv*: cv.*); twins run the same "
+                                       "semantics and timing. `mcusim run` takes it from --isa, else from "
+                                       "an xcv/xpulp extension in the ELF's .riscv.attributes arch string",
+                            "RI5CY user manual v2.2 / CV32E40P user manual (CORE-V ISA extensions)",
+                            choices=tuple(sorted(CUSTOM_ISAS)))
+    extensions: str = param("all", "the core's ISA profile: the extensions it decodes, a word of any other is "
+                                   "an illegal instruction; a profile name (all, pulp-dotp, pulp = without the "
+                                   "Xfaux dot products) or a comma-separated list of extension names "
+                                   "(isa/profiles.py, docs/ISA.md); kernels and training steps choose only "
+                                   "variants it allows", "mcusim (isa/profiles.py)")
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,11 @@ def apply(config: ClusterConfig, values: dict[str, Any], origin: str = "") -> Cl
             except ConfigError as exc:
                 raise ConfigError(f"{where}{exc}") from None
     result = replace(config, **top)
+    from mcusim.isa.profiles import resolve as resolve_extensions   # the instruction table: only when validating
+    try:
+        resolve_extensions(result.core.extensions)
+    except ValueError as exc:
+        raise ConfigError(f"{where}core.extensions: {exc}") from None
     if result.tcdm.banks & (result.tcdm.banks - 1):
         raise ConfigError(f"{where}tcdm.banks: {result.tcdm.banks} is not a power of two")
     return result

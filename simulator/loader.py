@@ -10,6 +10,7 @@ its ELF (the kernel harness runs many generated programs); it equals `read_elf(t
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
+from mcusim.isa.spec import ARCH_EXTENSIONS, custom_isa_of_arch
 from mcusim.simulator.memory import Memory
 from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 
@@ -52,6 +54,8 @@ class Image:
     segments: list[Segment]
     symbols: dict[str, int] = field(default_factory=dict)
     exec_sections: list[tuple[str, int, bytes]] = field(default_factory=list)  # (name, addr, bytes)
+    # the custom-extension encodings the ELF's .riscv.attributes arch string names (isa.spec), or None
+    custom_isa: str | None = None
     sections: list[tuple[str, int, int]] = field(default_factory=list)   # allocated: (name, addr, size)
 
     def symbol_at(self) -> dict[int, str]:
@@ -88,9 +92,23 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
                          if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
         sections = [(s.name, s["sh_addr"], s["sh_size"]) for s in elf.iter_sections()
                     if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"]]
-        return Image(elf["e_entry"], segments, symbols, exec_sections, sections)
+        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf), sections)
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
+
+
+def arch_string(elf: ELFFile) -> str | None:
+    """Tag_RISCV_arch of the .riscv.attributes section (RISC-V ELF psABI, "Attributes"), or None."""
+    section = elf.get_section_by_name(".riscv.attributes")
+    if section is None:
+        return None
+    found = re.search(rb"\x05(rv(?:32|64)[a-z0-9_]*)\x00", section.data(), re.IGNORECASE)
+    return found.group(1).decode() if found else None
+
+
+def _custom_isa(elf: ELFFile) -> str | None:
+    arch = arch_string(elf)
+    return custom_isa_of_arch(arch) if arch else None
 
 
 def program_image(program: Program) -> Image:
@@ -103,7 +121,9 @@ def program_image(program: Program) -> Image:
     exec_sections = [(s.name, s.address, bytes(s.data)) for s in program.sections
                      if "x" in s.flags and not s.nobits]
     sections = [(s.name, s.address, s.size) for s in program.loadable_sections()]
-    return Image(program.entry, segments, symbols, exec_sections, sections)
+    # the set as its ELF's arch string would name it (mcusim's ELFs leave the default set unnamed)
+    custom_isa = custom_isa_of_arch("rv32i" + ARCH_EXTENSIONS.get(program.custom_isa or "", ""))
+    return Image(program.entry, segments, symbols, exec_sections, custom_isa, sections)
 
 
 def load_program(path: str | Path, section_addresses: dict[str, int] | None = None,

@@ -1,15 +1,19 @@
 """Encoder and decoder, derived from the instruction table.
 
-`encode(entry, values)` packs operand values into a word; `decode(word, isa)` finds the row whose fixed
-bits match (the most specific one when a more general entry also matches) among the rows of the
-custom-extension set `isa` ("xpulpv2" or "corev", isa.spec.CUSTOM_ISAS) and unpacks the operands.
+`encode(entry, values)` packs operand values into a word (a 16-bit parcel for a compressed entry);
+`decode(word, isa)` finds the row whose fixed bits match (the most specific one when a more general
+entry also matches) among the rows of the custom-extension set `isa` ("xpulpv2" or "corev",
+isa.spec.CUSTOM_ISAS) and unpacks the operands. A word whose low two bits are not 11 is a 16-bit (RVC)
+instruction, common to every set: only its low half is decoded, and the result is its 32-bit
+expansion (`Decoded.size` 2).
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
 from mcusim.isa.fields import FIELDS, FieldError
-from mcusim.isa.spec import BY_MNEMONIC, CUSTOM_ISAS, DEFAULT_ISA, ENCODINGS, ISA_OF_EXTENSION, Decoded, Instr
+from mcusim.isa.spec import (BY_MNEMONIC, COMPRESSED, CUSTOM_ISAS, DEFAULT_ISA, ENCODINGS, ISA_OF_EXTENSION,
+                             Decoded, Instr)
 import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 
 
@@ -31,9 +35,54 @@ def encode(entry: Instr, values: dict[str, int]) -> int:
             word |= FIELDS[name].encode(value)
         except FieldError as exc:
             raise EncodeError(f"{entry.mnemonic}: {exc}") from None
+        if value in entry.reserved.get(name, ()):
+            raise EncodeError(f"{entry.mnemonic}: {name} cannot be {value} (reserved encoding or another "
+                              "instruction)")
     return word
 
 
+def expand(entry: Instr, values: dict[str, int]) -> dict[str, int]:
+    """The operand values of a compressed entry's 32-bit expansion."""
+    return {slot: values[src] if isinstance(src, str) else src for slot, src in entry.expansion}
+
+
+@lru_cache(maxsize=None)
+def _compressions(target_id: int) -> tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...]:
+    """(compressed entry, mapping) for every compressed form of the 32-bit entry with this id, in
+    table order (the order GNU as tries them: c.addi before c.addi16sp, c.li after both)."""
+    return tuple((c, mapping) for c in COMPRESSED if c.auto
+                 for target, mapping in ((c.expands, c.expansion), *c.also) if id(target) == target_id)
+
+
+def compressions(entry: Instr) -> tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...]:
+    """The compressed entries a 32-bit entry can be written as (with their operand mappings)."""
+    return _compressions(id(entry))
+
+
+@lru_cache(maxsize=1 << 16)
+def compress(word: int) -> int | None:
+    """The 16-bit parcel equivalent to 32-bit instruction `word` (pc-relative fields are offsets, so
+    the result does not depend on where it is), or None. HINT encodings are never chosen."""
+    d = decode(word)
+    if d is None or d.size != 4:
+        return None
+    for entry, mapping in _compressions(id(d.instr)):
+        own: dict[str, int] = {}
+        for slot, src in mapping:
+            value = d.values[slot]
+            if isinstance(src, int):
+                if value != src:
+                    break
+            elif own.setdefault(src, value) != value:
+                break
+        else:
+            if any(own.get(name) in values for name, values in entry.hints.items()):
+                continue
+            try:
+                return encode(entry, own)
+            except EncodeError:
+                continue
+    return None
 def rows(isa: str = DEFAULT_ISA) -> list[Instr]:
     """The rows a core of custom-extension set `isa` decodes: common rows plus that set's own."""
     if isa not in CUSTOM_ISAS:
@@ -48,8 +97,22 @@ def _candidates(opcode: int, isa: str) -> tuple[Instr, ...]:
     return tuple(sorted(found, key=lambda i: -bin(i.mask).count("1")))
 
 
+@lru_cache(maxsize=None)
+def _compressed_candidates(key: int) -> tuple[Instr, ...]:
+    """Compressed entries with quadrant and funct3 (bits 1..0 and 15..13) `key`, most specific first."""
+    found = [i for i in COMPRESSED if ((i.match >> 11) & 0x1C | i.match & 3) == key]
+    return tuple(sorted(found, key=lambda i: -bin(i.mask).count("1")))
+
+
 def find_entry(word: int, isa: str = DEFAULT_ISA) -> Instr | None:
-    """The row that `word` encodes in set `isa`, or None."""
+    """The row that `word` encodes in set `isa` (a compressed one when its low bits are not 11), or None."""
+    if word & 3 != 3:
+        half = word & 0xFFFF
+        for entry in _compressed_candidates((half >> 11) & 0x1C | half & 3):
+            if half & entry.mask == entry.match and not any(
+                    FIELDS[name].decode(half) in values for name, values in entry.reserved.items()):
+                return entry
+        return None
     for entry in _candidates(word & 0x7F, isa):
         if word & entry.mask == entry.match:
             return entry
@@ -75,11 +138,18 @@ def isas_of(row: Instr) -> frozenset[str]:
 
 
 def decode(word: int, isa: str = DEFAULT_ISA, extensions: frozenset[str] | None = None) -> Decoded | None:
-    """Decode a 32-bit word in custom-extension set `isa`; None when no row has that encoding, or
-    when `extensions` (a core's ISA profile, isa.profiles) does not hold the row's extension."""
+    """Decode an instruction word in custom-extension set `isa`: 32 bits, or a 16-bit parcel in the
+    low half (low bits not 11); None when no row has that encoding, or when `extensions` (a core's
+    ISA profile, isa.profiles) does not hold the row's extension (for a compressed row, also its
+    expansion's: c.flw needs F)."""
     row = find_entry(word, isa)
-    if row is None or (extensions is not None and row.extension not in extensions):
+    if row is None or (extensions is not None and (row.extension not in extensions or (
+            row.size == 2 and row.expands.extension not in extensions))):
         return None
+    if row.size == 2:
+        half = word & 0xFFFF
+        own = {name: FIELDS[name].decode(half) for name in row.operands}
+        return Decoded(row.expands, half, expand(row, own), row, 2, own)
     if row.twin is None:
         return Decoded(row, word, {name: FIELDS[name].decode(word) for name in row.operands})
     values = {row.rename.get(name, name): FIELDS[name].decode(word) for name in row.operands}

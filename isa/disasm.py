@@ -26,16 +26,18 @@ def format_operand(name: str, value: int, pc: int) -> str:
         return format_fence_set(value)
     if kind is Kind.LOOP:
         return f"x{value}"
-    if name == "uimm20":
+    if name in ("uimm20", "luimm6"):
         return f"0x{value:x}"
     return str(value)
 
 
 def format_decoded(d: Decoded, pc: int) -> str:
-    """`mnemonic operands` for a decoded instruction at address `pc` (in the syntax of the row
-    the word matched, e.g. cv.mac for a CORE-V word)."""
+    """`mnemonic operands` for a decoded instruction at address `pc`, in the syntax of the row the
+    word matched: cv.mac for a CORE-V word, the `c.` form of a compressed one (as objdump -M
+    no-aliases and llvm-objdump write it)."""
     entry = d.encoding
-    value = {name: d.values[entry.rename.get(name, name)] for name in entry.operands}
+    value = d.encoding_values if d.encoding_values is not None else \
+        {name: d.values[entry.rename.get(name, name)] for name in entry.operands}
     omit = {n for n, v in entry.defaults.items() if value[n] == v}
     if omit != set(entry.defaults):
         omit = set()
@@ -54,10 +56,12 @@ def format_decoded(d: Decoded, pc: int) -> str:
 
 
 def disassemble_word(word: int, pc: int = 0, isa: str = DEFAULT_ISA) -> str:
-    """Disassembly of one 32-bit word in custom-extension set `isa`; `.word 0x...` (marked
-    unknown) when nothing decodes."""
+    """Disassembly of one instruction word (a 16-bit parcel when its low bits are not 11) in
+    custom-extension set `isa`; `.word 0x...` / `.half 0x...` (marked unknown) when nothing decodes."""
     d = decode(word, isa)
     if d is None:
+        if word & 3 != 3:
+            return f".half\t0x{word & 0xFFFF:04x}\t# unknown"
         return f".word\t0x{word:08x}\t# unknown"
     return format_decoded(d, pc)
 
@@ -66,8 +70,8 @@ def listing(code: bytes, base: int, labels: dict[int, str] | None = None,
             isa: str = DEFAULT_ISA) -> list[str]:
     """objdump-style lines `addr:  word  mnemonic operands` for a block of code at `base`.
 
-    Each 32-bit encoding either decodes or is shown as unknown; 16-bit (compressed) encodings,
-    which these cores do not implement, are shown as unknown halfwords.
+    A parcel whose low bits are 11 starts a 32-bit instruction (8 hex digits), any other a 16-bit
+    compressed one (4 hex digits, as objdump shows them); what does not decode is shown as unknown.
     """
     labels = labels or {}
     lines: list[str] = []
@@ -81,6 +85,9 @@ def listing(code: bytes, base: int, labels: dict[int, str] | None = None,
             word = int.from_bytes(code[offset:offset + 4], "little")
             lines.append(f"{addr:8x}:\t{word:08x}          \t{disassemble_word(word, addr, isa)}")
             offset += 4
+        elif low & 3 != 3 and offset + 2 <= len(code):
+            lines.append(f"{addr:8x}:\t{low:04x}              \t{disassemble_word(low, addr, isa)}")
+            offset += 2
         else:
             size = min(2, len(code) - offset)
             raw = int.from_bytes(code[offset:offset + size], "little")

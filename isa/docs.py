@@ -7,21 +7,27 @@ from __future__ import annotations
 from mcusim.isa.csrs import CSRS
 import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 from mcusim.isa.fields import FIELDS
-from mcusim.isa.spec import CUSTOM_ISAS, ENCODINGS, INSTRUCTIONS, Instr
+from mcusim.isa.spec import COMPRESSED, CUSTOM_ISAS, ENCODINGS, INSTRUCTIONS, Instr
 from mcusim.isa.timing import TIMING_CLASSES
 
 
 def _bits(entry: Instr) -> str:
-    """The word as 32 characters: fixed bits as 0/1, operand bits as '.'."""
-    return "".join(str(entry.match >> b & 1) if entry.mask >> b & 1 else "." for b in range(31, -1, -1))
+    """The word as 32 characters (16 for a compressed entry): fixed bits as 0/1, operand bits as '.'."""
+    return "".join(str(entry.match >> b & 1) if entry.mask >> b & 1 else "."
+                   for b in range(8 * entry.size - 1, -1, -1))
+
+
+def _values(values: dict[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{name} = {' or '.join(map(str, v))}" for name, v in values.items())
 
 
 def render() -> str:
     sets = "; ".join(f"`{isa}`: {', '.join(exts)}" for isa, exts in CUSTOM_ISAS.items())
     out = ["# mcusim instruction set", "",
            "Generated from the instruction table (`isa/ext/*.py`) by `python -m mcusim.isa.docs`; do not edit.",
-           "", f"{len(INSTRUCTIONS)} instruction forms with semantics of their own, and "
-           f"{len(ENCODINGS) - len(INSTRUCTIONS)} second encodings of them (CORE-V rows marked *twin*).", "",
+           "", f"{len(INSTRUCTIONS)} instruction forms with semantics of their own, "
+           f"{len(ENCODINGS) - len(INSTRUCTIONS)} second encodings of them (CORE-V rows marked *twin*), and "
+           f"{len(COMPRESSED)} 16-bit (compressed) encodings.", "",
            "Encoding: bit 31 first; `0`/`1` fixed, `.` operand bits. `match`/`mask` as in riscv-opcodes.",
            "Timing classes are priced by the cluster configuration (see docs/TIMING.md).", "",
            "Custom-extension sets (`core.custom_isa`, `--isa`): a core decodes the rows of every other "
@@ -44,6 +50,18 @@ def render() -> str:
             out.append(f"| `{syntax}` | `{_bits(entry)}` | `{entry.match:#010x}` / `{entry.mask:#010x}` "
                        f"| {entry.timing} | {desc} |")
         out.append("")
+    out += [f"## {COMPRESSED[0].extension if COMPRESSED else 'RV32C'}: compressed encodings", "",
+            "Each is a 16-bit encoding of the 32-bit instruction it expands to: that instruction's semantics and",
+            "timing class (a compressed instruction costs what its expansion costs, as on RI5CY). Reserved values",
+            "are not the instruction (illegal, or another entry's encoding); HINT values decode and run as the",
+            "expansion (a no-op) but are never chosen when the assembler compresses a plain mnemonic.", "",
+            "| instruction | encoding | match / mask | expands to | timing | reserved | HINT |",
+            "|---|---|---|---|---|---|---|"]
+    for entry in COMPRESSED:
+        syntax = f"{entry.mnemonic} {entry.syntax}".strip()
+        out.append(f"| `{syntax}` | `{_bits(entry)}` | `{entry.match:#06x}` / `{entry.mask:#06x}` "
+                   f"| `{entry.description}` | {entry.timing} | {_values(entry.reserved)} | {_values(entry.hints)} |")
+    out.append("")
     out += ["## Operand fields", "", "| field | kind | bits (word hi..lo -> value bit) | signed | meaning |",
             "|---|---|---|---|---|"]
     for f in FIELDS.values():

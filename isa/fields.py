@@ -1,7 +1,8 @@
 """Operand fields: where each operand lives in the 32-bit instruction word and how it is written.
 
 A field maps pieces of the instruction word onto bits of the operand value, so split and scaled
-immediates (S-, B-, J-type, hardware-loop offsets in halfwords) are data, not code. The assembler,
+immediates (S-, B-, J-type, hardware-loop offsets in halfwords, the scrambled RVC immediates) are
+data, not code. The same pieces describe fields of 16-bit (compressed) encodings. The assembler,
 decoder and disassembler all go through `Field.encode` / `Field.decode` / `Field.format`.
 """
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Field:
     pieces: tuple[tuple[int, int, int], ...]
     signed: bool = False
     description: str = ""
+    bias: int = 0               # added to the encoded value (RVC x8..x15 registers: 8; c.addi16sp's sp: 2)
+    wrap: int = 0               # the operand is written as an unsigned `wrap`-bit number (c.lui: 20)
     word_mask: int = field(init=False)
     value_bits: int = field(init=False)
     implicit_zero_bits: int = field(init=False)   # low operand bits that are not encoded
@@ -78,16 +81,24 @@ class Field:
 
     @property
     def value_range(self) -> tuple[int, int]:
-        """Smallest and largest operand value the field can hold."""
+        """Smallest and largest operand value the field can hold (before `wrap`)."""
         if self.signed:
-            return -(1 << (self.value_bits - 1)), (1 << (self.value_bits - 1)) - (1 << self.implicit_zero_bits)
-        return 0, (1 << self.value_bits) - (1 << self.implicit_zero_bits)
+            low, high = -(1 << (self.value_bits - 1)), (1 << (self.value_bits - 1)) - (1 << self.implicit_zero_bits)
+        else:
+            low, high = 0, (1 << self.value_bits) - (1 << self.implicit_zero_bits)
+        return low + self.bias, high + self.bias
 
     def encode(self, value: int) -> int:
         """Place operand `value` in an instruction word; raise FieldError if it does not fit."""
         low, high = self.value_range
+        if self.wrap and 0 <= value < 1 << self.wrap:
+            value = sext(value, self.wrap)
         if not low <= value <= high:
+            if self.wrap:
+                raise FieldError(f"{self.name} value {value:#x} out of range [{low & ((1 << self.wrap) - 1):#x}, "
+                                 f"{(1 << self.wrap) - 1:#x}] or [0, {high:#x}]")
             raise FieldError(f"{self.name} value {value} out of range [{low}, {high}]")
+        value -= self.bias
         if value & ((1 << self.implicit_zero_bits) - 1):
             raise FieldError(f"{self.name} value {value} must be a multiple of {1 << self.implicit_zero_bits}")
         word = 0
@@ -101,18 +112,22 @@ class Field:
         value = 0
         for hi, lo, vlo in self.pieces:
             value |= get_bits(word, hi, lo) << vlo
-        return sext(value, self.value_bits) if self.signed else value
+        if self.signed:
+            value = sext(value, self.value_bits)
+        if self.wrap:
+            value &= (1 << self.wrap) - 1
+        return value + self.bias
 
 
 FIELDS: dict[str, Field] = {}
 
 
 def define_field(name: str, kind: Kind, pieces: list[tuple[int, int, int]] | tuple,
-                 signed: bool = False, description: str = "") -> Field:
+                 signed: bool = False, description: str = "", bias: int = 0, wrap: int = 0) -> Field:
     """Register an operand field (extension modules may add their own)."""
     if name in FIELDS:
         raise ValueError(f"field {name} defined twice")
-    f = Field(name, kind, tuple(pieces), signed, description)
+    f = Field(name, kind, tuple(pieces), signed, description, bias, wrap)
     FIELDS[name] = f
     return f
 

@@ -16,10 +16,10 @@ A profile may also be written as a comma-separated list of extension names (`RV3
 """
 from __future__ import annotations
 
-from mcusim.isa.spec import ENCODINGS
+from mcusim.isa.spec import COMPRESSED, ENCODINGS
 import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 
-KNOWN: tuple[str, ...] = tuple(dict.fromkeys(row.extension for row in ENCODINGS))
+KNOWN: tuple[str, ...] = tuple(dict.fromkeys(row.extension for row in (*ENCODINGS, *COMPRESSED)))
 DOT_PRODUCTS = ("Xfaux", "Xfauxalt")
 
 PROFILES: dict[str, frozenset[str]] = {

@@ -3,7 +3,14 @@
 Each instruction is one `Instr`: mnemonic, operand syntax, encoding, semantics, timing class.
 The encoding string names the fixed bits the way riscv-opcodes does (`31..25=0 14..12=0 6..0=0x33`);
 the operand fields (from `isa.fields`) come from the syntax. Together they must cover all 32 bits
-exactly once, which `Instr.__post_init__` checks, so a typo in a table entry fails at import.
+(16 for a compressed entry) exactly once, which `Instr.__post_init__` checks, so a typo in a table
+entry fails at import.
+
+A compressed (RVC) entry is a second encoding of a 32-bit entry, the way Sail maps C forms onto the
+same execute clauses: `compressed(...)` gives its 16-bit encoding, its syntax and its expansion
+written in assembly over its own operands (`"addi rd, rd, imm6"`); it has no semantics or timing of
+its own (both are its expansion's), and decoding it yields the expansion's `Decoded` (size 2), so
+everything that executes, times or pre-decodes instructions sees only 32-bit entries.
 
 Semantics are Python functions `sem(h, d)`: `h` is the hart (architectural state, see
 `simulator.hart.Hart`), `d` the `Decoded` instruction whose attributes are the operand values
@@ -22,6 +29,7 @@ from mcusim.isa.timing import TIMING_CLASSES
 Semantics = Callable[[Any, "Decoded"], None]
 
 _TEMPLATE_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|[,()!])")
+_EXPANSION_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|-?\d+|[,()!])")
 
 
 @dataclass
@@ -37,6 +45,13 @@ class Instr:
     form: str = ""              # distinguishes entries that share a mnemonic (e.g. "reg post-inc")
     description: str = ""       # semantics in one line; defaults to the semantics docstring
     reads_dest: bool = False    # the destination register is also a source (accumulators)
+    size: int = 4               # bytes: 2 for a compressed encoding
+    expands: "Instr | None" = None   # compressed: the 32-bit entry it stands for
+    expansion: tuple[tuple[str, str | int], ...] = ()   # compressed: (expands' operand, own operand or constant)
+    reserved: dict[str, tuple[int, ...]] = field(default_factory=dict)  # operand values that are not this entry
+    hints: dict[str, tuple[int, ...]] = field(default_factory=dict)     # values that make it a HINT (a no-op)
+    also: tuple[tuple[Instr, tuple[tuple[str, str | int], ...]], ...] = ()  # more 32-bit forms it compresses
+    auto: bool = True           # compressed: the assembler writes its expansion as it with RVC on
     # A second encoding of another entry (Sail's "another mapping onto the same execute"): the row
     # has its own mnemonic, syntax and bits, and decodes to `twin` (same semantics function, timing
     # class and compiled-engine op); `rename` maps this row's operand fields to the twin's.
@@ -68,9 +83,13 @@ class Instr:
             if operand_mask & fmask or self.mask & fmask:
                 raise ValueError(f"{self.mnemonic}: field {name} overlaps other bits")
             operand_mask |= fmask
-        if operand_mask | self.mask != 0xFFFF_FFFF:
-            raise ValueError(f"{self.mnemonic}: bits {~(operand_mask | self.mask) & 0xFFFFFFFF:#010x} "
+        full = (1 << (8 * self.size)) - 1
+        if operand_mask | self.mask != full or (operand_mask | self.mask) & ~full:
+            raise ValueError(f"{self.mnemonic}: bits {~(operand_mask | self.mask) & full:#010x} "
                              "are neither fixed nor an operand")
+        for name in (*self.reserved, *self.hints):
+            if name not in self.operands:
+                raise ValueError(f"{self.mnemonic}: reserved or HINT values for absent operand {name!r}")
         if not self.description:
             self.description = " ".join((self.semantics.__doc__ or "").split())
         if self.twin is not None:
@@ -113,11 +132,14 @@ def parse_fixed_bits(encoding: str, what: str = "") -> tuple[int, int]:
 class Decoded:
     """A decoded instruction: the table entry, the word, and one attribute per operand.
 
-    `instr` is the entry whose semantics run (for a second encoding, its twin; `values` then use
-    the twin's operand names); `encoding` is the row the word matched, which the disassembler
-    prints."""
+    `instr` is the entry whose semantics run (for a second encoding, its twin; for a compressed
+    instruction, its 32-bit expansion; `values` then use that entry's operand names); `encoding` is
+    the row the word matched, which the disassembler prints (with `encoding_values`, its own operand
+    values, when they are not a renaming of `values`); `size` is 2 for a compressed instruction (the
+    word is then the 16-bit parcel)."""
 
-    def __init__(self, instr: Instr, word: int, values: dict[str, int], encoding: Instr | None = None) -> None:
+    def __init__(self, instr: Instr, word: int, values: dict[str, int], encoding: Instr | None = None,
+                 size: int = 4, encoding_values: dict[str, int] | None = None) -> None:
         self.instr = instr
         self.encoding = encoding or instr
         self.word = word
@@ -125,15 +147,21 @@ class Decoded:
         for name, value in values.items():
             setattr(self, name, value)
         self.values = values
+        self.size = size
+        self.encoding_values = encoding_values
 
     def __repr__(self) -> str:
+        if self.encoding is not self.instr:
+            return f"Decoded({self.encoding.key} -> {self.instr.key}, {self.word:#010x}, {self.values})"
         return f"Decoded({self.instr.key}, {self.word:#010x}, {self.values})"
 
 
 # --- The table -------------------------------------------------------------------------------------
 INSTRUCTIONS: list[Instr] = []          # entries with semantics of their own (compiled-engine ops)
-ENCODINGS: list[Instr] = []             # every row: INSTRUCTIONS plus the second encodings
+ENCODINGS: list[Instr] = []             # every 32-bit row: INSTRUCTIONS plus the second encodings
+COMPRESSED: list[Instr] = []            # the 16-bit (RVC) encodings of some of them, common to every set
 BY_MNEMONIC: dict[str, list[Instr]] = {}
+BY_KEY: dict[str, Instr] = {}
 
 # Custom-extension sets a core decodes (`core.custom_isa`): the Xpulpv2 and the CORE-V (CV32E40P v2)
 # encodings of the PULP extensions overlap in encoding space, so a run decodes one of them. A row
@@ -167,12 +195,66 @@ def custom_isa_of_arch(arch: str) -> str | None:
 def register(*instrs: Instr) -> None:
     """Add entries to the table (called by the extension modules at import)."""
     for ins in instrs:
-        if any(i.key == ins.key for i in BY_MNEMONIC.get(ins.mnemonic, ())):
+        if ins.key in BY_KEY:
             raise ValueError(f"instruction {ins.key} defined twice")
-        if ins.twin is None:
-            INSTRUCTIONS.append(ins)
-        ENCODINGS.append(ins)
+        if ins.size == 2:
+            COMPRESSED.append(ins)
+        else:
+            if ins.twin is None:
+                INSTRUCTIONS.append(ins)
+            ENCODINGS.append(ins)
         BY_MNEMONIC.setdefault(ins.mnemonic, []).append(ins)
+        BY_KEY[ins.key] = ins
+
+
+def _expansion(mnemonic: str, syntax: str, expansion: str) -> tuple[Instr, tuple[tuple[str, str | int], ...]]:
+    """The 32-bit entry named by `expansion` and, per operand of it, this form's operand or a constant."""
+    from mcusim.isa.fields import F_REGISTERS, X_REGISTERS
+    target_key, _, args = expansion.partition(" ")
+    target = BY_KEY.get(target_key)
+    if target is None or target.size != 4:
+        raise ValueError(f"{mnemonic}: expansion {target_key!r} is not a 32-bit entry")
+    tokens = tuple(_EXPANSION_TOKEN.findall(args)) if args else ()
+    if len(tokens) != len(target.template):
+        raise ValueError(f"{mnemonic}: expansion {expansion!r} does not match {target.key} {target.syntax}")
+    own = tuple(_TEMPLATE_TOKEN.findall(syntax)) if syntax else ()
+    mapping: list[tuple[str, str | int]] = []
+    for tok, slot in zip(tokens, target.template):
+        if slot in ",()!":
+            if tok != slot:
+                raise ValueError(f"{mnemonic}: expansion {expansion!r} does not match {target.key} {target.syntax}")
+            continue
+        if tok in own:
+            mapping.append((slot, tok))
+        elif tok in X_REGISTERS or tok in F_REGISTERS:
+            mapping.append((slot, X_REGISTERS.get(tok, F_REGISTERS.get(tok))))
+        elif re.fullmatch(r"-?\d+", tok):
+            mapping.append((slot, int(tok)))
+        else:
+            raise ValueError(f"{mnemonic}: expansion operand {tok!r} is not an operand of {mnemonic}")
+    return target, tuple(mapping)
+
+
+def compressed(mnemonic: str, syntax: str, encoding: str, expansion: str, extension: str,
+               reserved: dict[str, tuple[int, ...]] | None = None,
+               hints: dict[str, tuple[int, ...]] | None = None, also: tuple[str, ...] = (),
+               auto: bool = True) -> Instr:
+    """Register a 16-bit encoding of a 32-bit entry. `expansion` is the instruction it stands for in
+    assembly syntax (the 32-bit entry's key as the mnemonic), each operand one of this entry's operand
+    names, a register name or a number. `reserved`: operand values whose encodings are not this
+    instruction (reserved, or another instruction's encoding); `hints`: values that make it a HINT
+    (legal, a no-op; the assembler writes one only when asked by its c. mnemonic); `also`: other
+    32-bit instructions with the same effect that the assembler compresses to it, as GNU as does
+    (`mv` = `addi rd, rs, 0` to c.mv); `auto` False: the assembler never compresses to it (GNU as
+    keeps `jal ra, label` 32-bit)."""
+    target, mapping = _expansion(mnemonic, syntax, expansion)
+    args = expansion.partition(" ")[2]
+    entry = Instr(mnemonic, syntax, encoding, target.semantics, target.timing, extension,
+                  description=f"{target.mnemonic} {args}".strip(), reads_dest=target.reads_dest, size=2,
+                  expands=target, expansion=mapping, reserved=dict(reserved or {}), hints=dict(hints or {}),
+                  also=tuple(_expansion(mnemonic, syntax, e) for e in also), auto=auto)
+    register(entry)
+    return entry
 
 
 def instr(mnemonic: str, syntax: str, encoding: str, timing: str, extension: str,

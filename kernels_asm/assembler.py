@@ -16,6 +16,15 @@ then; pass 2 only evaluates operands that name symbols, `.` or branch targets.
 Errors: the first mistake raises `AsmError` (file:line:column: error: message); the assembler does
 not try to continue after it.
 
+Compressed instructions (RVC): `c.` mnemonics always assemble (GNU syntax); after `.option rvc`
+(until `.option norvc`; `.option push`/`pop` save and restore it) every instruction that has a 16-bit
+equivalent is written as it (`isa.codec.compress`: the same choices as GNU as, HINTs never). An
+instruction is compressed when its operands are known where it is read (numbers, or `.equ` symbols
+defined before), or, for branches and jumps, when the target is a label earlier in the same section
+within the 16-bit range: pass 1 then knows the distance exactly. A branch or jump to a later label
+keeps its 32-bit form (GNU as relaxes those too, so its code can be smaller), as does an operand
+known only in pass 2 (`%lo(sym)`, an `li` of an address).
+
 Matched GNU `as` (riscv64-unknown-elf-as 2.40, -mno-relax) behaviours, checked word for word in
 tests/test_assembler.py: pseudo-instruction expansions (li sequences, la/lla/call/tail/symbol loads
 and stores as auipc pairs, `tail` through t1), operator precedence, `-1` for true comparisons, octal
@@ -23,6 +32,9 @@ and stores as auipc pairs, `tail` through t1), operator precedence, `-1` for tru
 `.float nan` = all-ones payload, `.align N` = 2**N bytes.
 Deliberate differences:
 - `li` of a non-constant: two instructions (GNU: error). `lw rd, 100` is an error, as in GNU.
+- `c.` mnemonics assemble without `.option rvc` (GNU requires the C extension); with RVC on, a
+  forward branch or jump stays 32-bit (above), and `jalr zero, 0(rs)` / `jalr ra, 0(rs)` written out
+  in full compress to c.jr / c.jalr (GNU compresses only `jr rs` / `jalr rs`).
 - `.align`/`.balign` of 4 bytes or less in code really aligns (GNU -mno-relax without C skips it).
 - `.float`/`.float16`/`.double` round exact decimal ties to even (GNU rounds some ties away).
 - A value that does not fit its .byte/.half/.word is an error (GNU: warning and truncation).
@@ -39,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mcusim.isa.codec import EncodeError, encode, isas_of
+from mcusim.isa.codec import EncodeError, compress, compressions, encode, isas_of
 from mcusim.isa.fields import FIELDS, FieldError, Kind
 from mcusim.isa.spec import BY_MNEMONIC, CUSTOM_ISAS, Instr, custom_isa_of_arch
 from mcusim.kernels_asm import cluster_ops, pseudo
@@ -58,7 +70,7 @@ _ASSIGN = re.compile(rf"\s*({IDENT})\s*=(?!=)")
 _MNEMONIC = re.compile(rf"\s*({IDENT})(?=\s|$)")
 _MAX_MACRO_DEPTH = 50
 _LOCAL_SEP = "\x02"      # numeric local label `1:` number k is the symbol "1\x02k" (never in the ELF)
-_IGNORED = (".file", ".ident", ".option", ".attribute", ".loc", ".addrsig", ".addrsig_sym", ".hidden",
+_IGNORED = (".file", ".ident", ".attribute", ".loc", ".addrsig", ".addrsig_sym", ".hidden",
             ".protected", ".internal")   # and every .cfi_* directive
 _DATA_WIDTHS = {".byte": 1, ".half": 2, ".2byte": 2, ".short": 2, ".word": 4, ".4byte": 4, ".long": 4,
                 ".int": 4, ".dword": 8, ".8byte": 8, ".quad": 8}
@@ -116,22 +128,86 @@ class _Label(_Stmt):
         sym.value, sym.is_label, sym.file, sym.line = Rel(p.section, p.offset), True, *p.asm.where(self)[:2]
 
 
-class _Instructions(_Stmt):
-    """Instructions of one source statement: each item is a word already encoded when the line was
-    read (`_constant_word`), or (entry, operands) to encode in pass 2."""
-    __slots__ = ("items",)
+def _insn_size(word: int) -> int:
+    """Bytes of an encoded instruction: 2 for a compressed parcel (low bits not 11)."""
+    return 4 if word & 3 == 3 else 2
 
-    def __init__(self, items: tuple[int | tuple[Instr, dict[str, Operand]], ...]) -> None:
-        self.items = items
+
+class _Relax:
+    """An instruction (entry, operands) with RVC on whose operands are not known when it is read: it
+    is compressed if pass 1 can evaluate them (see the module docstring)."""
+    __slots__ = ("entry", "ops")
+
+    def __init__(self, entry: Instr, ops: dict[str, Operand]) -> None:
+        self.entry, self.ops = entry, ops
+
+
+class _Instructions(_Stmt):
+    """Instructions of one source statement: each item is a word or 16-bit parcel already encoded
+    when the line was read (`_constant_word`), (entry, operands) to encode in pass 2, or a `_Relax`
+    whose size pass 1 decides (`compressed`: that decision per item)."""
+    __slots__ = ("items", "rvc", "compressed")
+
+    def __init__(self, items: tuple[int | tuple[Instr, dict[str, Operand]] | _Relax, ...], rvc: bool) -> None:
+        self.items, self.rvc = items, rvc
+        self.compressed: list[bool] = []
 
     def run(self, p: _Pass) -> None:
         p.check_code(self)
         if not p.final:
-            p.offset += 4 * len(self.items)
+            size = 0
+            self.compressed = []
+            for item in self.items:
+                if type(item) is int:
+                    size += _insn_size(item)
+                elif type(item) is tuple:
+                    size += item[0].size
+                else:
+                    small = _pass1_compress(item, p) is not None
+                    self.compressed.append(small)
+                    size += 2 if small else 4
+            p.offset += size
             return
         where = p.asm.where(self)[:2]
+        choices = iter(self.compressed)
         for item in self.items:
-            p.put_word(item if type(item) is int else _encode(*item, p), where)
+            if type(item) is int:
+                p.put_insn(item, where)
+            elif type(item) is tuple:
+                p.put_insn(_encode(*item, p, self.rvc), where)
+            else:
+                word = _encode(item.entry, item.ops, p, self.rvc)
+                if next(choices):
+                    parcel = compress(word)
+                    if parcel is None:
+                        raise AsmError("operands changed between passes (.set redefined after use?)", self.col)
+                    word = parcel
+                p.put_insn(word, where)
+
+
+def _pass1_compress(item: _Relax, p: _Pass) -> int | None:
+    """The 16-bit parcel of `item` if pass 1 knows its operands (a pc-relative one: a label earlier
+    in this section), else None."""
+    values: dict[str, int] = {}
+    for name, op in item.ops.items():
+        if op.value is not None:
+            values[name] = op.value
+            continue
+        try:
+            value = evaluate(op.expr, p)
+            if FIELDS[name].kind is Kind.PCREL:
+                if isinstance(value, int) or value.section != p.section:
+                    return None
+                value = value.offset - p.offset
+            else:
+                value = p.absolute(value)
+        except (Unknown, AsmError):
+            return None
+        values[name] = value
+    try:
+        return compress(encode(item.entry, values))
+    except EncodeError:
+        return None
 
 
 class _ConstantRun(_Stmt):
@@ -143,22 +219,22 @@ class _ConstantRun(_Stmt):
 
     def __init__(self) -> None:
         self.code = bytearray()
-        self.lines: list[int] = []      # source line of each word
+        self.lines: list[tuple[int, int]] = []      # source line and size of each instruction
 
     def add(self, parsed: _Parsed, line: int) -> None:
         self.code += parsed.code
-        self.lines += [line] * (len(parsed.code) // 4)
+        self.lines += [(line, _insn_size(word)) for word in parsed.items]
 
     def run(self, p: _Pass) -> None:
         p.check_code(self)
         if p.final:
             line_map, address = p.line_map, p.bases[p.section] + p.offset
             last = where = None
-            for line in self.lines:
+            for line, size in self.lines:
                 if line != last:
                     where, last = p.asm.where(self, line)[:2], line
                 line_map[address] = where
-                address += 4
+                address += size
             p.data[p.section] += self.code
         p.offset += len(self.code)
 
@@ -175,13 +251,22 @@ def _li_words(rd: int, seq: list[tuple[str, int]]) -> list[int]:
     return words
 
 
-class _LoadImmediate(_Stmt):
-    """li: sized in pass 1 from the value if pass 1 knows it, else two instructions."""
-    __slots__ = ("rd", "operand", "words", "pass1_value")
+def _compressed_words(words: list[int], rvc: bool) -> list[int]:
+    """The words, each as its 16-bit equivalent when RVC is on and it has one."""
+    if not rvc:
+        return words
+    return [compress(w) or w for w in words]
 
-    def __init__(self, rd: int, operand: Operand) -> None:
-        self.rd, self.operand = rd, operand
+
+class _LoadImmediate(_Stmt):
+    """li: sized in pass 1 from the value if pass 1 knows it (compressed with RVC on), else two
+    32-bit instructions."""
+    __slots__ = ("rd", "operand", "words", "pass1_value", "rvc", "size")
+
+    def __init__(self, rd: int, operand: Operand, rvc: bool) -> None:
+        self.rd, self.operand, self.rvc = rd, operand, rvc
         self.words = 0
+        self.size = 0
         self.pass1_value: int | None = None
 
     def value(self, p: _Pass) -> int:
@@ -195,10 +280,13 @@ class _LoadImmediate(_Stmt):
         if not p.final:
             try:
                 self.pass1_value = self.value(p)
-                self.words = len(pseudo.li_sequence(self.pass1_value))
+                seq = pseudo.li_sequence(self.pass1_value)
+                self.words = len(seq)
+                self.size = sum(map(_insn_size, _compressed_words(_li_words(self.rd, seq), self.rvc)))
             except Unknown:
                 self.words = 2
-            p.offset += 4 * self.words
+                self.size = 8
+            p.offset += self.size
             return
         value = self.value(p)
         if self.pass1_value is not None:
@@ -209,8 +297,9 @@ class _LoadImmediate(_Stmt):
             low = lo12(value)
             seq = [("lui", ((value - low) >> 12) & 0xFFFFF), ("addi", low)]
         where = p.asm.where(self)[:2]
-        for word in _li_words(self.rd, seq):
-            p.put_word(word, where)
+        words = _li_words(self.rd, seq)
+        for word in _compressed_words(words, self.rvc) if self.pass1_value is not None else words:
+            p.put_insn(word, where)
 
 
 def _li_fits(value: int) -> bool:
@@ -283,38 +372,43 @@ class _Parsed:
     decide; `code` holds the bytes when every word is known already. Statements without labels are
     read once per process (`_PARSED`, by text and column; `mnemonic` and `col` are the mnemonic and
     its column)."""
-    __slots__ = ("items", "li", "code", "mnemonic", "col", "isas")
+    __slots__ = ("items", "li", "code", "mnemonic", "col", "rvc", "isas")
 
-    def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None,
+    def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None, rvc: bool = False,
                  isas: frozenset[str] = _ALL_ISAS) -> None:
-        self.items, self.li = items, li
+        self.items, self.li, self.rvc = items, li, rvc
         self.isas = isas          # the custom-extension sets whose cores run these words as written
         constant = li is None and all(type(item) is int for item in items)
-        self.code = b"".join(word.to_bytes(4, "little") for word in items) if constant else None
+        self.code = b"".join(word.to_bytes(_insn_size(word), "little") for word in items) if constant else None
         self.mnemonic, self.col = "", 0
 
     @classmethod
-    def of(cls, result: list[tuple[Instr, dict[str, Operand]]] | pseudo.LoadImmediate) -> _Parsed:
+    def of(cls, result: list[tuple[Instr, dict[str, Operand]]] | pseudo.LoadImmediate, rvc: bool) -> _Parsed:
         if isinstance(result, pseudo.LoadImmediate):
             value = _constant(result.operand)
             if value is None or not _li_fits(value):
-                return cls(li=(result.rd, result.operand))
+                return cls(li=(result.rd, result.operand), rvc=rvc)
             try:
-                return cls(tuple(_li_words(result.rd, pseudo.li_sequence(value))))
+                return cls(tuple(_compressed_words(_li_words(result.rd, pseudo.li_sequence(value)), rvc)), rvc=rvc)
             except EncodeError:
-                return cls(li=(result.rd, result.operand))
+                return cls(li=(result.rd, result.operand), rvc=rvc)
         items = []
         isas = _ALL_ISAS
         for entry, ops in result:
             word = _constant_word(entry, ops)
-            items.append((entry, ops) if word is None else word)
+            if word is not None:
+                items.append(compress(word) or word if rvc and entry.size == 4 else word)
+            elif rvc and entry.size == 4 and compressions(entry):
+                items.append(_Relax(entry, ops))
+            else:
+                items.append((entry, ops))
             isas &= isas_of(entry)
-        return cls(tuple(items), isas=_ALL_ISAS if isas == _ALL_ISAS else isas)
+        return cls(tuple(items), rvc=rvc, isas=_ALL_ISAS if isas == _ALL_ISAS else isas)
 
     def statement(self) -> _Stmt:
         if self.li is not None:
-            return _LoadImmediate(*self.li)
-        return _Instructions(self.items)
+            return _LoadImmediate(*self.li, self.rvc)
+        return _Instructions(self.items, self.rvc)
 
 
 # Instruction statements read before: by statement text and column (statements without labels), and
@@ -511,7 +605,7 @@ class _SectionInfo:
     align: int = 1
 
 
-def _encode(entry: Instr, ops: dict[str, Operand], p: _Pass) -> int:
+def _encode(entry: Instr, ops: dict[str, Operand], p: _Pass, rvc: bool = False) -> int:
     pc = p.pc()
     values: dict[str, int] = {}
     for name, op in ops.items():
@@ -523,9 +617,9 @@ def _encode(entry: Instr, ops: dict[str, Operand], p: _Pass) -> int:
             raise
         if FIELDS[name].kind is Kind.PCREL:
             offset = ((value - pc + (1 << 31)) & 0xFFFF_FFFF) - (1 << 31)
-            if offset % 4:
+            if offset % (2 if rvc or entry.size == 2 else 4):
                 raise AsmError(f"misaligned branch target {value & 0xFFFF_FFFF:#x} (instructions are "
-                               "4-byte aligned)", op.col)
+                               f"{'2-byte aligned' if rvc else '4-byte aligned without .option rvc'})", op.col)
             value = offset
         values[name] = value
     try:
@@ -581,12 +675,13 @@ class _Pass:
                 self.data[self.section] += data
         self.offset += len(data)
 
-    def put_word(self, word: int, where: tuple[str, int]) -> None:
-        """An instruction word in pass 2, from source `where` (file, line); the caller has checked
-        that the section takes code."""
+    def put_insn(self, word: int, where: tuple[str, int]) -> None:
+        """An instruction (32-bit word or 16-bit parcel) in pass 2, from source `where` (file, line);
+        the caller has checked that the section takes code."""
+        size = _insn_size(word)
         self.line_map[self.bases[self.section] + self.offset] = where
-        self.data[self.section] += word.to_bytes(4, "little")
-        self.offset += 4
+        self.data[self.section] += word.to_bytes(size, "little")
+        self.offset += size
 
     def constant(self, node: Node, col: int) -> int:
         """A value that must be a number in pass 1 already (sizes, alignments)."""
@@ -660,6 +755,8 @@ class _Assembler:
         self.local_counts: dict[str, int] = {}
         self.region_ids: dict[str, int] = {}
         self.ended = False
+        self.rvc = False                     # .option rvc: compress what can be (read time)
+        self.option_stack: list[bool] = []   # .option push / pop
         # custom-extension sets every instruction so far is valid in, and the first instruction
         # that narrowed them (to name both sides when a program mixes Xpulpv2 and CORE-V words)
         self.isas: frozenset[str] = _ALL_ISAS
@@ -731,7 +828,7 @@ class _Assembler:
                 self.collect(raw, pieces)
                 continue
             for text, col in pieces:
-                known = _PARSED.get((text, col))
+                known = _PARSED.get((text, col, self.rvc))
                 if known is not None and known.mnemonic not in self.macros:   # read before
                     if known.isas is not self.isas:
                         try:
@@ -837,7 +934,7 @@ class _Assembler:
             parsed = self.instruction(name, args, args_col, base)
             if parsed is not None and pos == 0:    # a line without labels: remember it whole
                 parsed.mnemonic, parsed.col = name, base.col
-                _remember(_PARSED, (text, col), parsed)
+                _remember(_PARSED, (text, col, self.rvc), parsed)
 
     # .include / .incbin
     def find_file(self, name: str, including: str, col: int) -> Path:
@@ -924,7 +1021,7 @@ class _Assembler:
         if name in cluster_ops.REGION_OPS:
             self.region_marker(name, args, col, base)
             return None
-        key = (name, args, col)
+        key = (name, args, col, self.rvc)
         parsed = _OPERANDS.get(key)
         if parsed is None:
             parsed, uses_local_labels = self.parse_instruction(name, args, col, base)
@@ -961,14 +1058,14 @@ class _Assembler:
             except AsmError as exc:
                 failures.append(exc)
                 continue
-            return _Parsed.of([(entry, ops)]), uses_local_labels
+            return _Parsed.of([(entry, ops)], self.rvc), uses_local_labels
         for form in forms:
             try:
                 ops = match(form.template, pseudo.kind_of, set(), tokens, end, form.symbolic)
             except AsmError as exc:
                 failures.append(exc)
                 continue
-            return _Parsed.of(pseudo.expand(form, ops)), uses_local_labels
+            return _Parsed.of(pseudo.expand(form, ops), self.rvc), uses_local_labels
         best = max(failures, key=lambda e: e.column)
         syntaxes = [f"{name} {e.syntax}".strip() for e in entries] + [f"{name} {f.syntax}".strip() for f in forms]
         if len(syntaxes) == 1:
@@ -1287,6 +1384,32 @@ def _macro(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None
 @_directive(".endm", ".endmacro")
 def _endm(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
     raise AsmError(f"{name} without .macro", base.col)
+
+
+@_directive(".option")
+def _option(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
+    """rvc / norvc / push / pop / arch (+c, -c or a full ISA string); the others (relax, norelax, pic,
+    nopic, ...) change nothing here."""
+    option, _, rest = args.strip().partition(",")
+    option = option.strip()
+    if option == "rvc":
+        asm.rvc = True
+    elif option == "norvc":
+        asm.rvc = False
+    elif option == "push":
+        asm.option_stack.append(asm.rvc)
+    elif option == "pop":
+        if not asm.option_stack:
+            raise AsmError(".option pop without .option push", col)
+        asm.rvc = asm.option_stack.pop()
+    elif option == "arch":
+        for change in (c.strip() for c in rest.split(",")):
+            if change in ("+c", "-c"):
+                asm.rvc = change == "+c"
+            elif re.fullmatch(r"rv32[a-z].*", change):
+                asm.rvc = "c" in re.split(r"[_\d]", change[4:])[0].replace("g", "")
+    elif not re.fullmatch(r"[a-z-]+", option):
+        raise AsmError(f"bad .option '{args.strip()}'", col)
 
 
 @_directive(".end")

@@ -2,9 +2,9 @@
 
 Layout: ELF header, one PT_LOAD program header per non-empty allocated section, section contents
 (file offset congruent to the address modulo the section's alignment), .riscv.attributes, .symtab,
-.strtab, .shstrtab, section header table. e_flags = 0: soft-float ABI and no compressed instructions
-(the executable holds no ABI-dependent code, so this only tells tools not to expect RVC). The
-.riscv.attributes arch string (RV32IMF + Zicsr + Zifencei + Zfh) lets objdump decode FP16 without -M.
+.strtab, .shstrtab, section header table. e_flags = 0: soft-float ABI (the executable holds no
+ABI-dependent code). The .riscv.attributes arch string (RV32IMFC + Zicsr + Zifencei + Zfh) lets objdump
+decode FP16 and compressed instructions (`.option rvc` code) without -M.
 Symbols: every label except numeric local labels, plus global absolute symbols (.globl of an .equ).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ PF_X, PF_W, PF_R = 1, 2, 4
 SHN_ABS = 0xFFF1
 STB = {"local": 0, "global": 1, "weak": 2}
 STT = {"": 0, "object": 1, "function": 2}
-ARCH = "rv32i2p1_m2p0_f2p2_zicsr2p0_zifencei2p0_zfh1p0_zfhmin1p0"
+ARCH = "rv32i2p1_m2p0_f2p2_c2p0_zicsr2p0_zifencei2p0_zfh1p0_zfhmin1p0"
 _EHDR, _PHDR, _SHDR, _SYM = "<16sHHIIIIIHHHHHH", "<8I", "<10I", "<IIIBBH"
 
 

@@ -13,6 +13,7 @@ DESCRIPTION = "cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI
 
 def build_parser() -> argparse.ArgumentParser:
     from mcusim.kernels_asm.kernels.cli import add_kernel_parser
+    from mcusim.simulator.cc import add_cc_parsers
     from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
     from mcusim.workloads.dse_cli import add_sweep_parser, add_tune_parser
     parser = argparse.ArgumentParser(prog="mcusim", description=f"mcusim: {DESCRIPTION}",
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcusim {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_parsers(sub)
+    add_cc_parsers(sub)
     add_kernel_parser(sub)
     add_train_parser(sub)
     add_reproduce_parser(sub)
@@ -34,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the sub-command; every failure is one line on stderr and an exit status
     (mcusim.simulator.cli: the table, run_guarded)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cc"]:     # every other option goes to clang: argparse would reject them
+        from mcusim.simulator.cc import cmd_cc
+        return run_guarded(cmd_cc, argparse.Namespace(cc_args=argv[1:], command="cc"))
     args = build_parser().parse_args(argv)
     return run_guarded(args.func, args)
 

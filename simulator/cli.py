@@ -37,6 +37,7 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 # SimulationError.kind -> exit status
 EXIT_BY_KIND = {"config": EXIT_BAD_INPUT, "max-cycles": EXIT_MAX_CYCLES}
+CONTROLLER_MODE_SYMBOL = "__mcusim_controller_mode"
 
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_MAX_CYCLES", "EXIT_PROGRAM_ERROR", "EXIT_PROGRAM_NONZERO",
@@ -193,10 +194,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         missing = [s for s in ("begin_signature", "end_signature") if s not in image.symbols]
         if missing:
             raise UserError(f"--signature: the program has no symbol {missing[0]}")
-    if args.controller and args.cores != 1:
-        raise UserError("--cores and --controller: controller mode dispatches to every worker with fork; "
-                        "give one of them")
-    if args.cores > config.workers:
+    if args.controller and args.cores is not None:
+        raise UserError("--cores and --controller exclude each other (controller mode starts core 8 only)")
+    if args.cores is not None and args.cores > config.workers:
         raise UserError(f"--cores {args.cores}: the cluster has {config.workers} workers (1..{config.workers})")
     trace = None
     if args.trace:
@@ -205,10 +205,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UserError(f"--trace {args.trace}: cannot write ({exc.strerror})") from None
     engine = resolve_engine(args.engine, tracing=trace is not None)
+    # The SDK's offload object (PMSIS pi_cluster_*) marks programs whose main belongs on the controller.
+    controller = args.controller or (args.cores is None and CONTROLLER_MODE_SYMBOL in image.symbols)
     writer, console_file = _console_writer(args)
     error: SimulationError | None = None
     try:
-        cluster = Cluster(image, config, cores=args.cores, controller=args.controller, trace=trace,
+        cluster = Cluster(image, config, cores=args.cores or 1, controller=controller, trace=trace,
                           trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine,
                           profile=args.profile)
         if writer is not None:
@@ -312,10 +314,11 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Simulate a program cycle by cycle on the cluster and report cycles, "
                                    "instructions and stall causes per core and region.")
     p.add_argument("program", help="PROG.s or PROG.elf")
-    p.add_argument("--cores", type=positive, default=1,
+    p.add_argument("--cores", type=positive, default=None,
                    help="SPMD: start workers 0..N-1 at _start (default 1)")
     p.add_argument("--controller", action="store_true",
-                   help="controller mode: core 8 boots at _start, workers sleep until dispatched")
+                   help="controller mode: core 8 boots at _start, workers sleep until dispatched (the "
+                        "default for a C program that uses the PMSIS offload API, see docs/C_SDK.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS),
                    help="named cluster configuration (default: the study's cluster)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
@@ -324,7 +327,8 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cycles", type=cycles, default=None,
                    help=f"stop with an error after this many cycles (default {ClusterConfig().max_cycles:,})")
     p.add_argument("--misaligned", choices=("trap", "split"), default=None,
-                   help="misaligned loads/stores: trap (default) or split into two accesses as RI5CY does")
+                   help="misaligned loads/stores: split into two accesses as RI5CY does (default), or trap "
+                        "(a check that a program never accesses memory misaligned)")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON ('-' for stdout)")
     p.add_argument("--trace", metavar="FILE", help="one line per executed instruction ('-' for stdout)")
     p.add_argument("--trace-cores", type=_core_set, default=None, metavar="LIST",

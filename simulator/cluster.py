@@ -158,7 +158,7 @@ class CoreModel:
     perf_last: list[int] = field(default_factory=lambda: [0] * 31)
     regions_open: dict[str, tuple[int, int, dict[str, int]]] = field(default_factory=dict)
     # profile (Cluster._profile_step): the instruction being timed (pc, -1 none) since prof_t, the
-    # stall counters then, the counters per code word (simulator.profile.WIDTH each) and per pc
+    # stall counters then, the counters per code halfword (simulator.profile.WIDTH each) and per pc
     # outside the table
     prof_pc: int = -1
     prof_t: int = 0
@@ -322,14 +322,14 @@ class Cluster:
         """Profile tables over the pre-decoded code range (the C loop's, shared with it in C mode)."""
         from mcusim.simulator import profile as prof
         if self.cengine is not None:
-            self.prof_base, self.prof_words = self.cengine.enable_profile(prof.MAX_WORDS, prof.WIDTH)
+            self.prof_base, self.prof_halves = self.cengine.enable_profile(prof.MAX_HALVES, prof.WIDTH)
             for i, core in enumerate(self.cores):
                 core.prof_tab, core.prof_snap = self.cengine.profile_arrays(i)
         else:
-            self.prof_base, words = prof.code_range(image)
-            self.prof_words = min(words, prof.MAX_WORDS)
+            self.prof_base, halves = prof.code_range(image)
+            self.prof_halves = min(halves, prof.MAX_HALVES)
             for core in self.cores:
-                core.prof_tab = [0] * (self.prof_words * prof.WIDTH)
+                core.prof_tab = [0] * (self.prof_halves * prof.WIDTH)
                 core.prof_snap = [0] * len(STALL_CAUSES)
 
     def _profile_step(self, core: CoreModel, pc: int, t: int) -> None:
@@ -344,8 +344,8 @@ class Cluster:
         core.prof_t = t
 
     def _profile_add(self, core: CoreModel, pc: int, count: int, cycles: int, stalls: list[int] | None) -> None:
-        k = (pc - self.prof_base) >> 2
-        if not pc & 3 and 0 <= k < self.prof_words:
+        k = (pc - self.prof_base) >> 1
+        if not pc & 1 and 0 <= k < self.prof_halves:
             tab, e = core.prof_tab, k * (2 + len(STALL_CAUSES))
         else:
             tab, e = core.prof_extra.setdefault(pc, [0] * (2 + len(STALL_CAUSES))), 0
@@ -413,7 +413,9 @@ class Cluster:
                               f"+{offset:#x} at {describe_instruction(core.hart, core.hart.pc)}", "program")
 
     def periph_write(self, core: CoreModel, offset: int, value: int) -> None:
-        if offset < mm.DMA_OFFSET:
+        if offset in (mm.REGION_NAME_BEGIN, mm.REGION_NAME_END):
+            self._region_mark(core, self._region_name_at(core, value), offset == mm.REGION_NAME_BEGIN)
+        elif offset < mm.DMA_OFFSET:
             self.event_unit.write(core, offset, value)
         elif offset < mm.REGION_BEGIN:
             self.dma.write(core, offset - mm.DMA_OFFSET, value)
@@ -426,7 +428,26 @@ class Cluster:
                                   "program")
 
     def region_event(self, core: CoreModel, region_id: int, begin: bool) -> None:
-        name = self.region_names.get(region_id, f"region{region_id}")
+        self._region_mark(core, self.region_names.get(region_id, f"region{region_id}"), begin)
+
+    def _region_name_at(self, core: CoreModel, address: int) -> str:
+        """The NUL-terminated region name a named marker's store points at."""
+        raw = b""
+        for i in range(mm.REGION_NAME_MAX + 1):
+            if not self.memory.covers(address + i, 1):
+                break
+            byte = self.memory.read_bytes(address + i, 1)
+            if byte == b"\0":
+                name = raw.decode("utf-8", "replace")
+                if name:
+                    return name
+                break
+            raw += byte
+        raise SimulationError(f"core {core.id}: region marker name at {address:#010x} is not a NUL-terminated "
+                              f"string of 1..{mm.REGION_NAME_MAX} bytes in memory at "
+                              f"{describe_instruction(core.hart, core.hart.pc)}", "program")
+
+    def _region_mark(self, core: CoreModel, name: str, begin: bool) -> None:
         # The region starts after its region_begin store and includes its region_end store.
         snapshot = (core.issue_cycle + 1, core.hart.instret + 1, dict(core.stalls))
         if begin:
@@ -655,7 +676,7 @@ class Cluster:
         old_values = self._written_registers(h, d) if self.trace is not None else None
         # 2. execute
         try:
-            h.next_pc = pc + 4
+            h.next_pc = pc + d.size
             h.last_access = None
             h.taken = False
             d.sem(h, d)
@@ -685,8 +706,8 @@ class Cluster:
             elif rr[r] > end:
                 rr[r] = 0
         core.prev_dest = last_x_write
-        if pc in h.hwloop_end and h.next_pc == pc + 4:
-            h.advance(pc)             # the hardware-loop back-edges
+        if pc in h.hwloop_end and h.next_pc == pc + d.size:
+            h.advance(pc, d.size)     # the hardware-loop back-edges
         else:                         # the rest of Hart.advance
             h.pc = h.next_pc & 0xFFFF_FFFF
             h.instret += 1

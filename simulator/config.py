@@ -46,10 +46,12 @@ class CoreConfig:
     mulh: int = param(5, "cycles of mulh, mulhsu, mulhu", CV32E40P, 1, 32)
     div_base: int = param(3, "div/rem cycles = clz(|divisor|) + div_base", RI5CY_RTL, 0, 64)
     div_by_zero: int = param(35, "cycles of div/rem by zero", RI5CY_RTL, 1, 64)
-    misaligned: str = param("trap", "misaligned load/store: 'trap' raises a misaligned exception (a "
-                                    "misaligned access in a kernel is almost always a bug), 'split' "
-                                    "performs it as RI5CY's load-store unit does, as two accesses",
-                            "mcusim (RI5CY hardware: split)", choices=("split", "trap"))
+    misaligned: str = param("split", "misaligned load/store: 'split' performs it as RI5CY's load-store "
+                                     "unit does, as two accesses (compiled code relies on it, e.g. packed-"
+                                     "half loads in im2col); 'trap' raises a misaligned exception instead, "
+                                     "a check for kernels that should never access memory misaligned",
+                            "RI5CY hardware (CV32E40P user manual: misaligned accesses in two cycles)",
+                            choices=("split", "trap"))
     misaligned_extra: int = param(1, "extra cycles of a misaligned access split in two", CV32E40P, 0, 8)
     custom_isa: str = param("xpulpv2", "which encodings of the custom extensions the cores decode: "
                                        "'xpulpv2' (RI5CY, PULP GNU toolchain: p.*, pv.*, lp.*) or 'corev' "

@@ -32,7 +32,9 @@ class RunResult:
 def describe_instruction(hart: Hart, pc: int) -> str:
     """`pc 0x...: <disassembly>` for error messages; tolerant of unreadable memory."""
     try:
-        word = hart.mem.read(pc, 4)
+        word = hart.mem.read(pc, 2)
+        if word & 3 == 3:                  # else a 16-bit (compressed) instruction
+            word = hart.mem.read(pc, 4)
     except Exception:  # noqa: BLE001 - any failure means there is nothing to show
         return f"pc {pc:#010x} (no memory)"
     from mcusim.isa.codec import decode
@@ -42,6 +44,8 @@ def describe_instruction(hart: Hart, pc: int) -> str:
         if hart.extensions is not None and d.encoding.extension not in hart.extensions:
             text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
         return f"pc {pc:#010x}: {text}"
+    if word & 3 != 3:                      # a 16-bit parcel: compressed rows are common to every set
+        return f"pc {pc:#010x}: .half {word:#06x} (not an instruction)"
     # a word of the other custom-extension set: say so, and how to choose that set
     for isa in CUSTOM_ISAS:
         other = decode(word, isa)
@@ -69,9 +73,10 @@ def trap_message(core: int, hart: Hart, trap: Trap) -> str:
 
 
 def run_functional(image: Image, max_cycles: int = DEFAULT_MAX_CYCLES, hart_id: int = 0,
-                   misaligned_traps: bool = True, custom_isa: str | None = None) -> RunResult:
-    """Run `image` on one core from its entry point until it exits. `custom_isa`: the encodings
-    of the custom extensions to decode (default: the image's, else Xpulpv2)."""
+                   misaligned_traps: bool = False, custom_isa: str | None = None) -> RunResult:
+    """Run `image` on one core from its entry point until it exits (misaligned accesses done as
+    RI5CY does them, unless `misaligned_traps`). `custom_isa`: the encodings of the custom
+    extensions to decode (default: the image's, else Xpulpv2)."""
     mem = build_memory(image)
     hart = Hart(mem, hart_id, tohost=image.symbols.get("tohost"), misaligned_traps=misaligned_traps,
                 custom_isa=custom_isa or image.custom_isa or DEFAULT_ISA)

@@ -9,7 +9,8 @@ The interface the semantic functions use:
   f[i] / wf(i, v)        f registers as 32-bit patterns
   read_half(i) / write_half(i, v)   scalar FP16 in f registers with NaN-boxing
   pc                     the instruction's address
-  jump(target)           taken branches and jumps (sets next_pc; a misaligned target traps)
+  next_pc                pc + the instruction's size (2 for a compressed one) until a jump changes it
+  jump(target)           taken branches and jumps (sets next_pc; an odd target traps)
   load(addr, size, signed) / store(addr, size, value)
   rounding(rm) -> int    the effective rounding mode (dyn resolves to frm; reserved ones trap)
   accrue(flags)          OR exception flags into fflags
@@ -51,7 +52,7 @@ CAUSE_NAMES = {
 }
 
 EXIT_SYSCALL = 93           # ecall with a7 = 93 ends the program, exit code in a0
-MISA = 0x4080_1120          # RV32 (MXL=1), I, M, F, X
+MISA = 0x4080_1124          # RV32 (MXL=1), C, F, I, M, X
 MSTATUS_WRITABLE = 0x0000_6088   # MIE, MPIE, FS
 MSTATUS_MPP = 0x0000_1800        # always machine mode
 FS_INITIAL = 0x0000_2000
@@ -89,7 +90,7 @@ class Hart:
     """Architectural state of one RV32IMF + Xpulpv2 + FP16 core."""
 
     def __init__(self, memory: Memory, hart_id: int = 0, tohost: int | None = None,
-                 misaligned_traps: bool = True, custom_isa: str = DEFAULT_ISA,
+                 misaligned_traps: bool = False, custom_isa: str = DEFAULT_ISA,
                  extensions: frozenset[str] | None = None) -> None:
         self.mem = memory
         self.custom_isa = custom_isa       # which encodings of the custom extensions it decodes
@@ -174,12 +175,12 @@ class Hart:
         except AccessFault:
             raise Trap(CAUSE_STORE_ACCESS, address) from None
         self.last_access = (address, size, True)
-        # Self-modifying code: forget decoded instructions that this store overwrote (a store is
-        # at most a word, so it touches the words of its first and last bytes).
+        # Self-modifying code: forget decoded instructions that this store overwrote (instructions
+        # start at even addresses and are at most 4 bytes, so the first may start 2 bytes before).
         decoded = self.decoded
-        if address & ~3 in decoded or (address + size - 1) & ~3 in decoded:
-            for a in range(address & ~3, address + size, 4):
-                decoded.pop(a, None)
+        for a in range((address - 2) & ~1, address + size, 2):
+            if a in decoded:
+                del decoded[a]
         if self.tohost is not None and address == self.tohost and value:
             if value == 1:
                 raise ProgramExit(0, "tohost = 1 (pass)")
@@ -188,9 +189,10 @@ class Hart:
 
     # --- control flow ------------------------------------------------------------------------------
     def jump(self, target: int) -> None:
-        """Taken branch or jump: continue at `target` (a misaligned target traps at the jump)."""
+        """Taken branch or jump: continue at `target` (with C, instructions are 2-byte aligned: an odd
+        target traps at the jump; jalr clears bit 0 and branch offsets are even, so only mret can)."""
         target &= 0xFFFF_FFFF
-        if target & 3:
+        if target & 1:
             raise Trap(CAUSE_MISALIGNED_FETCH, target)
         self.next_pc = target
         self.taken = True
@@ -317,13 +319,17 @@ class Hart:
 
     # --- execution ---------------------------------------------------------------------------------
     def fetch_decode(self, pc: int):
-        """The decoded instruction at `pc` (cached until a store overwrites it)."""
+        """The decoded instruction at `pc` (cached until a store overwrites it). A parcel whose low
+        bits are 11 starts a 32-bit instruction, which may straddle a word boundary; any other is a
+        16-bit compressed one."""
         d = self.decoded.get(pc)
         if d is None:
-            if pc & 3:
+            if pc & 1:
                 raise Trap(CAUSE_MISALIGNED_FETCH, pc)
             try:
-                word = self.mem.read(pc, 4)
+                word = self.mem.read(pc, 2)
+                if word & 3 == 3:
+                    word = self.mem.read(pc, 4)
             except AccessFault:
                 raise Trap(CAUSE_FETCH_ACCESS, pc) from None
             d = decode(word, self.custom_isa, self.extensions)
@@ -342,7 +348,7 @@ class Hart:
         d = None
         try:
             d = self.decoded.get(pc) or self.fetch_decode(pc)
-            self.next_pc = pc + 4       # inlined execute(): this is the interpreter's hot path
+            self.next_pc = pc + d.size  # inlined execute(): this is the interpreter's hot path
             self.last_access = None
             d.sem(self, d)
         except Trap as trap:
@@ -353,13 +359,13 @@ class Hart:
             self.instret += 1
             self.cycle += 1
             raise
-        self.advance(pc)
+        self.advance(pc, d.size)
         self.cycle += 1
         return d
 
     def execute(self, d) -> None:
         """Run the semantics of decoded instruction `d` at the current pc (sets next_pc)."""
-        self.next_pc = self.pc + 4
+        self.next_pc = self.pc + d.size
         self.last_access = None
         d.sem(self, d)
 
@@ -371,10 +377,11 @@ class Hart:
         if not self.take_trap(trap):
             raise trap
 
-    def advance(self, pc: int) -> None:
-        """Retire the instruction at `pc`: follow control flow and hardware-loop back-edges."""
+    def advance(self, pc: int, size: int = 4) -> None:
+        """Retire the instruction at `pc` (`size` bytes): follow control flow and hardware-loop
+        back-edges (taken when the instruction at the loop's end address falls through)."""
         npc = self.next_pc
-        if npc == pc + 4:
+        if npc == pc + size:
             # Hardware loops: loop 0 is the inner one and is checked first.
             if pc == self.hwloop_end[0] and self.hwloop_count[0]:
                 self.hwloop_count[0] -= 1

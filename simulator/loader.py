@@ -4,6 +4,13 @@ ELF is read with pyelftools. PT_LOAD segments are copied into the cluster's memo
 outside it (riscv-tests link at 0x80000000) gets a region of its own that spans every such segment
 plus `EXTRA_RAM` bytes after the last, for stacks and scratch data.
 
+What a segment loads is the span of the allocated sections in it: linkers round segments down to a
+page (GNU ld without -N puts `.text` at 0x1c000000 in a segment that starts at 0x1bfff000 with the ELF
+headers) or give the headers a segment of their own (ld.lld); those bytes are no part of the
+program, so they are not loaded, and a segment with no section loads nothing. (Without section
+headers the whole segment loads.) A segment whose loaded bytes lie partly in a memory and partly
+outside it is an error that names the segment and the range outside.
+
 `program_image` gives the Image of a program the assembler just made without writing and parsing
 its ELF (the kernel harness runs many generated programs); it equals `read_elf(to_elf(program))`.
 """
@@ -56,6 +63,7 @@ class Image:
     exec_sections: list[tuple[str, int, bytes]] = field(default_factory=list)  # (name, addr, bytes)
     # the custom-extension encodings the ELF's .riscv.attributes arch string names (isa.spec), or None
     custom_isa: str | None = None
+    functions: set[str] = field(default_factory=set)    # symbols the ELF marks STT_FUNC
     sections: list[tuple[str, int, int]] = field(default_factory=list)   # allocated: (name, addr, size)
 
     def symbol_at(self) -> dict[int, str]:
@@ -75,24 +83,37 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
                             f"(class {elf.elfclass}, machine {elf['e_machine']})")
         if elf["e_type"] != "ET_EXEC":
             raise LoadError(f"{name}: ELF type {elf['e_type']} is not an executable (link it first)")
+        alloc = [(s["sh_addr"], s["sh_size"]) for s in elf.iter_sections()
+                 if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"]]
         segments = []
         for seg in elf.iter_segments():
             if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
                 continue
-            segments.append(Segment(seg["p_paddr"] if seg["p_paddr"] else seg["p_vaddr"],
-                                    seg.data(), seg["p_memsz"], bool(seg["p_flags"] & 1)))
+            vaddr, filesz, memsz = seg["p_vaddr"], seg["p_filesz"], seg["p_memsz"]
+            lo, hi = 0, memsz                  # the loaded span, as offsets into the segment
+            if elf.num_sections():
+                inside = [(a - vaddr, a - vaddr + n) for a, n in alloc if vaddr <= a < vaddr + memsz]
+                if not inside:
+                    continue                   # headers or padding only
+                lo, hi = min(a for a, _ in inside), min(max(b for _, b in inside), memsz)
+            base = seg["p_paddr"] if seg["p_paddr"] else vaddr
+            segments.append(Segment(base + lo, seg.data()[lo:max(min(hi, filesz), lo)], hi - lo,
+                                    bool(seg["p_flags"] & 1)))
         symbols: dict[str, int] = {}
+        functions: set[str] = set()
         symtab = elf.get_section_by_name(".symtab")
         if symtab is not None:
             for sym in symtab.iter_symbols():
                 if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_FUNC", "STT_OBJECT") \
                         and sym["st_shndx"] != "SHN_UNDEF":
                     symbols.setdefault(sym.name, sym["st_value"])
+                    if sym["st_info"]["type"] == "STT_FUNC":
+                        functions.add(sym.name)
         exec_sections = [(s.name, s["sh_addr"], s.data()) for s in elf.iter_sections()
                          if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
         sections = [(s.name, s["sh_addr"], s["sh_size"]) for s in elf.iter_sections()
                     if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"]]
-        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf), sections)
+        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf), functions, sections)
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
 
@@ -123,7 +144,7 @@ def program_image(program: Program) -> Image:
     sections = [(s.name, s.address, s.size) for s in program.loadable_sections()]
     # the set as its ELF's arch string would name it (mcusim's ELFs leave the default set unnamed)
     custom_isa = custom_isa_of_arch("rv32i" + ARCH_EXTENSIONS.get(program.custom_isa or "", ""))
-    return Image(program.entry, segments, symbols, exec_sections, custom_isa, sections)
+    return Image(program.entry, segments, symbols, exec_sections, custom_isa, sections=sections)
 
 
 def load_program(path: str | Path, section_addresses: dict[str, int] | None = None,
@@ -186,6 +207,14 @@ def build_memory(image: Image, tcdm_size: int = TCDM_SIZE, l2_size: int = L2_SIZ
     mem.add_region("tcdm", TCDM_BASE, tcdm_size)
     mem.add_region("l2", L2_BASE, l2_size)
     outside = [s for s in image.segments if not mem.covers(s.address, max(s.mem_size, 1))]
+    for s in outside:
+        end = s.address + max(s.mem_size, 1)
+        for r in mem.regions:
+            if s.address < r.end and r.base < end:     # partly in this memory: the rest is outside
+                gap = (s.address, r.base) if s.address < r.base else (r.end, end)
+                raise LoadError(f"the {'code' if s.executable else 'data'} segment at {s.address:#x}..{end:#x} "
+                                f"does not fit in {r.name} ({r.base:#x}..{r.end:#x}): bytes {gap[0]:#x}..{gap[1]:#x} "
+                                "lie outside it (link the program inside one memory)")
     if outside:
         lo = min(s.address for s in outside) & ~0xFFF
         hi = max(s.address + s.mem_size for s in outside) + EXTRA_RAM

@@ -13,9 +13,10 @@ in that interval, by cause. The last instruction of a core runs to the core's en
 the profiled cycles add up to the core's cycles since its first instruction (its end cycle in SPMD
 runs). Cycles are core cycles: eight cores waiting at one barrier for 10 cycles make 80.
 
-The counters live in tables over the pre-decoded code range (MAX_WORDS words at most, WIDTH int64
-each: count, cycles, then one per stall cause; in C mode shared with the C loop), and in a dict for
-pcs outside it (the dispatch-return address of forked workers).
+The counters live in tables over the pre-decoded code range, one row per halfword (instructions start
+at even addresses with C; MAX_HALVES rows at most, WIDTH int64 each: count, cycles, then one per stall
+cause; in C mode shared with the C loop), and in a dict for pcs outside it (the dispatch-return
+address of forked workers).
 """
 from __future__ import annotations
 
@@ -37,19 +38,20 @@ if TYPE_CHECKING:
     from mcusim.simulator.loader import Image
 
 _GENERATED = re.compile(r"_\d+$")
-MAX_WORDS = 1 << 16                 # table size limit per core (pcs beyond it go to the dict)
-MAX_CODE_WORDS = 1 << 22            # the compiled engine's pre-decode limit
+MAX_HALVES = 1 << 17                # table size limit per core (pcs beyond it go to the dict)
+MAX_CODE_HALVES = 1 << 23           # the compiled engine's pre-decode limit
 WIDTH = 2 + len(STALL_CAUSES)       # count, cycles, stall cycles per cause
 
 
 def code_range(image: Image) -> tuple[int, int]:
-    """(base address, words) of the code the compiled engine pre-decodes: every executable segment."""
+    """(base address, halfwords) of the code the compiled engine pre-decodes: every executable
+    segment."""
     code = [s for s in image.segments if s.executable]
     if not code:
         return 0, 0
     lo = min(s.address for s in code) & ~3
     hi = max(s.address + s.mem_size for s in code)
-    return lo, min((hi - lo + 3) // 4, MAX_CODE_WORDS)
+    return lo, min((hi - lo + 1) // 2, MAX_CODE_HALVES)
 
 
 class Profile(dict):
@@ -62,7 +64,8 @@ class Profile(dict):
 
     def __init__(self, pcs: Mapping[int, tuple[int, int]], per_core: dict[int, dict[int, tuple[int, int]]],
                  stalls: dict[int, dict[str, int]], symbols: dict[str, int], words: dict[int, int],
-                 sleeps: list[tuple[int, str, int, int]], name: str = "") -> None:
+                 sleeps: list[tuple[int, str, int, int]], name: str = "",
+                 functions: frozenset[str] | set[str] = frozenset()) -> None:
         super().__init__(pcs)
         self.per_core = per_core
         self.stalls = stalls
@@ -70,10 +73,11 @@ class Profile(dict):
         self.words = words
         self.sleeps = sleeps
         self.name = name
-        # several labels at one address: prefer one without a leading "_" and without the numeric
-        # suffix of generated labels (`add_done_2` and `kernel_end` -> kernel_end)
+        # several labels at one address: prefer a function (STT_FUNC), then one without a leading
+        # "_" and without the numeric suffix of generated labels (`add_done_2` and `kernel_end` -> kernel_end)
         by_addr = sorted(((a, n) for n, a in symbols.items()),
-                         key=lambda an: (an[0], an[1].startswith("_"), bool(_GENERATED.search(an[1])), an[1]))
+                         key=lambda an: (an[0], an[1] not in functions, an[1].startswith("_"),
+                                         bool(_GENERATED.search(an[1])), an[1]))
         self._addrs: list[int] = []
         self._names: list[str] = []
         for a, n in by_addr:                   # one name per address: the first of the sort above
@@ -129,6 +133,7 @@ def _periph_names() -> dict[int, str]:
     names = {getattr(mm, n): n[3:].lower() for n in dir(mm) if n.startswith("EU_") and n != "EU_OFFSET"}
     names.update({mm.DMA_OFFSET + getattr(mm, n): n.lower() for n in dir(mm)
                   if n.startswith("DMA_") and n != "DMA_OFFSET"})
+    names.update({mm.REGION_NAME_BEGIN: "region_begin (named)", mm.REGION_NAME_END: "region_end (named)"})
     return names
 
 
@@ -154,10 +159,18 @@ def peripheral_register(word: int) -> str:
 
 
 def code_symbols(image: Image) -> dict[str, int]:
-    """The image's labels inside executable segments (constants and region markers left out)."""
+    """The image's labels inside executable segments (constants, region markers and compilers'
+    internal labels left out: `.L` labels and `$x`/`$d` mapping symbols would split a function's
+    cycles; among several names at one address the profile prefers a function, see Profile)."""
     code = [(s.address, s.address + s.mem_size) for s in image.segments if s.executable]
     return {n: a for n, a in image.symbols.items()
-            if not n.startswith(REGION_SYMBOL_PREFIX) and any(lo <= a < hi for lo, hi in code)}
+            if not n.startswith(REGION_SYMBOL_PREFIX) and not _compiler_local(n)
+            and any(lo <= a < hi for lo, hi in code)}
+
+
+def _compiler_local(name: str) -> bool:
+    """A compiler's or assembler's internal label: `.L...`, or a mapping symbol (`$x`, `$d`, `$x.1`...)."""
+    return name.startswith(".L") or name.startswith("$")
 
 
 def collect(cluster: Cluster) -> Profile:
@@ -165,17 +178,17 @@ def collect(cluster: Cluster) -> Profile:
     # numpy not at module level: the engine imports this module, runs without a profile need none
     import numpy as np
 
-    base, words = cluster.prof_base, cluster.prof_words
+    base, halves = cluster.prof_base, cluster.prof_halves
     per_core: dict[int, dict[int, tuple[int, int]]] = {}
     totals: dict[int, list[int]] = {}
     for index, core in enumerate(cluster.cores):
         if cluster.cengine is not None:
             table = cluster.cengine.profile_table(index)
         else:
-            table = np.asarray(core.prof_tab, dtype=np.int64).reshape(words, WIDTH)
+            table = np.asarray(core.prof_tab, dtype=np.int64).reshape(halves, WIDTH)
         rows: dict[int, list[int]] = {}
         for k in np.nonzero(table[:, 0])[0].tolist():
-            rows[base + 4 * k] = table[k].tolist()
+            rows[base + 2 * k] = table[k].tolist()
         for pc, row in core.prof_extra.items():
             if row[0] or row[1]:
                 rows[pc] = list(row)
@@ -193,7 +206,7 @@ def collect(cluster: Cluster) -> Profile:
     stalls = {pc: {c: row[2 + i] for i, c in enumerate(STALL_CAUSES) if row[2 + i]} for pc, row in totals.items()}
     pcs = {pc: (row[0], row[1]) for pc, row in sorted(totals.items())}
     profile = Profile(pcs, per_core, stalls, code_symbols(cluster.image), words_at, list(cluster.sleeps),
-                      getattr(cluster.image, "name", "") or "")
+                      getattr(cluster.image, "name", "") or "", cluster.image.functions)
     profile.isa = cluster.config.core.custom_isa
     return profile
 

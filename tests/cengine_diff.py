@@ -143,7 +143,7 @@ def run_c(entry: Instr, values: dict, x, f, frm, seed: int, misaligned_traps: bo
     status = STATUS[st]
     trap = None
     if st == 0:
-        lib.mcu_advance(core, CODE)
+        lib.mcu_advance(core, CODE, insn.size)
     elif st == 1:
         trap = (core.trap_cause, core.trap_tval)
     return Outcome(status, list(core.x), list(core.f), core.pc, core.fflags, core.mstatus,

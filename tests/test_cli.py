@@ -63,10 +63,13 @@ def test_asm_elf_and_bin_and_disasm(tmp_path, capsys):
 
 def test_disasm_shows_unknown_encodings(tmp_path, capsys):
     raw = tmp_path / "x.bin"
-    raw.write_bytes(bytes.fromhex("ffffffff") + bytes.fromhex("0100"))
+    # an unknown word, c.nop (4 hex digits, as objdump shows 16-bit parcels), the illegal parcel 0,
+    # then a word start cut off by the end of the file
+    raw.write_bytes(bytes.fromhex("ffffffff") + bytes.fromhex("0100") + bytes.fromhex("0000") + bytes.fromhex("1300"))
     assert main(["disasm", str(raw)]) == 0
     out = capsys.readouterr().out
-    assert ".word\t0xffffffff\t# unknown" in out and ".half\t0x0001\t# unknown" in out
+    assert ".word\t0xffffffff\t# unknown" in out and "       4:\t0001              \tc.nop\n" in out
+    assert ".half\t0x0000\t# unknown" in out and ".half\t0x0013\t# unknown" in out
 
 
 def test_signature(tmp_path):
@@ -148,7 +151,7 @@ def test_bad_source_gives_one_line_error(tmp_path, case):
 RUNTIME_ERRORS = {
     "illegal instruction": (".globl _start\n_start:\n  .word 0xffffffff\n", [], 3,
                             "core 0: illegal instruction at pc 0x1c000000"),
-    "misaligned access": (".globl _start\n_start:\n  li t0, 0x10000001\n  lw a0, 0(t0)\n", [], 3,
+    "misaligned access": (".globl _start\n_start:\n  li t0, 0x10000001\n  lw a0, 0(t0)\n", ["--misaligned", "trap"], 3,
                           "misaligned load at pc 0x1c000008: lw a0,0(t0) (address 0x10000001)"),
     "max cycles": (".globl _start\n_start:\n1: addi a0, a0, 1\n  j 1b\n", ["--max-cycles", "1000"], 4,
                    "did not finish within 1000 cycles"),

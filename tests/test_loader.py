@@ -1,7 +1,10 @@
 """ELF loading: executables linked by GNU ld and by LLVM lld run on mcusim (PT_LOAD segments at
 their addresses, symbols such as tohost), and bad files are rejected in one line."""
+import io
 import subprocess
 from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
 
 import pytest
 
@@ -110,3 +113,40 @@ def test_program_image_equals_the_elf_round_trip():
         programs.append(assemble(text, kdef.name))
     for program in programs:
         assert _image_fields(program_image(program)) == _image_fields(read_elf(to_elf(program)))
+
+
+@pytest.mark.parametrize("linker", ["gnu", "lld"])
+@pytest.mark.parametrize("rvc", [False, True])
+def test_default_linked_elf_at_l2_loads(tmp_path, linker, rvc):
+    """GNU ld without -N puts .text at 0x1c000000 in a page-aligned segment that starts below L2
+    (0x1bfff000, with the ELF headers); ld.lld gives the headers a segment of their own at 0x10000.
+    Only the sections' bytes load, so both run, compressed code (-march=...c) too."""
+    (tmp_path / "p.s").write_text(PROGRAM + "\n    .bss\nzeros: .space 64\n")
+    march = "-march=rv32imc_zicsr" if rvc else "-march=rv32im_zicsr"
+    subprocess.run([tool(GNU_AS), march, "-o", "p.o", "p.s"], cwd=tmp_path, check=True)
+    if linker == "gnu":
+        ld = tool(GNU_AS).replace("-as", "-ld")
+        # --no-relax: the program sets no gp, which relaxed `la` would use
+        subprocess.run([ld, "-m", "elf32lriscv", "--no-relax", "-Ttext=0x1c000000", "-o", "p.elf", "p.o"],
+                       cwd=tmp_path, check=True)
+    else:
+        subprocess.run([LLD, "-Ttext=0x1c000000", "-o", "p.elf", "p.o"], cwd=tmp_path, check=True)
+    raw = (tmp_path / "p.elf").read_bytes()
+    loads = [s for s in ELFFile(io.BytesIO(raw)).iter_segments() if s["p_type"] == "PT_LOAD"]
+    assert any(s["p_vaddr"] < 0x1C00_0000 for s in loads)      # the case this test is about
+    image = read_elf(raw)
+    assert min(s.address for s in image.segments) == 0x1C00_0000
+    assert _link_and_run(tmp_path / "p.elf") == 3
+
+
+def test_segment_partly_outside_memory_is_named(tmp_path):
+    """A segment whose sections run past the end of L2 is an error that names it and the range."""
+    (tmp_path / "p.s").write_text(".globl _start\n_start:\n    nop\n    nop\n    nop\n    nop\n")
+    subprocess.run([tool(GNU_AS), "-march=rv32im", "-o", "p.o", "p.s"], cwd=tmp_path, check=True)
+    ld = tool(GNU_AS).replace("-as", "-ld")
+    end = 0x1C00_0000 + 1536 * 1024
+    subprocess.run([ld, "-m", "elf32lriscv", "-N", f"-Ttext={end - 8:#x}", "-o", "p.elf", "p.o"], cwd=tmp_path,
+                   check=True)
+    with pytest.raises(LoadError, match=rf"code segment at {end - 8:#x}\.\.{end + 8:#x} does not fit in l2 "
+                                        rf"\(0x1c000000\.\.{end:#x}\): bytes {end:#x}\.\.{end + 8:#x} lie outside"):
+        run_functional(load_program(tmp_path / "p.elf"))

@@ -143,8 +143,8 @@ def test_forked_workers_and_the_dispatch_return() -> None:
 
 
 def test_small_table_falls_back_to_the_reference(monkeypatch) -> None:
-    """pcs beyond the table (MAX_WORDS) are counted in the reference's dict: same profile."""
-    monkeypatch.setattr(prof, "MAX_WORDS", 6)
+    """pcs beyond the table (MAX_HALVES) are counted in the reference's dict: same profile."""
+    monkeypatch.setattr(prof, "MAX_HALVES", 12)
     py, c = _profiled(generate(3, blocks=10), 3)
     _same(py.profile, c.profile)
     assert c.profile.cycles == sum(core.end_cycle for core in c.cores[:3])

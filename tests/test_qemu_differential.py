@@ -1,6 +1,7 @@
 """Differential test of instruction semantics against QEMU.
 
-Random RV32IMF + Zfh programs (tools/gen_random_program.py) are assembled and linked with GNU
+Random RV32IMF + Zfh programs (tools/gen_random_program.py), and RV32IMFC + Zfh ones (compressed code
+with explicit `c.` instructions of every RV32C form), are assembled and linked with GNU
 binutils, not with mcusim's own assembler, so this checks the semantics independently of it. The
 same ELF runs under `qemu-riscv32 -cpu rv32,Zfh=true` (bit-exact SoftFloat arithmetic and flags in
 every rounding mode) and in mcusim's reference interpreter; the register dumps the programs print
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.isa.spec import COMPRESSED, INSTRUCTIONS
 from mcusim.simulator.functional import trap_message
 from mcusim.simulator.hart import Hart, ProgramExit, Trap
 from mcusim.simulator.loader import Image, build_memory, read_elf
@@ -47,6 +48,7 @@ TOOLS = {  # program -> Debian package that provides it
     "qemu-riscv32": "qemu-user",
 }
 AS_FLAGS = ["-march=rv32imf_zicsr_zifencei_zfh", "-mabi=ilp32"]
+AS_FLAGS_RVC = ["-march=rv32imfc_zicsr_zifencei_zfh", "-mabi=ilp32"]
 # Text at the start of L2, data on the next page; unlike -Ttext this maps no ELF headers below L2.
 LINKER_SCRIPT = """ENTRY(_start)
 SECTIONS
@@ -66,6 +68,7 @@ BLOCKS = 160
 # Each program executes ~13,700 instructions in mcusim, ~2,800 of them random (the rest is setup
 # and dumps); the minimums guard against a test that silently shrinks.
 SEEDS = range(1, 17)
+RVC_SEEDS = range(101, 107)
 MIN_INSTRET = 200_000
 MIN_RANDOM_INSTRUCTIONS = 40_000
 # A longer soak: MCUSIM_DIFF_SEEDS=FIRST-LAST python -m pytest tests/test_qemu_differential.py
@@ -84,13 +87,13 @@ def require_tools() -> None:
                     pytrace=False)
 
 
-def build_elf(program, workdir: Path) -> Path:
-    src = workdir / f"random_{program.seed}.s"
+def build_elf(program, workdir: Path, rvc: bool = False) -> Path:
+    src = workdir / f"random_{program.seed}{'_rvc' if rvc else ''}.s"
     obj, elf = src.with_suffix(".o"), src.with_suffix(".elf")
     script = workdir / "link.ld"
     src.write_text(program.source)
     script.write_text(LINKER_SCRIPT)
-    for cmd in (["riscv64-unknown-elf-as", *AS_FLAGS, str(src), "-o", str(obj)],
+    for cmd in (["riscv64-unknown-elf-as", *(AS_FLAGS_RVC if rvc else AS_FLAGS), str(src), "-o", str(obj)],
                 ["riscv64-unknown-elf-ld", *LD_FLAGS, "-T", str(script), str(obj), "-o", str(elf)]):
         done = subprocess.run(cmd, check=False, capture_output=True, text=True)
         assert done.returncode == 0 and not done.stderr, f"{' '.join(cmd)} failed:\n{done.stderr}"
@@ -101,7 +104,8 @@ def build_elf(program, workdir: Path) -> Path:
 class SimRun:
     output: bytes            # what the program wrote to stdout
     instret: int
-    executed: set[str]       # mnemonics
+    executed: set[str]       # mnemonics (of 32-bit entries, and of the compressed forms run)
+    straddling: int          # 32-bit instructions executed at pc % 4 == 2
     error: str | None        # why it did not exit(0)
     pc: int                  # where it stopped
 
@@ -113,16 +117,23 @@ def run_mcusim(image: Image, max_instructions: int) -> SimRun:
     out = bytearray()
     hart.console = lambda fd, data: out.extend(data) if fd == 1 else None
     executed: set[str] = set()
+    straddling = 0
     step = hart.step
     error: str | None = f"did not exit within {max_instructions} instructions"
     try:
         while hart.instret < max_instructions:
-            executed.add(step().instr.mnemonic)
+            pc = hart.pc
+            d = step()
+            executed.add(d.instr.mnemonic)
+            if d.size == 2:
+                executed.add(d.encoding.mnemonic)
+            elif pc & 2:
+                straddling += 1
     except ProgramExit as done:
         error = None if done.code == 0 else f"exit code {done.code}"
     except Trap as trap:
         error = trap_message(0, hart, trap)
-    return SimRun(bytes(out), hart.instret, executed, error, hart.pc)
+    return SimRun(bytes(out), hart.instret, executed, straddling, error, hart.pc)
 
 
 def block_of(image: Image, pc: int) -> int:
@@ -178,7 +189,7 @@ def describe_mismatch(program, elf: Path, image: Image, qemu: bytes, sim: SimRun
     lines.append("disassembly:")
     lines.append(disassemble(elf, image, min(block, len(program.blocks) - 1)))
     lines.append(f"reproduce: python tools/gen_random_program.py --seed {program.seed} "
-                 f"--blocks {len(program.blocks) - 1} > prog.s")
+                 f"--blocks {len(program.blocks) - 1}{' --rvc' if '.option rvc' in program.source else ''} > prog.s")
     return "\n".join(lines)
 
 
@@ -200,15 +211,41 @@ def test_generator_covers_the_table():
 
 
 def test_semantics_match_qemu(tmp_path):
+    instret, random_instructions, executed, _ = differential(tmp_path, SEEDS, rvc=False)
+    assert instret >= MIN_INSTRET
+    assert random_instructions >= MIN_RANDOM_INSTRUCTIONS
+    assert set(gen.MNEMONICS) <= executed, f"never executed: {sorted(set(gen.MNEMONICS) - executed)}"
+
+
+def test_rvc_generator_covers_the_compressed_table():
+    """Every RV32C form in mcusim's table but c.ebreak is one the --rvc generator draws."""
+    table = {e.mnemonic for e in COMPRESSED}
+    assert set(gen.RV32C) == table - {"c.ebreak"}
+
+
+def test_compressed_semantics_match_qemu(tmp_path):
+    """Compressed programs (GNU as -march=...c: every compressible instruction is 16-bit, so 32-bit
+    ones straddle words too) run identically in qemu and mcusim, every RV32C form executed."""
+    instret, random_instructions, executed, straddling = differential(tmp_path, RVC_SEEDS, rvc=True)
+    assert instret >= MIN_INSTRET // 4 and random_instructions >= MIN_RANDOM_INSTRUCTIONS // 4
+    assert straddling >= 1000
+    assert set(gen.RV32C) <= executed, f"never executed: {sorted(set(gen.RV32C) - executed)}"
+    assert set(gen.MNEMONICS) - {"fence.i"} <= executed
+
+
+def differential(tmp_path: Path, seeds, rvc: bool) -> tuple[int, int, set[str], int]:
+    """Run the random programs of `seeds` in qemu and mcusim; fail on any difference. Returns the
+    instructions mcusim executed, the random ones among them, the mnemonics run, and how many 32-bit
+    instructions ran at pc % 4 == 2."""
     require_tools()
     started = time.perf_counter()
-    instret = random_instructions = 0
+    instret = random_instructions = straddling = 0
     executed: set[str] = set()
     failures: list[str] = []
-    for seed in SEEDS:
-        program = gen.generate(seed, BLOCKS)
+    for seed in seeds:
+        program = gen.generate(seed, BLOCKS, rvc=rvc)
         random_instructions += program.random_instructions
-        elf = build_elf(program, tmp_path)
+        elf = build_elf(program, tmp_path, rvc)
         # qemu runs on the other core while mcusim runs here.
         qemu = subprocess.Popen([*QEMU, str(elf)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         image = read_elf(elf.read_bytes(), str(elf))
@@ -217,13 +254,12 @@ def test_semantics_match_qemu(tmp_path):
         assert qemu.returncode == 0, f"seed {seed}: qemu failed ({qemu.returncode}): {qemu_err.decode()}"
         assert len(qemu_out) == program.dump_bytes, f"seed {seed}: qemu printed {len(qemu_out)} bytes"
         instret += sim.instret
+        straddling += sim.straddling
         executed |= sim.executed
         if sim.output != qemu_out or sim.error:
             failures.append(describe_mismatch(program, elf, image, qemu_out, sim))
     elapsed = time.perf_counter() - started
-    print(f"{len(SEEDS)} programs, {instret} instructions in mcusim "
+    print(f"{len(seeds)} programs, {instret} instructions in mcusim "
           f"({random_instructions} random), {elapsed:.1f} s")
     assert not failures, "\n\n".join(failures)
-    assert instret >= MIN_INSTRET
-    assert random_instructions >= MIN_RANDOM_INSTRUCTIONS
-    assert set(gen.MNEMONICS) <= executed, f"never executed: {sorted(set(gen.MNEMONICS) - executed)}"
+    return instret, random_instructions, executed, straddling

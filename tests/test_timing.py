@@ -58,9 +58,17 @@ def test_divide_latency_depends_on_divisor(divisor, cycles):
 
 
 def test_misaligned_word_access_takes_two_cycles_when_split():
+    """Split is the default (RI5CY's hardware behaviour); stated explicitly it is the same."""
     setup = "la s0, buf"
     body = "lw a0, 2(s0)\n nop"
+    assert marginal_cycles(body, setup, ".align 4\nbuf: .space 64") == 2 + 1 + NOP
     assert marginal_cycles(body, setup, ".align 4\nbuf: .space 64", core={"misaligned": "split"}) == 2 + 1 + NOP
+
+
+def test_misaligned_trap_is_the_checking_option():
+    from mcusim.simulator.functional import SimulationError
+    with pytest.raises(SimulationError, match=r"misaligned load at pc 0x[0-9a-f]+: lw a0,2\(s0\)"):
+        marginal_cycles("lw a0, 2(s0)\n nop", "la s0, buf", ".align 4\nbuf: .space 64", core={"misaligned": "trap"})
 
 
 def test_l2_access_latency():

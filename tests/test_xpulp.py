@@ -254,6 +254,7 @@ def test_post_increment_load_into_its_own_base_register_keeps_the_loaded_value()
 
 def test_post_increment_load_that_traps_leaves_the_base_register():
     h = hart()
+    h.misaligned_traps = True          # the checking option (--misaligned trap)
     h.x[A1] = DATA + 2
     with pytest.raises(Trap):
         step(h, "p.lw", "imm post-inc", rd=A0, rs1=A1, imm12=4)

@@ -12,9 +12,16 @@ FP32 values and f16..f31 mostly NaN-boxed FP16 values, so that most operations s
 their own format, while a minority mixes formats (an FP16 operation reading an unboxed value sees
 the canonical NaN; an FP32 operation reading a boxed half sees a quiet NaN).
 
+With `--rvc` the program is compressed code (`.option rvc`: GNU as writes every instruction that has
+a 16-bit form as it, so 32-bit instructions also start at pc % 4 == 2), and its blocks also draw
+explicit `c.` instructions, every RV32C form but c.ebreak: sp (x2) and x8..x15 are pointed at the
+scratch area right before a compressed load or store uses them as its base, and c.jr / c.jalr jump
+over one instruction to a label loaded with `la`.
+
 The output, deterministic for a seed, is GNU assembler source for
-`riscv64-unknown-elf-as -march=rv32imf_zicsr_zifencei_zfh -mabi=ilp32` (tests/test_qemu_differential.py
-shows how to link and run it). Usage: `python tools/gen_random_program.py --seed N --blocks B`.
+`riscv64-unknown-elf-as -march=rv32imf_zicsr_zifencei_zfh -mabi=ilp32` (add `c` to -march for --rvc;
+tests/test_qemu_differential.py shows how to link and run it).
+Usage: `python tools/gen_random_program.py --seed N --blocks B [--rvc]`.
 """
 from __future__ import annotations
 
@@ -50,6 +57,10 @@ RV32F = [f"{m}.s" for m in _FP_COMMON] + "fcvt.s.w fcvt.s.wu fmv.x.w fmv.w.x flw
 ZFH = ([f"{m}.h" for m in _FP_COMMON]
        + "fcvt.h.w fcvt.h.wu fmv.x.h fmv.h.x flh fsh fcvt.s.h fcvt.h.s".split())
 MNEMONICS: tuple[str, ...] = tuple(RV32I + RV32M + ZICSR + RV32F + ZFH)
+# The compressed forms --rvc programs draw explicitly (all of RV32C but c.ebreak, which traps).
+RV32C = ("c.addi4spn c.lw c.flw c.sw c.fsw c.nop c.addi c.jal c.li c.addi16sp c.lui c.srli c.srai c.andi "
+         "c.sub c.xor c.or c.and c.j c.beqz c.bnez c.slli c.lwsp c.flwsp c.jr c.mv c.jalr c.add c.swsp "
+         "c.fswsp").split()
 
 # --- value pools: special cases first, random ones drawn alongside ----------------------------------
 INT_SPECIAL = (0, 1, 2, 0xFFFF_FFFF, 0xFFFF_FFFE, 0x7FFF_FFFF, 0x8000_0000, 0x8000_0001,
@@ -163,9 +174,10 @@ class Program:
 
 
 class _Generator:
-    def __init__(self, seed: int, block_size: tuple[int, int]) -> None:
+    def __init__(self, seed: int, block_size: tuple[int, int], rvc: bool = False) -> None:
         self.rng = random.Random(seed)
         self.block_size = block_size
+        self.rvc = rvc
         self.lines: list[str] = []
         self.labels = 0
         kinds = [
@@ -174,6 +186,8 @@ class _Generator:
             (self.reseed_x, 3), (self.reseed_f, 24),
             (lambda: self.fp("s"), 35), (lambda: self.fp("h"), 35), (self.fp_convert_sh, 4),
         ]
+        if rvc:
+            kinds.append((self.compressed, 12))
         self.kinds = [k for k, _ in kinds]
         self.weights = [w for _, w in kinds]
 
@@ -275,9 +289,62 @@ class _Generator:
         else:
             # auipc base; jalr over the next instruction (skippable emits exactly one word).
             base = f"x{self.rng.randint(1, 29)}"
+            if self.rvc:                          # the 12 bytes need 32-bit instructions
+                self.lines.append("    .option push\n    .option norvc")
             self.emit("auipc", f"{base}, 0")
             self.emit("jalr", f"{self.xd()}, 12({base})")
             self.skippable()
+            if self.rvc:
+                self.lines.append("    .option pop")
+
+    def compressed(self) -> None:
+        """One explicit RV32C instruction (with its setup: a base register, a jump target)."""
+        rng = self.rng
+        op = rng.choice(RV32C)
+        prime = lambda: f"x{rng.randint(8, 15)}"            # noqa: E731
+        fprime = lambda: f"f{rng.randint(8, 15)}"           # noqa: E731
+        nonzero = lambda lo, hi: rng.choice([v for v in range(lo, hi + 1) if v])   # noqa: E731
+        if op in ("c.lw", "c.sw", "c.flw", "c.fsw"):
+            base = prime()
+            self.emit("mv", f"{base}, x30")
+            reg = fprime() if op[2] == "f" else prime()
+            self.emit(op, f"{reg}, {4 * rng.randrange(32)}({base})")
+        elif op in ("c.lwsp", "c.swsp", "c.flwsp", "c.fswsp"):
+            self.emit("mv", "x2, x30")
+            reg = (f"f{rng.randrange(32)}" if op[2] == "f"
+                   else f"x{rng.randint(1, 29)}" if op == "c.lwsp" else self.xs())
+            self.emit(op, f"{reg}, {4 * rng.randrange(SCRATCH_BYTES // 4)}(sp)")
+        elif op == "c.addi4spn":
+            self.emit(op, f"{prime()}, sp, {4 * rng.randint(1, 255)}")
+        elif op == "c.nop":
+            self.emit(op)
+        elif op in ("c.addi", "c.li"):
+            self.emit(op, f"x{rng.randint(1, 29)}, {nonzero(-32, 31) if op == 'c.addi' else rng.randint(-32, 31)}")
+        elif op == "c.addi16sp":
+            self.emit(op, f"sp, {16 * nonzero(-32, 31)}")
+        elif op == "c.lui":
+            rd = rng.choice([r for r in range(1, 30) if r != 2])
+            self.emit(op, f"x{rd}, {rng.choice((1, 31, 0xFFFE0, 0xFFFFF, rng.randint(1, 31)))}")
+        elif op in ("c.srli", "c.srai", "c.slli"):
+            rd = prime() if op != "c.slli" else f"x{rng.randint(1, 29)}"
+            self.emit(op, f"{rd}, {rng.randint(1, 31)}")
+        elif op == "c.andi":
+            self.emit(op, f"{prime()}, {rng.randint(-32, 31)}")
+        elif op in ("c.sub", "c.xor", "c.or", "c.and"):
+            self.emit(op, f"{prime()}, {prime()}")
+        elif op in ("c.mv", "c.add"):
+            self.emit(op, f"x{rng.randint(1, 29)}, x{rng.randint(1, 31)}")
+        elif op in ("c.j", "c.jal", "c.beqz", "c.bnez"):
+            target = self.label()
+            self.emit(op, f"{prime()}, {target}" if op in ("c.beqz", "c.bnez") else target)
+            self.skippable()
+            self.lines.append(f"{target}:")
+        else:   # c.jr / c.jalr over one instruction
+            target, base = self.label(), f"x{rng.randint(3, 29)}"
+            self.emit("la", f"{base}, {target}")
+            self.emit(op, base)
+            self.skippable()
+            self.lines.append(f"{target}:")
 
     def csr(self) -> None:
         # Never set frm bits (a value above 4 would make dyn-rounding instructions illegal);
@@ -397,8 +464,8 @@ class _Generator:
 
     def program(self, blocks: int, seed: int) -> Program:
         rng = self.rng
-        out: list[str] = [f"# random RV32IMF+Zfh program, seed {seed}, {blocks} blocks",
-                          "    .option norvc", "    .text", "    .globl _start", "_start:"]
+        out: list[str] = [f"# random RV32IMF{'C' if self.rvc else ''}+Zfh program, seed {seed}, {blocks} blocks",
+                          f"    .option {'rvc' if self.rvc else 'norvc'}", "    .text", "    .globl _start", "_start:"]
         block_lines: list[list[str]] = []
         random_count = 0
         self.lines = []
@@ -419,7 +486,8 @@ class _Generator:
             self.emit("csrrwi", f"x0, frm, {rng.randrange(5)}")
             for _ in range(rng.randint(*self.block_size)):
                 rng.choices(self.kinds, self.weights)[0]()
-            random_count += sum(not line.endswith(":") for line in self.lines) - 2
+            random_count += sum(not line.endswith(":") and not line.startswith("    .")
+                                for line in self.lines) - 2
             block_lines.append(list(self.lines))
             self.dump()
             out.append(f"block_{b}:")
@@ -450,9 +518,10 @@ class _Generator:
         return Program(seed, "\n".join(out), block_lines, random_count)
 
 
-def generate(seed: int, blocks: int, block_size: tuple[int, int] = DEFAULT_BLOCK_SIZE) -> Program:
-    """A random program: deterministic for (seed, blocks, block_size)."""
-    return _Generator(seed, block_size).program(blocks, seed)
+def generate(seed: int, blocks: int, block_size: tuple[int, int] = DEFAULT_BLOCK_SIZE,
+             rvc: bool = False) -> Program:
+    """A random program: deterministic for (seed, blocks, block_size, rvc)."""
+    return _Generator(seed, block_size, rvc).program(blocks, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,9 +530,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=20)
     parser.add_argument("--block-size", type=int, nargs=2, default=DEFAULT_BLOCK_SIZE,
                         metavar=("MIN", "MAX"), help="random instructions per block")
+    parser.add_argument("--rvc", action="store_true", help="compressed code, with explicit c. instructions")
     parser.add_argument("-o", "--output", help="write the program here instead of stdout")
     args = parser.parse_args(argv)
-    text = generate(args.seed, args.blocks, tuple(args.block_size)).source
+    text = generate(args.seed, args.blocks, tuple(args.block_size), args.rvc).source
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)

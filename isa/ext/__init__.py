@@ -2,7 +2,7 @@
 import importlib
 
 # Order matters only for the documentation (docs/ISA.md lists extensions in this order).
-EXTENSION_MODULES = ("rv32i", "rv32m", "zicsr", "rv32f", "zfh", "xpulp_hwloop", "xpulp_mem",
+EXTENSION_MODULES = ("rv32i", "rv32m", "zicsr", "rv32f", "zfh", "rv32c", "xpulp_hwloop", "xpulp_mem",
                      "xpulp_alu", "xpulp_simd", "xfvec", "xf16alt", "xcv_hwloop", "xcv_mem", "xcv_alu",
                      "xcv_simd")
 

@@ -20,16 +20,18 @@ def auipc(h, d):
 
 @instr("jal", "rd, jimm20", "6..0=0x6f", "jal", EXT)
 def jal(h, d):
-    """x[rd] = pc + 4; pc = target"""
+    """x[rd] = pc + 4 (+ 2 for c.jal); pc = target"""
+    link = h.next_pc                # the next instruction's address: pc + the instruction's size
     h.jump(h.pc + d.jimm20)
-    h.wx(d.rd, h.pc + 4)
+    h.wx(d.rd, link)
 
 
 @instr("jalr", "rd, imm12(rs1)", "14..12=0 6..0=0x67", "jalr", EXT)
 def jalr(h, d):
-    """x[rd] = pc + 4; pc = (x[rs1] + imm12) & ~1"""
+    """x[rd] = pc + 4 (+ 2 for c.jalr); pc = (x[rs1] + imm12) & ~1"""
+    link = h.next_pc
     h.jump((h.x[d.rs1] + d.imm12) & ~1)
-    h.wx(d.rd, h.pc + 4)
+    h.wx(d.rd, link)
 
 
 def _branch(name: str, funct3: int, cond, text: str):

@@ -44,13 +44,15 @@ def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
         insn.op = OP_INVALID
         insn.word = word
         insn.sem = 0
+        insn.size = 4
         return
     entry = d.instr
     plan = _PLANS.get(id(entry))
     if plan is None:
         plan = _PLANS[id(entry)] = slot_plan(entry)
-    insn.op = OP_INDEX[id(entry)]
+    insn.op = OP_INDEX[id(entry)]     # a compressed instruction is its expansion, 2 bytes long
     insn.word = d.word
+    insn.size = d.size
     insn.rd = insn.rs1 = insn.rs2 = insn.rs3 = 0
     insn.rm = 0
     for name, slot in plan:

@@ -20,14 +20,14 @@ SOURCES = ["engine.c", "ieee754.c"]   # engine.c includes sem_int.c and sem_fp.c
 CDEF = """
 typedef struct {
     uint16_t op; uint8_t rd, rs1, rs2, rs3, rm, valid; int32_t imm[3]; uint32_t word;
-    uint8_t cls, sem, nreads, nwrites; uint8_t reads[4], writes[3]; int8_t last_x;
+    uint8_t cls, sem, nreads, nwrites; uint8_t reads[4], writes[3]; int8_t last_x; uint8_t size;
 } McuInsn;
 typedef struct { uint32_t base, size; uint8_t *data; } McuRegion;
 typedef struct McuMem {
     McuRegion regions[8]; int32_t nregions, last_region;
     uint32_t periph_base, periph_size, alias_base;
     uint32_t tohost; int32_t has_tohost;
-    uint32_t code_base, code_words; McuInsn *code;
+    uint32_t code_base, code_halves; McuInsn *code;
 } McuMem;
 typedef struct McuCore {
     uint32_t x[32], f[32]; uint32_t pc, next_pc; uint32_t frm, fflags, mstatus;
@@ -61,7 +61,7 @@ typedef struct McuCluster {
     int32_t exit_core, resume_pending, resume_index;
     int64_t exit_cycle;
     int32_t profile;
-    uint32_t prof_words;
+    uint32_t prof_halves;
     int64_t prof_pc[9], prof_t[9];
     int64_t prof_snap[9][17];
     int64_t *prof[9];
@@ -73,7 +73,7 @@ typedef struct McuCluster {
 int mcu_run(McuCluster *cl, int64_t horizon);
 
 int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d);
-void mcu_advance(McuCore *c, uint32_t pc);
+void mcu_advance(McuCore *c, uint32_t pc, uint32_t size);
 int mcu_supported(int op);
 int mcu_sem_int_supports(int op);
 int mcu_sem_fp_supports(int op);

@@ -8,7 +8,7 @@
 #define MCU_MAX_BANKS 64
 #define MCU_MAX_DMA 16
 #define MCU_NEVER ((int64_t)1 << 62)
-/* profile counters per pre-decoded word and core: count, cycles, then cycles per stall cause */
+/* profile counters per pre-decoded halfword and core: count, cycles, then cycles per stall cause */
 #define MCU_PROF_W (2 + MCU_NSTALLS)
 
 /* timing classes (McuInsn.cls; the order of isa/timing.py TIMING_CLASSES, see binding.TIMING_IDS) */
@@ -53,9 +53,9 @@ typedef struct McuCluster {
     /* per-instruction profile (simulator/cluster.py Cluster._profile_step; off when profile is 0).
      * Per core: the instruction being timed (prof_pc, -1 none; it may lie outside the table, then
      * the reference closes it) since the cycle it could issue (prof_t), the core's stall counters
-     * then (prof_snap), and MCU_PROF_W counters per word of [mem.code_base, + 4 * prof_words). */
+     * then (prof_snap), and MCU_PROF_W counters per halfword of [mem.code_base, + 2 * prof_halves). */
     int32_t profile;
-    uint32_t prof_words;
+    uint32_t prof_halves;
     int64_t prof_pc[MCU_NCORES], prof_t[MCU_NCORES];
     int64_t prof_snap[MCU_NCORES][MCU_NSTALLS];
     int64_t *prof[MCU_NCORES];

@@ -11,7 +11,7 @@
 #define MCU_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 static inline int exec_insn(McuCore *c, McuMem *m, const McuInsn *d) {
-    c->next_pc = c->pc + 4;
+    c->next_pc = c->pc + d->size;
     c->acc_valid = 0;
     c->taken = 0;
     int st = mcu_sem_int(c, m, d);
@@ -21,10 +21,10 @@ static inline int exec_insn(McuCore *c, McuMem *m, const McuInsn *d) {
 
 MCU_EXPORT int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d) { return exec_insn(c, m, d); }
 
-/* Retire the instruction at pc: control flow and hardware-loop back-edges (Hart.advance). */
-static inline void advance(McuCore *c, uint32_t pc) {
+/* Retire the instruction at pc (size bytes): control flow and hardware-loop back-edges (Hart.advance). */
+static inline void advance(McuCore *c, uint32_t pc, uint32_t size) {
     uint32_t npc = c->next_pc;
-    if (npc == pc + 4) {
+    if (npc == pc + size) {
         if (pc == c->hwloop_end[0] && c->hwloop_count[0]) {
             c->hwloop_count[0]--;
             if (c->hwloop_count[0]) npc = c->hwloop_start[0];
@@ -41,7 +41,7 @@ static inline void advance(McuCore *c, uint32_t pc) {
     c->instret++;
 }
 
-MCU_EXPORT void mcu_advance(McuCore *c, uint32_t pc) { advance(c, pc); }
+MCU_EXPORT void mcu_advance(McuCore *c, uint32_t pc, uint32_t size) { advance(c, pc, size); }
 
 MCU_EXPORT int mcu_supported(int op) { return mcu_sem_int_supports(op) || mcu_sem_fp_supports(op); }
 MCU_EXPORT int mcu_num_ops(void) { return MCU_NUM_OPS; }
@@ -145,13 +145,14 @@ static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, 
 }
 
 /* Profile: the instruction timed since prof_t gets the cycles up to t and the stalls since its
- * issue; the instruction at word_index starts being timed (Cluster._profile_step). */
+ * issue; the instruction at word_index (its halfword's index in the code table) starts being timed
+ * (Cluster._profile_step). */
 static inline void profile_step(McuCluster *cl, McuCore *c, int index, uint32_t pc, uint32_t word_index,
                                 int64_t t) {
     int64_t *snap = cl->prof_snap[index], *tab = cl->prof[index];
     int64_t prev = cl->prof_pc[index];
     if (prev >= 0) {
-        int64_t *e = tab + (size_t)(((uint32_t)prev - cl->mem.code_base) >> 2) * MCU_PROF_W;
+        int64_t *e = tab + (size_t)(((uint32_t)prev - cl->mem.code_base) >> 1) * MCU_PROF_W;
         e[1] += t - cl->prof_t[index];
         for (int s = 0; s < MCU_NSTALLS; s++) e[2 + s] += c->stalls[s] - snap[s];
     }
@@ -163,7 +164,7 @@ static inline void profile_step(McuCluster *cl, McuCore *c, int index, uint32_t 
 
 /* 1 if the profile table has an entry for pc */
 static inline int profiled(const McuCluster *cl, int64_t pc) {
-    return !(pc & 3) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 2) < cl->prof_words;
+    return !(pc & 1) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 1) < cl->prof_halves;
 }
 
 /* Issue the instruction d at pc of core c (cl->cores[index]) at cycle >= t. Returns 0 when done in C,
@@ -191,7 +192,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->issue_cycle = start + jr;
     /* 2. execute */
     /* the table knows which semantics file implements the op; the plain loop inlines its switch */
-    c->next_pc = pc + 4;
+    c->next_pc = pc + d->size;
     c->acc_valid = 0;
     c->taken = 0;
     int st;
@@ -289,7 +290,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
         }
     }
     c->prev_dest = d->last_x;
-    advance(c, pc);
+    advance(c, pc, d->size);
     if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
     cl->ready[index] = end;
     return 0;
@@ -325,13 +326,13 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     uint32_t pc = c->pc;
     /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
      * (never pre-decoded): the reference executes it */
-    uint32_t word_index = (pc - m->code_base) >> 2;
-    if (MCU_UNLIKELY((pc & 3) || pc < m->code_base || word_index >= m->code_words)) return 1;
+    uint32_t word_index = (pc - m->code_base) >> 1;     /* the code table has an entry per halfword */
+    if (MCU_UNLIKELY((pc & 1) || pc < m->code_base || word_index >= m->code_halves)) return 1;
     const McuInsn *d = &m->code[word_index];
     if (MCU_UNLIKELY(!d->sem)) return 1;
     if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, pc, word_index, t);
     /* the reference keeps the counters of instructions outside the table */
-    if (word_index >= cl->prof_words || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index])))
+    if (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index])))
         return 1;
     return issue_body(cl, c, d, index, pc, word_index, t, 1, -1, -1);
 }

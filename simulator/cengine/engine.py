@@ -239,24 +239,27 @@ class CEngine:
         m.periph_base, m.periph_size, m.alias_base = PERIPH_BASE, PERIPH_SIZE, ALIAS_BASE
         tohost = image.symbols.get("tohost")
         m.has_tohost, m.tohost = (1, tohost) if tohost is not None else (0, 0)
-        lo, words = code_range(image)      # the profile's tables cover the same range
-        if words:
-            table = self.ffi.new("McuInsn[]", words)
+        lo, halves = code_range(image)     # the profile's tables cover the same range
+        if halves:
+            table = self.ffi.new("McuInsn[]", halves)
             self._keep.append(table)
-            m.code, m.code_base, m.code_words = table, lo, words
-            if memory.covers(lo, 4 * words):
-                code = memoryview(memory.read_bytes(lo, 4 * words)).cast("I")   # little-endian host
-                records = b"".join([self._record(word) for word in code])
+            m.code, m.code_base, m.code_halves = table, lo, halves
+            if memory.covers(lo, 2 * halves + 2):
+                # an entry per halfword: the 16-bit parcel there, or the 32-bit word it starts
+                # (parcels with low bits 11); little-endian host
+                code = memoryview(memory.read_bytes(lo, 2 * halves + 2)).cast("H")
+                records = b"".join([self._record(p if p & 3 != 3 else p | code[k + 1] << 16)
+                                    for k, p in enumerate(code[:halves])])
                 self.ffi.memmove(table, records, len(records))
                 self._leave_dispatch_return_to_reference()
-            else:                                      # holes in the range: word by word
-                for k in range(words):
+            else:                                      # holes in the range: one by one
+                for k in range(halves):
                     self._predecode(memory, k)
         self.memory = memory
 
     def _record(self, word: int) -> bytes:
-        """The McuInsn record of instruction `word` (it depends on the word alone: pc-relative
-        immediates are offsets), pre-decoded once per process."""
+        """The McuInsn record of instruction `word` (a 16-bit parcel or a 32-bit word; the record
+        depends on it alone: pc-relative immediates are offsets), pre-decoded once per process."""
         core = self.cluster.config.core
         key = (word, core.custom_isa, core.extensions)
         record = _RECORDS.get(key)
@@ -270,9 +273,11 @@ class CEngine:
 
     def _predecode(self, memory, k: int) -> None:
         m = self.state.mem
-        address = m.code_base + 4 * k
+        address = m.code_base + 2 * k
         try:
-            word = memory.read(address, 4)
+            word = memory.read(address, 2)
+            if word & 3 == 3:
+                word = memory.read(address, 4)
         except Exception:  # noqa: BLE001 - a hole in the code range: leave it to the reference
             m.code[k].valid = 0
             return
@@ -284,21 +289,23 @@ class CEngine:
         """A worker's return to DISPATCH_RETURN ends its task, which the reference does: should the
         code range cover that address, its record says so (sem 0)."""
         m = self.state.mem
-        if m.code_base <= DISPATCH_RETURN < m.code_base + 4 * m.code_words:
-            m.code[(DISPATCH_RETURN - m.code_base) >> 2].sem = 0
+        if m.code_base <= DISPATCH_RETURN < m.code_base + 2 * m.code_halves:
+            m.code[(DISPATCH_RETURN - m.code_base) >> 1].sem = 0
 
     def invalidate(self, address: int, size: int) -> None:
+        """A store to [address, address + size): forget the instructions it overwrote (any that
+        starts there, or 2 bytes before)."""
         m = self.state.mem
-        for a in range(address & ~3, address + size, 4):
-            k = (a - m.code_base) >> 2
-            if 0 <= k < m.code_words:
+        for a in range((address - 2) & ~1, address + size, 2):
+            k = (a - m.code_base) >> 1
+            if 0 <= k < m.code_halves:
                 m.code[k].valid = m.code[k].sem = 0
 
     def refresh(self, pc: int) -> None:
-        """Re-decode the word at `pc` if a store invalidated it."""
+        """Re-decode the instruction at `pc` if a store invalidated it."""
         m = self.state.mem
-        k = (pc - m.code_base) >> 2
-        if 0 <= k < m.code_words and not m.code[k].valid:
+        k = (pc - m.code_base) >> 1
+        if not pc & 1 and 0 <= k < m.code_halves and not m.code[k].valid:
             self._predecode(self.memory, k)
 
     def sync_dma(self, transfers) -> None:
@@ -308,20 +315,20 @@ class CEngine:
         for i, t in enumerate(active):
             st.dma[i].start, st.dma[i].end, st.dma[i].base_word = t.start, t.end, t.tcdm_base_word
 
-    def enable_profile(self, max_words: int, width: int) -> tuple[int, int]:
-        """Turn the C loop's profile on: a table of `width` int64 per code word (at most `max_words`
-        words from the code base) per core. Returns (base address, words)."""
+    def enable_profile(self, max_halves: int, width: int) -> tuple[int, int]:
+        """Turn the C loop's profile on: a table of `width` int64 per code halfword (at most
+        `max_halves` from the code base) per core. Returns (base address, halfwords)."""
         st = self.state
-        words = min(int(st.mem.code_words), max_words)
-        st.prof_words = words
+        halves = min(int(st.mem.code_halves), max_halves)
+        st.prof_halves = halves
         self._prof_tables = []
         for i in range(9):
-            table = self.ffi.new("int64_t[]", max(words * width, 1))
+            table = self.ffi.new("int64_t[]", max(halves * width, 1))
             self._prof_tables.append(table)
             st.prof[i] = table
             st.prof_pc[i] = -1
         st.profile = 1
-        return int(st.mem.code_base), words
+        return int(st.mem.code_base), halves
 
     def profile_arrays(self, index: int) -> tuple[Any, Any]:
         """(table, stall snapshot) of core `index`: cffi arrays the reference indexes like lists."""
@@ -330,10 +337,10 @@ class CEngine:
     def profile_table(self, index: int) -> Any:
         """Core `index`'s profile table as a read-only numpy view (simulator.profile.collect)."""
         import numpy as np
-        words = int(self.state.prof_words)
+        halves = int(self.state.prof_halves)
         width = 2 + len(self.stall_causes)
-        buf = self.ffi.buffer(self._prof_tables[index], 8 * words * width)
-        return np.frombuffer(buf, dtype=np.int64).reshape(words, width)
+        buf = self.ffi.buffer(self._prof_tables[index], 8 * halves * width)
+        return np.frombuffer(buf, dtype=np.int64).reshape(halves, width)
 
     def run(self, horizon: int) -> tuple[int, int, int]:
         """Run C until `horizon` or an exit: (status, core index, cycle)."""

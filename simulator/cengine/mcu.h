@@ -43,6 +43,7 @@ typedef struct {
     uint8_t cls, sem, nreads, nwrites;
     uint8_t reads[4], writes[3];
     int8_t last_x;
+    uint8_t size;                   /* bytes: 2 for a compressed instruction (it runs as its expansion) */
 } McuInsn;
 
 typedef struct {
@@ -58,8 +59,9 @@ typedef struct McuMem {
     uint32_t periph_base, periph_size, alias_base;   /* peripheral block and its core-local alias */
     uint32_t tohost;
     int32_t has_tohost;
-    /* pre-decoded code: entries for [code_base, code_base + 4 * code_words) */
-    uint32_t code_base, code_words;
+    /* pre-decoded code: an entry per halfword of [code_base, code_base + 2 * code_halves), for the
+     * instruction that starts there (with C, instructions start at any even address) */
+    uint32_t code_base, code_halves;
     McuInsn *code;
 } McuMem;
 
@@ -111,9 +113,9 @@ static inline int mcu_rounding(const McuCore *c, int rm) {
     if (rm == 7) rm = (int)c->frm;
     return rm > 4 ? -1 : rm;
 }
-/* taken branch or jump */
+/* taken branch or jump (with C, instructions are 2-byte aligned: only an odd target traps) */
 static inline int mcu_jump(McuCore *c, uint32_t target) {
-    if (target & 3) return mcu_trap(c, MCU_CAUSE_MISALIGNED_FETCH, target);
+    if (target & 1) return mcu_trap(c, MCU_CAUSE_MISALIGNED_FETCH, target);
     c->next_pc = target; c->taken = 1; return MCU_OK;
 }
 static inline int32_t mcu_s32(uint32_t v) { return (int32_t)v; }
@@ -156,8 +158,9 @@ static inline int is_periph(const McuMem *m, uint32_t addr) {
 }
 
 static inline int in_code(const McuMem *m, uint32_t addr, int size) {
-    uint64_t end = (uint64_t)m->code_base + 4ull * m->code_words;
-    return m->code_words && (uint64_t)addr + size > m->code_base && addr < end;
+    uint64_t end = (uint64_t)m->code_base + 2ull * m->code_halves;
+    /* an instruction starting 2 bytes before addr may cover it too */
+    return m->code_halves && (uint64_t)addr + size > m->code_base && (uint64_t)addr < end + 2;
 }
 
 static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
@@ -193,7 +196,7 @@ int mcu_sem_fp_supports(int op);
 
 /* engine.c: one instruction without timing (next_pc, taken, last access reset first), then retire */
 int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d);
-void mcu_advance(McuCore *c, uint32_t pc);
+void mcu_advance(McuCore *c, uint32_t pc, uint32_t size);
 int mcu_supported(int op);
 int mcu_num_ops(void);
 

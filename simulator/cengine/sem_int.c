@@ -286,13 +286,13 @@ static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuM
     case MCU_OP_LUI: RET(IMM0 << 12);
     case MCU_OP_AUIPC: RET(c->pc + (IMM0 << 12));
     case MCU_OP_JAL: {
-        uint32_t link = c->pc + 4;
+        uint32_t link = c->next_pc;             /* pc + the instruction's size (c.jal: 2) */
         int st = mcu_jump(c, c->pc + IMM0);     /* a misaligned target traps before rd is written */
         if (st != MCU_OK) return st;
         RET(link);
     }
     case MCU_OP_JALR: {
-        uint32_t link = c->pc + 4;
+        uint32_t link = c->next_pc;
         int st = mcu_jump(c, (RS1 + IMM0) & ~1u);
         if (st != MCU_OK) return st;
         RET(link);

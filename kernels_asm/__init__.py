@@ -20,10 +20,12 @@ __all__ = ["AsmError", "Builder", "Program", "Section", "Symbol", "assemble", "a
            "to_raw"]
 
 
-def assemble(source: str, filename: str = "<input>", section_addresses: dict[str, int] | None = None) -> Program:
+def assemble(source: str, filename: str = "<input>", section_addresses: dict[str, int] | None = None,
+             include_dirs: list[str] | tuple[str, ...] = ()) -> Program:
     """Assemble GNU-syntax source text. `section_addresses` overrides where sections go
-    (see kernels_asm.program: e.g. {".text": 0x80000000})."""
-    return assemble_source(source, filename, section_addresses)
+    (see kernels_asm.program: e.g. {".text": 0x80000000}); `include_dirs` are searched by
+    .include/.incbin after the including file's folder."""
+    return assemble_source(source, filename, section_addresses, include_dirs=include_dirs)
 
 
 def assemble_file(path: str | Path, section_addresses: dict[str, int] | None = None) -> Program:

@@ -48,7 +48,8 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 from mcusim.isa.codec import EncodeError, compress, compressions, encode, isas_of
 from mcusim.isa.fields import FIELDS, FieldError, Kind
@@ -58,7 +59,8 @@ from mcusim.kernels_asm.errors import AsmError
 from mcusim.kernels_asm.expr import FLOAT_FORMATS, Node, Num, Rel, Sym, Unknown, Value, evaluate, float_bits, lo12, parse_expr
 from mcusim.kernels_asm.lexer import IDENT, Token, split_line, tokenize
 from mcusim.kernels_asm.operands import Operand, match
-from mcusim.kernels_asm.program import Program, Section, Symbol, place_sections
+from mcusim.kernels_asm.program import (MAX_SECTION_BYTES, Program, Section, Symbol, place_sections, section_limit,
+                                 too_big_message)
 from mcusim.simulator.memory_map import MAX_REGIONS, REGION_SYMBOL_PREFIX
 
 NOP = 0x0000_0013        # addi x0, x0, 0
@@ -736,8 +738,11 @@ class _Macro:
 
 
 class _Assembler:
-    def __init__(self, locations: list[Location] | None) -> None:
+    def __init__(self, locations: list[Location] | None, include_dirs: Sequence[str] = ()) -> None:
         self.locations = locations
+        self.include_dirs = [Path(d) for d in include_dirs]
+        self.including: list[Path] = []                    # files being read, outermost first
+        self.included_from: dict[str, tuple[str, int]] = {}   # included file -> (file, line) of .include
         self.statements: list[_Stmt] = []
         self.symbols: dict[str, _SymbolInfo] = {}
         self.sections: dict[str, _SectionInfo] = {}
@@ -782,6 +787,15 @@ class _Assembler:
         if exc.file:
             return exc
         file, line, col = self.where(stmt)
+        chain, seen = [], set()
+        while file in self.included_from and file not in seen:   # name the .include lines too
+            seen.add(file)
+            file_up, line_up = self.included_from[file]
+            chain.append(f"{file_up}:{line_up}")
+            file = file_up
+        if chain:
+            exc.message += f" (included from {', '.join(chain)})"
+        file = self.where(stmt)[0]
         if stmt.origin is not None:
             exc.message += f" (in an expansion of macro '{stmt.origin_macro}')"
             exc.column = 0
@@ -921,6 +935,31 @@ class _Assembler:
             if parsed is not None and pos == 0:    # a line without labels: remember it whole
                 parsed.mnemonic, parsed.col = name, base.col
                 _remember(_PARSED, (text, col, self.rvc), parsed)
+
+    # .include / .incbin
+    def find_file(self, name: str, including: str, col: int) -> Path:
+        """`name` relative to the including file's folder, then each -I folder, then the current one."""
+        path = Path(name)
+        if path.is_absolute():
+            candidates = [path]
+        else:
+            here = Path(including).parent if including and not including.startswith("<") else Path(".")
+            candidates = [here / path, *(d / path for d in self.include_dirs), path]
+        for c in candidates:
+            if c.is_file():
+                return c
+        if any(c.is_dir() for c in candidates):
+            raise AsmError(f"'{name}' is a directory, not a file", col)
+        searched = ", ".join(dict.fromkeys(str(c.parent) for c in candidates))
+        raise AsmError(f"cannot find '{name}' (searched {searched}; add folders with -I)", col)
+
+    def string_argument(self, name: str, args: str, col: int) -> tuple[str, list[str]]:
+        """The quoted file name of .include/.incbin and the text of the arguments after it."""
+        m = re.match(r'\s*"([^"]*)"\s*(?:,(.*))?$', args)
+        if not m or not m.group(1):
+            raise AsmError(f'{name} needs a file name in double quotes: {name} "file"', col)
+        rest = [a for a in (m.group(2) or "").split(",")] if m.group(2) is not None else []
+        return m.group(1), rest
 
     # Helpers for operands of directives
     def tokens(self, text: str, col: int) -> list[Token]:
@@ -1261,6 +1300,65 @@ def _fill(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
     asm.add(_Space(count, unit or (Num(1), col), value), base)
 
 
+_MAX_INCLUDE_DEPTH = 32
+
+
+@_directive(".include")
+def _include(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
+    file, rest = asm.string_argument(name, args, col)
+    if rest:
+        raise AsmError(".include takes one file name", col)
+    path = asm.find_file(file, base.file, col)
+    resolved = path.resolve()
+    if resolved in asm.including:
+        chain = " -> ".join(p.name for p in [*asm.including[asm.including.index(resolved):], resolved])
+        raise AsmError(f"include cycle: {chain}", col)
+    if len(asm.including) >= _MAX_INCLUDE_DEPTH:
+        raise AsmError(f".include nested deeper than {_MAX_INCLUDE_DEPTH} files", col)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise AsmError(f"cannot read '{file}' ({exc.strerror})", col) from None
+    except UnicodeDecodeError:
+        raise AsmError(f"'{file}' is not UTF-8 text (use .incbin for binary data)", col) from None
+    shown = str(path)
+    asm.included_from.setdefault(shown, (*asm.where(base)[:2],))
+    asm.including.append(resolved)
+    try:
+        asm.feed(text.split("\n"), shown)
+    finally:
+        asm.including.pop()
+
+
+@_directive(".incbin")
+def _incbin(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
+    file, rest = asm.string_argument(name, args, col)
+    if len(rest) > 2:
+        raise AsmError('.incbin takes a file name, a skip and a count: .incbin "file"[, skip[, count]]', col)
+    numbers = []
+    for text in rest:
+        try:
+            numbers.append(int(text.strip(), 0))
+        except ValueError:
+            raise AsmError(f".incbin: '{text.strip()}' is not a number", col) from None
+    path = asm.find_file(file, base.file, col)
+    size = path.stat().st_size
+    skip = numbers[0] if numbers else 0
+    count = numbers[1] if len(numbers) > 1 else size - skip
+    if skip < 0 or count < 0 or skip + count > size:
+        raise AsmError(f".incbin: skip {skip} and count {count} are outside '{file}' ({size} bytes)", col)
+    if count > MAX_SECTION_BYTES:
+        raise AsmError(f".incbin: '{file}' holds {count:,} bytes, more than any memory of the cluster "
+                       f"({MAX_SECTION_BYTES // 1024:,} KiB)", col)
+    try:
+        with open(path, "rb") as f:
+            f.seek(skip)
+            data = f.read(count)
+    except OSError as exc:
+        raise AsmError(f"cannot read '{file}' ({exc.strerror})", col) from None
+    asm.add(_Bytes(data), base)
+
+
 @_directive(".align", ".p2align", ".balign")
 def _align(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
     amount, fill, limit = asm.args_between(name, args, col, 1, 3)
@@ -1321,10 +1419,13 @@ def _end(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
 
 # --- Driver ----------------------------------------------------------------------------------------
 def assemble_source(source: str, filename: str = "<input>", section_addresses: dict[str, int] | None = None,
-                    locations: list[Location] | None = None) -> Program:
+                    locations: list[Location] | None = None, include_dirs: Sequence[str] = ()) -> Program:
     """Assemble GNU-syntax source into a Program. `locations` maps source line numbers (1-based index
-    into the list) to the place errors should be reported (the Builder passes its callers)."""
-    asm = _Assembler(locations)
+    into the list) to the place errors should be reported (the Builder passes its callers);
+    `include_dirs`: folders searched by .include/.incbin after the including file's own."""
+    asm = _Assembler(locations, include_dirs)
+    if filename and not filename.startswith("<") and Path(filename).is_file():
+        asm.including.append(Path(filename).resolve())
     asm.feed(source.split("\n"), filename)
     if asm.defining is not None:
         file, line, col = asm.defining.where
@@ -1340,6 +1441,8 @@ def assemble_source(source: str, filename: str = "<input>", section_addresses: d
             raise asm.fail(exc, stmt) from None
         except RecursionError:
             raise asm.fail(AsmError("expression nested too deeply"), stmt) from None
+        if first.offset > section_limit(first.section)[0]:
+            raise asm.fail(AsmError(too_big_message(first.section, first.offset)), stmt)
         sizes.append((first.section, first.offset))
     first.switch(first.section)
 

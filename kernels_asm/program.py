@@ -71,6 +71,29 @@ class Program:
         return self.symbols[name].value
 
 
+# The largest memory any configuration has (simulator/config.py: L2 up to 16 MiB): no section can
+# be larger, so `.space 0x7fffffff` is refused while it is being read, not written out as 2 GB.
+MAX_SECTION_BYTES = 16 * 1024 * 1024
+# The TCDM's address window ends at the cluster peripherals (simulator/memory_map.py).
+TCDM_WINDOW_BYTES = 0x1020_0000 - TCDM_BASE
+
+
+def section_limit(name: str) -> tuple[int, str]:
+    """The most bytes section `name` can hold, and the memory that sets that limit."""
+    if is_tcdm(name):
+        return TCDM_WINDOW_BYTES, "the TCDM address window (up to the peripherals at 0x10200000)"
+    return MAX_SECTION_BYTES, "the largest L2 a configuration can have"
+
+
+def too_big_message(name: str, size: int) -> str:
+    limit, memory = section_limit(name)
+    return (f"section {name} grows to {_kib(size)}, more than {memory} holds ({_kib(limit)})")
+
+
+def _kib(n: int) -> str:
+    return f"{n:,} bytes" if n < 10 * 1024 else f"{n / 1024:,.0f} KiB"
+
+
 def is_tcdm(name: str) -> bool:
     return name in (".tcdm", ".l1") or name.startswith((".tcdm.", ".l1."))
 

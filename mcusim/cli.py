@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from mcusim.simulator.cli import (EXIT_BAD_INPUT, EXIT_MAX_CYCLES, EXIT_PROGRAM_ERROR, UserError,
-                                  add_program_parsers)
+from mcusim.simulator.cli import add_program_parsers, run_guarded, version
 
 DESCRIPTION = "cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI5CY, Xpulpv2, FP16 SIMD)"
 
@@ -17,7 +16,12 @@ def build_parser() -> argparse.ArgumentParser:
     from mcusim.simulator.cc import add_cc_parsers
     from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
     from mcusim.workloads.dse_cli import add_sweep_parser, add_tune_parser
-    parser = argparse.ArgumentParser(prog="mcusim", description=f"mcusim: {DESCRIPTION}")
+    parser = argparse.ArgumentParser(prog="mcusim", description=f"mcusim: {DESCRIPTION}",
+                                     epilog="Exit status: 0 ok; 1 the program exited non-zero, or a kernel/step "
+                                            "gave wrong numbers; 2 bad input; 3 the program failed (trap, hang, "
+                                            "deadlock); 4 --max-cycles exceeded; 5 a bug in mcusim "
+                                            "(README: Exit status).")
+    parser.add_argument("--version", action="version", version=f"mcusim {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_program_parsers(sub)
     add_cc_parsers(sub)
@@ -30,27 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mcusim.kernels_asm import AsmError
-    from mcusim.simulator.functional import SimulationError
-    from mcusim.simulator.loader import LoadError
+    """Parse `argv` and run the sub-command; every failure is one line on stderr and an exit status
+    (mcusim.simulator.cli: the table, run_guarded)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["cc"]:     # every other option goes to clang: argparse would reject them
         from mcusim.simulator.cc import cmd_cc
-        return cmd_cc(argparse.Namespace(cc_args=argv[1:]))
+        return run_guarded(cmd_cc, argparse.Namespace(cc_args=argv[1:], command="cc"))
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (UserError, AsmError, LoadError) as exc:
-        print(f"mcusim: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SimulationError as exc:
-        print(f"mcusim: error: {exc}", file=sys.stderr)
-        if exc.kind == "config":
-            return EXIT_BAD_INPUT
-        return EXIT_MAX_CYCLES if exc.kind == "max-cycles" else EXIT_PROGRAM_ERROR
-    except KeyboardInterrupt:
-        print("mcusim: interrupted", file=sys.stderr)
-        return 130
+    return run_guarded(args.func, args)
 
 
 if __name__ == "__main__":

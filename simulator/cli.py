@@ -1,10 +1,20 @@
 """The program commands of `mcusim` (asm, disasm, run) and what every subcommand shares: UserError,
-the exit codes, the engine option. `mcusim.cli` builds the command line from these and the other
-packages' subcommands; this module imports nothing above the simulator.
+the exit codes and the error handling (run_guarded), the engine option. `mcusim.cli` builds the
+command line from these and the other packages' subcommands; this module imports nothing above the
+simulator.
 
-Exit status: a simulated program's own exit code for `run`; 2 for bad input (assembly errors,
-unreadable files, bad options); 3 when the simulated program fails (unhandled trap, hang);
-4 when it exceeds --max-cycles. Errors are one line on stderr, never a traceback.
+Exit status of every command (EXIT_STATUS below; README "Exit status"):
+  0    success (the program exited with 0; the kernel/training step was correct)
+  1    the simulated program exited with a non-zero code (its code is in the message and the JSON;
+       `run --exit-code program` passes the program's own code through instead), or a kernel/step
+       gave wrong numbers
+  2    bad input: options, files, assembly, ELF, configuration (also argparse's usage errors)
+  3    the simulated program failed: unhandled trap, jump-to-self hang, deadlock, misuse of the
+       event unit or DMA (fork without join, ...)
+  4    the run exceeded --max-cycles
+  5    internal error: a bug in mcusim; the full report is written to a file named in the message
+  130  interrupted (Ctrl-C);  141  stdout was closed early (e.g. `| head`)
+Errors are one line on stderr (also with -q), never a traceback.
 """
 from __future__ import annotations
 
@@ -14,16 +24,24 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mcusim.simulator.argtypes import integer, positive
+from mcusim.simulator.argtypes import address, cycles, positive
+from mcusim.simulator.errors import UserError
 
+EXIT_OK = 0
+EXIT_PROGRAM_NONZERO = 1
 EXIT_BAD_INPUT = 2
 EXIT_PROGRAM_ERROR = 3
 EXIT_MAX_CYCLES = 4
+EXIT_INTERNAL = 5
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+# SimulationError.kind -> exit status
+EXIT_BY_KIND = {"config": EXIT_BAD_INPUT, "max-cycles": EXIT_MAX_CYCLES}
 CONTROLLER_MODE_SYMBOL = "__mcusim_controller_mode"
 
 
-class UserError(Exception):
-    """A mistake of the user's (bad file, option, program): reported in one line."""
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_MAX_CYCLES", "EXIT_PROGRAM_ERROR", "EXIT_PROGRAM_NONZERO",
+           "UserError", "add_engine_option", "add_program_parsers", "resolve_engine", "run_guarded", "version"]
 
 
 def resolve_engine(requested: str, tracing: bool = False) -> str:
@@ -78,20 +96,20 @@ def _window(text: str) -> tuple[int, int]:
 
 def cmd_asm(args: argparse.Namespace) -> int:
     from mcusim.kernels_asm import assemble, to_elf, to_raw
-    source = _read_text(args.source)
-    program = assemble(source, str(args.source))
+    from mcusim.simulator.outputs import check_outputs, write_atomic
     out = Path(args.output)
     suffix = out.suffix.lower()
-    if suffix == ".bin":
-        data = to_raw(program)
-    elif suffix in (".elf", ".o", ""):
-        data = to_elf(program)
-    else:
-        raise UserError(f"{out}: unknown output kind {suffix!r} (use .elf for ELF, .bin for raw .text bytes)")
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write ({exc.strerror})") from None
+    if suffix not in (".bin", ".elf", ".o", ""):
+        raise UserError(f"-o {out}: unknown output kind {suffix!r} (use .elf for ELF, .bin for raw .text bytes)")
+    check_outputs([("-o", args.output)])
+    source = _read_text(args.source)
+    program = assemble(source, str(args.source), include_dirs=args.include)
+    if not any("x" in sec.flags and sec.size for sec in program.sections):
+        _warn(f"{args.source}: no instructions (an empty program: `run` would refuse it)")
+    elif "_start" not in program.symbols:
+        _warn(f"{args.source}: no _start label; the entry point is the start of .text ({program.entry:#x})")
+    data = to_raw(program) if suffix == ".bin" else to_elf(program)
+    write_atomic(args.output, data, "-o")
     return 0
 
 
@@ -100,10 +118,7 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     from mcusim.isa.spec import DEFAULT_ISA
     from mcusim.simulator.loader import read_elf
     path = Path(args.program)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = _read_bytes(args.program)
     if raw[:4] == b"\x7fELF":
         image = read_elf(raw, str(path))
         isa = args.isa or image.custom_isa or DEFAULT_ISA
@@ -114,6 +129,8 @@ def cmd_disasm(args: argparse.Namespace) -> int:
             for line in listing(code, addr, labels, isa):
                 print(line)
     else:
+        if not raw:
+            raise UserError(f"{path}: empty file (nothing to disassemble)")
         isa = args.isa or DEFAULT_ISA
         print(f"\n{path}:     raw binary, base {args.base:#x}, custom extensions {isa}\n")
         for line in listing(raw, args.base, isa=isa):
@@ -121,17 +138,46 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console_writer(args: argparse.Namespace):
+    """Where the simulated program's console (ecall write) goes: --console FILE, else stderr when a
+    report goes to stdout (stdout stays one clean document), else stdout/stderr by fd. Returns
+    (writer, file to close or None)."""
+    if args.console:
+        try:
+            f = open(args.console, "wb")
+        except OSError as exc:
+            raise UserError(f"--console {args.console}: cannot write ({exc.strerror})") from None
+
+        def to_file(fd: int, data: bytes) -> None:
+            f.write(data)
+            f.flush()
+        return to_file, f
+    if "-" in (args.json, args.trace, args.signature):
+        def to_stderr(fd: int, data: bytes) -> None:
+            sys.stderr.flush()
+            sys.stderr.buffer.write(data)
+            sys.stderr.buffer.flush()
+        return to_stderr, None
+    return None, None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from mcusim.simulator.cluster import Cluster
     from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.simulator.functional import SimulationError
     from mcusim.simulator.loader import load_program
+    from mcusim.simulator.outputs import check_outputs, write_atomic
     from mcusim.simulator.report import dumps, print_table, to_json
+    check_outputs([("--json", args.json), ("--trace", args.trace), ("--signature", args.signature),
+                   ("--console", args.console)])
+    if args.console and args.console == "-":
+        raise UserError("--console -: the console goes to stdout by default; give a file name")
     overrides: dict = {}
     if args.max_cycles is not None:
         overrides["max_cycles"] = args.max_cycles
     if args.misaligned is not None:
         overrides["core"] = {"misaligned": args.misaligned}
-    image = load_program(args.program)
+    image = load_program(args.program, include_dirs=args.include)
     isa = args.isa or image.custom_isa     # explicit --isa wins over the ELF's arch string
     if isa is not None:
         overrides.setdefault("core", {})["custom_isa"] = isa
@@ -139,51 +185,96 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = load_config(args.preset, args.config, overrides)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    from mcusim.simulator.loader import has_code
+    if not has_code(image):
+        raise UserError(f"{args.program}: no instructions (an empty program)")
+    if str(args.program).lower().endswith((".s", ".asm")) and "_start" not in image.symbols:
+        _warn(f"{args.program}: no _start label; starting at the beginning of .text ({image.entry:#x})")
+    if args.signature:
+        missing = [s for s in ("begin_signature", "end_signature") if s not in image.symbols]
+        if missing:
+            raise UserError(f"--signature: the program has no symbol {missing[0]}")
+    if args.controller and args.cores is not None:
+        raise UserError("--cores and --controller exclude each other (controller mode starts core 8 only)")
+    if args.cores is not None and args.cores > config.workers:
+        raise UserError(f"--cores {args.cores}: the cluster has {config.workers} workers (1..{config.workers})")
     trace = None
     if args.trace:
         try:
             trace = sys.stdout if args.trace == "-" else open(args.trace, "w")
         except OSError as exc:
-            raise UserError(f"{args.trace}: cannot write ({exc.strerror})") from None
+            raise UserError(f"--trace {args.trace}: cannot write ({exc.strerror})") from None
     engine = resolve_engine(args.engine, tracing=trace is not None)
-    if args.controller and args.cores is not None:
-        raise UserError("--cores and --controller exclude each other (controller mode starts core 8 only)")
     # The SDK's offload object (PMSIS pi_cluster_*) marks programs whose main belongs on the controller.
     controller = args.controller or (args.cores is None and CONTROLLER_MODE_SYMBOL in image.symbols)
+    writer, console_file = _console_writer(args)
+    error: SimulationError | None = None
     try:
         cluster = Cluster(image, config, cores=args.cores or 1, controller=controller, trace=trace,
                           trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine,
                           profile=args.profile)
-        result = cluster.run()
+        if writer is not None:
+            for c in cluster.cores:
+                c.hart.console = writer
+        from mcusim.simulator.progress import cycle_progress
+        with cycle_progress(cluster, args.progress, args.quiet):
+            try:
+                result = cluster.run()
+            except SimulationError as exc:
+                if exc.kind == "config":
+                    raise
+                error = exc
+                result = cluster.result_after_error(exc)
     finally:
         if trace is not None and trace is not sys.stdout:
             trace.close()
+        if console_file is not None:
+            console_file.close()
     if args.signature:
         _write_signature(args.signature, image, cluster.memory)
-    doc = to_json(result, str(args.program))
+    doc = to_json(result, str(args.program), error)
     if args.json:
-        if args.json == "-":
-            print(dumps(doc))
-        else:
-            Path(args.json).write_text(dumps(doc) + "\n")
-    if not args.quiet:
+        write_atomic(args.json, dumps(doc) + "\n", "--json")
+        args.report_written = True
+    if not args.quiet and error is None:     # an error is one line (its counters are in --json)
         print_table(doc)
-    if args.profile:
+    if args.profile and error is None:
         from mcusim.simulator.profile import print_profile
         print_profile(result, top=args.top)
-    return result.exit_code & 0xFF
+    if error is not None:
+        raise error
+    if args.exit_code == "program":
+        return result.exit_code & 0xFF
+    if result.exit_code:
+        print(f"mcusim: the program exited with code {result.exit_code} ({result.reason})", file=sys.stderr)
+        return EXIT_PROGRAM_NONZERO
+    return EXIT_OK
 
 
 def _write_signature(path: str, image, memory) -> None:
+    from mcusim.simulator.outputs import write_atomic
+    begin, end = image.symbols["begin_signature"], image.symbols["end_signature"]
     try:
-        begin, end = image.symbols["begin_signature"], image.symbols["end_signature"]
-    except KeyError as exc:
-        raise UserError(f"--signature: the program has no symbol {exc.args[0]}") from None
-    words = [memory.read(a, 4) for a in range(begin, end, 4)]
-    Path(path).write_text("".join(f"{w:08x}\n" for w in words))
+        words = [memory.read(a, 4) for a in range(begin, end, 4)]
+    except Exception:  # noqa: BLE001 - the memory model's access fault
+        raise UserError(f"--signature: begin_signature..end_signature ({begin:#x}..{end:#x}) is not in "
+                        "memory") from None
+    write_atomic(path, "".join(f"{w:08x}\n" for w in words), "--signature")
+
+
+def _read_bytes(path: str) -> bytes:
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{path}: is a directory")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def _read_text(path: str) -> str:
+    if Path(path).is_dir():
+        raise UserError(f"{path}: is a directory")
     try:
         return Path(path).read_text()
     except OSError as exc:
@@ -192,22 +283,36 @@ def _read_text(path: str) -> str:
         raise UserError(f"{path}: not UTF-8 text") from None
 
 
+def version() -> str:
+    """mcusim's version (mcusim.__version__)."""
+    from mcusim import __version__
+    return __version__
+
+
 def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `mcusim asm`, `mcusim disasm` and `mcusim run` on the top-level sub-parsers."""
 
-    p = sub.add_parser("asm", help="assemble PROG.s into an ELF executable or raw .text bytes")
+    p = sub.add_parser("asm", help="assemble PROG.s into an ELF executable or raw .text bytes",
+                       description="Assemble GNU-syntax RV32IMFC + Xpulpv2 + Xfvec source into an ELF32 "
+                                   "executable (.elf) or raw little-endian .text bytes (.bin).")
     p.add_argument("source", help="assembly source file")
     p.add_argument("-o", "--output", required=True, help="PROG.elf (ELF32) or PROG.bin (raw .text bytes)")
+    p.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
+                   help="search DIR for .include and .incbin files (after the including file's folder)")
     p.set_defaults(func=cmd_asm)
 
-    p = sub.add_parser("disasm", help="objdump-like listing of an ELF or raw binary")
+    p = sub.add_parser("disasm", help="objdump-like listing of an ELF or raw binary",
+                       description="Disassemble the executable sections of an ELF, or a raw binary, in "
+                                   "objdump's layout.")
     p.add_argument("program", help="PROG.elf or PROG.bin")
-    p.add_argument("--base", type=integer, default=0, help="load address of a raw binary (default 0)")
+    p.add_argument("--base", type=address, default=0, help="load address of a raw binary (default 0)")
     add_isa_option(p)
     p.set_defaults(func=cmd_disasm)
 
     from mcusim.simulator.config import PRESETS, ClusterConfig
-    p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits")
+    p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits",
+                       description="Simulate a program cycle by cycle on the cluster and report cycles, "
+                                   "instructions and stall causes per core and region.")
     p.add_argument("program", help="PROG.s or PROG.elf")
     p.add_argument("--cores", type=positive, default=None,
                    help="SPMD: start workers 0..N-1 at _start (default 1)")
@@ -219,7 +324,7 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--signature", metavar="FILE",
                    help="write memory between begin_signature and end_signature as hex words")
-    p.add_argument("--max-cycles", type=positive, default=None,
+    p.add_argument("--max-cycles", type=cycles, default=None,
                    help=f"stop with an error after this many cycles (default {ClusterConfig().max_cycles:,})")
     p.add_argument("--misaligned", choices=("trap", "split"), default=None,
                    help="misaligned loads/stores: split into two accesses as RI5CY does (default), or trap "
@@ -230,10 +335,111 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
                    help="trace only these cores, e.g. 0,1,8")
     p.add_argument("--trace-cycles", type=_window, default=None, metavar="A:B",
                    help="trace only cycles A (inclusive) to B (exclusive)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
+    p.add_argument("--console", metavar="FILE",
+                   help="write the program's console output (ecall write) to FILE (default: stdout, or stderr "
+                        "when a report goes to stdout)")
+    p.add_argument("--exit-code", choices=("status", "program"), default="status",
+                   help="status (default): 0 when the program exits with 0, 1 when with another code, 2-5 for "
+                        "mcusim's own failures; program: the program's own exit code (0-255)")
+    p.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
+                   help="search DIR for .include and .incbin files of an assembly source")
+    p.add_argument("--progress", action="store_true",
+                   help="report cycles simulated on stderr also when it is not a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr (errors are still printed)")
     p.add_argument("--profile", action="store_true",
                    help="cycles and stall causes per region, label and instruction (hottest first)")
     p.add_argument("--top", type=positive, default=20, help="rows of the --profile tables (default 20)")
     add_isa_option(p)
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
+
+
+def run_guarded(func, args: argparse.Namespace) -> int:
+    """Run a command; turn every failure into one line on stderr and its exit status (module doc).
+    A bug (any other exception) is reported in one line naming the file with its traceback."""
+    from mcusim.kernels_asm import AsmError
+    from mcusim.simulator.config import ConfigError
+    from mcusim.simulator.functional import SimulationError
+    from mcusim.simulator.loader import LoadError
+    from mcusim.simulator.outputs import OutputError
+    try:
+        return func(args)
+    except (UserError, AsmError, LoadError, OutputError, ConfigError) as exc:
+        _error(str(exc))
+        _error_report(args, "bad-input", exc, EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
+    except SimulationError as exc:
+        _error(str(exc))
+        status = EXIT_BY_KIND.get(exc.kind, EXIT_PROGRAM_ERROR)
+        _error_report(args, exc.kind, exc, status)
+        return status
+    except KeyboardInterrupt:
+        _error("interrupted")
+        _error_report(args, "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout's reader went away (`| head`): nothing more to say, and nothing left to flush.
+        try:
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return EXIT_BROKEN_PIPE
+    except MemoryError:
+        _error("out of memory (the input asks for more than this machine has)")
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, the traceback in a file
+        report = _crash_report(exc)
+        message = (f"internal error (a bug in mcusim, please report it): {type(exc).__name__}: {exc}; "
+                   f"full report in {report}")
+        _error(message)
+        _error_report(args, "internal-error", message, EXIT_INTERNAL)
+        return EXIT_INTERNAL
+
+
+ERROR_SCHEMA = "mcusim-error/1"
+
+
+def _error_report(args: argparse.Namespace, reason: str, error: object, status: int) -> None:
+    """A command that fails before writing its --json report writes this one instead, so a script
+    gets a report for every outcome: {schema, command, exit_status, exit_code: null, exit_reason, error}."""
+    path = getattr(args, "json", None)
+    if not path or getattr(args, "report_written", False):
+        return
+    from mcusim.simulator.outputs import write_atomic
+    doc = {"schema": ERROR_SCHEMA, "command": getattr(args, "command", None), "exit_status": status,
+           "exit_code": None, "exit_reason": reason, "error": " ".join(str(error).split("\n"))}
+    try:
+        write_atomic(path, json.dumps(doc, indent=2) + "\n")
+    except Exception:  # noqa: BLE001 - the path itself may be what was wrong
+        pass
+
+
+def _warn(message: str) -> None:
+    print(f"mcusim: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _error(message: str) -> None:
+    line = " ".join(str(message).split("\n"))
+    try:
+        print(f"mcusim: error: {line}", file=sys.stderr, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _crash_report(exc: BaseException) -> str:
+    import platform
+    import tempfile
+    import time
+    import traceback
+    text = (f"mcusim {version()} internal error\ncommand: {' '.join(sys.argv)}\n"
+            f"python {platform.python_version()} on {platform.platform()}\n"
+            f"time: {time.strftime('%Y-%m-%d %H:%M:%S')}\n\n"
+            + "".join(traceback.format_exception(exc)))
+    try:
+        fd, path = tempfile.mkstemp(prefix="mcusim-crash-", suffix=".txt")
+        with open(fd, "w") as f:
+            f.write(text)
+        return path
+    except OSError:
+        return "(could not be written: " + "".join(traceback.format_exception_only(exc)).strip() + ")"

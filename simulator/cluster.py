@@ -205,7 +205,7 @@ class RegionRecord:
 
 @dataclass
 class ClusterResult:
-    exit_code: int
+    exit_code: int | None      # None when the run ended in an error (reason: its kind)
     reason: str
     cycles: int
     cores: list[CoreModel]
@@ -277,6 +277,9 @@ class Cluster:
         self.region_names = {value: name[len(prefix):] for name, value in image.symbols.items()
                              if name.startswith(prefix)}
         self.finished: tuple[int, str] | None = None
+        self.progress_tick = NEVER                 # next progress report (set_progress), none by default
+        self.progress_step = NEVER
+        self.progress_hook: Callable[[int], None] | None = None
         self.trace = trace
         self.trace_cores = trace_cores
         self.trace_window = trace_window or (0, NEVER)
@@ -768,6 +771,13 @@ class Cluster:
             return
         if self.mode == "controller":
             if core.id == CONTROLLER:
+                busy = [c.id for c in self.cores[:self.config.workers] if self.event_unit.dispatched >> c.id & 1]
+                if busy:
+                    raise SimulationError(
+                        f"core {core.id}: the controller exited at {describe_instruction(core.hart, core.hart.pc)} "
+                        f"(cycle {core.end_cycle - 1}) while worker{'s' if len(busy) > 1 else ''} "
+                        f"{', '.join(map(str, busy))} still run{'' if len(busy) > 1 else 's'} the task it "
+                        "dispatched: fork without join (join before exiting)", "program")
                 self.finished = (done.code, f"controller exited with code {done.code}")
             return
         self.event_unit.core_left(core)
@@ -793,6 +803,9 @@ class Cluster:
         while self.finished is None:
             peek = self.env.peek()
             self.horizon = NEVER if peek == float("inf") else int(peek)
+            tick = self.progress_tick
+            if tick < self.horizon:       # a progress report, not an event: only ends the quantum
+                self.horizon = tick
             self.now = int(self.env.now)
             if self.cengine is not None:
                 self._advance_compiled()
@@ -817,6 +830,11 @@ class Cluster:
                 break
             if self.horizon == NEVER:
                 self._deadlock_error()
+            if self.horizon == tick:
+                if self.env.peek() == float("inf") and all(c.ready >= NEVER for c in cores):
+                    self._deadlock_error()     # what the horizon NEVER would have found
+                self.progress_tick = tick + self.progress_step
+                self.progress_hook(tick)
             yield self.env.timeout(self.horizon - self.env.now)
 
     def _advance_one(self, core: CoreModel, max_cycles: int) -> bool:
@@ -842,8 +860,8 @@ class Cluster:
         ce = self.cengine
         while self.finished is None:
             status, index, t = ce.run(self.horizon)
-            if status == 0:
-                self.now = int(ce.state.now)
+            if status == 0:             # at the horizon; C's now is its last issue cycle
+                self.now = max(self.now, int(ce.state.now))
                 return
             if status == 2:
                 self.now = int(ce.state.now)
@@ -864,6 +882,10 @@ class Cluster:
         if self.cengine is not None:
             self.cengine.sync_dma(self.dma.active)
 
+    def set_progress(self, hook: Callable[[int], None], step: int) -> None:
+        """Call hook(cycle) every `step` cycles of simulated time (simulator.progress)."""
+        self.progress_hook, self.progress_step, self.progress_tick = hook, step, step
+
     def run(self) -> ClusterResult:
         self.error: SimulationError | None = None
         self.env.process(self._cores_process())
@@ -879,6 +901,20 @@ class Cluster:
         return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode,
                              self.engine_used, self._profile_finish() if self.profile else None,
                              self.dma.bytes_moved)
+
+    def result_after_error(self, error: SimulationError) -> ClusterResult:
+        """The report of a run that ended in `error` (trap, hang, deadlock, cycle limit): every core's
+        counters up to the stop, exit code None, the error's kind as the reason."""
+        end = max([c.end_cycle or 0 for c in self.cores] + [c.issue_cycle + 1 for c in self.started]
+                  + [min(self.now, self.config.max_cycles)])
+        if error.kind == "max-cycles":      # the run stopped at the limit, whichever core reached it first
+            end = self.config.max_cycles
+        self._close_accounting(end)
+        for c in self.cores:
+            if c.end_cycle is not None and c.end_cycle > end:
+                c.end_cycle = end
+        return ClusterResult(None, error.kind, end, self.cores, self.regions, self.config, self.mode,
+                             self.engine_used, None)
 
     def _close_accounting(self, end: int) -> None:
         """Cores still asleep (or never started) at the end spent the rest of the run asleep."""

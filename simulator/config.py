@@ -284,6 +284,8 @@ def load_config(preset: str = "default", path: str | Path | None = None,
             data = tomllib.loads(Path(path).read_text())
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text (a TOML file is expected)") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML ({exc})") from None
         config = apply(config, data, str(path))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from mcusim.isa.disasm import format_decoded
 from mcusim.isa.spec import CUSTOM_ISAS, DEFAULT_ISA
-from mcusim.simulator.hart import CAUSE_ILLEGAL, CAUSE_NAMES, Hart, ProgramExit, Trap
+from mcusim.simulator.hart import CAUSE_ECALL_M, CAUSE_ILLEGAL, CAUSE_NAMES, Hart, ProgramExit, Trap
 from mcusim.simulator.loader import Image, build_memory
 
 DEFAULT_MAX_CYCLES = 10_000_000
@@ -64,6 +64,11 @@ def trap_message(core: int, hart: Hart, trap: Trap) -> str:
         extra = f" (address {trap.tval:#010x})"
     elif trap.cause == CAUSE_ILLEGAL:
         extra = " (no handler installed in mtvec)"
+    elif trap.cause == CAUSE_ECALL_M:
+        extra = (f" (unknown system call a7 = {hart.x[17]}, a0 = {hart.x[10]}: mcusim knows a7 = 93 exit "
+                 "and a7 = 64 write to fd 1 or 2)")
+    if trap.detail:
+        extra = f" ({trap.detail})"
     return f"core {core}: {what} at {where}{extra}"
 
 

@@ -201,8 +201,8 @@ class Hart:
     def illegal(self) -> None:
         raise Trap(CAUSE_ILLEGAL)
 
-    def trap(self, cause: int, tval: int = 0) -> None:
-        raise Trap(cause, tval)
+    def trap(self, cause: int, tval: int = 0, detail: str = "") -> None:
+        raise Trap(cause, tval, detail)
 
     def exit(self, code: int) -> None:
         raise ProgramExit(code, f"exit({code})")

@@ -64,6 +64,7 @@ class Image:
     # the custom-extension encodings the ELF's .riscv.attributes arch string names (isa.spec), or None
     custom_isa: str | None = None
     functions: set[str] = field(default_factory=set)    # symbols the ELF marks STT_FUNC
+    sections: list[tuple[str, int, int]] = field(default_factory=list)   # allocated: (name, addr, size)
 
     def symbol_at(self) -> dict[int, str]:
         """Address -> first symbol name, for listings."""
@@ -110,7 +111,9 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
                         functions.add(sym.name)
         exec_sections = [(s.name, s["sh_addr"], s.data()) for s in elf.iter_sections()
                          if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
-        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf), functions)
+        sections = [(s.name, s["sh_addr"], s["sh_size"]) for s in elf.iter_sections()
+                    if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"]]
+        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf), functions, sections)
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
 
@@ -138,14 +141,19 @@ def program_image(program: Program) -> Image:
     symbols = {y.name: y.value & 0xFFFF_FFFF for y in program.symbols_in_table_order()}
     exec_sections = [(s.name, s.address, bytes(s.data)) for s in program.sections
                      if "x" in s.flags and not s.nobits]
+    sections = [(s.name, s.address, s.size) for s in program.loadable_sections()]
     # the set as its ELF's arch string would name it (mcusim's ELFs leave the default set unnamed)
     custom_isa = custom_isa_of_arch("rv32i" + ARCH_EXTENSIONS.get(program.custom_isa or "", ""))
-    return Image(program.entry, segments, symbols, exec_sections, custom_isa)
+    return Image(program.entry, segments, symbols, exec_sections, custom_isa, sections=sections)
 
 
-def load_program(path: str | Path, section_addresses: dict[str, int] | None = None) -> Image:
-    """An ELF file, or an assembly source (assembled in memory through the same ELF path)."""
+def load_program(path: str | Path, section_addresses: dict[str, int] | None = None,
+                 include_dirs: list[str] | tuple[str, ...] = ()) -> Image:
+    """An ELF file, or an assembly source (assembled in memory through the same ELF path;
+    `include_dirs` for its .include/.incbin)."""
     path = Path(path)
+    if path.is_dir():
+        raise LoadError(f"{path}: is a directory")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -158,13 +166,43 @@ def load_program(path: str | Path, section_addresses: dict[str, int] | None = No
             text = raw.decode()
         except UnicodeDecodeError:
             raise LoadError(f"{path}: assembly source is not UTF-8 text") from None
-        program = assemble(text, str(path), section_addresses)
+        program = assemble(text, str(path), section_addresses, include_dirs)
         return read_elf(to_elf(program), str(path))
     raise LoadError(f"{path}: neither an ELF executable nor an assembly source (.s)")
 
 
+# The address windows of the two memories: what starts in one must end inside the configured size.
+_WINDOWS = (("TCDM", TCDM_BASE, 0x1020_0000, "tcdm.size_kib"), ("L2", L2_BASE, 0x2000_0000, "l2.size_kib"))
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes" if n % 1024 else f"{n // 1024:,} KiB"
+
+
+def check_fits(image: Image, tcdm_size: int, l2_size: int) -> None:
+    """LoadError naming the section (or segment), its size and the memory's size when something placed in
+    the TCDM or L2 runs past the end of that memory as configured."""
+    parts = image.sections or [(f"segment at {s.address:#x}", s.address, s.mem_size) for s in image.segments]
+    for name, address, size in parts:
+        for memory, base, window_end, setting in _WINDOWS:
+            if not base <= address < window_end:
+                continue
+            capacity = tcdm_size if memory == "TCDM" else l2_size
+            if address + size > base + capacity:
+                what = name if name.startswith("segment") else f"section {name}"
+                raise LoadError(f"{what} ({_size(size)} at {address:#x}) does not fit in the {memory} "
+                                f"({_size(capacity)}; its end {address + size:#x} is past {base + capacity:#x}; "
+                                f"a larger {setting} in --config, or a smaller section)")
+
+
+def has_code(image: Image) -> bool:
+    """Whether the image holds any instruction bytes."""
+    return any(code for _, _, code in image.exec_sections) or any(s.executable and s.data for s in image.segments)
+
+
 def build_memory(image: Image, tcdm_size: int = TCDM_SIZE, l2_size: int = L2_SIZE) -> Memory:
     """The cluster memory map with the image's segments copied in."""
+    check_fits(image, tcdm_size, l2_size)
     mem = Memory()
     mem.add_region("tcdm", TCDM_BASE, tcdm_size)
     mem.add_region("l2", L2_BASE, l2_size)

@@ -166,6 +166,11 @@ class EventUnit:
             self.cluster.wake(joiner, worker.issue_cycle + self._wakeup())
 
     def join(self, core: "CoreModel") -> None:
+        if self.cluster.mode == "spmd":
+            raise SimulationError(f"core {core.id}: join in SPMD mode at "
+                                  f"{describe_instruction(core.hart, core.hart.pc)} (cycle {core.issue_cycle}): "
+                                  "join waits for workers dispatched with fork, which is controller mode "
+                                  "(--controller)", "program")
         if self.dispatched:
             self.joiner = core
             self.cluster.sleep(core, "sleep", "the dispatched workers to return (join)")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mcusim.simulator import memory_map as mm
 from mcusim.simulator.cluster import STALL_CAUSES
 from mcusim.simulator.memory_map import DISPATCH_RETURN, REGION_SYMBOL_PREFIX
+from mcusim.simulator.tables import keep_headers
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -304,7 +305,7 @@ def region_table(rows: list[dict[str, Any]], title: str = "kernels (regions): cy
         t.add_row(r["region"], f"{r['cycles']:,}", f"{r['core_cycles']:,}", f"{r['instret']:,}",
                   *[f"{100 * _share(r['stalls'].get(c, 0), r['core_cycles']):.1f}%" for c in causes])
     t.caption = "stall columns: share of the region's cycles summed over its cores"
-    return t
+    return keep_headers(t)
 
 
 def _kernel_name(row: Mapping[str, Any]) -> str:
@@ -324,7 +325,7 @@ def instruction_table(rows: list[dict[str, Any]], title: str, kernel_column: boo
             r["where"], r["text"], f"{r['count']:,}", f"{r['cycles']:,}", f"{r['per_exec']:.1f}",
             f"{100 * r['share']:.1f}%", top_stalls(r["stalls"], r["cycles"])]
         t.add_row(*cells)
-    return t
+    return keep_headers(t)
 
 
 def label_table(rows: list[dict[str, Any]], title: str, kernel_column: bool = False):
@@ -335,7 +336,7 @@ def label_table(rows: list[dict[str, Any]], title: str, kernel_column: bool = Fa
     for r in rows:
         t.add_row(*([_kernel_name(r)] if kernel_column else []), r["label"], f"{r['count']:,}", f"{r['cycles']:,}",
                   f"{100 * r['share']:.1f}%", top_stalls(r["stalls"], r["cycles"]))
-    return t
+    return keep_headers(t)
 
 
 def print_profile(result: ClusterResult, console: Console | None = None, top: int = 20) -> None:

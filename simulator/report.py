@@ -5,8 +5,11 @@ JSON schema `mcusim-run/1`:
   program       path of the program
   engine        "c" (compiled engine) or "py" (the Python reference)
   mode          "spmd" | "controller"
-  exit_code     the program's exit code
-  exit_reason   why the run ended
+  exit_code     the program's exit code (null when the run ended in an error)
+  exit_reason   why the run ended: the program's exit ("exit(0)", "tohost = 1 (pass)", ...), or the
+                error's kind: "trap", "hang", "deadlock", "max-cycles", "program" (misuse of the event
+                unit or DMA, e.g. fork without join)
+  error         null, or the error's one-line message (core, pc, instruction, cycle)
   cycles        cluster cycles from the start to the end of the run
   instret       instructions retired, all cores
   config        every cluster parameter (as in docs/CONFIG.md)
@@ -25,13 +28,14 @@ from typing import Any
 
 from mcusim.simulator import energy
 from mcusim.simulator.cluster import STALL_CAUSES, ClusterResult
+from mcusim.simulator.tables import keep_headers
 
 
 def core_cycles(core) -> int:
     return core.end_cycle if core.end_cycle is not None else 0
 
 
-def to_json(result: ClusterResult, program: str) -> dict[str, Any]:
+def to_json(result: ClusterResult, program: str, error: Exception | None = None) -> dict[str, Any]:
     cores = []
     for c in result.cores:
         if c.state == "off" and not c.hart.instret:
@@ -57,6 +61,7 @@ def to_json(result: ClusterResult, program: str) -> dict[str, Any]:
         "mode": result.mode,
         "exit_code": result.exit_code,
         "exit_reason": result.reason,
+        "error": None if error is None else str(error),
         "cycles": result.cycles,
         "instret": result.instret,
         "config": result.config.to_dict(),
@@ -76,8 +81,9 @@ def print_table(doc: dict[str, Any], console=None) -> None:
     from rich.table import Table
     console = console or Console(stderr=True)
     causes = [c for c in STALL_CAUSES if any(core["stalls"][c] for core in doc["cores"])]
-    table = Table(title=f"{doc['program']}: {doc['cycles']:,} cycles, exit code {doc['exit_code']} "
-                        f"({doc['exit_reason']})", show_lines=False)
+    ending = (f"exit code {doc['exit_code']} ({doc['exit_reason']})" if doc.get("error") is None
+              else f"stopped by {doc['exit_reason']}")
+    table = Table(title=f"{doc['program']}: {doc['cycles']:,} cycles, {ending}", show_lines=False)
     for col in ["core", "cycles", "instret", "IPC", *causes]:
         table.add_column(col, justify="right")
     total = {"cycles": 0, "instret": 0, **{c: 0 for c in causes}}
@@ -93,7 +99,7 @@ def print_table(doc: dict[str, Any], console=None) -> None:
         ipc = total["instret"] / total["cycles"] if total["cycles"] else 0.0
         table.add_row("total", f"{total['cycles']:,}", f"{total['instret']:,}", f"{ipc:.2f}",
                       *[f"{total[c]:,}" for c in causes], style="bold")
-    console.print(table)
+    console.print(keep_headers(table))
     if "energy_uj" in doc:
         parts = ", ".join(f"{k} {v:.3g}" for k, v in doc["parts_uj"].items() if v)
         console.print(f"energy (model, docs/ENERGY.md): {doc['energy_uj']:.4g} µJ ({parts})")
@@ -110,4 +116,4 @@ def print_table(doc: dict[str, Any], console=None) -> None:
             rt.add_row(reg["name"], f"{reg['cycles']:,}", str(len(reg["per_core"])),
                        f"{sum(p['instret'] for p in reg['per_core']):,}",
                        f"{top[0]} {top[1]:,}" if top[1] else "-")
-        console.print(rt)
+        console.print(keep_headers(rt))

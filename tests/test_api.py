@@ -53,7 +53,7 @@ def test_run_report_from_source_and_file(tmp_path, capsys):
     assert r.schema == "mcusim-run/1" and r.exit_code == 5 and r.cycles == 3 and len(r.cores) == 2
     path = tmp_path / "p.s"
     path.write_text(src)
-    assert main(["run", str(path), "--json", "-", "-q"]) == 5
+    assert main(["run", str(path), "--json", "-", "-q", "--exit-code", "program"]) == 5
     doc = json.loads(capsys.readouterr().out)
     assert set(mcusim.run(path)) == set(doc) and mcusim.run(path).cycles == doc["cycles"]
 

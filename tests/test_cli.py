@@ -1,6 +1,7 @@
 """The command-line contract: asm/disasm/run, exit codes, signatures, JSON, trace, and one-line
 errors (never a traceback) for every kind of bad input."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,12 +10,14 @@ import pytest
 
 from mcusim.cli import main
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "kernels_asm" / "examples" / "dot_fp16.s"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "kernels_asm" / "examples" / "dot_fp16.s"
 
 
 def mcusim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}       # this checkout, whatever the cwd
     return subprocess.run([sys.executable, "-m", "mcusim", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+                          cwd=cwd, timeout=120, env=env)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -34,7 +37,7 @@ _start:
 
 def test_run_exit_code_and_json(tmp_path, capsys):
     prog = write(tmp_path, "p.s", EXIT_42)
-    assert main(["run", str(prog), "--json", "-", "-q"]) == 42
+    assert main(["run", str(prog), "--json", "-", "-q", "--exit-code", "program"]) == 42
     doc = json.loads(capsys.readouterr().out)
     assert doc["exit_code"] == 42 and doc["cycles"] == 3 and doc["instret"] == 3
     assert doc["cores"][0]["id"] == 0 and set(doc["cores"][0]["stalls"]) >= {"load_use", "tcdm_contention"}
@@ -49,8 +52,8 @@ def test_asm_elf_and_bin_and_disasm(tmp_path, capsys):
     assert elf.read_bytes()[:4] == b"\x7fELF"
     assert len(raw.read_bytes()) == 12                                        # .text only: 3 instructions
     assert int.from_bytes(raw.read_bytes()[:4], "little") == 0x02A00513      # li a0, 42 = addi a0, x0, 42
-    assert main(["run", str(elf), "-q"]) == 42
-    capsys.readouterr()
+    assert main(["run", str(elf), "-q"]) == 1           # --exit-code status (default): non-zero exit is 1
+    assert "the program exited with code 42" in capsys.readouterr().err
     assert main(["disasm", str(elf)]) == 0
     out = capsys.readouterr().out
     assert "<_start>:" in out and "1c000000:\t02a00513" in out and "li\ta0,42" not in out and "addi\ta0,zero,42" in out
@@ -103,14 +106,15 @@ _start:
     .globl tohost
 tohost: .word 0, 0
 """)
-    assert main(["run", str(prog), "-q"]) == 3
+    assert main(["run", str(prog), "-q", "--exit-code", "program"]) == 3
+    assert main(["run", str(prog), "-q"]) == 1
 
 
 def test_example_runs_on_eight_cores():
     result = mcusim("run", str(EXAMPLE), "--cores", "8", "--json", "-", "-q")
     assert result.returncode == 0, result.stderr
-    assert "= 512.0 (correct)" in result.stdout
-    doc = json.loads(result.stdout[result.stdout.index("{"):])
+    assert "= 512.0 (correct)" in result.stderr          # the console goes to stderr: stdout is the JSON
+    doc = json.loads(result.stdout)
     assert len(doc["cores"]) == 8 and doc["regions"][0]["name"] == "dot"
 
 

@@ -20,3 +20,9 @@ def test_isa_md_lists_every_instruction():
     text = (DOCS / "ISA.md").read_text()
     missing = [e.key for e in INSTRUCTIONS if f"`{e.mnemonic} {e.syntax}".strip() not in text]
     assert not missing
+
+
+def test_networks_md_is_current():
+    from mcusim.workloads.networks import render_docs
+    assert (DOCS / "NETWORKS.md").read_text() == render_docs(), \
+        "run: python -m mcusim.workloads.networks > docs/NETWORKS.md"

@@ -415,11 +415,11 @@ def test_clang_corev_program_selects_the_set_from_its_attributes(tmp_path):
         assert re.search(needed, listing), f"clang's output has no {needed}: {listing}"
     expected = _expected_kernel_result()
     for engine in ("c", "py"):
-        run = _cli("run", "k.elf", "-q", "--engine", engine, cwd=tmp_path)
+        run = _cli("run", "k.elf", "-q", "--engine", engine, "--exit-code", "program", cwd=tmp_path)
         assert run.returncode == expected, run.stderr
     # explicit --isa wins: the CORE-V words are not Xpulpv2 instructions
     wrong = _cli("run", "k.elf", "-q", "--isa", "xpulpv2", cwd=tmp_path)
     assert wrong.returncode == 3 and "illegal instruction" in wrong.stderr and wrong.stderr.count("\n") == 1
     assert "not a xpulpv2 instruction: corev's cv." in wrong.stderr and "--isa corev" in wrong.stderr
-    same = _cli("run", "k.elf", "-q", "--isa", "corev", cwd=tmp_path)
+    same = _cli("run", "k.elf", "-q", "--isa", "corev", "--exit-code", "program", cwd=tmp_path)
     assert same.returncode == expected

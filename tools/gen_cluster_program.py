@@ -17,6 +17,7 @@ from mcusim.isa.codec import rows
 from mcusim.isa.disasm import format_operand
 from mcusim.isa.fields import FIELDS, Kind
 from mcusim.isa.spec import CUSTOM_ISAS, DEFAULT_ISA, Instr
+from mcusim.isa.ext.xfvec import ALWAYS_ILLEGAL
 from mcusim.simulator.cengine.opgen import SPECIALISED_ISSUE
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
@@ -35,7 +36,7 @@ SPECIAL_F = [0x3F800000, 0xBF800000, 0x0, 0x80000000, 0x7F800000, 0x7FC00000, 0x
 def _compute_entries(isa: str) -> list[Instr]:
     out = []
     for e in rows(isa):
-        if e.timing not in SAFE_CLASSES:
+        if e.timing not in SAFE_CLASSES or e.mnemonic in ALWAYS_ILLEGAL:
             continue
         if any(FIELDS[n].kind in (Kind.PCREL, Kind.CSR, Kind.LOOP) for n in e.operands):
             continue

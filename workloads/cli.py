@@ -31,7 +31,7 @@ import argparse
 import sys
 from typing import Any
 
-from mcusim.simulator.argtypes import non_negative, positive
+from mcusim.simulator.argtypes import finite_positive, non_negative, positive
 from mcusim.workloads import networks
 
 LAYER_TYPES = ("conv2d", "pointwise", "depthwise", "linear")
@@ -57,29 +57,22 @@ KERNEL_SETS: dict[str, dict[str, str]] = {
 REPRO_NETWORKS: dict[str, Any] = {"resnet8": networks.resnet8, "dscnn": networks.ds_cnn}
 
 
-def _freq(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     from mcusim.simulator.config import PRESETS
     from mcusim.workloads.report import DEFAULT_FREQ_MHZ
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset (default: the study's)")
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
-    p.add_argument("--freq-mhz", type=_freq, default=DEFAULT_FREQ_MHZ,
+    p.add_argument("--freq-mhz", type=finite_positive, default=DEFAULT_FREQ_MHZ,
                    help=f"clock for times (default {DEFAULT_FREQ_MHZ:g}: the clock the study's ResNet8 "
                         "figures imply, 37.06 M MACs / 3.11 MAC/clk in 17.1 ms)")
     p.add_argument("--engine", choices=("c", "py"), default="c",
                    help="c: the compiled engine (default; falls back to py when unavailable); py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no tables or progress bar on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no tables or progress bar on stderr (errors are still printed)")
+    p.add_argument("--progress", action="store_true",
+                   help="report the layer-phase reached and the time left on stderr also when it is not a terminal")
     p.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="library",
                    help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D phases built as "
                         "PULP-TrainLib's C kernels are (the other layers keep the library's)")
@@ -91,8 +84,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                               description="Simulate one SGD training step of a network on the cluster as one "
                                           "program: the controller moves the tiles with the DMA, the workers run "
                                           "the library kernels.")
-    p.add_argument("network", help="resnet8, dscnn, a description FILE.json (workloads.networks format), "
-                                   "or 'layer' (with --type and the shape options)")
+    p.add_argument("network", help="resnet8, dscnn, a description FILE.json (docs/NETWORKS.md), 'layer' (with "
+                                   "--type and the shape options), or a layer type (conv2d, pointwise, "
+                                   "depthwise, linear: the same as layer --type TYPE)")
     p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
     g = p.add_argument_group("single layer (network 'layer')")
     g.add_argument("--type", choices=LAYER_TYPES, default="conv2d", help="layer type (default conv2d)")
@@ -120,7 +114,7 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--compare-dtypes", action="store_true",
                    help="run FP32 and FP16 and show them side by side with the speedup per layer and phase")
     p.add_argument("--seed", type=non_negative, default=0, help="seed of the weights, input and target (default 0)")
-    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument("--lr", type=finite_positive, default=0.01, help="SGD learning rate (default 0.01)")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
     g = p.add_argument_group("profiling and plots")
     g.add_argument("--profile", action="store_true",
@@ -167,6 +161,8 @@ def _config(args: argparse.Namespace):
 
 def _description(args: argparse.Namespace) -> dict:
     name = args.network
+    if name in LAYER_TYPES:              # `train conv2d` = `train layer --type conv2d`
+        args.type, name = name, "layer"
     if name == "layer":
         if args.type == "conv2d":
             return networks.single_conv2d(args.cin, args.h, args.w, args.cout, args.k, args.stride, args.pad)
@@ -176,10 +172,21 @@ def _description(args: argparse.Namespace) -> dict:
             return networks.single_depthwise(args.cin, args.h, args.w, args.k, args.stride, args.pad)
         return networks.single_linear(args.cin, args.cout)
     if name.endswith(".json"):
+        from pathlib import Path
+        if Path(name).is_dir():
+            raise _user_error(f"{name}: is a directory, not a network description")
         try:
-            return networks.load_json(name)
-        except (OSError, ValueError) as exc:
-            raise _user_error(f"{name}: cannot read a network description ({exc})") from None
+            desc = networks.load_json(name)
+        except OSError as exc:
+            raise _user_error(f"{name}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise _user_error(f"{name}: not UTF-8 text") from None
+        except ValueError as exc:
+            raise _user_error(f"{name}: not valid JSON ({exc})") from None
+        if not isinstance(desc, dict):
+            raise _user_error(f"{name}: the top level must be an object with input, layers and loss "
+                              f"(docs/NETWORKS.md), not a {type(desc).__name__}")
+        return desc
     try:
         return networks.get(name)
     except (KeyError, TypeError) as exc:
@@ -221,8 +228,11 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
             raise _user_error(str(exc)) from None
     try:
         con = report.stderr_console()
-        if args.quiet or not con.is_terminal:       # a bar only on a terminal
+        forced = bool(getattr(args, "progress", False))
+        if not forced and (args.quiet or not con.is_terminal):       # a bar only on a terminal
             return train.simulate_step(net, dtype, **kw)
+        if not con.is_terminal:                 # --progress into a log: a plain line per layer-phase
+            return train.simulate_step(net, dtype, progress=_plain_progress(f"{label or net.name} {dtype}"), **kw)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -232,7 +242,7 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
             TimeRemainingColumn,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=con, transient=True) as bar:
+                      TextColumn("left"), TimeRemainingColumn(), console=con, transient=True) as bar:
             task = bar.add_task(f"{label or net.name} {dtype}", total=len(net.schedule()) - 1)
 
             def progress(done: int, total: int, rec) -> None:
@@ -241,6 +251,35 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
                            description=f"{label or net.name} {dtype}: {what}")
             return train.simulate_step(net, dtype, progress=progress, **kw)
     except (planner.PlanError, train.TrainError, HarnessError) as exc:
+        raise _user_error(str(exc)) from None
+
+
+def _plain_progress(what: str):
+    """A progress callback writing `what: layer phase (i/n), time left` lines to stderr."""
+    import time
+    start = time.monotonic()
+
+    def progress(done: int, total: int, rec) -> None:
+        elapsed = time.monotonic() - start
+        left = elapsed / done * (total - done) if done else 0.0
+        print(f"mcusim: {what}: {rec.layer} {rec.phase} ({done}/{total}), {elapsed:.0f} s elapsed, "
+              f"about {left:.0f} s left", file=sys.stderr, flush=True)
+    return progress
+
+
+def _check_train_outputs(args: argparse.Namespace) -> None:
+    """Every output path is checked before the (long) run; a bad one is reported at once."""
+    from mcusim.simulator.outputs import OutputError, check_outputs, check_plot_path
+    outputs = [("--json", args.json), ("--csv", getattr(args, "csv", None)),
+               ("--timeline", getattr(args, "timeline", None)), ("--plot", getattr(args, "plot", None))]
+    try:
+        for opt, path in outputs[2:]:
+            if path == "-":
+                raise OutputError(f"{opt}: give a file name ('-' is for --json and --csv)")
+        check_outputs(outputs)
+        if getattr(args, "plot", None):
+            check_plot_path(args.plot)
+    except OutputError as exc:
         raise _user_error(str(exc)) from None
 
 
@@ -261,18 +300,23 @@ def _emit(args: argparse.Namespace, res) -> None:
     if sp is None:
         raise _user_error("--emit-elf/--emit-asm need the simulated step program (--dma simulate)")
     if args.emit_elf:
-        _write_file(args.emit_elf, lambda: Path(args.emit_elf).write_bytes(sp.elf()))
+        from mcusim.simulator.outputs import write_atomic
+        write_atomic(args.emit_elf, sp.elf(), "--emit-elf")
     if args.emit_asm:
         def write() -> None:
             d = Path(args.emit_asm)
             d.mkdir(parents=True, exist_ok=True)
             for name, content in sp.sources().items():
                 (d / name).write_bytes(content)
-        _write_file(args.emit_asm, write)
+        try:
+            write()
+        except OSError as exc:
+            raise _user_error(f"--emit-asm {args.emit_asm}: cannot write ({exc.strerror})") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mcusim.workloads import planner, report
+    _check_train_outputs(args)
     config = _config(args)
     net = _build(_description(args))
     if args.plan:
@@ -336,36 +380,34 @@ def cmd_train(args: argparse.Namespace) -> int:
                     con.print(other.numerics.describe(), highlight=False, markup=False)
     if args.timeline:
         from mcusim.workloads import timeline
-        _write_file(args.timeline, lambda: timeline.write_timeline(results, args.timeline, args.freq_mhz))
+        _write_file(args.timeline, lambda tmp: timeline.write_timeline(results, tmp, args.freq_mhz))
         if not args.quiet:
             con.print(f"timeline: {args.timeline} (Chrome/Perfetto trace events; open in ui.perfetto.dev)",
                       highlight=False, markup=False)
     if args.plot:
         from mcusim.workloads import plot
         by_dtype = {r.dtype: r for r in results}
-        _write_file(args.plot, lambda: plot.plot_dtypes(by_dtype["fp32"], by_dtype["fp16"], args.plot,
-                                                        args.freq_mhz))
+        _write_file(args.plot, lambda tmp: plot.plot_dtypes(by_dtype["fp32"], by_dtype["fp16"], tmp,
+                                                            args.freq_mhz))
         if not args.quiet:
             con.print(f"plot: {args.plot}", highlight=False, markup=False)
     return 0 if all(r.numerics is None or r.numerics.ok for r in results) else 1
 
 
 def _write_file(path: str, write) -> None:
-    try:
-        write()
-    except OSError as exc:
-        raise _user_error(f"{path}: cannot write ({exc.strerror})") from None
+    """`write(tmp_path)` into a temporary file renamed over `path` (simulator.outputs.atomic_path)."""
+    from mcusim.simulator.outputs import atomic_path
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
 def _csv(path: str, write) -> None:
-    if path == "-":
-        write(sys.stdout)
-        return
-    try:
-        with open(path, "w", newline="") as f:
-            write(f)
-    except OSError as exc:
-        raise _user_error(f"{path}: cannot write ({exc.strerror})") from None
+    import io
+
+    from mcusim.simulator.outputs import write_atomic
+    buf = io.StringIO(newline="")
+    write(buf)
+    write_atomic(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -432,6 +474,7 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from mcusim.workloads import report
+    _check_train_outputs(args)
     config = _config(args)
     engine = _engine(args.engine, args.quiet)
     out = reproduce(config, args, engine)

@@ -75,9 +75,25 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(outputs: list[tuple[str, str | None]]) -> None:
+    """Output paths are checked before the (long) sweep or tuning starts (simulator.outputs)."""
+    from mcusim.simulator.outputs import OutputError, check_outputs, check_plot_path
+    try:
+        for opt, path in outputs:
+            if path == "-":
+                raise OutputError(f"{opt}: give a file name")
+        check_outputs(outputs)
+        plot = dict(outputs).get("--plot")
+        if plot:
+            check_plot_path(plot)
+    except OutputError as exc:
+        raise _user_error(str(exc)) from None
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from mcusim.workloads.sweep import SpecError, load_spec, require_pyarrow, run_sweep, write_csv
     from mcusim.workloads.sweep_exec import ExecError
+    _check_outputs([("--out", args.out), ("--csv", args.csv), ("--plot", args.plot)])
     try:
         spec = load_spec(args.spec)
         for path in (args.out, args.csv):
@@ -117,6 +133,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from mcusim.simulator.config import ConfigError, load_config
     from mcusim.workloads import tune
     from mcusim.workloads.sweep_exec import ExecError
+    _check_outputs([("--out", args.out)])
     try:
         config = load_config(args.preset, args.config)
     except ConfigError as exc:

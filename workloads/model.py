@@ -248,10 +248,28 @@ def fmt_shape(s: tuple[int, ...]) -> str:
 # Building
 # ------------------------------------------------------------------------------------------------
 
+# Elements of the largest tensor any cluster can hold: 16 MiB of L2 (the largest l2.size_kib) in FP16.
+MAX_TENSOR_ELEMENTS = 16 * 1024 * 1024 // 2
+
+
+def _check_size(what: str, shape: tuple[int, ...]) -> None:
+    """ValueError for a tensor larger than the largest L2 a configuration can have (16 MiB, FP16): it
+    fits no cluster, and is refused here, before any planning or allocation."""
+    elements = 1
+    for v in shape:
+        elements *= v
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise ValueError(f"{what} {'x'.join(map(str, shape))} = {elements:,} elements, more than any "
+                         f"cluster memory holds (at most {MAX_TENSOR_ELEMENTS:,})")
+
+
 def build(desc: dict[str, Any] | str) -> Network:
     """Check a description (or the name of a built-in network) and build its graph."""
     if isinstance(desc, str):
         desc = networks.get(desc)
+    if not isinstance(desc, dict):
+        raise ModelError(f"a network description is a JSON object with input, layers and loss, not a "
+                         f"{type(desc).__name__}")
     return _Builder(desc).build()
 
 
@@ -310,9 +328,15 @@ class _Builder:
             raise self.fail("description", f"unknown keys {sorted(extra)}")
         inp = d["input"]
         if not (isinstance(inp, (list, tuple)) and len(inp) == 3
-                and all(isinstance(v, int) and v >= 1 for v in inp)):
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in inp)):
             raise self.fail("input", f"must be [C, H, W] of positive ints, not {inp!r}")
+        try:
+            _check_size("input", tuple(inp))
+        except ValueError as exc:
+            raise self.fail("input", str(exc)) from None
         self.shapes[INPUT] = (inp[0], inp[1], inp[2])
+        if not isinstance(d["layers"], list):
+            raise self.fail("layers", f"must be a list of layer objects, not {type(d['layers']).__name__}")
         if not d["layers"]:
             raise self.fail("description", "no layers")
         prev = INPUT
@@ -414,6 +438,9 @@ class _Builder:
             out = (c, h, w)
         else:                                   # pragma: no cover - _KEYS guards the kinds
             raise ValueError(f"unknown type {kind}")
+        _check_size("output", out)
+        if wshape:
+            _check_size("weights", wshape)
         self.shapes[name] = out
         self.layers.append(Layer(name, kind, tuple(inputs), in_shapes, out, kernel, stride, pad, wshape))
 

@@ -41,6 +41,7 @@ from rich.table import Table
 from mcusim.simulator import profile as prof
 from mcusim.simulator.cluster import STALL_CAUSES
 from mcusim.workloads.train import StepRecord, StepResult
+from mcusim.simulator.tables import keep_headers
 
 JSON_SCHEMA = "mcusim-train/1"
 COMPARE_SCHEMA = "mcusim-train-compare/1"
@@ -148,10 +149,8 @@ def dumps(doc: Any) -> str:
 
 def write_text(path: str, text: str) -> None:
     """`-` is stdout."""
-    if path == "-":
-        print(text)
-    else:
-        Path(path).write_text(text + ("" if text.endswith("\n") else "\n"))
+    from mcusim.simulator.outputs import write_atomic
+    write_atomic(path, text + ("" if text.endswith("\n") else "\n"), "--json")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -178,7 +177,7 @@ def step_table(res: StepResult) -> Table:
         t.add_row(r.layer, SHORT[r.phase], r.kernel, r.variant, _n(r.cycles), _n(r.compute_cycles),
                   _n(r.dma_cycles), _n(r.macs), f"{r.mac_per_clk:.2f}" if r.macs else "",
                   _pct(_share(r.cycles, res.cycles)), tcdm)
-    return t
+    return keep_headers(t)
 
 
 def phase_table(res: StepResult, freq_mhz: float) -> Table:
@@ -190,7 +189,7 @@ def phase_table(res: StepResult, freq_mhz: float) -> Table:
                   _pct(v["share"]), f"{time_ms(v['cycles'], freq_mhz):.3f}")
     t.add_row("total", _n(res.cycles), _n(res.macs), f"{res.mac_per_clk:.2f}", "100.0%",
               f"{time_ms(res.cycles, freq_mhz):.3f}", style="bold")
-    return t
+    return keep_headers(t)
 
 
 def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
@@ -288,7 +287,7 @@ def compare_table(a: StepResult, b: StepResult, freq_mhz: float) -> Table:
                   f"{m / ca:.2f}" if m and ca else "", f"{m / cb:.2f}" if m and cb else "", style=style)
     t.caption = (f"step: {time_ms(a.cycles, freq_mhz):.2f} ms {a.dtype}, {time_ms(b.cycles, freq_mhz):.2f} ms "
                  f"{b.dtype} at {freq_mhz:g} MHz")
-    return t
+    return keep_headers(t)
 
 
 def compare_csv(a: StepResult, b: StepResult, out: IO[str]) -> None:
@@ -319,7 +318,7 @@ def reproduce_table(rows: Sequence[dict[str, Any]], freq_mhz: float) -> Table:
                   "" if r.get("published") is None else fmt.format(r["published"]),
                   "" if r.get("trainlib") is None else fmt.format(r["trainlib"]), fmt.format(r["measured"]),
                   "" if r.get("target") is None else f">= {fmt.format(r['target'])}", met)
-    return t
+    return keep_headers(t)
 
 
 # ------------------------------------------------------------------------------------------------

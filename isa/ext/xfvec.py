@@ -29,9 +29,12 @@ models/cpu/iss/include/isa/rv32Xfvec.hpp, rv32Xfaux.hpp) where the hardware says
 - vfclass.h: one 8-bit block per lane in x[rd] (lane i at bits 8i+7..8i): bit 7 negative, 6 not
   negative (NaNs count as not negative), 5 qNaN, 4 sNaN, 3 zero, 2 subnormal, 1 normal, 0 infinity
   (FPnew without TrueSIMDClass; GVSoC uses the same layout but takes a NaN's sign bit).
-- vfcpka.h.s packs round(f[fs1]) and round(f[fs2]) into lanes 0 and 1. vfcpkb..d.h.s (lanes 2..7)
-  need FLEN >= 64: RI5CY's decoder rejects them without RVD, so they are not in the table (illegal).
-  For the same reason vfcvt[u].s.h and vfcvt[u].h.s (vectors of singles) are left out.
+- vfcpka.h.s packs round(f[fs1]) and round(f[fs2]) into lanes 0 and 1. vfcpkb.h.s packs into lanes 2
+  and 3, which exist only with FLEN >= 64: with FLEN = 32 the smallFloat spec leaves it reserved and
+  RI5CY/CV32E40P's decoder raises an illegal-instruction exception ("vfcpkb not possible for FP16[ALT]
+  if not RVD"; GVSoC tags it f16vecd), so it assembles and disassembles as the PULP toolchain does
+  (`vfcpkb.h.s fa4, ft5, ft8` = 0xb1c2e733) and traps at run time. vfcpkc/d.h.s (lanes 4..7) and
+  vfcvt[u].s.h / vfcvt[u].h.s (vectors of singles) need FLEN >= 64 too and are left out (illegal).
 - Xfaux (not in RI5CY's decoder; GVSoC implements them): vfdotp.h, vfdotpex.s.h and fmacex.s.h are
   computed exactly and rounded once (see vfdotpex_s_h); GVSoC rounds the partial products/sums and
   always uses rne for the vector forms, here frm is used as for every other vector operation.
@@ -45,6 +48,10 @@ from mcusim.isa.ext.rv32f import DYN
 from mcusim.isa.spec import instr
 
 EXT = "Xfvec"
+CAUSE_ILLEGAL = 2
+# Entries that always raise an illegal-instruction exception on RI5CY (FLEN = 32): in the table so that
+# they assemble and disassemble, left out of random-program generators (tools/gen_cluster_program.py).
+ALWAYS_ILLEGAL: set[str] = set()
 AUX = "Xfaux"
 H, S = fp.F16, fp.F32
 _LANE = 0xFFFF
@@ -240,6 +247,15 @@ def define_vector_format(v: VectorFormat) -> None:
         h.accrue(f0 | f1)
         h.wf(d.fd, _pack(lo, hi))
 
+
+    ALWAYS_ILLEGAL.add(f"vfcpkb.{v.suffix}.s")
+
+    @instr(f"vfcpkb.{v.suffix}.s", "fd, fs1, fs2", _enc(0x18, 1, v), "fconv", v.ext)
+    def vfcpkb_h_s(h, d):
+        """vd[2] = round(f[fs1]); vd[3] = round(f[fs2]): lanes that FLEN = 32 does not have, so an
+        illegal-instruction exception (the RI5CY decoder without RVD)"""
+        h.trap(CAUSE_ILLEGAL, detail=f"vfcpkb.{v.suffix}.s writes 16-bit lanes 2 and 3, which need FLEN >= 64 "
+                                     f"(RI5CY has FLEN = 32: use vfcpka.{v.suffix}.s)")
 
     # --- Xfaux: dot products, average, expanding scalar operations ----------------------------------------
     for _replicated in (0, 1):

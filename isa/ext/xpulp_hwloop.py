@@ -9,6 +9,8 @@ loop-back itself happens in `Hart.step` when pc reaches hwloop_end[L] with hwloo
 from mcusim.isa.fields import Kind, define_field
 from mcusim.isa.spec import instr
 
+CAUSE_ILLEGAL = 2
+
 EXT = "Xpulpv2"
 HWLOOP = "11..8=0 6..0=0x7b"   # bits 11:8 of the rd slot are zero: only L (bit 7) is encoded
 
@@ -21,33 +23,49 @@ define_field("lp_target5", Kind.PCREL, [(19, 15, 1)],
 define_field("lp_count12", Kind.IMM, [(31, 20, 0)], description="unsigned 12-bit iteration count")
 
 
+def _not_inside_own_body(h, d) -> None:
+    """Writing loop L's registers while executing inside loop L's own body (its count not yet zero)
+    would nest two loops on one index: RI5CY has one set of registers per index, so the outer loop
+    would be lost. The manual requires nested loops to use different indices (inner x0, outer x1);
+    mcusim makes the mistake an illegal-instruction exception instead of silent wrong control flow."""
+    index = d.L
+    if h.hwloop_count[index] and h.hwloop_start[index] <= h.pc <= h.hwloop_end[index]:
+        h.trap(CAUSE_ILLEGAL, detail=f"lp.* on loop {index} inside loop {index}'s own body: nested hardware "
+                                     f"loops need different indices (inner x0, outer x1)")
+
+
 @instr("lp.starti", "L, lp_target12", f"19..15=0 14..12=0 {HWLOOP}", "hwloop", EXT)
 def lp_starti(h, d):
     """lpstart[L] = pc + uimm12 * 2"""
+    _not_inside_own_body(h, d)
     h.hwloop_start[d.L] = (h.pc + d.lp_target12) & 0xFFFF_FFFF
 
 
 @instr("lp.endi", "L, lp_target12", f"19..15=0 14..12=1 {HWLOOP}", "hwloop", EXT)
 def lp_endi(h, d):
     """lpend[L] = pc + uimm12 * 2 (address of the last instruction of the body)"""
+    _not_inside_own_body(h, d)
     h.hwloop_end[d.L] = (h.pc + d.lp_target12) & 0xFFFF_FFFF
 
 
 @instr("lp.count", "L, rs1", f"31..20=0 14..12=2 {HWLOOP}", "hwloop", EXT)
 def lp_count(h, d):
     """lpcount[L] = x[rs1]"""
+    _not_inside_own_body(h, d)
     h.hwloop_count[d.L] = h.x[d.rs1]
 
 
 @instr("lp.counti", "L, lp_count12", f"19..15=0 14..12=3 {HWLOOP}", "hwloop", EXT)
 def lp_counti(h, d):
     """lpcount[L] = uimm12"""
+    _not_inside_own_body(h, d)
     h.hwloop_count[d.L] = d.lp_count12
 
 
 @instr("lp.setup", "L, rs1, lp_target12", f"14..12=4 {HWLOOP}", "hwloop", EXT)
 def lp_setup(h, d):
     """lpstart[L] = pc + 4; lpend[L] = pc + uimm12 * 2; lpcount[L] = x[rs1]"""
+    _not_inside_own_body(h, d)
     h.hwloop_start[d.L] = (h.pc + 4) & 0xFFFF_FFFF
     h.hwloop_end[d.L] = (h.pc + d.lp_target12) & 0xFFFF_FFFF
     h.hwloop_count[d.L] = h.x[d.rs1]
@@ -56,6 +74,7 @@ def lp_setup(h, d):
 @instr("lp.setupi", "L, lp_count12, lp_target5", f"14..12=5 {HWLOOP}", "hwloop", EXT)
 def lp_setupi(h, d):
     """lpstart[L] = pc + 4; lpend[L] = pc + uimm5 * 2; lpcount[L] = uimm12"""
+    _not_inside_own_body(h, d)
     h.hwloop_start[d.L] = (h.pc + 4) & 0xFFFF_FFFF
     h.hwloop_end[d.L] = (h.pc + d.lp_target5) & 0xFFFF_FFFF
     h.hwloop_count[d.L] = d.lp_count12

@@ -20,10 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from mcusim.simulator.argtypes import integer, positive
+from mcusim.simulator.argtypes import cycles, integer, non_negative, positive
 
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",
@@ -53,8 +52,8 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters")
-    p.add_argument("--max-cycles", type=positive, default=None, help="simulation cycle limit")
-    p.add_argument("--seed", type=integer, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--max-cycles", type=cycles, default=None, help="simulation cycle limit")
+    p.add_argument("--seed", type=non_negative, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--engine", default="c", choices=ENGINES,
                    help="c: the compiled engine (default; falls back to py if not built), py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")
@@ -90,7 +89,10 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     from mcusim.kernels_asm.kernels.harness import HarnessError
     from mcusim.simulator.cli import UserError
     from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.simulator.outputs import check_outputs, write_atomic
     opts = build_kernel_parser().parse_args(getattr(args, "argv", None) or [])
+    args.json = opts.json                   # for the error report of simulator.cli.run_guarded
+    check_outputs([("--json", opts.json)])
     if opts.list:
         list_kernels()
         return 0
@@ -115,6 +117,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         raise UserError(f"--cores {opts.cores}: the cluster has {config.workers} workers")
     try:
         shape = kdef.full_shape(given)
+        registry.check_size(kdef, shape, config)
         from mcusim.simulator.cli import resolve_engine
         opts.engine = resolve_engine(opts.engine)
         outcome = registry.run(kdef, shape, dtype, opts.variant, opts.cores, config, opts.seed, opts.engine)
@@ -124,13 +127,8 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     doc = to_json(outcome, config, opts.seed, opts.engine, ceiling)
     if opts.json:
         text = json.dumps(doc, indent=2)
-        if opts.json == "-":
-            print(text)
-        else:
-            try:
-                Path(opts.json).write_text(text + "\n")
-            except OSError as exc:
-                raise UserError(f"{opts.json}: cannot write ({exc.strerror})") from None
+        write_atomic(opts.json, text + "\n", "--json")
+        args.report_written = True
     if not opts.quiet:
         print_table(doc)
     return 0 if outcome.check.ok else 1
@@ -201,4 +199,5 @@ def print_table(doc: dict[str, Any], console=None) -> None:
         ipc = p["instret"] / p["cycles"] if p["cycles"] else 0.0
         table.add_row(str(p["core"]), f"{p['cycles']:,}", f"{p['instret']:,}", f"{ipc:.2f}",
                       *(f"{p['stalls'][c]:,}" for c in causes))
-    console.print(table)
+    from mcusim.simulator.tables import keep_headers
+    console.print(keep_headers(table))

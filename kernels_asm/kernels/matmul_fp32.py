@@ -328,6 +328,14 @@ class Micro:
         return len(self.body)
 
 
+def _take(free: list[str]) -> str:
+    """A free integer register for a pointer or a stride; ValueError when none is left."""
+    if not free:
+        raise ValueError("matmul: the operands' offsets need more pointer registers than are free "
+                         "(the shape's strides are too large for this kernel)")
+    return free.pop(0)
+
+
 def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: list[str]) -> Micro:
     """Resolve registers, pointers and the schedule of one R x W block."""
     steps = spec.k // fam.ksize
@@ -356,7 +364,7 @@ def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: li
     free_x = list(xregs)
     for s in ("a", "b"):
         bases = cluster_offsets(offs[s])
-        ptrs[s] = Pointers(bases, [free_x.pop(0) for _ in bases])
+        ptrs[s] = Pointers(bases, [_take(free_x) for _ in bases])
 
     def program(step_list: list[tuple[Step, int]]) -> list[Op]:
         """Loads and computes of several steps with operand registers allocated by liveness:
@@ -397,7 +405,7 @@ def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: li
         for s in ("a", "b"):
             inc = u * (adv_a if s == "a" else adv_b)
             if not IMM_MIN <= inc <= IMM_MAX:       # a large stride: keep it in a register
-                inc_reg = free_x.pop(0)
+                inc_reg = _take(free_x)
                 consts.append((inc_reg, inc))
             for reg in ptrs[s].regs:
                 if IMM_MIN <= inc <= IMM_MAX:
@@ -418,7 +426,7 @@ def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: li
     c_offs = [op.args[1].offset for op in raw_stores if op.kind == "store"]
     far = [o for o in c_offs if o > IMM_MAX]
     c_bases = [0] + (cluster_offsets(far) if far else [])
-    cptr = Pointers(c_bases, ["<cptr>"] + [free_x.pop(0) for _ in c_bases[1:]])
+    cptr = Pointers(c_bases, ["<cptr>"] + [_take(free_x) for _ in c_bases[1:]])
     stores = []
     for op in raw_stores:
         if op.kind == "store":

@@ -94,6 +94,9 @@ class KernelDef:
             value = p.default if value is None else int(value)
             if value < p.min:
                 raise ValueError(f"{self.name}: {p.name} must be >= {p.min}, not {value}")
+            if value > MAX_PARAM:
+                raise ValueError(f"{self.name}: {p.name} = {value:,} is beyond any cluster memory (at most "
+                                 f"{MAX_PARAM:,})")
             shape[p.name] = value
         return shape
 
@@ -157,6 +160,26 @@ class Outcome:
         return self.macs / self.run.cycles if self.run.cycles else 0.0
 
 
+# Shape limits checked before anything is built or allocated (the inputs are then checked against the
+# TCDM exactly): no single parameter, and no product of them, can describe tensors of gigabytes.
+MAX_PARAM = 65536
+MAX_SHAPE_PRODUCT = 1 << 26
+
+
+def _shape_text(shape: Mapping[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in shape.items())
+
+
+def check_size(kdef: KernelDef, shape: Mapping[str, int], config: ClusterConfig) -> None:
+    """ValueError when the shape is far beyond what the TCDM can hold (before allocating inputs)."""
+    product = 1
+    for v in shape.values():
+        product *= max(int(v), 1)
+    if product > MAX_SHAPE_PRODUCT:
+        raise ValueError(f"kernel {kdef.name} {_shape_text(shape)}: far too large for the cluster (its "
+                         f"tensors cannot fit in the {config.tcdm.size_kib:,} KiB TCDM)")
+
+
 def missing_extensions(program: KernelProgram, config: ClusterConfig) -> set[str]:
     """The extensions `program` uses that the configured cores lack (core.extensions)."""
     from mcusim.isa.profiles import extensions_of_source, resolve
@@ -192,8 +215,14 @@ def run(kdef: KernelDef, shape: Mapping[str, int | None] | None, dtype: str, var
     if variant is not None and variant not in kdef.variants[dtype]:
         raise ValueError(f"kernel {kdef.name} ({dtype}) has no variant {variant!r} "
                          f"(available: {', '.join(kdef.variants[dtype])})")
-    variant, program = build_allowed(kdef, full, dtype, variant, cores, config)
+    check_size(kdef, full, config)
     inputs = kdef.inputs(full, dtype, np.random.default_rng(seed))
+    need = sum(a.nbytes for a in inputs.values())
+    tcdm = config.tcdm.size_kib * 1024
+    if need > tcdm:
+        raise ValueError(f"kernel {kdef.name} {_shape_text(full)} ({dtype}): its inputs alone take "
+                         f"{need / 1024:,.0f} KiB; the TCDM holds {tcdm // 1024:,} KiB")
+    variant, program = build_allowed(kdef, full, dtype, variant, cores, config)
     result = run_kernel(program, inputs, cores, config, engine)
     check = kdef.check(inputs, result.outputs, full, dtype, variant)
     return Outcome(kdef.name, dtype, variant, full, result, check, kdef.macs(full))

@@ -389,7 +389,8 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
                              * cannot hold before the first scan; -1 made cycle 0 look like a successor) */
     int first = 0;
     for (;;) {
-        if (t >= horizon) { cl->now = horizon; return MCU_RUN_HORIZON; }
+        /* now stays at the last issue cycle, as in the reference (a deadlock is reported at it) */
+        if (t >= horizon) return MCU_RUN_HORIZON;
         if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
         if (live == 1) {
             /* one runnable core: no arbitration order to keep; only an exit can wake another */

@@ -345,12 +345,20 @@ static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuM
     case MCU_OP_REMU: RET(RS2 ? RS1 % RS2 : RS1);
 
     /* --- Xpulpv2 hardware loops (the loop-back itself is mcu_advance's) --------------------------- */
-    case MCU_OP_LP_STARTI: c->hwloop_start[IMM0 & 1] = c->pc + IMM1; return MCU_OK;
-    case MCU_OP_LP_ENDI: c->hwloop_end[IMM0 & 1] = c->pc + IMM1; return MCU_OK;
-    case MCU_OP_LP_COUNT: c->hwloop_count[IMM0 & 1] = RS1; return MCU_OK;
-    case MCU_OP_LP_COUNTI: c->hwloop_count[IMM0 & 1] = IMM1; return MCU_OK;
+    /* Writing loop L inside loop L's own body is illegal (xpulp_hwloop._not_inside_own_body): the
+     * reference raises it, with its message. */
+#define LP_NESTED(l) (c->hwloop_count[l] && c->pc >= c->hwloop_start[l] && c->pc <= c->hwloop_end[l])
+    case MCU_OP_LP_STARTI: if (LP_NESTED(IMM0 & 1)) return MCU_PYTHON;
+        c->hwloop_start[IMM0 & 1] = c->pc + IMM1; return MCU_OK;
+    case MCU_OP_LP_ENDI: if (LP_NESTED(IMM0 & 1)) return MCU_PYTHON;
+        c->hwloop_end[IMM0 & 1] = c->pc + IMM1; return MCU_OK;
+    case MCU_OP_LP_COUNT: if (LP_NESTED(IMM0 & 1)) return MCU_PYTHON;
+        c->hwloop_count[IMM0 & 1] = RS1; return MCU_OK;
+    case MCU_OP_LP_COUNTI: if (LP_NESTED(IMM0 & 1)) return MCU_PYTHON;
+        c->hwloop_count[IMM0 & 1] = IMM1; return MCU_OK;
     case MCU_OP_LP_SETUP: {
         uint32_t l = IMM0 & 1;
+        if (LP_NESTED(l)) return MCU_PYTHON;
         c->hwloop_start[l] = c->pc + 4;
         c->hwloop_end[l] = c->pc + IMM1;
         c->hwloop_count[l] = RS1;
@@ -358,6 +366,7 @@ static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuM
     }
     case MCU_OP_LP_SETUPI: {
         uint32_t l = IMM0 & 1;
+        if (LP_NESTED(l)) return MCU_PYTHON;
         c->hwloop_start[l] = c->pc + 4;
         c->hwloop_end[l] = c->pc + IMM2;
         c->hwloop_count[l] = IMM1;

@@ -1,0 +1,5 @@
+	.globl _start
+_start:
+	ecall
+	.data
+	.align 40

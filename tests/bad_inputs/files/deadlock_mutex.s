@@ -1,0 +1,4 @@
+	.globl _start
+_start:
+	mutex_lock
+	mutex_lock

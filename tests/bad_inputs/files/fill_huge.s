@@ -1,0 +1,5 @@
+	.globl _start
+_start:
+	ecall
+	.data
+	.fill 0x10000000, 8, 0

@@ -1,0 +1,15 @@
+	.globl _start
+_start:
+	li t0, 1
+	la t1, work
+	li t2, 0
+	fork t0, t1, t2
+	fork t0, t1, t2
+	join
+	li a7, 93
+	ecall
+work:
+	li t3, 1000
+1:	addi t3, t3, -1
+	bnez t3, 1b
+	ret

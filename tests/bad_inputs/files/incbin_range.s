@@ -1,0 +1,2 @@
+	.data
+	.incbin "inc/exit0.inc", 10, 100000

@@ -1,0 +1,2 @@
+# an error inside the included file names both files
+	.include "inc/bad.inc"

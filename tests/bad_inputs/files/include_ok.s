@@ -1,0 +1,1 @@
+	.include "inc/exit0.inc"

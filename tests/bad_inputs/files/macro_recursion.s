@@ -1,0 +1,6 @@
+	.macro again
+	again
+	.endm
+	.globl _start
+_start:
+	again

@@ -1,0 +1,5 @@
+	.text
+main:
+	li a0, 0
+	li a7, 93
+	ecall

@@ -1,0 +1,4 @@
+	.globl _start
+_start:
+_start:
+	ecall

@@ -1,0 +1,5 @@
+	.globl _start
+_start:
+	ecall
+	.data
+	.space 0x7fffffff

@@ -1,0 +1,2 @@
+	.section .tcdm
+	.space 3 * 1024 * 1024

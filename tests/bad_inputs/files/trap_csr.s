@@ -1,0 +1,3 @@
+	.globl _start
+_start:
+	csrr a0, 0x7ff

@@ -1,0 +1,4 @@
+	.globl _start
+_start:
+	.frobnicate 3
+	ecall

@@ -1,0 +1,3 @@
+	.globl _start
+_start:
+	addd a0, a0, a1

@@ -17,12 +17,11 @@ from tests.test_bad_inputs import HERE, _run_in_process
 FAULTS = [
     # program, options, exit status, message fragment
     ("trap_illegal.s", [], 3, "illegal instruction"),
-    ("trap_misaligned_load.s", [], 3, "misaligned load"),
-    ("trap_misaligned_store.s", [], 3, "misaligned store"),
+    ("trap_misaligned_load.s", ["--misaligned", "trap"], 3, "misaligned load"),
+    ("trap_misaligned_store.s", ["--misaligned", "trap"], 3, "misaligned store"),
     ("trap_load_fault.s", [], 3, "load access fault"),
     ("trap_store_fault.s", [], 3, "store access fault"),
     ("trap_fetch_fault.s", [], 3, "instruction access fault"),
-    ("trap_misaligned_jump.s", [], 3, "misaligned instruction fetch"),
     ("trap_ebreak.s", [], 3, "breakpoint"),
     ("trap_ecall.s", [], 3, "unknown system call a7 = 1234"),
     ("trap_ecall_fd.s", [], 3, "a7 = 64, a0 = 7"),

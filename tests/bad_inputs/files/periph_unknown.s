@@ -1,4 +1,4 @@
 	.globl _start
 _start:
-	li t0, 0x102000fc
+	li t0, 0x102000f0
 	sw zero, 0(t0)

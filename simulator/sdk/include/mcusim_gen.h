@@ -2154,6 +2154,13 @@ static inline __attribute__((always_inline)) v2f16 __vfcpka_h_s(float fs1, float
     return _mcusim_bits_v2h(d);
 }
 
+/* vfcpkb.h.s fd, fs1, fs2: vd[2] = round(f[fs1]); vd[3] = round(f[fs2]): lanes that FLEN = 32 does not have, so an illegal-instruction exception (the RI5CY decoder without RVD) */
+static inline __attribute__((always_inline)) v2f16 __vfcpkb_h_s(float fs1, float fs2) {
+    float d;
+    __asm__ (".insn r 0x33, 6, 0x58, %0, %1, %2" : "=f"(d) : "f"(fs1), "f"(fs2));
+    return _mcusim_bits_v2h(d);
+}
+
 /* vfdotp.h fd, fs1, fs2: f[fd] = round(v1[0] * v2[0] + v1[1] * v2[1]) as FP16 in bits 15:0, bits 31:16 = 0 (no accumulation, as in GVSoC; one rounding) */
 static inline __attribute__((always_inline)) v2f16 __vfdotp_h(v2f16 fs1, v2f16 fs2) {
     float d;

@@ -17,7 +17,7 @@ from isa.fields import FIELDS, Kind
 from isa.spec import INSTRUCTIONS, Instr
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
-RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (loop count)
+RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (= 4, its step)
 DEST_REGS = [r for r in range(32) if r not in RESERVED]
 SLICE = 1024                             # bytes of TCDM per core
 TCDM = 0x1000_0000
@@ -41,6 +41,18 @@ def _compute_entries() -> list[Instr]:
 
 
 COMPUTE = _compute_entries()
+# the compute ops with their own C issue function (simulator.cengine.opgen.SPECIALISED_ISSUE): drawn
+# more often, so that the equivalence tests compare every one of them
+_HOT = None
+
+
+def _hot_entries() -> list[Instr]:
+    global _HOT
+    if _HOT is None:
+        from simulator.cengine.opgen import SPECIALISED_ISSUE
+        keys = set(SPECIALISED_ISSUE)
+        _HOT = [e for e in COMPUTE if e.key in keys]
+    return _HOT
 
 
 def _operand_text(rng: random.Random, entry: Instr) -> str:
@@ -87,6 +99,11 @@ def _memory_op(rng: random.Random) -> str:
         f"p.sh {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.lbu {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.sb {format_operand('rd', reg, 0)}, 4(t6!)",
+        f"lb {format_operand('rd', reg, 0)}, {off + rng.randrange(4)}({base})",
+        f"p.lw {format_operand('rd', reg, 0)}, t5(t6!)",
+        f"p.sw {format_operand('rd', reg, 0)}, t5(t6!)",
+        f"p.lh {format_operand('rd', reg, 0)}, t5(t6!)",
+        f"p.lhu {format_operand('rd', reg, 0)}, t5(t6!)",
     ])
 
 
@@ -97,7 +114,7 @@ def _block(rng: random.Random, label: int) -> list[str]:
     for _ in range(rng.randint(6, 14)):
         r = rng.random()
         if r < 0.65:
-            body.append(_operand_text(rng, rng.choice(COMPUTE)))
+            body.append(_operand_text(rng, rng.choice(_hot_entries() if r < 0.15 else COMPUTE)))
         else:
             body.append(_memory_op(rng))
     if kind < 0.25:
@@ -142,7 +159,8 @@ def generate(seed: int, blocks: int = 20) -> str:
            f"    li t1, {SLICE}",
            "    mul t1, t1, t0",
            "    add s0, s0, t1",
-           f"    li s1, {SHARED:#x}"]
+           f"    li s1, {SHARED:#x}",
+           "    li t5, 4"]
     for r in DEST_REGS:
         if r in (5, 6):
             continue

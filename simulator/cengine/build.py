@@ -15,7 +15,7 @@ if ROOT not in sys.path:
 
 from simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
 
-SOURCES = ["engine.c", "ieee754.c"]   # engine.c includes sem_int.c and sem_fp.c
+SOURCES = ["engine.c", "ieee754.c", "fp_fast_check.c"]   # engine.c includes sem_int.c, sem_fp.c and sem_sys.c
 
 CDEF = """
 typedef struct {
@@ -73,6 +73,7 @@ void mcu_advance(McuCore *c, uint32_t pc);
 int mcu_supported(int op);
 int mcu_sem_int_supports(int op);
 int mcu_sem_fp_supports(int op);
+int mcu_sem_sys_supports(int op);
 int mcu_num_ops(void);
 
 """

@@ -6,6 +6,7 @@
 #include "mcu.h"
 #include "sem_int.c"
 #include "sem_fp.c"
+#include "sem_sys.c"
 
 #define MCU_EXPORT __attribute__((visibility("default")))
 #define MCU_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -161,11 +162,14 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->acc_valid = 0;
     c->taken = 0;
     int st;
-    if (prof) st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
-    else if (op < 0) st = d->sem == 1 ? sem_int_inline(c, m, d, opcode) : sem_fp_inline(c, m, d, opcode);
-    else {                                 /* one of the two folds to MCU_UNSUPPORTED */
+    if (prof) st = d->sem == 1 ? mcu_sem_int(c, m, d) : d->sem == 2 ? mcu_sem_fp(c, m, d) : mcu_sem_sys(c, m, d);
+    else if (op < 0)
+        st = d->sem == 1 ? sem_int_inline(c, m, d, opcode)
+             : d->sem == 2 ? sem_fp_inline(c, m, d, opcode) : sem_sys_inline(c, m, d, opcode);
+    else {                                 /* all but one fold to MCU_UNSUPPORTED */
         st = sem_int_inline(c, m, d, op);
         if (st == MCU_UNSUPPORTED) st = sem_fp_inline(c, m, d, op);
+        if (st == MCU_UNSUPPORTED) st = sem_sys_inline(c, m, d, op);
     }
     if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
     if (prof) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */

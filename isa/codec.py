@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from isa.fields import FIELDS, FieldError
-from isa.spec import BY_MNEMONIC, INSTRUCTIONS, Decoded, Instr
-import isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.fields import FIELDS, FieldError
+from mcusim.isa.spec import BY_MNEMONIC, INSTRUCTIONS, Decoded, Instr
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 
 
 class EncodeError(ValueError):

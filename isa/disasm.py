@@ -3,10 +3,10 @@ after commas, pc-relative targets as absolute addresses, rounding mode shown onl
 default), so the text re-assembles to the same word and can be diffed against objdump."""
 from __future__ import annotations
 
-from isa.codec import decode
-from isa.csrs import CSR_BY_NUMBER
-from isa.fields import F_ABI_NAMES, FIELDS, ROUNDING_MODE_NAMES, X_ABI_NAMES, Kind, format_fence_set
-from isa.spec import Decoded
+from mcusim.isa.codec import decode
+from mcusim.isa.csrs import CSR_BY_NUMBER
+from mcusim.isa.fields import F_ABI_NAMES, FIELDS, ROUNDING_MODE_NAMES, X_ABI_NAMES, Kind, format_fence_set
+from mcusim.isa.spec import Decoded
 
 
 def format_operand(name: str, value: int, pc: int) -> str:

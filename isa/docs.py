@@ -1,14 +1,14 @@
-"""Generate docs/ISA.md from the instruction table: `python -m isa.docs > docs/ISA.md`.
+"""Generate docs/ISA.md from the instruction table: `python -m mcusim.isa.docs > docs/ISA.md`.
 
 A test checks that the committed file equals this output, so the document cannot drift.
 """
 from __future__ import annotations
 
-from isa.csrs import CSRS
-import isa.ext  # noqa: F401  (registers every instruction)
-from isa.fields import FIELDS
-from isa.spec import INSTRUCTIONS, Instr
-from isa.timing import TIMING_CLASSES
+from mcusim.isa.csrs import CSRS
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.fields import FIELDS
+from mcusim.isa.spec import INSTRUCTIONS, Instr
+from mcusim.isa.timing import TIMING_CLASSES
 
 
 def _bits(entry: Instr) -> str:
@@ -18,7 +18,7 @@ def _bits(entry: Instr) -> str:
 
 def render() -> str:
     out = ["# mcusim instruction set", "",
-           "Generated from the instruction table (`isa/ext/*.py`) by `python -m isa.docs`; do not edit.",
+           "Generated from the instruction table (`isa/ext/*.py`) by `python -m mcusim.isa.docs`; do not edit.",
            "", f"{len(INSTRUCTIONS)} instruction forms.", "",
            "Encoding: bit 31 first; `0`/`1` fixed, `.` operand bits. `match`/`mask` as in riscv-opcodes.",
            "Timing classes are priced by the cluster configuration (see docs/TIMING.md).", ""]

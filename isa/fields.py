@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from isa.bits import get_bits, sext
+from mcusim.isa.bits import get_bits, sext
 
 
 class Kind(Enum):

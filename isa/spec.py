@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from isa.fields import FIELDS, Field, Kind
-from isa.timing import TIMING_CLASSES
+from mcusim.isa.fields import FIELDS, Field, Kind
+from mcusim.isa.timing import TIMING_CLASSES
 
 Semantics = Callable[[Any, "Decoded"], None]
 

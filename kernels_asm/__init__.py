@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kernels_asm.assembler import assemble_source
-from kernels_asm.builder import Builder
-from kernels_asm.elf import to_elf, to_raw
-from kernels_asm.errors import AsmError
-from kernels_asm.program import Program, Section, Symbol
+from mcusim.kernels_asm.assembler import assemble_source
+from mcusim.kernels_asm.builder import Builder
+from mcusim.kernels_asm.elf import to_elf, to_raw
+from mcusim.kernels_asm.errors import AsmError
+from mcusim.kernels_asm.program import Program, Section, Symbol
 
 __all__ = ["AsmError", "Builder", "Program", "Section", "Symbol", "assemble", "assemble_file", "to_elf",
            "to_raw"]

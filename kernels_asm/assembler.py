@@ -38,16 +38,16 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from isa.codec import EncodeError, encode
-from isa.fields import FIELDS, FieldError, Kind
-from isa.spec import BY_MNEMONIC, Instr
-from kernels_asm import cluster_ops, pseudo
-from kernels_asm.errors import AsmError
-from kernels_asm.expr import FLOAT_FORMATS, Node, Num, Rel, Sym, Unknown, Value, evaluate, float_bits, lo12, parse_expr
-from kernels_asm.lexer import IDENT, Token, split_line, tokenize
-from kernels_asm.operands import Operand, match
-from kernels_asm.program import Program, Section, Symbol, place_sections
-from simulator.memory_map import MAX_REGIONS, REGION_SYMBOL_PREFIX
+from mcusim.isa.codec import EncodeError, encode
+from mcusim.isa.fields import FIELDS, FieldError, Kind
+from mcusim.isa.spec import BY_MNEMONIC, Instr
+from mcusim.kernels_asm import cluster_ops, pseudo
+from mcusim.kernels_asm.errors import AsmError
+from mcusim.kernels_asm.expr import FLOAT_FORMATS, Node, Num, Rel, Sym, Unknown, Value, evaluate, float_bits, lo12, parse_expr
+from mcusim.kernels_asm.lexer import IDENT, Token, split_line, tokenize
+from mcusim.kernels_asm.operands import Operand, match
+from mcusim.kernels_asm.program import Program, Section, Symbol, place_sections
+from mcusim.simulator.memory_map import MAX_REGIONS, REGION_SYMBOL_PREFIX
 
 NOP = 0x0000_0013        # addi x0, x0, 0
 C_NOP = 0x0001           # GNU pads a 2-byte gap in code with c.nop even without the C extension

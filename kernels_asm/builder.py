@@ -18,10 +18,10 @@ import sys
 from decimal import Decimal
 from typing import Callable
 
-from isa import ieee754
-from kernels_asm.assembler import Location, assemble_source
-from kernels_asm.expr import float_bits
-from kernels_asm.program import Program
+from mcusim.isa import ieee754
+from mcusim.kernels_asm.assembler import Location, assemble_source
+from mcusim.kernels_asm.expr import float_bits
+from mcusim.kernels_asm.program import Program
 
 _POSITIONS: dict[object, list] = {}   # code object -> co_positions(), cached (callers are few)
 

@@ -22,7 +22,7 @@ Register addresses come from `simulator.memory_map`.
 """
 from __future__ import annotations
 
-from simulator import memory_map as mm
+from mcusim.simulator import memory_map as mm
 
 
 def _eu(offset: int) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from kernels_asm.program import Program
+from mcusim.kernels_asm.program import Program
 
 EM_RISCV = 243
 SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS, SHT_RISCV_ATTRIBUTES = 1, 2, 3, 8, 0x7000_0003

@@ -20,11 +20,11 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Protocol
 
-from isa import ieee754
-from isa.bits import sext
-from isa.fields import F_REGISTERS, X_REGISTERS
-from kernels_asm.errors import AsmError
-from kernels_asm.lexer import Token
+from mcusim.isa import ieee754
+from mcusim.isa.bits import sext
+from mcusim.isa.fields import F_REGISTERS, X_REGISTERS
+from mcusim.kernels_asm.errors import AsmError
+from mcusim.kernels_asm.lexer import Token
 
 
 class Unknown(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Callable, NamedTuple
 
-from kernels_asm.errors import AsmError
+from mcusim.kernels_asm.errors import AsmError
 
 IDENT = r"[A-Za-z_.$][A-Za-z0-9_.$]*"
 _IDENT_RE = re.compile(IDENT)

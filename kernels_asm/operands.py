@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Callable, NamedTuple
 
-from isa.csrs import CSR_BY_NAME
-from isa.fields import F_REGISTERS, ROUNDING_MODES, X_REGISTERS, FieldError, Kind, parse_fence_set
-from kernels_asm.errors import AsmError
-from kernels_asm.expr import Node, Num, has_symbol, parse_expr
-from kernels_asm.lexer import Token
+from mcusim.isa.csrs import CSR_BY_NAME
+from mcusim.isa.fields import F_REGISTERS, ROUNDING_MODES, X_REGISTERS, FieldError, Kind, parse_fence_set
+from mcusim.kernels_asm.errors import AsmError
+from mcusim.kernels_asm.expr import Node, Num, has_symbol, parse_expr
+from mcusim.kernels_asm.lexer import Token
 
 PUNCTUATION = frozenset(",()!")
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-from isa.fields import FIELDS, Kind
-from isa.spec import BY_MNEMONIC, Instr
-from kernels_asm.cluster_ops import CLUSTER_PSEUDOS
-from kernels_asm.errors import AsmError
-from kernels_asm.expr import Func, has_symbol
-from kernels_asm.lexer import tokenize
-from kernels_asm.operands import Operand, match
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import BY_MNEMONIC, Instr
+from mcusim.kernels_asm.cluster_ops import CLUSTER_PSEUDOS
+from mcusim.kernels_asm.errors import AsmError
+from mcusim.kernels_asm.expr import Func, has_symbol
+from mcusim.kernels_asm.lexer import tokenize
+from mcusim.kernels_asm.operands import Operand, match
 
 # Operand names that only pseudo-instructions use, and how they are read.
 PSEUDO_OPERANDS: dict[str, Kind] = {"imm": Kind.IMM, "symbol": Kind.PCREL, "rt": Kind.XREG}

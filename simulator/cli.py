@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from simulator.argtypes import integer, positive
+from mcusim.simulator.argtypes import integer, positive
 
 EXIT_BAD_INPUT = 2
 EXIT_PROGRAM_ERROR = 3
@@ -28,7 +28,7 @@ def resolve_engine(requested: str, tracing: bool = False) -> str:
     tracing (the reference writes the trace)."""
     if requested == "py":
         return "py"
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     if binding.load() is None:
         print("mcusim: warning: the compiled engine is not built; using the Python engine "
               "(reinstall with `pip install .` and a C compiler)", file=sys.stderr)
@@ -66,7 +66,7 @@ def _window(text: str) -> tuple[int, int]:
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    from kernels_asm import assemble, to_elf, to_raw
+    from mcusim.kernels_asm import assemble, to_elf, to_raw
     source = _read_text(args.source)
     program = assemble(source, str(args.source))
     out = Path(args.output)
@@ -85,8 +85,8 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
-    from isa.disasm import listing
-    from simulator.loader import read_elf
+    from mcusim.isa.disasm import listing
+    from mcusim.simulator.loader import read_elf
     path = Path(args.program)
     try:
         raw = path.read_bytes()
@@ -108,10 +108,10 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from simulator.cluster import Cluster
-    from simulator.config import ConfigError, load_config
-    from simulator.loader import load_program
-    from simulator.report import dumps, print_table, to_json
+    from mcusim.simulator.cluster import Cluster
+    from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.simulator.loader import load_program
+    from mcusim.simulator.report import dumps, print_table, to_json
     overrides: dict = {}
     if args.max_cycles is not None:
         overrides["max_cycles"] = args.max_cycles
@@ -148,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_table(doc)
     if args.profile:
-        from simulator.profile import print_profile
+        from mcusim.simulator.profile import print_profile
         print_profile(result, top=args.top)
     return result.exit_code & 0xFF
 
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", type=integer, default=0, help="load address of a raw binary (default 0)")
     p.set_defaults(func=cmd_disasm)
 
-    from simulator.config import PRESETS, ClusterConfig
+    from mcusim.simulator.config import PRESETS, ClusterConfig
     p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits")
     p.add_argument("program", help="PROG.s or PROG.elf")
     p.add_argument("--cores", type=positive, default=1,
@@ -214,18 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
 
-    from kernels_asm.kernels.cli import add_kernel_parser
+    from mcusim.kernels_asm.kernels.cli import add_kernel_parser
     add_kernel_parser(sub)
-    from workloads.cli import add_reproduce_parser, add_train_parser
+    from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
     add_train_parser(sub)
     add_reproduce_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from kernels_asm import AsmError
-    from simulator.functional import SimulationError
-    from simulator.loader import LoadError
+    from mcusim.kernels_asm import AsmError
+    from mcusim.simulator.functional import SimulationError
+    from mcusim.simulator.loader import LoadError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -29,17 +29,17 @@ from typing import Any, Callable, TextIO
 
 import simpy
 
-from isa.disasm import format_decoded
-from simulator.config import ClusterConfig
-from simulator.functional import SimulationError, describe_instruction, trap_message
-from simulator.hart import Hart, ProgramExit, Trap
-from simulator.loader import Image
-from simulator.memory import Memory
-from simulator import memory_map as mm
-from simulator.memory_map import (ALIAS_BASE, DISPATCH_RETURN, L2_BASE, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE,
+from mcusim.isa.disasm import format_decoded
+from mcusim.simulator.config import ClusterConfig
+from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
+from mcusim.simulator.hart import Hart, ProgramExit, Trap
+from mcusim.simulator.loader import Image
+from mcusim.simulator.memory import Memory
+from mcusim.simulator import memory_map as mm
+from mcusim.simulator.memory_map import (ALIAS_BASE, DISPATCH_RETURN, L2_BASE, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE,
                                   periph_offset)
-from simulator.operands import register_use, scoreboard_use
-from simulator.peripherals import Dma, EventUnit
+from mcusim.simulator.operands import register_use, scoreboard_use
+from mcusim.simulator.peripherals import Dma, EventUnit
 
 CONTROLLER = 8
 NEVER = 1 << 62
@@ -225,14 +225,14 @@ class Cluster:
         """`engine`: "py" (the reference) or "c" (the compiled engine; see `engine_used`, which is
         "py" when the extension is not built, or when tracing, which the reference does).
         `profile`: count executions and cycles per instruction (ClusterResult.profile)."""
-        from simulator.loader import build_memory
+        from mcusim.simulator.loader import build_memory
         self.config = config
         self.cengine = None
         self.wakeups = 0                   # counts wake-ups and core starts (for _advance_one)
         if engine == "c" and trace is None:
-            from simulator.cengine import binding
+            from mcusim.simulator.cengine import binding
             if binding.load() is not None:
-                from simulator.cengine.engine import CEngine, make_view_classes
+                from mcusim.simulator.cengine.engine import CEngine, make_view_classes
                 self.cengine = CEngine(self, STALL_CAUSES, EVENTS)
                 self._core_class, self._hart_class = make_view_classes(CoreModel, ClusterHart,
                                                                        STALL_CAUSES, EVENTS)
@@ -302,7 +302,7 @@ class Cluster:
 
     def _setup_profile(self, image: Image) -> None:
         """Profile tables over the pre-decoded code range (the C loop's, shared with it in C mode)."""
-        from simulator import profile as prof
+        from mcusim.simulator import profile as prof
         if self.cengine is not None:
             self.prof_base, self.prof_words = self.cengine.enable_profile(prof.MAX_WORDS, prof.WIDTH)
             for i, core in enumerate(self.cores):
@@ -340,7 +340,7 @@ class Cluster:
 
     def _profile_finish(self) -> Any:
         """Close every core's last instruction at its end cycle; the run's Profile."""
-        from simulator import profile as prof
+        from mcusim.simulator import profile as prof
         for c in self.cores:
             if c.state == "sleep":
                 self.sleeps.append((c.id, c.sleep_cause, c.sleep_start, max(c.end_cycle or 0, c.sleep_start)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from isa.disasm import format_decoded
-from simulator.hart import CAUSE_ILLEGAL, CAUSE_NAMES, Hart, ProgramExit, Trap
-from simulator.loader import Image, build_memory
+from mcusim.isa.disasm import format_decoded
+from mcusim.simulator.hart import CAUSE_ILLEGAL, CAUSE_NAMES, Hart, ProgramExit, Trap
+from mcusim.simulator.loader import Image, build_memory
 
 DEFAULT_MAX_CYCLES = 10_000_000
 
@@ -34,7 +34,7 @@ def describe_instruction(hart: Hart, pc: int) -> str:
         word = hart.mem.read(pc, 4)
     except Exception:  # noqa: BLE001 - any failure means there is nothing to show
         return f"pc {pc:#010x} (no memory)"
-    from isa.codec import decode
+    from mcusim.isa.codec import decode
     d = decode(word)
     text = format_decoded(d, pc).replace("\t", " ") if d else f".word {word:#010x} (not an instruction)"
     return f"pc {pc:#010x}: {text}"

@@ -22,9 +22,9 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from isa.codec import decode
-from isa.csrs import CSR_BY_NUMBER, PERF_EVENTS
-from simulator.memory import AccessFault, Memory
+from mcusim.isa.codec import decode
+from mcusim.isa.csrs import CSR_BY_NUMBER, PERF_EVENTS
+from mcusim.simulator.memory import AccessFault, Memory
 
 # mcause values (privileged spec, table "Machine cause register values")
 CAUSE_MISALIGNED_FETCH = 0

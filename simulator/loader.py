@@ -18,11 +18,11 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
-from simulator.memory import Memory
-from simulator.memory_map import L2_BASE, TCDM_BASE
+from mcusim.simulator.memory import Memory
+from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 
 if TYPE_CHECKING:
-    from kernels_asm.program import Program
+    from mcusim.kernels_asm.program import Program
 
 EM_RISCV = 243
 EXTRA_RAM = 64 * 1024
@@ -112,7 +112,7 @@ def load_program(path: str | Path, section_addresses: dict[str, int] | None = No
     if raw[:4] == b"\x7fELF":
         return read_elf(raw, str(path))
     if path.suffix.lower() in (".s", ".asm"):
-        from kernels_asm import assemble, to_elf
+        from mcusim.kernels_asm import assemble, to_elf
         try:
             text = raw.decode()
         except UnicodeDecodeError:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from isa.fields import FIELDS, Kind
-from isa.spec import Instr
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import Instr
 
 # Registers are numbered 0..31 for x and 32..63 for f in the scoreboard.
 F_OFFSET = 32

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from simulator import memory_map as mm
-from simulator.functional import SimulationError, describe_instruction
+from mcusim.simulator import memory_map as mm
+from mcusim.simulator.functional import SimulationError, describe_instruction
 
 if TYPE_CHECKING:
-    from simulator.cluster import Cluster, CoreModel
+    from mcusim.simulator.cluster import Cluster, CoreModel
 
 
 class EventUnit:

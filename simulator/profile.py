@@ -25,15 +25,15 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from simulator import memory_map as mm
-from simulator.cluster import STALL_CAUSES
-from simulator.memory_map import DISPATCH_RETURN, REGION_SYMBOL_PREFIX
+from mcusim.simulator import memory_map as mm
+from mcusim.simulator.cluster import STALL_CAUSES
+from mcusim.simulator.memory_map import DISPATCH_RETURN, REGION_SYMBOL_PREFIX
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from simulator.cluster import Cluster, ClusterResult
-    from simulator.loader import Image
+    from mcusim.simulator.cluster import Cluster, ClusterResult
+    from mcusim.simulator.loader import Image
 
 _GENERATED = re.compile(r"_\d+$")
 MAX_WORDS = 1 << 16                 # table size limit per core (pcs beyond it go to the dict)
@@ -106,7 +106,7 @@ class Profile(dict):
     def text(self, pc: int) -> str:
         """Disassembly of the instruction at pc (with the peripheral register an x0-relative load or
         store reaches: `lw zero,-2040(zero)  # barrier`)."""
-        from isa.disasm import disassemble_word
+        from mcusim.isa.disasm import disassemble_word
         word = self.words.get(pc)
         if word is None:
             return "(returns to the dispatcher)" if pc == DISPATCH_RETURN else "(no memory)"
@@ -135,7 +135,7 @@ _PERIPH_NAMES = _periph_names()
 def peripheral_register(word: int) -> str:
     """The peripheral register an x0-relative load or store reaches (barrier, core_id, dma_start,
     region_begin 3, ...), or ""."""
-    from isa.codec import decode
+    from mcusim.isa.codec import decode
     d = decode(word)
     if d is None or d.values.get("rs1", -1) != 0 or d.instr.mnemonic not in ("lw", "sw", "lh", "lb", "lbu", "lhu"):
         return ""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from simulator.cluster import STALL_CAUSES, ClusterResult
+from mcusim.simulator.cluster import STALL_CAUSES, ClusterResult
 
 
 def core_cycles(core) -> int:

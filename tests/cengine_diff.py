@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from isa.codec import decode, encode
-from isa.fields import FIELDS, Kind
-from isa.spec import Instr
-from simulator.cengine import binding
-from simulator.hart import Hart, ProgramExit, Trap
-from simulator.memory import Memory
+from mcusim.isa.codec import decode, encode
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import Instr
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.hart import Hart, ProgramExit, Trap
+from mcusim.simulator.memory import Memory
 
 CODE = 0x1C00_0000          # where the instruction sits
 DATA = 0x1000_0000          # a 64 KiB data region; random address registers point into it

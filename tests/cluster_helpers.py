@@ -1,10 +1,10 @@
 """Helpers for cluster tests: assemble a program and run it on the cluster model."""
 from __future__ import annotations
 
-from kernels_asm import assemble, to_elf
-from simulator.cluster import Cluster, ClusterResult
-from simulator.config import load_config
-from simulator.loader import read_elf
+from mcusim.kernels_asm import assemble, to_elf
+from mcusim.simulator.cluster import Cluster, ClusterResult
+from mcusim.simulator.config import load_config
+from mcusim.simulator.loader import read_elf
 
 
 def run_asm(source: str, cores: int = 1, controller: bool = False, preset: str = "default",

@@ -5,7 +5,7 @@ import io
 import random
 import re
 
-from kernels_asm.cluster_ops import CLUSTER_PSEUDOS
+from mcusim.kernels_asm.cluster_ops import CLUSTER_PSEUDOS
 import shutil
 import struct
 import subprocess
@@ -13,12 +13,12 @@ import subprocess
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from isa.codec import encode
-from isa.disasm import disassemble_word
-from isa.fields import FIELDS, Kind
-from isa.spec import INSTRUCTIONS
-from kernels_asm import AsmError, assemble, assemble_file, to_elf, to_raw
-from kernels_asm.pseudo import PSEUDOS
+from mcusim.isa.codec import encode
+from mcusim.isa.disasm import disassemble_word
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.kernels_asm import AsmError, assemble, assemble_file, to_elf, to_raw
+from mcusim.kernels_asm.pseudo import PSEUDOS
 
 TEXT = 0x1C00_0000
 

@@ -4,11 +4,11 @@ tools produce from our text. (F and Zfh: tests/test_fp_isa.py; PULP extensions: 
 import random
 from pathlib import Path
 
-from isa.codec import encode
-from isa.csrs import CSRS
-from isa.disasm import disassemble_word
-from isa.fields import FIELDS, Kind
-from isa.spec import INSTRUCTIONS
+from mcusim.isa.codec import encode
+from mcusim.isa.csrs import CSRS
+from mcusim.isa.disasm import disassemble_word
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import INSTRUCTIONS
 from tests.reference_tools import compare_with_gnu, compare_with_llvm
 
 BASE_EXTENSIONS = ("RV32I", "RV32M", "Zicsr", "Zifencei", "Machine")
@@ -66,7 +66,7 @@ def test_pc_relative_encodings_match_llvm_mc(tmp_path: Path):
     covered by the round-trip test."""
     import subprocess
 
-    from isa.fields import X_ABI_NAMES
+    from mcusim.isa.fields import X_ABI_NAMES
     from tests.reference_tools import LLVM_MC, tool
     rng = random.Random(7)
     entries = [e for e in INSTRUCTIONS if e.extension == "RV32I" and e.timing in ("branch", "jal")]

@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from kernels_asm import AsmError, Builder, assemble
+from mcusim.kernels_asm import AsmError, Builder, assemble
 
 
 def example() -> Builder:

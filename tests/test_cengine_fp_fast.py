@@ -12,9 +12,9 @@ import random
 
 import pytest
 
-from isa import ieee754 as fp
-from isa.ieee754 import F16, F32
-from simulator.cengine.binding import load
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.ieee754 import F16, F32
+from mcusim.simulator.cengine.binding import load
 from tests.test_cengine_ieee754 import fma_specials, rand_op, specials
 
 # fp_fast_check.c's operation ids, in order: (name, operand format, Python reference)

@@ -14,9 +14,9 @@ from typing import Callable
 
 import pytest
 
-from isa import ieee754 as fp
-from isa.ieee754 import F16, F32, Format
-from simulator.cengine.binding import load
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.ieee754 import F16, F32, Format
+from mcusim.simulator.cengine.binding import load
 
 # Soak runs: MCUSIM_IEEE_SCALE multiplies the random case counts, MCUSIM_IEEE_SEED changes the seeds.
 SCALE = int(os.environ.get("MCUSIM_IEEE_SCALE", "1"))
@@ -474,7 +474,7 @@ def test_dotpex_double_path_boundaries():
     overflow."""
     import random as _random
 
-    from isa import ieee754 as ref
+    from mcusim.isa import ieee754 as ref
     rng = _random.Random(5)
 
     def half(exp_lo: int, exp_hi: int) -> int:
@@ -508,7 +508,7 @@ def test_dotpex_double_path_boundaries():
 
 def _check_dotpex(cases) -> None:
     """mcu_fp_dotpex_h against isa.ieee754.sum_of_products on (halves [a0, a1, b0, b1], c, rm) cases."""
-    from isa import ieee754 as ref
+    from mcusim.isa import ieee754 as ref
     mod = _module_for_dotpex()
     flags = mod.ffi.new("uint32_t *")
     bad = []
@@ -527,7 +527,7 @@ def _check_dotpex(cases) -> None:
 
 
 def _module_for_dotpex():
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     mod = binding.load()
     if mod is None:
         pytest.fail("the compiled engine is not built: run `pip install -e .`")

@@ -8,12 +8,12 @@ import ctypes
 
 import pytest
 
-import isa.ext  # noqa: F401  (registers every instruction)
-from isa.codec import encode
-from isa.spec import INSTRUCTIONS
-from simulator.cengine.opgen import OP_INDEX, OP_INVALID
-from simulator.hart import Hart
-from simulator.memory import Memory
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.codec import encode
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.simulator.cengine.opgen import OP_INDEX, OP_INVALID
+from mcusim.simulator.hart import Hart
+from mcusim.simulator.memory import Memory
 from tests import cengine_diff
 from tests.cengine_diff import DATA, compare, module, run_c, run_python
 

@@ -9,10 +9,10 @@ import random
 
 import pytest
 
-import isa.ext  # noqa: F401  (registers every instruction)
-from isa.spec import INSTRUCTIONS
-from simulator.cengine.opgen import OP_INDEX
-from simulator.memory import Memory
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.simulator.cengine.opgen import OP_INDEX
+from mcusim.simulator.memory import Memory
 from tests import cengine_diff
 from tests.cengine_diff import DATA, DATA_SIZE, compare, module, run_c, run_python
 

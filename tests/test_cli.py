@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import main
+from mcusim.simulator.cli import main
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "kernels_asm" / "examples" / "dot_fp16.s"
 
 
 def mcusim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mcusim", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=120)
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from simulator.functional import SimulationError
-from simulator.report import to_json
+from mcusim.simulator.functional import SimulationError
+from mcusim.simulator.report import to_json
 from tests.cluster_helpers import marginal_cycles, run_asm
 
 # Each core's s0 points into the TCDM; `stride` bytes apart per core id.

@@ -3,11 +3,11 @@
 engines identical, and DMA cycles that follow the DMA timing rule."""
 import numpy as np
 
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import run_kernel
-from simulator.config import load_config
-from workloads import networks
-from workloads.train import simulate_step
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import run_kernel
+from mcusim.simulator.config import load_config
+from mcusim.workloads import networks
+from mcusim.workloads.train import simulate_step
 
 
 def test_dma_mode_moves_operands_and_matches_direct_placement():

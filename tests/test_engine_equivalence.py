@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from kernels_asm import assemble, to_elf
-from simulator.cengine import binding
-from simulator.cluster import Cluster
-from simulator.config import load_config
-from simulator.loader import read_elf
-from simulator.report import to_json
+from mcusim.kernels_asm import assemble, to_elf
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.cluster import Cluster
+from mcusim.simulator.config import load_config
+from mcusim.simulator.loader import read_elf
+from mcusim.simulator.report import to_json
 from tools.gen_cluster_program import generate
 
 CONFIGS = [
@@ -94,8 +94,8 @@ def test_benchmark_programs_identical(workload):
 def test_ops_with_their_own_issue_function_have_c_semantics():
     """An op listed in opgen.SPECIALISED_ISSUE without C semantics would never reach its function
     (the reference runs it): the list would only cost build time."""
-    from isa.spec import INSTRUCTIONS
-    from simulator.cengine.opgen import OP_INDEX, SPECIALISED_ISSUE
+    from mcusim.isa.spec import INSTRUCTIONS
+    from mcusim.simulator.cengine.opgen import OP_INDEX, SPECIALISED_ISSUE
     if binding.load() is None:
         pytest.fail("the compiled engine is not built: run `pip install -e .`")
     by_key = {e.key: e for e in INSTRUCTIONS}
@@ -106,8 +106,8 @@ def test_ops_with_their_own_issue_function_have_c_semantics():
 def test_random_programs_contain_every_op_with_its_own_issue_function():
     """The compiled engine issues the ops of opgen.SPECIALISED_ISSUE through their own C functions;
     the random programs above must contain each of them so that every one is compared."""
-    from isa.codec import find_entry
-    from simulator.cengine.opgen import SPECIALISED_ISSUE
+    from mcusim.isa.codec import find_entry
+    from mcusim.simulator.cengine.opgen import SPECIALISED_ISSUE
     present = set()
     for seed in RANDOM_SEEDS:
         for section in assemble(generate(seed, blocks=25), "<random>").loadable_sections():
@@ -253,8 +253,8 @@ def test_csr_instructions_identical(cores):
 
 def test_csr_instructions_run_in_c():
     """The common CSR instructions have C semantics: the compiled loop does not stop for them."""
-    from isa.spec import INSTRUCTIONS
-    from simulator.cengine.opgen import OP_INDEX
+    from mcusim.isa.spec import INSTRUCTIONS
+    from mcusim.simulator.cengine.opgen import OP_INDEX
     if binding.load() is None:
         pytest.fail("the compiled engine is not built: run `pip install -e .`")
     for e in INSTRUCTIONS:

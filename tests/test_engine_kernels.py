@@ -5,10 +5,10 @@ tensors in the TCDM, and on 8 cores with the tensors in L2, moved by the cluster
 import numpy as np
 import pytest
 
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import run_kernel
-from simulator.cengine import binding
-from simulator.config import load_config
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import run_kernel
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.config import load_config
 
 registry.load_all()
 SMALL = {"m": 9, "n": 7, "k": 6, "ci": 3, "co": 5, "c": 3, "h": 7, "w": 6, "r": 5, "kh": 3, "kw": 3,

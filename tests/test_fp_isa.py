@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from isa import ieee754 as fp
-from isa.codec import decode, encode, entries
-from isa.disasm import disassemble_word
-from isa.spec import INSTRUCTIONS
-from simulator.hart import Hart, Trap
-from simulator.memory import Memory
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.codec import decode, encode, entries
+from mcusim.isa.disasm import disassemble_word
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.simulator.hart import Hart, Trap
+from mcusim.simulator.memory import Memory
 from tests.reference_tools import compare_with_gnu, compare_with_llvm, norm
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "xfvec_encodings.txt"

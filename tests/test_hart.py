@@ -3,10 +3,10 @@ self-modifying code, hardware-loop CSRs, console output. Programs are built with
 directly, so these tests do not depend on the assembler."""
 import pytest
 
-from isa.codec import encode, entries
-from simulator.functional import SimulationError, run_functional
-from simulator.hart import Hart, ProgramExit, Trap
-from simulator.loader import Image, Segment, build_memory
+from mcusim.isa.codec import encode, entries
+from mcusim.simulator.functional import SimulationError, run_functional
+from mcusim.simulator.hart import Hart, ProgramExit, Trap
+from mcusim.simulator.loader import Image, Segment, build_memory
 
 BASE = 0x1C00_0000
 

@@ -28,8 +28,8 @@ import pytest
 import softfloatpy as sf
 from hypothesis import given, settings, strategies as st
 
-from isa import ieee754 as fp
-from isa.ieee754 import (DZ, F16, F32, NV, NX, OF, RDN, RMM, RNE, RTZ, RUP, UF,
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.ieee754 import (DZ, F16, F32, NV, NX, OF, RDN, RMM, RNE, RTZ, RUP, UF,
                          Format)
 
 sf.set_tininess_mode(sf.TininessMode.AFTER_ROUNDING)

@@ -1,8 +1,8 @@
 """Whole-table checks on isa.spec.INSTRUCTIONS (every extension module, as registered)."""
 from itertools import combinations
 
-import isa.ext  # noqa: F401  (registers every instruction)
-from isa.spec import INSTRUCTIONS
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.spec import INSTRUCTIONS
 
 
 def overlapping_pairs() -> list[tuple[str, str, int]]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import KernelProgram, Tensor, run_kernel
-from kernels_asm.kernels.layers_conv import LAYER_VARIANTS, conv2d_program
-from kernels_asm.kernels.layers_elementwise import emit_stream
-from kernels_asm.kernels.losses import EXP_REL, exp_consts, exp_ops, mse_loss_ref
-from kernels_asm.kernels.transforms import Asm, ConvGeom
-from simulator.config import load_config
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, run_kernel
+from mcusim.kernels_asm.kernels.layers_conv import LAYER_VARIANTS, conv2d_program
+from mcusim.kernels_asm.kernels.layers_elementwise import emit_stream
+from mcusim.kernels_asm.kernels.losses import EXP_REL, exp_consts, exp_ops, mse_loss_ref
+from mcusim.kernels_asm.kernels.transforms import Asm, ConvGeom
+from mcusim.simulator.config import load_config
 
 CFG = load_config()
 

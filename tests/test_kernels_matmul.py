@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from kernels_asm import Builder
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import (
+from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import (
     HarnessError,
     KernelProgram,
     Tensor,
@@ -19,7 +19,7 @@ from kernels_asm.kernels.harness import (
     padded_stride,
     run_kernel,
 )
-from kernels_asm.kernels.matmul_fp16 import (
+from mcusim.kernels_asm.kernels.matmul_fp16 import (
     FP16_B_VARIANTS,
     FP16_BT_VARIANTS,
     _check_fp16,
@@ -27,9 +27,9 @@ from kernels_asm.kernels.matmul_fp16 import (
     _emulate_f32acc,
     choose,
 )
-from kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
-from kernels_asm.kernels.registry import Check
-from simulator.config import load_config
+from mcusim.kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
+from mcusim.kernels_asm.kernels.registry import Check
+from mcusim.simulator.config import load_config
 
 CONFIG = load_config()
 
@@ -243,9 +243,9 @@ def test_registry_shapes_and_errors():
 
 
 def _mcusim(argv, monkeypatch):
-    """simulator.cli.main with `mcusim kernel` registered (until the lead adds it to build_parser)."""
-    from kernels_asm.kernels.cli import add_kernel_parser
-    from simulator import cli
+    """mcusim.simulator.cli.main with `mcusim kernel` registered (until the lead adds it to build_parser)."""
+    from mcusim.kernels_asm.kernels.cli import add_kernel_parser
+    from mcusim.simulator import cli
     build = cli.build_parser
 
     def with_kernel():

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels_asm.kernels import registry
-from kernels_asm.kernels.harness import KernelProgram, Tensor, run_kernel
-from kernels_asm.kernels.transforms import (
+from mcusim.kernels_asm.kernels import registry
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, run_kernel
+from mcusim.kernels_asm.kernels.transforms import (
     Asm,
     ConvGeom,
     axis_from_map,
@@ -26,7 +26,7 @@ from kernels_asm.kernels.transforms import (
     pad_gather,
     random_tensor,
 )
-from simulator.config import load_config
+from mcusim.simulator.config import load_config
 
 CFG = load_config()
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.functional import run_functional
-from simulator.loader import LoadError, load_program, read_elf
+from mcusim.simulator.functional import run_functional
+from mcusim.simulator.loader import LoadError, load_program, read_elf
 from tests.reference_tools import GNU_AS, LLVM_MC, tool
 
 LLD = "/usr/lib/llvm-19/bin/ld.lld"
@@ -94,11 +94,11 @@ scratch: .space 64
 def test_program_image_equals_the_elf_round_trip():
     """The kernel harness builds images straight from the assembled program: it must give exactly
     the Image that writing the ELF and reading it back gives (segments, symbols in order, code)."""
-    from kernels_asm import assemble, to_elf
-    from kernels_asm.kernels import registry
-    from kernels_asm.kernels.harness import layout, wrap
-    from simulator.config import load_config
-    from simulator.loader import program_image
+    from mcusim.kernels_asm import assemble, to_elf
+    from mcusim.kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels.harness import layout, wrap
+    from mcusim.simulator.config import load_config
+    from mcusim.simulator.loader import program_image
     programs = [assemble(PROGRAM_WITH_SECTIONS, "sections.s")]
     config = load_config()
     registry.load_all()

@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from kernels_asm import assemble, to_elf
-from kernels_asm.kernels import harness
-from kernels_asm.kernels.layers_elementwise import add_program
-from simulator import profile as prof
-from simulator.cengine import binding
-from simulator.cluster import Cluster
-from simulator.config import load_config
-from simulator.loader import read_elf
-from simulator.report import to_json
+from mcusim.kernels_asm import assemble, to_elf
+from mcusim.kernels_asm.kernels import harness
+from mcusim.kernels_asm.kernels.layers_elementwise import add_program
+from mcusim.simulator import profile as prof
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.cluster import Cluster
+from mcusim.simulator.config import load_config
+from mcusim.simulator.loader import read_elf
+from mcusim.simulator.report import to_json
 from tools.gen_cluster_program import generate
 
 FORK_TWICE = """
@@ -133,7 +133,7 @@ def test_forked_workers_and_the_dispatch_return() -> None:
     C loop hands the instruction after it back to the reference, which closes it."""
     py, c = _profiled(FORK_TWICE, 1, controller=True)
     _same(py.profile, c.profile)
-    from simulator.memory_map import DISPATCH_RETURN
+    from mcusim.simulator.memory_map import DISPATCH_RETURN
     p = c.profile
     assert p[DISPATCH_RETURN][0] == 8 and p.where(DISPATCH_RETURN) == "<dispatch return>"
     for core in c.cores[:4]:
@@ -182,7 +182,7 @@ def test_kernel_profile_identical_and_reports() -> None:
 
 
 def test_cli_train_profile_timeline_plot(tmp_path, capsys) -> None:
-    from simulator.cli import build_parser
+    from mcusim.simulator.cli import build_parser
     tl, png = tmp_path / "t.json", tmp_path / "p.png"
     args = build_parser().parse_args(["train", "layer", "--type", "linear", "--cin", "8", "--cout", "4",
                                       "--engine", "c", "--profile", "--top", "5", "--timeline", str(tl),
@@ -227,7 +227,7 @@ def test_cli_train_profile_timeline_plot(tmp_path, capsys) -> None:
 
 
 def test_plot_needs_both_dtypes(tmp_path) -> None:
-    from workloads import networks, plot, train
+    from mcusim.workloads import networks, plot, train
     res = train.simulate_step(networks.single_linear(4, 2), "fp32", verify=False)
     with pytest.raises(ValueError, match="fp32 and an fp16"):
         plot.plot_dtypes(res, res, tmp_path / "x.png")

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from isa.spec import INSTRUCTIONS
-from simulator.functional import trap_message
-from simulator.hart import Hart, ProgramExit, Trap
-from simulator.loader import Image, build_memory, read_elf
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.simulator.functional import trap_message
+from mcusim.simulator.hart import Hart, ProgramExit, Trap
+from mcusim.simulator.loader import Image, build_memory, read_elf
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from isa.codec import encode
-from isa.fields import FIELDS, Kind
-from isa.spec import INSTRUCTIONS
-from simulator.hart import Hart, Trap
-from simulator.memory import Memory
+from mcusim.isa.codec import encode
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.simulator.hart import Hart, Trap
+from mcusim.simulator.memory import Memory
 
 SKIP_CLASSES = {"load", "store", "branch", "jal", "jalr", "system", "fence", "hwloop", "csr"}
 

@@ -3,12 +3,12 @@ encode -> decode -> disassemble -> assemble gives back the same entry, operands 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from isa.codec import decode, encode
-from isa.csrs import CSRS
-from isa.disasm import disassemble_word
-from isa.fields import FIELDS, Kind
-from isa.spec import INSTRUCTIONS
-from kernels_asm import assemble
+from mcusim.isa.codec import decode, encode
+from mcusim.isa.csrs import CSRS
+from mcusim.isa.disasm import disassemble_word
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.kernels_asm import assemble
 
 TEXT = 0x1C00_0000
 PC = TEXT + 0x10_0000      # far enough from 0 that negative pc-relative targets stay positive

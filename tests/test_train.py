@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 
-from simulator.config import load_config
-from workloads import cli, model, networks, planner, reference, train
-from workloads.model import Phase
+from mcusim.simulator.config import load_config
+from mcusim.workloads import cli, model, networks, planner, reference, train
+from mcusim.workloads.model import Phase
 
 ENGINE = "c"
 
@@ -175,7 +175,7 @@ def test_numerics_check_detects_a_wrong_update() -> None:
 
 
 def test_fit_config_enlarges_only_when_needed() -> None:
-    from kernels_asm.kernels.layers_linear import linear_program
+    from mcusim.kernels_asm.kernels.layers_linear import linear_program
     cfg = load_config()
     small = linear_program(16, 8, "fw", "fp32", "ab", 8)
     assert train.fit_config(small, cfg) is cfg
@@ -183,7 +183,7 @@ def test_fit_config_enlarges_only_when_needed() -> None:
     fitted = train.fit_config(big, cfg)
     assert fitted.tcdm.size_kib > cfg.tcdm.size_kib and fitted.tcdm.banks == cfg.tcdm.banks
     assert fitted.core == cfg.core and fitted.fpu == cfg.fpu and fitted.dma == cfg.dma
-    from kernels_asm.kernels.harness import HarnessError, layout
+    from mcusim.kernels_asm.kernels.harness import HarnessError, layout
     layout(big.tensors, fitted)                                   # fits
     tighter = dataclasses.replace(fitted, tcdm=dataclasses.replace(fitted.tcdm, size_kib=fitted.tcdm.size_kib - 1))
     with pytest.raises(HarnessError):
@@ -259,7 +259,7 @@ def test_cli_plan_and_errors(capsys) -> None:
     assert _run(["train", "resnet8", "--plan", "--dtype", "fp16"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("plan resnet8 fp16") and "s1_conv1" in out
-    from simulator.cli import UserError
+    from mcusim.simulator.cli import UserError
     with pytest.raises(UserError, match="unknown network"):
         _run(["train", "nosuchnet", "--plan"])
     with pytest.raises(UserError, match="cores"):
@@ -297,7 +297,7 @@ def test_cli_reproduce_on_small_networks(monkeypatch, capsys) -> None:
 
 
 def test_cli_user_errors_and_failed_numerics(tmp_path, monkeypatch, capsys) -> None:
-    from simulator.cli import UserError
+    from mcusim.simulator.cli import UserError
     tiny = tmp_path / "tiny.toml"
     tiny.write_text("[tcdm]\nsize_kib = 16\n")
     with pytest.raises(UserError, match=r"layer 'linear'.*available"):

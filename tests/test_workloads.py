@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from workloads import model, networks, planner
-from workloads import reference as ref
-from workloads.model import ModelError, Phase
+from mcusim.workloads import model, networks, planner
+from mcusim.workloads import reference as ref
+from mcusim.workloads.model import ModelError, Phase
 
 FW, WG, IG, UP = Phase.FORWARD, Phase.WEIGHT_GRAD, Phase.INPUT_GRAD, Phase.UPDATE
 

@@ -6,9 +6,9 @@ import random
 import pytest
 import softfloatpy as sf
 
-from isa.codec import encode, entries
-from simulator.hart import Hart
-from simulator.memory import Memory
+from mcusim.isa.codec import encode, entries
+from mcusim.simulator.hart import Hart
+from mcusim.simulator.memory import Memory
 
 sf.set_tininess_mode(sf.TininessMode.AFTER_ROUNDING)
 

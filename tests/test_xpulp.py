@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from isa.codec import decode, encode, entries
-from isa.disasm import disassemble_word
-from isa.fields import FIELDS, X_REGISTERS, Kind
-from isa.spec import INSTRUCTIONS, Instr
-from simulator.hart import Hart, Trap
-from simulator.memory import Memory
+from mcusim.isa.codec import decode, encode, entries
+from mcusim.isa.disasm import disassemble_word
+from mcusim.isa.fields import FIELDS, X_REGISTERS, Kind
+from mcusim.isa.spec import INSTRUCTIONS, Instr
+from mcusim.simulator.hart import Hart, Trap
+from mcusim.simulator.memory import Memory
 
 VECTORS = Path(__file__).parent / "vectors" / "xpulp_encodings.txt"
 RAM = 0x1000_0000

@@ -172,7 +172,7 @@ def figures(workload: str, engine: str, cores: int, instret: int, cycles: int, s
 
 def run_training_step(engine: str) -> dict:
     """(c): the ResNet8 FP16 training step, every kernel simulated (mcusim train resnet8 --dtype fp16)."""
-    from workloads.train import simulate_step
+    from mcusim.workloads.train import simulate_step
     start = time.perf_counter()
     step = simulate_step("resnet8", "fp16", engine=engine, verify=False)
     seconds = time.perf_counter() - start
@@ -183,9 +183,9 @@ def run_training_step(engine: str) -> dict:
 def run_training_kernel(engine: str) -> dict:
     """(d): one training kernel end to end, from its generator to its outputs (inputs excluded)."""
     import numpy as np
-    from kernels_asm.kernels import registry
-    from kernels_asm.kernels.harness import run_kernel
-    from simulator.config import load_config
+    from mcusim.kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels.harness import run_kernel
+    from mcusim.simulator.config import load_config
     registry.load_all()
     kdef = registry.get("conv2d_ig")
     shape = kdef.full_shape({"ci": 32, "co": 32, "h": 16, "w": 16})
@@ -202,10 +202,10 @@ def import_engine_modules() -> None:
     """Import what Cluster imports lazily (the compiled engine's modules), so that no figure times
     module imports: like the modules imported at the top of each run, they are a one-time cost of
     a process, not of a simulation."""
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     binding.load()
-    import simulator.cengine.engine  # noqa: F401
-    import simulator.profile  # noqa: F401
+    import mcusim.simulator.cengine.engine  # noqa: F401
+    import mcusim.simulator.profile  # noqa: F401
 
 
 def run_one(name: str, engine: str) -> dict:
@@ -216,10 +216,10 @@ def run_one(name: str, engine: str) -> dict:
         return run_training_step(engine)
     if name == "conv-ig-fp16":
         return run_training_kernel(engine)
-    from kernels_asm import assemble, to_elf
-    from simulator.cluster import Cluster
-    from simulator.config import load_config
-    from simulator.loader import read_elf
+    from mcusim.kernels_asm import assemble, to_elf
+    from mcusim.simulator.cluster import Cluster
+    from mcusim.simulator.config import load_config
+    from mcusim.simulator.loader import read_elf
     source, cores = workloads(engine)[name]
     image = read_elf(to_elf(assemble(source, name)), name)
     config = load_config()

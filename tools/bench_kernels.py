@@ -45,8 +45,8 @@ LAYER_SHAPES: dict[str, dict[str, int]] = {
 
 
 def run_one(job: tuple[str, str, str, int, int, str]) -> dict:
-    from kernels_asm.kernels import registry
-    from simulator.config import load_config
+    from mcusim.kernels_asm.kernels import registry
+    from mcusim.simulator.config import load_config
     kernel, dtype, variant, cores, size, engine = job
     kdef = registry.get(kernel)
     shape = LAYER_SHAPES[kernel] if kernel in LAYER_SHAPES else {"m": size, "n": size, "k": size}
@@ -61,15 +61,15 @@ def run_one(job: tuple[str, str, str, int, int, str]) -> dict:
 
 
 def _family(kernel: str, dtype: str, variant: str) -> str:
-    from kernels_asm.kernels.matmul_fp16 import variants
+    from mcusim.kernels_asm.kernels.matmul_fp16 import variants
     v = variants(kernel == "matmul_bt", dtype)[variant]
     return v.family.instr
 
 
 def _variant_section() -> list[str]:
     """What each variant is (from the generators' own descriptions)."""
-    from kernels_asm.kernels.matmul_fp16 import FP16_B_VARIANTS, FP16_BT_VARIANTS
-    from kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
+    from mcusim.kernels_asm.kernels.matmul_fp16 import FP16_B_VARIANTS, FP16_BT_VARIANTS
+    from mcusim.kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
     acc = {"f32": "FP32", "f16": "FP32", "dotp": "FP32", "vfmac": "FP16"}
     lines = ["## Variants", "",
              ("Work split over rows of C (ceil(m / cores) rows per core) unless the name ends in `_cols` "
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help="comma-separated kernel:dtype suites, e.g. matmul:fp16")
     args = p.parse_args(argv)
     size = args.size or (32 if args.quick else 128)
-    from kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels import registry
     suites = SUITES if not args.only else tuple(tuple(s.split(":")) for s in args.only.split(","))
     jobs = []
     for kernel, dtype in suites:

@@ -9,7 +9,7 @@ pointer reset per body) on realistic data: FP16 and FP32 values drawn from a nor
 time.process_time, so that other work on a shared machine counts less; module imports and assembling
 excluded) divided by the instructions retired, in ns per simulated
 instruction (and its inverse in M instructions/s), best of --repeat runs. The start-up figure is the
-wall time of a whole `python -m simulator.cli run` process on a program that exits at once.
+wall time of a whole `python -m mcusim run` process on a program that exits at once.
 """
 from __future__ import annotations
 
@@ -124,10 +124,10 @@ def program(name: str, iters: int, seed: int = 1) -> str:
 
 def measure(name: str, engine: str, iters: int) -> tuple[int, float]:
     """(instructions retired, seconds of Cluster.run) of one run."""
-    from kernels_asm import assemble, to_elf
-    from simulator.cluster import Cluster
-    from simulator.config import load_config
-    from simulator.loader import read_elf
+    from mcusim.kernels_asm import assemble, to_elf
+    from mcusim.simulator.cluster import Cluster
+    from mcusim.simulator.config import load_config
+    from mcusim.simulator.loader import read_elf
     image = read_elf(to_elf(assemble(program(name, iters), name)), name)
     config = load_config()
     start = time.process_time()
@@ -153,7 +153,7 @@ def class_figure(name: str, engine: str, repeat: int, target_s: float = 0.4) -> 
 
 
 def startup_seconds(repeat: int) -> float:
-    """Best wall time of a `python -m simulator.cli run` process on a program that exits at once."""
+    """Best wall time of a `python -m mcusim run` process on a program that exits at once."""
     src = "    .globl _start\n_start:\n    li a7, 93\n    li a0, 0\n    ecall\n"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "empty.s")
@@ -161,7 +161,7 @@ def startup_seconds(repeat: int) -> float:
         best = None
         for _ in range(repeat):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "simulator.cli", "run", path], cwd=ROOT, check=True,
+            subprocess.run([sys.executable, "-m", "mcusim", "run", path], cwd=ROOT, check=True,
                            capture_output=True)
             s = time.perf_counter() - start
             best = s if best is None else min(best, s)
@@ -176,9 +176,9 @@ def main() -> None:
     parser.add_argument("--startup", action="store_true", help="also measure the start-up figure")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from simulator.cengine import binding
+    from mcusim.simulator.cengine import binding
     binding.load()
-    import simulator.cengine.engine  # noqa: F401  (imported before any timer)
+    import mcusim.simulator.cengine.engine  # noqa: F401  (imported before any timer)
     print(f"# per-class matrix, engine {args.engine}, 8 cores, best of {args.repeat}: "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
-    from simulator.cengine.binding import load
+    from mcusim.simulator.cengine.binding import load
     from tests.test_cengine_fp_fast import NAMES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000_000, help="operand sets per operation")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import random
 
-from isa.disasm import format_operand
-from isa.fields import FIELDS, Kind
-from isa.spec import INSTRUCTIONS, Instr
+from mcusim.isa.disasm import format_operand
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import INSTRUCTIONS, Instr
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
 RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (= 4, its step)
@@ -49,7 +49,7 @@ _HOT = None
 def _hot_entries() -> list[Instr]:
     global _HOT
     if _HOT is None:
-        from simulator.cengine.opgen import SPECIALISED_ISSUE
+        from mcusim.simulator.cengine.opgen import SPECIALISED_ISSUE
         keys = set(SPECIALISED_ISSUE)
         _HOT = [e for e in COMPUTE if e.key in keys]
     return _HOT

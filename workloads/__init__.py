@@ -2,7 +2,7 @@
 
 API:
 
-    from workloads import networks, model, reference, planner
+    from mcusim.workloads import networks, model, reference, planner
 
     desc = networks.get("resnet8")              # also "dscnn", and single layers with shapes:
     desc = networks.single_conv2d(cin=8, h=8, w=8, cout=16, kernel=3)   # ..._pointwise/_depthwise/_linear

@@ -31,8 +31,8 @@ import argparse
 import sys
 from typing import Any
 
-from simulator.argtypes import non_negative, positive
-from workloads import networks
+from mcusim.simulator.argtypes import non_negative, positive
+from mcusim.workloads import networks
 
 LAYER_TYPES = ("conv2d", "pointwise", "depthwise", "linear")
 # The study's tutorial Conv2D (PULP-TrainLib tutorial): 8 -> 16 channels, 3x3, 8x8 input, no padding.
@@ -58,8 +58,8 @@ def _freq(text: str) -> float:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from simulator.config import PRESETS
-    from workloads.report import DEFAULT_FREQ_MHZ
+    from mcusim.simulator.config import PRESETS
+    from mcusim.workloads.report import DEFAULT_FREQ_MHZ
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset (default: the study's)")
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
@@ -128,12 +128,12 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------------
 
 def _user_error(msg: str) -> Exception:
-    from simulator.cli import UserError
+    from mcusim.simulator.cli import UserError
     return UserError(msg)
 
 
 def _config(args: argparse.Namespace):
-    from simulator.config import ConfigError, load_config
+    from mcusim.simulator.config import ConfigError, load_config
     try:
         config = load_config(args.preset, args.config)
     except ConfigError as exc:
@@ -165,7 +165,7 @@ def _description(args: argparse.Namespace) -> dict:
 
 
 def _build(desc: dict):
-    from workloads import model
+    from mcusim.workloads import model
     try:
         return model.build(desc)
     except model.ModelError as exc:
@@ -173,7 +173,7 @@ def _build(desc: dict):
 
 
 def _engine(requested: str, quiet: bool) -> str:
-    from workloads.train import resolve_engine
+    from mcusim.workloads.train import resolve_engine
     eng = resolve_engine(requested)
     if eng != requested and not quiet:
         print(f"mcusim: warning: engine {requested} is not available to the kernel harness; using {eng}",
@@ -183,8 +183,8 @@ def _engine(requested: str, quiet: bool) -> str:
 
 def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, label: str = ""):
     """simulate_step with a rich progress bar on stderr (none when quiet); PlanError -> user error."""
-    from kernels_asm.kernels.harness import HarnessError
-    from workloads import planner, report, train
+    from mcusim.kernels_asm.kernels.harness import HarnessError
+    from mcusim.workloads import planner, report, train
     kw: dict[str, Any] = {"config": config, "engine": engine, "cores": args.cores,
                           "seed": getattr(args, "seed", 0), "lr": getattr(args, "lr", 0.01),
                           "verify": not getattr(args, "no_verify", False),
@@ -214,7 +214,7 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from workloads import planner, report
+    from mcusim.workloads import planner, report
     config = _config(args)
     net = _build(_description(args))
     if args.plan:
@@ -272,13 +272,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if other.numerics is not None:
                     con.print(other.numerics.describe(), highlight=False, markup=False)
     if args.timeline:
-        from workloads import timeline
+        from mcusim.workloads import timeline
         _write_file(args.timeline, lambda: timeline.write_timeline(results, args.timeline, args.freq_mhz))
         if not args.quiet:
             con.print(f"timeline: {args.timeline} (Chrome/Perfetto trace events; open in ui.perfetto.dev)",
                       highlight=False, markup=False)
     if args.plot:
-        from workloads import plot
+        from mcusim.workloads import plot
         by_dtype = {r.dtype: r for r in results}
         _write_file(args.plot, lambda: plot.plot_dtypes(by_dtype["fp32"], by_dtype["fp16"], args.plot,
                                                         args.freq_mhz))
@@ -317,7 +317,7 @@ def conv_layer_cycles(res) -> int:
 
 def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
     """Run the experiments; returns {rows: [...], steps: {...}} (rows as report.reproduce_table takes)."""
-    from workloads import model, report
+    from mcusim.workloads import model, report
     rows: list[dict[str, Any]] = []
     steps: dict[str, Any] = {}
     best = 0.0
@@ -363,7 +363,7 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from workloads import report
+    from mcusim.workloads import report
     config = _config(args)
     engine = _engine(args.engine, args.quiet)
     out = reproduce(config, args, engine)

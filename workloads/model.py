@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from workloads import networks
+from mcusim.workloads import networks
 
 Shape = tuple[int, int, int]
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2}

@@ -55,7 +55,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workloads.model import Layer, Network, Phase, elem_bytes
+from mcusim.workloads.model import Layer, Network, Phase, elem_bytes
 
 DEFAULT_TCDM_BYTES = 256 * 1024
 DEFAULT_RESERVE_BYTES = 9 * 1024          # 1 KiB stack per core: 8 workers + the controller

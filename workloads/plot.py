@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workloads.train import PHASE_ORDER, StepResult
+from mcusim.workloads.train import PHASE_ORDER, StepResult
 
 PHASES = (*PHASE_ORDER, "dma")
 LABELS = {"forward": "forward", "loss": "loss", "weight_grad": "weight gradient", "input_grad": "input gradient",

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from workloads.model import INPUT, Layer, Network
+from mcusim.workloads.model import INPUT, Layer, Network
 
 Precision = str
 _STORE = {"fp32": np.float32, "fp64": np.float64, "fp16": np.float16}

@@ -32,9 +32,9 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from simulator import profile as prof
-from simulator.cluster import STALL_CAUSES
-from workloads.train import StepRecord, StepResult
+from mcusim.simulator import profile as prof
+from mcusim.simulator.cluster import STALL_CAUSES
+from mcusim.workloads.train import StepRecord, StepResult
 
 JSON_SCHEMA = "mcusim-train/1"
 COMPARE_SCHEMA = "mcusim-train-compare/1"

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from workloads.train import KernelCall, StepRecord, StepResult
+from mcusim.workloads.train import KernelCall, StepRecord, StepResult
 
 SCHEMA = "mcusim-timeline/1"
 STEP_TID = 0

@@ -1,7 +1,7 @@
 """One simulated on-device training step of a network: every layer-phase as a kernel of the kernel
 library, run on the simulated cluster, fed with the tensors the previous simulated kernels produced.
 
-    from workloads import train
+    from mcusim.workloads import train
     r = train.simulate_step("resnet8", "fp16", config, engine="c", cores=8, seed=0, lr=0.01,
                             progress=lambda done, total, rec: ...)
     r.cycles, r.compute_cycles, r.dma_cycles, r.instret, r.macs, r.mac_per_clk, r.by_phase()
@@ -56,16 +56,16 @@ from typing import Any
 
 import numpy as np
 
-from kernels_asm.kernels import harness
-from kernels_asm.kernels.harness import HarnessError, KernelProgram
-from kernels_asm.kernels.layers_conv import (
+from mcusim.kernels_asm.kernels import harness
+from mcusim.kernels_asm.kernels.harness import HarnessError, KernelProgram
+from mcusim.kernels_asm.kernels.layers_conv import (
     conv2d_choose,
     conv2d_program,
     depthwise_program,
     pointwise_choose,
     pointwise_program,
 )
-from kernels_asm.kernels.layers_elementwise import (
+from mcusim.kernels_asm.kernels.layers_elementwise import (
     add_program,
     pool_bwd_program,
     pool_fwd_program,
@@ -73,15 +73,15 @@ from kernels_asm.kernels.layers_elementwise import (
     relu_program,
     sgd_program,
 )
-from kernels_asm.kernels.layers_linear import linear_choose, linear_program
-from kernels_asm.kernels.losses import crossentropy_program, mse_program
-from kernels_asm.kernels.transforms import ConvGeom
-from simulator.cluster import STALL_CAUSES
-from simulator.config import ClusterConfig, load_config
-from simulator.memory_map import TCDM_BASE
-from simulator.profile import Profile
-from workloads import model, planner, reference
-from workloads.model import INPUT, Layer, Network, Phase
+from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
+from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
+from mcusim.kernels_asm.kernels.transforms import ConvGeom
+from mcusim.simulator.cluster import STALL_CAUSES
+from mcusim.simulator.config import ClusterConfig, load_config
+from mcusim.simulator.memory_map import TCDM_BASE
+from mcusim.simulator.profile import Profile
+from mcusim.workloads import model, planner, reference
+from mcusim.workloads.model import INPUT, Layer, Network, Phase
 
 LOSS = "loss"                 # the phase label of the loss kernel (value and gradient in one run)
 PHASE_ORDER = ("forward", LOSS, "weight_grad", "input_grad", "update")
@@ -305,7 +305,7 @@ def resolve_engine(engine: str) -> str:
     if engine == "c":
         if "c" not in harness.ENGINES:
             return "py"
-        from simulator.cengine import binding
+        from mcusim.simulator.cengine import binding
         if binding.load() is None:
             return "py"
     return engine

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from isa import ieee754 as fp
-from isa.bits import sext
-from isa.spec import instr
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.bits import sext
+from mcusim.isa.spec import instr
 
 DYN = 7
 OP_FP = "6..0=0x53"

@@ -1,6 +1,6 @@
 """RV32I base integer instructions (RISC-V unprivileged spec 20191213, chapter 2)."""
-from isa.bits import s32, u32
-from isa.spec import instr
+from mcusim.isa.bits import s32, u32
+from mcusim.isa.spec import instr
 
 EXT = "RV32I"
 OP, OP_IMM, BRANCH, LOAD, STORE = "6..0=0x33", "6..0=0x13", "6..0=0x63", "6..0=0x03", "6..0=0x23"

@@ -1,6 +1,6 @@
 """RV32M multiply and divide (RISC-V unprivileged spec 20191213, chapter 7)."""
-from isa.bits import s32
-from isa.ext.rv32i import _op
+from mcusim.isa.bits import s32
+from mcusim.isa.ext.rv32i import _op
 
 EXT = "RV32M"
 

@@ -36,10 +36,10 @@ models/cpu/iss/include/isa/rv32Xfvec.hpp, rv32Xfaux.hpp) where the hardware says
   computed exactly and rounded once (see vfdotpex_s_h); GVSoC rounds the partial products/sums and
   always uses rne for the vector forms, here frm is used as for every other vector operation.
 """
-from isa import ieee754 as fp
-from isa.bits import s32, sext
-from isa.ext.rv32f import DYN
-from isa.spec import instr
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.bits import s32, sext
+from mcusim.isa.ext.rv32f import DYN
+from mcusim.isa.spec import instr
 
 EXT = "Xfvec"
 AUX = "Xfaux"

@@ -11,10 +11,10 @@ operations use custom-2 (0x5B). Alias mnemonics with the same encoding are not s
 (p.clipi, p.extracti, ..., and p.muls/p.mulhhs/p.mulu/p.mulhhu/p.macs/p.machhs/p.macu/p.machhu,
 which are the N = 0 cases of p.mulsn ... p.machhun): the decoder must pick one name.
 """
-from isa.bits import s32, u32
-from isa.ext.rv32i import _op
-from isa.fields import Kind, define_field
-from isa.spec import instr
+from mcusim.isa.bits import s32, u32
+from mcusim.isa.ext.rv32i import _op
+from mcusim.isa.fields import Kind, define_field
+from mcusim.isa.spec import instr
 
 EXT = "Xpulpv2"
 OP = "6..0=0x33"

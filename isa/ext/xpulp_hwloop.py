@@ -6,8 +6,8 @@ Start/end offsets are unsigned and in halfwords from the instruction's own pc (t
 label and encodes label - pc). The end address is that of the LAST instruction of the body; the
 loop-back itself happens in `Hart.step` when pc reaches hwloop_end[L] with hwloop_count[L] != 0.
 """
-from isa.fields import Kind, define_field
-from isa.spec import instr
+from mcusim.isa.fields import Kind, define_field
+from mcusim.isa.spec import instr
 
 EXT = "Xpulpv2"
 HWLOOP = "11..8=0 6..0=0x7b"   # bits 11:8 of the rd slot are zero: only L (bit 7) is encoded

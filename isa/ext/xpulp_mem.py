@@ -14,7 +14,7 @@ incremented address from the EX stage and the load data one cycle later from WB,
 the CV32E40P user manual documents this case the same way (openhwgroup/cv32e40p issue #920).
 GVSoC's ISS does the opposite (it writes the address last); the hardware is followed here.
 """
-from isa.spec import instr
+from mcusim.isa.spec import instr
 
 EXT = "Xpulpv2"
 # suffix, bytes, sign-extended, funct3 of the imm form, funct7 of the register forms

@@ -8,9 +8,9 @@ Opcode 0x57: funct5 (bits 31:27) is the operation, bit 26 marks comparisons, fun
 Lane 0 is the least significant. Results wrap to the lane width; shift amounts are taken modulo the
 lane width. pv.avg(u) truncates the lane sum before shifting (RI5CY adds at lane width; GVSoC too).
 """
-from isa.bits import sext
-from isa.fields import Kind, define_field
-from isa.spec import instr
+from mcusim.isa.bits import sext
+from mcusim.isa.fields import Kind, define_field
+from mcusim.isa.spec import instr
 
 EXT = "Xpulpv2"
 OPV = "6..0=0x57"

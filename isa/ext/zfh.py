@@ -12,9 +12,9 @@ encode it with rm = rne when the mode is omitted (GNU as even rejects an explici
 draft Zfh that fixed the field to 0); the table's default does the same. The rm field is still
 checked: a reserved mode (or dyn with frm > 4) is an illegal instruction, as for every rm field.
 """
-from isa import ieee754 as fp
-from isa.ext.rv32f import DYN, OP_FP, Precision, define_precision
-from isa.spec import instr
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.ext.rv32f import DYN, OP_FP, Precision, define_precision
+from mcusim.isa.spec import instr
 
 EXT = "Zfh"
 

@@ -3,7 +3,7 @@
 csrrs/csrrc with rs1 = x0 (and the immediate forms with zimm = 0) do not write, so reading a
 read-only CSR that way is legal; every other form writes.
 """
-from isa.spec import instr
+from mcusim.isa.spec import instr
 
 EXT = "Zicsr"
 SYSTEM = "6..0=0x73"

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.argtypes import integer, positive
+from mcusim.simulator.argtypes import integer, positive
 
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",
@@ -42,9 +42,9 @@ def add_kernel_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def build_kernel_parser() -> argparse.ArgumentParser:
     """The full parser of `mcusim kernel` (imports the kernel modules for their parameters)."""
-    from kernels_asm.kernels import registry
-    from kernels_asm.kernels.harness import ENGINES
-    from simulator.config import PRESETS
+    from mcusim.kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels.harness import ENGINES
+    from mcusim.simulator.config import PRESETS
     p = argparse.ArgumentParser(prog="mcusim kernel", description=__doc__.splitlines()[0])
     p.add_argument("name", nargs="?", metavar="NAME", help="kernel to run (see --list)")
     p.add_argument("--list", action="store_true", help="list kernels, dtypes, variants and parameters")
@@ -73,7 +73,7 @@ def build_kernel_parser() -> argparse.ArgumentParser:
 
 
 def list_kernels(out=None) -> None:
-    from kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels import registry
     out = out or sys.stdout
     for kdef in registry.all_kernels():
         out.write(f"{kdef.name}: {kdef.description}\n")
@@ -86,10 +86,10 @@ def list_kernels(out=None) -> None:
 
 def cmd_kernel(args: argparse.Namespace) -> int:
     """Run `mcusim kernel` (args.argv holds its unparsed arguments)."""
-    from kernels_asm.kernels import registry
-    from kernels_asm.kernels.harness import HarnessError
-    from simulator.cli import UserError
-    from simulator.config import ConfigError, load_config
+    from mcusim.kernels_asm.kernels import registry
+    from mcusim.kernels_asm.kernels.harness import HarnessError
+    from mcusim.simulator.cli import UserError
+    from mcusim.simulator.config import ConfigError, load_config
     opts = build_kernel_parser().parse_args(getattr(args, "argv", None) or [])
     if opts.list:
         list_kernels()
@@ -116,7 +116,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
     try:
         shape = kdef.full_shape(given)
         variant = opts.variant or kdef.default_variant(shape, dtype, opts.cores)
-        from simulator.cli import resolve_engine
+        from mcusim.simulator.cli import resolve_engine
         opts.engine = resolve_engine(opts.engine)
         outcome = registry.run(kdef, shape, dtype, variant, opts.cores, config, opts.seed, opts.engine)
     except (ValueError, HarnessError) as exc:
@@ -167,7 +167,7 @@ def print_table(doc: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from simulator.cluster import STALL_CAUSES
+    from mcusim.simulator.cluster import STALL_CAUSES
     console = console or Console(stderr=True)
     shape = " ".join(f"{k}={v}" for k, v in doc["shape"].items())
     verdict = "[green]correct[/green]" if doc["correct"] else "[red]WRONG[/red]"

@@ -3,7 +3,7 @@ complete SPMD program, simulate, read the outputs back as numpy arrays.
 
 API (stable; the transform and layer kernels use it too):
 
-    from kernels_asm.kernels.harness import Tensor, KernelProgram, run_kernel, simulate
+    from mcusim.kernels_asm.kernels.harness import Tensor, KernelProgram, run_kernel, simulate
 
     prog = KernelProgram(
         name="matmul",                         # region name in the report (letters, digits, _ . $ -)
@@ -60,12 +60,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels_asm import Builder, Program, assemble
-from simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
-from simulator.config import ClusterConfig
-from simulator.loader import Image, Segment, program_image
-from simulator.memory_map import L2_BASE, TCDM_BASE
-from simulator.profile import Profile
+from mcusim.kernels_asm import Builder, Program, assemble
+from mcusim.simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
+from mcusim.simulator.config import ClusterConfig
+from mcusim.simulator.loader import Image, Segment, program_image
+from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
+from mcusim.simulator.profile import Profile
 
 DTYPES: dict[str, np.dtype] = {
     "fp32": np.dtype("<f4"), "fp16": np.dtype("<f2"), "int32": np.dtype("<i4"),

@@ -43,12 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_asm import Builder
-from kernels_asm.kernels import matmul_fp16 as mm16
-from kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
-from kernels_asm.kernels.matmul_fp32 import MatmulSpec, Operand, gen_matmul
-from kernels_asm.kernels.registry import Check, KernelDef, Param, register
-from kernels_asm.kernels.transforms import (
+from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
+from mcusim.kernels_asm.kernels.matmul_fp32 import MatmulSpec, Operand, gen_matmul
+from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from mcusim.kernels_asm.kernels.transforms import (
     ESIZE,
     Asm,
     ConvGeom,

@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from kernels_asm.kernels.harness import KernelProgram, Tensor
-from kernels_asm.kernels.registry import KernelDef, Param, register
-from kernels_asm.kernels.transforms import ESIZE, Asm, core_range, exact_check, random_tensor
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
+from mcusim.kernels_asm.kernels.registry import KernelDef, Param, register
+from mcusim.kernels_asm.kernels.transforms import ESIZE, Asm, core_range, exact_check, random_tensor
 
 F = [f"f{i}" for i in range(32)]
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kernels_asm.kernels.harness import KernelProgram, Tensor
-from kernels_asm.kernels.layers_conv import (
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
+from mcusim.kernels_asm.kernels.layers_conv import (
     FORMS,
     LAYER_VARIANTS,
     PHASES,
@@ -29,8 +29,8 @@ from kernels_asm.kernels.layers_conv import (
     _form,
     matmul_check,
 )
-from kernels_asm.kernels.registry import Check, KernelDef, Param, register
-from kernels_asm.kernels.transforms import emit_transpose, random_tensor
+from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from mcusim.kernels_asm.kernels.transforms import emit_transpose, random_tensor
 
 
 def _vector(pb: PhaseBuilder, name: str, n: int, column: bool, role: str = "input", bank: int = 0) -> None:

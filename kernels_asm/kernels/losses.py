@@ -39,10 +39,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kernels_asm.kernels.harness import KernelProgram, Tensor
-from kernels_asm.kernels.layers_elementwise import emit_stream
-from kernels_asm.kernels.registry import Check, KernelDef, Param, register
-from kernels_asm.kernels.transforms import ESIZE, Asm, random_tensor
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
+from mcusim.kernels_asm.kernels.layers_elementwise import emit_stream
+from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from mcusim.kernels_asm.kernels.transforms import ESIZE, Asm, random_tensor
 
 U32 = 2.0 ** -24
 EXP_REL = 2e-7

@@ -35,9 +35,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from kernels_asm import Builder
-from kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
-from kernels_asm.kernels.matmul_fp32 import (
+from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
+from mcusim.kernels_asm.kernels.matmul_fp32 import (
     FP32_VARIANTS,
     Family,
     MatmulSpec,
@@ -49,7 +49,7 @@ from kernels_asm.kernels.matmul_fp32 import (
     gen_matmul,
     store,
 )
-from kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
 
 
 class F16(Family):
@@ -363,7 +363,7 @@ def estimate_cycles(shape: Mapping[str, int], dtype: str, variant: str, cores: i
 @lru_cache(maxsize=4096)
 def _estimate_cycles(m: int, n: int, k: int, dtype: str, variant: str, cores: int, bt: bool) -> int:
     """estimate_cycles, cached: layers price the same matmuls for each form and again to emit one."""
-    from kernels_asm.kernels.matmul_fp32 import X_BLOCK, stall_slots
+    from mcusim.kernels_asm.kernels.matmul_fp32 import X_BLOCK, stall_slots
     spec = _spec({"m": m, "n": n, "k": k}, dtype, bt, cores)
     v = variants(bt, dtype)[variant]
     fam = v.family
@@ -417,7 +417,7 @@ def ceiling(shape: Mapping[str, int], dtype: str, variant: str, bt: bool) -> flo
     """MACs per instruction of the variant's main k-loop body (one core, issue-bound)."""
     spec = _spec(shape, dtype, bt, 1)
     v = variants(bt, dtype)[variant]
-    from kernels_asm.kernels.matmul_fp32 import X_BLOCK
+    from mcusim.kernels_asm.kernels.matmul_fp32 import X_BLOCK
     mk = build_micro(v.family, spec, v.r, v.w, v.u, X_BLOCK)
     return mk.macs_per_iter / mk.loop_len if mk.kiters else None
 

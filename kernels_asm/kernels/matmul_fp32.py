@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import count, cycle
 
-from kernels_asm import Builder
+from mcusim.kernels_asm import Builder
 
 _ids = count()
 

@@ -2,7 +2,7 @@
 
 API (stable; every kernel module registers its kernels at import):
 
-    from kernels_asm.kernels.registry import KernelDef, Param, Check, register
+    from mcusim.kernels_asm.kernels.registry import KernelDef, Param, Check, register
 
     register(KernelDef(
         name="matmul",
@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels_asm.kernels.harness import KernelProgram, KernelRun, run_kernel
-from simulator.config import ClusterConfig
+from mcusim.kernels_asm.kernels.harness import KernelProgram, KernelRun, run_kernel
+from mcusim.simulator.config import ClusterConfig
 
 _INFRA = {"harness", "registry", "cli"}
 
@@ -122,7 +122,7 @@ def load_all() -> None:
     global _loaded
     if _loaded:
         return
-    import kernels_asm.kernels as pkg
+    import mcusim.kernels_asm.kernels as pkg
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.name not in _INFRA and not info.name.startswith("_"):
             importlib.import_module(f"{pkg.__name__}.{info.name}")

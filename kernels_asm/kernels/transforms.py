@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_asm.kernels.harness import DTYPES, KernelProgram, Tensor
-from kernels_asm.kernels.registry import Check, KernelDef, Param, register
+from mcusim.kernels_asm.kernels.harness import DTYPES, KernelProgram, Tensor
+from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
 
 ESIZE = {"fp32": 4, "fp16": 2}
 ZERO_REGS = ("zero",)

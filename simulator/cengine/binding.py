@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from isa.spec import Decoded
-from isa.timing import TIMING_CLASSES
-from simulator.cengine.opgen import OP_INDEX, OP_INVALID, slot_plan
-from simulator.operands import scoreboard_use
+from mcusim.isa.spec import Decoded
+from mcusim.isa.timing import TIMING_CLASSES
+from mcusim.simulator.cengine.opgen import OP_INDEX, OP_INVALID, slot_plan
+from mcusim.simulator.operands import scoreboard_use
 
 TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
 SEM_FILE: list[int] = []   # per op: 1 sem_int.c, 2 sem_fp.c, 3 sem_sys.c, 0 the reference (set by load())
@@ -22,7 +22,7 @@ def load() -> Any:
     if not _TRIED:
         _TRIED = True
         try:
-            from simulator import _mcusim_c
+            from mcusim.simulator import _mcusim_c
             if _mcusim_c.lib.mcu_num_ops() != OP_INVALID:
                 raise ImportError("stale build: the instruction table changed (rebuild with pip install .)")
             _MODULE = _mcusim_c

@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
+from mcusim.simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
 
 SOURCES = ["engine.c", "ieee754.c", "fp_fast_check.c"]   # engine.c includes sem_int.c, sem_fp.c and sem_sys.c
 

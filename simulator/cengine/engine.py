@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from isa.codec import decode
-from simulator.cengine import binding
-from simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
-from simulator.profile import code_range
+from mcusim.isa.codec import decode
+from mcusim.simulator.cengine import binding
+from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
+from mcusim.simulator.profile import code_range
 
 RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
 

@@ -4,9 +4,9 @@
  * does not cover itself; tests/test_cengine_fp_fast.py and tools/fp_fast_soak.py compare them.
  *
  * Why the host arithmetic below is exact (the argument, per operation):
- * - Operands become doubles from their bits with integer arithmetic only: sig * 2**lsb, an integer of
- *   at most 24 bits converted exactly, times a power of two built from bits, so neither the host's
- *   rounding mode nor its denormal modes (DAZ/FTZ) can touch them. The build turns FMA contraction
+ * - Operands become doubles from their bits with integer arithmetic only (a normal number's fields
+ *   rebiased; a subnormal's integer significand, converted exactly, times a power of two built from
+ *   bits), so neither the host's rounding mode nor its denormal modes (DAZ/FTZ) can touch them. The build turns FMA contraction
  *   off (-ffp-contract=off), so every expression is the host operation written.
  * - A double holds every multiple of 2**L below 2**(L+53) exactly. The host operations are used only
  *   where the exact result is such a number, so the host never rounds (and its rounding mode, which
@@ -51,11 +51,16 @@ FPF_INLINE int fpf_lsb(uint32_t a, int eb, int fb) {
     int e = (int)(a >> fb & ((1u << eb) - 1u)), bias = (1 << (eb - 1)) - 1;
     return (e ? e : 1) - bias - fb;
 }
-/* its value, exactly (sign included) */
+/* its value, exactly (sign included): a normal number's bits rebiased into a double's (integer
+ * operations only), a subnormal one (or zero) as its integer significand times a power of two */
 FPF_INLINE double fpf_value(uint32_t a, int eb, int fb) {
-    uint32_t sign = a >> (eb + fb) & 1u;
-    return (double)(int32_t)fpf_sig(a, eb, fb) *
-           fpf_bits_to_d((uint64_t)sign << 63 | (uint64_t)(fpf_lsb(a, eb, fb) + 1023) << 52);
+    const int bias = (1 << (eb - 1)) - 1;
+    uint64_t sign = (uint64_t)(a >> (eb + fb) & 1u) << 63;
+    uint32_t e = a >> fb & ((1u << eb) - 1u);
+    if (__builtin_expect(e != 0, 1))
+        return fpf_bits_to_d(sign | (uint64_t)(e + (uint32_t)(1023 - bias)) << 52 |
+                             (uint64_t)(a & ((1u << fb) - 1u)) << (52 - fb));
+    return (double)(int32_t)(a & ((1u << fb) - 1u)) * fpf_bits_to_d(sign | (uint64_t)(1 - bias - fb + 1023) << 52);
 }
 /* exponent field all ones: infinity or NaN */
 FPF_INLINE int fpf_special(uint32_t a, int eb, int fb) { return (a >> fb & ((1u << eb) - 1u)) == (1u << eb) - 1u; }

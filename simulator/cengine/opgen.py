@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from isa.fields import FIELDS, Kind
-from isa.spec import INSTRUCTIONS, Instr
-import isa.ext  # noqa: F401  (registers every instruction)
+from mcusim.isa.fields import FIELDS, Kind
+from mcusim.isa.spec import INSTRUCTIONS, Instr
+import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 
 # Register fields -> McuInsn register slot
 REGISTER_SLOTS = {"rd": "rd", "fd": "rd", "rs1": "rs1", "fs1": "rs1", "rs2": "rs2", "fs2": "rs2",

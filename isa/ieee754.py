@@ -102,6 +102,9 @@ class Format:
 
 F32 = Format("f32", 8, 23)  # canonical NaN 0x7fc00000
 F16 = Format("f16", 5, 10)  # canonical NaN 0x7e00
+# bfloat16, smallFloat's "alternative half" (Xf16alt): the exponent range of binary32 with 8 significant
+# bits; the same IEEE rules (subnormals, RISC-V canonical NaN 0x7fc0) apply.
+BF16 = Format("bf16", 8, 7)
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""mcusim: cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI5CY, Xpulpv2, FP16 SIMD).
+"""The program commands of `mcusim` (asm, disasm, run) and what every subcommand shares: UserError,
+the exit codes, the engine option. `mcusim.cli` builds the command line from these and the other
+packages' subcommands; this module imports nothing above the simulator.
 
 Exit status: a simulated program's own exit code for `run`; 2 for bad input (assembly errors,
 unreadable files, bad options); 3 when the simulated program fails (unhandled trap, hang);
@@ -171,9 +173,8 @@ def _read_text(path: str) -> str:
         raise UserError(f"{path}: not UTF-8 text") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcusim", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_program_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `mcusim asm`, `mcusim disasm` and `mcusim run` on the top-level sub-parsers."""
 
     p = sub.add_parser("asm", help="assemble PROG.s into an ELF executable or raw .text bytes")
     p.add_argument("source", help="assembly source file")
@@ -213,34 +214,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=positive, default=20, help="rows of the --profile tables (default 20)")
     add_engine_option(p)
     p.set_defaults(func=cmd_run)
-
-    from mcusim.kernels_asm.kernels.cli import add_kernel_parser
-    add_kernel_parser(sub)
-    from mcusim.workloads.cli import add_reproduce_parser, add_train_parser
-    add_train_parser(sub)
-    add_reproduce_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from mcusim.kernels_asm import AsmError
-    from mcusim.simulator.functional import SimulationError
-    from mcusim.simulator.loader import LoadError
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (UserError, AsmError, LoadError) as exc:
-        print(f"mcusim: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SimulationError as exc:
-        print(f"mcusim: error: {exc}", file=sys.stderr)
-        if exc.kind == "config":
-            return EXIT_BAD_INPUT
-        return EXIT_MAX_CYCLES if exc.kind == "max-cycles" else EXIT_PROGRAM_ERROR
-    except KeyboardInterrupt:
-        print("mcusim: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

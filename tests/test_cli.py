@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mcusim.simulator.cli import main
+from mcusim.cli import main
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "kernels_asm" / "examples" / "dot_fp16.s"
 

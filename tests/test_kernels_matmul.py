@@ -2,7 +2,6 @@
 harness, the registry and `mcusim kernel`."""
 from __future__ import annotations
 
-import argparse
 import json
 import re
 
@@ -243,19 +242,8 @@ def test_registry_shapes_and_errors():
 
 
 def _mcusim(argv, monkeypatch):
-    """mcusim.simulator.cli.main with `mcusim kernel` registered (until the lead adds it to build_parser)."""
-    from mcusim.kernels_asm.kernels.cli import add_kernel_parser
-    from mcusim.simulator import cli
-    build = cli.build_parser
-
-    def with_kernel():
-        parser = build()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "kernel" not in sub.choices:
-            add_kernel_parser(sub)
-        return parser
-    monkeypatch.setattr(cli, "build_parser", with_kernel)
-    return cli.main(argv)
+    from mcusim.cli import main
+    return main(argv)
 
 
 def test_cli_list_and_run(monkeypatch, capsys):

@@ -182,7 +182,7 @@ def test_kernel_profile_identical_and_reports() -> None:
 
 
 def test_cli_train_profile_timeline_plot(tmp_path, capsys) -> None:
-    from mcusim.simulator.cli import build_parser
+    from mcusim.cli import build_parser
     tl, png = tmp_path / "t.json", tmp_path / "p.png"
     args = build_parser().parse_args(["train", "layer", "--type", "linear", "--cin", "8", "--cout", "4",
                                       "--engine", "c", "--profile", "--top", "5", "--timeline", str(tl),

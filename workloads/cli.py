@@ -96,6 +96,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="model: the planner's transfers priced by the DMA timing rule, with double buffering "
                         "(default); simulate: the controller really moves each kernel's operands L2 <-> TCDM "
                         "with the DMA around the kernel (no overlap; tiled steps keep the model)")
+    p.add_argument("--plan-file", metavar="PLAN.json",
+                   help="kernel variant per layer-phase from `mcusim tune` (default: the library's choice)")
     p.add_argument("--compare-dtypes", action="store_true",
                    help="run FP32 and FP16 and show them side by side with the speedup per layer and phase")
     p.add_argument("--seed", type=non_negative, default=0, help="seed of the weights, input and target (default 0)")
@@ -190,6 +192,12 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
                           "verify": not getattr(args, "no_verify", False),
                           "profile": bool(getattr(args, "profile", False) or getattr(args, "timeline", None)),
                           "dma": getattr(args, "dma", "model")}
+    if getattr(args, "plan_file", None):
+        from mcusim.workloads import tune
+        try:
+            kw["variant_plan"] = tune.load_plan(args.plan_file, net, dtype)
+        except tune.TuneError as exc:
+            raise _user_error(str(exc)) from None
     try:
         con = report.stderr_console()
         if args.quiet or not con.is_terminal:       # a bar only on a terminal

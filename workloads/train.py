@@ -638,7 +638,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                   target: Any = None, double_buffer: bool = True,
                   variants: Mapping[str, str] | None = None, verify: bool = True,
-                  profile: bool = False, dma: str = "model") -> StepResult:
+                  profile: bool = False, dma: str = "model",
+                  variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
@@ -647,7 +648,9 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     TCDM untiled runs in controller mode: the controller moves its inputs from L2 with the DMA,
     forks the kernel, and moves its outputs back; those cycles are the step's DMA, not overlapped;
     tiled steps keep the model). `profile` profiles every kernel run
-    (KernelCall.profile: cycles per instruction, and the cores' sleeps such as barrier waits)."""
+    (KernelCall.profile: cycles per instruction, and the cores' sleeps such as barrier waits).
+    `variant_plan` (workloads.tune.load_plan) forces kernel variants per layer-phase:
+    {(layer, phase): {kernel: variant}}, over `variants`."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
     if dma not in ("model", "simulate"):
@@ -674,7 +677,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     plans = dict(zip(((lay.name, ph) for lay, ph in schedule), plan.steps))
     todo = [(lay, ph) for lay, ph in schedule if not (lay.is_loss and ph is Phase.INPUT_GRAD)]
     for lay, ph in todo:
-        run = _Runner(config, cores, eng, variants, profile, dma)
+        run = _Runner(config, cores, eng, {**(variants or {}), **(variant_plan or {}).get((lay.name, ph.value), {})},
+                      profile, dma)
         xs = [acts[i] for i in lay.inputs]
         w = weights.get(lay.name)
         steps = [plans[(lay.name, ph)]]

@@ -39,6 +39,27 @@ class Precision:
     move_suffix: str                            # fmv.x.<w|h>
     div_timing: str
     sqrt_timing: str
+    # smallFloat's alternative formats reuse another format's encodings: their rounding instructions
+    # have the rm bits fixed to `rm_fixed` (and round with frm), the others have `funct3_alt` ORed
+    # into funct3; loads, stores and moves are the other format's (`moves` False).
+    rm_fixed: int | None = None
+    funct3_alt: int = 0
+    moves: bool = True
+
+    def rm_syntax(self, syntax: str) -> str:
+        """An instruction's operand syntax: without the rm operand when the rm bits are fixed."""
+        return syntax if self.rm_fixed is None else syntax.replace(", rm", "")
+
+    def rm_bits(self, encoding: str) -> str:
+        return encoding if self.rm_fixed is None else f"14..12={self.rm_fixed} {encoding}"
+
+    @property
+    def rm_defaults(self) -> dict[str, int]:
+        return {"rm": DYN} if self.rm_fixed is None else {}
+
+    def rounding(self, h, d) -> int:
+        """The rounding mode of instruction d: its rm field, or frm when the field is fixed."""
+        return h.rounding(d.rm if self.rm_fixed is None else DYN)
 
     @property
     def bytes(self) -> int:
@@ -53,6 +74,123 @@ def define_precision(p: Precision) -> None:
     """Register the loads, stores, arithmetic, conversions, moves and compares of one format."""
     fmt, s, r, ext = p.fmt, p.suffix, p.reg, p.ext
     fmt_bits = f"26..25={p.fmt_bits}"
+
+    if p.moves:
+        _define_memory(p)
+
+    # R4-type fused multiply-add family: (negate product, negate addend)
+    for name, opcode, neg_p, neg_c, text in (
+            ("fmadd", 0x43, False, False, "fs1 * fs2 + fs3"),
+            ("fmsub", 0x47, False, True, "fs1 * fs2 - fs3"),
+            ("fnmsub", 0x4B, True, False, "-(fs1 * fs2) + fs3"),
+            ("fnmadd", 0x4F, True, True, "-(fs1 * fs2) - fs3")):
+        def fused(h, d, neg_p=neg_p, neg_c=neg_c):
+            rm = p.rounding(h, d)
+            value, flags = fp.fma(fmt, p.read(h, d.fs1), p.read(h, d.fs2), p.read(h, d.fs3), rm, neg_p, neg_c)
+            h.accrue(flags)
+            p.write(h, d.fd, value)
+        fused.__doc__ = f"{r}[fd] = round({_operands(text, r)}) (fused, one rounding)"
+        instr(f"{name}.{s}", p.rm_syntax("fd, fs1, fs2, fs3, rm"), p.rm_bits(f"{fmt_bits} 6..0={opcode:#x}"), "fma",
+              ext, defaults=p.rm_defaults)(fused)
+
+    for name, funct5, fn, sym, timing in (("fadd", 0x00, fp.add, "+", "fadd"), ("fsub", 0x01, fp.sub, "-", "fadd"),
+                                          ("fmul", 0x02, fp.mul, "*", "fmul"),
+                                          ("fdiv", 0x03, fp.div, "/", p.div_timing)):
+        def arith(h, d, fn=fn):
+            rm = p.rounding(h, d)
+            value, flags = fn(fmt, p.read(h, d.fs1), p.read(h, d.fs2), rm)
+            h.accrue(flags)
+            p.write(h, d.fd, value)
+        arith.__doc__ = f"{r}[fd] = round({r}[fs1] {sym} {r}[fs2])"
+        instr(f"{name}.{s}", p.rm_syntax("fd, fs1, fs2, rm"), p.rm_bits(f"31..27={funct5:#x} {fmt_bits} {OP_FP}"),
+              timing, ext, defaults=p.rm_defaults)(arith)
+
+    def fsqrt(h, d):
+        rm = p.rounding(h, d)
+        value, flags = fp.sqrt(fmt, p.read(h, d.fs1), rm)
+        h.accrue(flags)
+        p.write(h, d.fd, value)
+    fsqrt.__doc__ = f"{r}[fd] = round(sqrt({r}[fs1]))"
+    instr(f"fsqrt.{s}", p.rm_syntax("fd, fs1, rm"), p.rm_bits(f"31..27=0x0b {fmt_bits} 24..20=0 {OP_FP}"),
+          p.sqrt_timing, ext, defaults=p.rm_defaults)(fsqrt)
+
+    sign = fmt.sign_mask
+    for name, funct3, pick, text in (
+            ("fsgnj", 0, lambda a, b: b & sign, "the sign of {r}[fs2]"),
+            ("fsgnjn", 1, lambda a, b: ~b & sign, "the inverted sign of {r}[fs2]"),
+            ("fsgnjx", 2, lambda a, b: (a ^ b) & sign, "sign = sign({r}[fs1]) xor sign({r}[fs2])")):
+        def sgnj(h, d, pick=pick):
+            a = p.read(h, d.fs1)
+            p.write(h, d.fd, (a & ~sign & fmt.mask) | pick(a, p.read(h, d.fs2)))
+        sgnj.__doc__ = f"{r}[fd] = |{r}[fs1]| with " + text.format(r=r)
+        instr(f"{name}.{s}", "fd, fs1, fs2", f"31..27=0x04 {fmt_bits} 14..12={funct3 | p.funct3_alt} {OP_FP}",
+              "fnoncomp", ext)(sgnj)
+
+    for name, funct3, fn, text in (("fmin", 0, fp.min_, "minimumNumber"), ("fmax", 1, fp.max_, "maximumNumber")):
+        def minmax(h, d, fn=fn):
+            value, flags = fn(fmt, p.read(h, d.fs1), p.read(h, d.fs2))
+            h.accrue(flags)
+            p.write(h, d.fd, value)
+        minmax.__doc__ = f"{r}[fd] = {text}({r}[fs1], {r}[fs2]) (-0 < +0; NaN only if both are NaN)"
+        instr(f"{name}.{s}", "fd, fs1, fs2", f"31..27=0x05 {fmt_bits} 14..12={funct3 | p.funct3_alt} {OP_FP}",
+              "fnoncomp", ext)(minmax)
+
+    for name, rs2, signed in (("fcvt.w", 0, True), ("fcvt.wu", 1, False)):
+        def to_int(h, d, signed=signed):
+            rm = p.rounding(h, d)
+            value, flags = fp.to_int(fmt, p.read(h, d.fs1), rm, signed)
+            h.accrue(flags)
+            h.wx(d.rd, value)
+        to_int.__doc__ = (f"x[rd] = {'signed' if signed else 'unsigned'} 32-bit integer of {r}[fs1], rounded "
+                          "(saturating; NaN gives the maximum)")
+        instr(f"{name}.{s}", p.rm_syntax("rd, fs1, rm"), p.rm_bits(f"31..27=0x18 {fmt_bits} 24..20={rs2} {OP_FP}"),
+              "fconv", ext, defaults=p.rm_defaults)(to_int)
+
+    for name, rs2, signed in (("w", 0, True), ("wu", 1, False)):
+        def from_int(h, d, signed=signed):
+            rm = p.rounding(h, d)
+            value, flags = fp.from_int(fmt, h.x[d.rs1], signed, rm)
+            h.accrue(flags)
+            p.write(h, d.fd, value)
+        from_int.__doc__ = f"{r}[fd] = round({'signed' if signed else 'unsigned'} x[rs1])"
+        instr(f"fcvt.{s}.{name}", p.rm_syntax("fd, rs1, rm"), p.rm_bits(f"31..27=0x1a {fmt_bits} 24..20={rs2} {OP_FP}"),
+              "fconv", ext, defaults=p.rm_defaults)(from_int)
+
+    if p.moves:
+        def move_to_x(h, d):
+            h.wx(d.rd, sext(h.f[d.fs1], fmt.width))
+        move_to_x.__doc__ = ("x[rd] = f[fs1]" if fmt.width == 32 else
+                             f"x[rd] = sign-extend(f[fs1][{fmt.width - 1}:0]) (bits moved as they are, no NaN-box check)")
+        instr(f"fmv.x.{p.move_suffix}", "rd, fs1", f"31..27=0x1c {fmt_bits} 24..20=0 14..12=0 {OP_FP}", "fnoncomp",
+              ext)(move_to_x)
+
+        def move_from_x(h, d):
+            p.write(h, d.fd, h.x[d.rs1] & fmt.mask)
+        move_from_x.__doc__ = f"{r}[fd] = x[rs1][{fmt.width - 1}:0]"
+        instr(f"fmv.{p.move_suffix}.x", "fd, rs1", f"31..27=0x1e {fmt_bits} 24..20=0 14..12=0 {OP_FP}", "fnoncomp",
+              ext)(move_from_x)
+
+    def fclass(h, d):
+        h.wx(d.rd, fp.classify(fmt, p.read(h, d.fs1)))
+    fclass.__doc__ = f"x[rd] = class mask of {r}[fs1] (one of 10 bits: -inf ... qNaN)"
+    instr(f"fclass.{s}", "rd, fs1", f"31..27=0x1c {fmt_bits} 24..20=0 14..12={1 | p.funct3_alt} {OP_FP}", "fnoncomp",
+          ext)(fclass)
+
+    for name, funct3, fn, sym, nan_rule in (("feq", 2, fp.eq, "==", "quiet: NV only for sNaN"),
+                                            ("flt", 1, fp.lt, "<", "signalling: NV for any NaN"),
+                                            ("fle", 0, fp.le, "<=", "signalling: NV for any NaN")):
+        def compare(h, d, fn=fn):
+            value, flags = fn(fmt, p.read(h, d.fs1), p.read(h, d.fs2))
+            h.accrue(flags)
+            h.wx(d.rd, value)
+        compare.__doc__ = f"x[rd] = {r}[fs1] {sym} {r}[fs2] ? 1 : 0 ({nan_rule})"
+        instr(f"{name}.{s}", "rd, fs1, fs2", f"31..27=0x14 {fmt_bits} 14..12={funct3 | p.funct3_alt} {OP_FP}",
+              "fnoncomp", ext)(compare)
+
+
+def _define_memory(p: Precision) -> None:
+    """The loads and stores of one format."""
+    fmt, r, ext = p.fmt, p.reg, p.ext
     size = p.bytes
     width_funct3 = size.bit_length() - 1         # flw/fsw 2, flh/fsh 1
 
@@ -65,113 +203,6 @@ def define_precision(p: Precision) -> None:
         h.store(h.x[d.rs1] + d.simm12, size, h.f[d.fs2])
     store.__doc__ = f"mem{fmt.width}[x[rs1] + simm12] = f[fs2][{fmt.width - 1}:0]"
     instr(f"fs{p.move_suffix}", "fs2, simm12(rs1)", f"14..12={width_funct3} 6..0=0x27", "store", ext)(store)
-
-    # R4-type fused multiply-add family: (negate product, negate addend)
-    for name, opcode, neg_p, neg_c, text in (
-            ("fmadd", 0x43, False, False, "fs1 * fs2 + fs3"),
-            ("fmsub", 0x47, False, True, "fs1 * fs2 - fs3"),
-            ("fnmsub", 0x4B, True, False, "-(fs1 * fs2) + fs3"),
-            ("fnmadd", 0x4F, True, True, "-(fs1 * fs2) - fs3")):
-        def fused(h, d, neg_p=neg_p, neg_c=neg_c):
-            rm = h.rounding(d.rm)
-            value, flags = fp.fma(fmt, p.read(h, d.fs1), p.read(h, d.fs2), p.read(h, d.fs3), rm, neg_p, neg_c)
-            h.accrue(flags)
-            p.write(h, d.fd, value)
-        fused.__doc__ = f"{r}[fd] = round({_operands(text, r)}) (fused, one rounding)"
-        instr(f"{name}.{s}", "fd, fs1, fs2, fs3, rm", f"{fmt_bits} 6..0={opcode:#x}", "fma", ext,
-              defaults={"rm": DYN})(fused)
-
-    for name, funct5, fn, sym, timing in (("fadd", 0x00, fp.add, "+", "fadd"), ("fsub", 0x01, fp.sub, "-", "fadd"),
-                                          ("fmul", 0x02, fp.mul, "*", "fmul"),
-                                          ("fdiv", 0x03, fp.div, "/", p.div_timing)):
-        def arith(h, d, fn=fn):
-            rm = h.rounding(d.rm)
-            value, flags = fn(fmt, p.read(h, d.fs1), p.read(h, d.fs2), rm)
-            h.accrue(flags)
-            p.write(h, d.fd, value)
-        arith.__doc__ = f"{r}[fd] = round({r}[fs1] {sym} {r}[fs2])"
-        instr(f"{name}.{s}", "fd, fs1, fs2, rm", f"31..27={funct5:#x} {fmt_bits} {OP_FP}", timing, ext,
-              defaults={"rm": DYN})(arith)
-
-    def fsqrt(h, d):
-        rm = h.rounding(d.rm)
-        value, flags = fp.sqrt(fmt, p.read(h, d.fs1), rm)
-        h.accrue(flags)
-        p.write(h, d.fd, value)
-    fsqrt.__doc__ = f"{r}[fd] = round(sqrt({r}[fs1]))"
-    instr(f"fsqrt.{s}", "fd, fs1, rm", f"31..27=0x0b {fmt_bits} 24..20=0 {OP_FP}", p.sqrt_timing, ext,
-          defaults={"rm": DYN})(fsqrt)
-
-    sign = fmt.sign_mask
-    for name, funct3, pick, text in (
-            ("fsgnj", 0, lambda a, b: b & sign, "the sign of {r}[fs2]"),
-            ("fsgnjn", 1, lambda a, b: ~b & sign, "the inverted sign of {r}[fs2]"),
-            ("fsgnjx", 2, lambda a, b: (a ^ b) & sign, "sign = sign({r}[fs1]) xor sign({r}[fs2])")):
-        def sgnj(h, d, pick=pick):
-            a = p.read(h, d.fs1)
-            p.write(h, d.fd, (a & ~sign & fmt.mask) | pick(a, p.read(h, d.fs2)))
-        sgnj.__doc__ = f"{r}[fd] = |{r}[fs1]| with " + text.format(r=r)
-        instr(f"{name}.{s}", "fd, fs1, fs2", f"31..27=0x04 {fmt_bits} 14..12={funct3} {OP_FP}", "fnoncomp",
-              ext)(sgnj)
-
-    for name, funct3, fn, text in (("fmin", 0, fp.min_, "minimumNumber"), ("fmax", 1, fp.max_, "maximumNumber")):
-        def minmax(h, d, fn=fn):
-            value, flags = fn(fmt, p.read(h, d.fs1), p.read(h, d.fs2))
-            h.accrue(flags)
-            p.write(h, d.fd, value)
-        minmax.__doc__ = f"{r}[fd] = {text}({r}[fs1], {r}[fs2]) (-0 < +0; NaN only if both are NaN)"
-        instr(f"{name}.{s}", "fd, fs1, fs2", f"31..27=0x05 {fmt_bits} 14..12={funct3} {OP_FP}", "fnoncomp",
-              ext)(minmax)
-
-    for name, rs2, signed in (("fcvt.w", 0, True), ("fcvt.wu", 1, False)):
-        def to_int(h, d, signed=signed):
-            rm = h.rounding(d.rm)
-            value, flags = fp.to_int(fmt, p.read(h, d.fs1), rm, signed)
-            h.accrue(flags)
-            h.wx(d.rd, value)
-        to_int.__doc__ = (f"x[rd] = {'signed' if signed else 'unsigned'} 32-bit integer of {r}[fs1], rounded "
-                          "(saturating; NaN gives the maximum)")
-        instr(f"{name}.{s}", "rd, fs1, rm", f"31..27=0x18 {fmt_bits} 24..20={rs2} {OP_FP}", "fconv", ext,
-              defaults={"rm": DYN})(to_int)
-
-    for name, rs2, signed in (("w", 0, True), ("wu", 1, False)):
-        def from_int(h, d, signed=signed):
-            rm = h.rounding(d.rm)
-            value, flags = fp.from_int(fmt, h.x[d.rs1], signed, rm)
-            h.accrue(flags)
-            p.write(h, d.fd, value)
-        from_int.__doc__ = f"{r}[fd] = round({'signed' if signed else 'unsigned'} x[rs1])"
-        instr(f"fcvt.{s}.{name}", "fd, rs1, rm", f"31..27=0x1a {fmt_bits} 24..20={rs2} {OP_FP}", "fconv", ext,
-              defaults={"rm": DYN})(from_int)
-
-    def move_to_x(h, d):
-        h.wx(d.rd, sext(h.f[d.fs1], fmt.width))
-    move_to_x.__doc__ = ("x[rd] = f[fs1]" if fmt.width == 32 else
-                         f"x[rd] = sign-extend(f[fs1][{fmt.width - 1}:0]) (bits moved as they are, no NaN-box check)")
-    instr(f"fmv.x.{p.move_suffix}", "rd, fs1", f"31..27=0x1c {fmt_bits} 24..20=0 14..12=0 {OP_FP}", "fnoncomp",
-          ext)(move_to_x)
-
-    def move_from_x(h, d):
-        p.write(h, d.fd, h.x[d.rs1] & fmt.mask)
-    move_from_x.__doc__ = f"{r}[fd] = x[rs1][{fmt.width - 1}:0]"
-    instr(f"fmv.{p.move_suffix}.x", "fd, rs1", f"31..27=0x1e {fmt_bits} 24..20=0 14..12=0 {OP_FP}", "fnoncomp",
-          ext)(move_from_x)
-
-    def fclass(h, d):
-        h.wx(d.rd, fp.classify(fmt, p.read(h, d.fs1)))
-    fclass.__doc__ = f"x[rd] = class mask of {r}[fs1] (one of 10 bits: -inf ... qNaN)"
-    instr(f"fclass.{s}", "rd, fs1", f"31..27=0x1c {fmt_bits} 24..20=0 14..12=1 {OP_FP}", "fnoncomp", ext)(fclass)
-
-    for name, funct3, fn, sym, nan_rule in (("feq", 2, fp.eq, "==", "quiet: NV only for sNaN"),
-                                            ("flt", 1, fp.lt, "<", "signalling: NV for any NaN"),
-                                            ("fle", 0, fp.le, "<=", "signalling: NV for any NaN")):
-        def compare(h, d, fn=fn):
-            value, flags = fn(fmt, p.read(h, d.fs1), p.read(h, d.fs2))
-            h.accrue(flags)
-            h.wx(d.rd, value)
-        compare.__doc__ = f"x[rd] = {r}[fs1] {sym} {r}[fs2] ? 1 : 0 ({nan_rule})"
-        instr(f"{name}.{s}", "rd, fs1, fs2", f"31..27=0x14 {fmt_bits} 14..12={funct3} {OP_FP}", "fnoncomp",
-              ext)(compare)
 
 
 def _operands(text: str, reg: str) -> str:

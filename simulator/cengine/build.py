@@ -99,7 +99,7 @@ write_generated_header()
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF + header_declarations("ieee754.h"))
 ffibuilder.set_source(
-    "simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
+    "mcusim.simulator._mcusim_c", '#include "mcu.h"\n#include "cluster.h"\n',
     sources=[os.path.relpath(os.path.join(HERE, s), ROOT) for s in SOURCES],
     include_dirs=[os.path.relpath(HERE, ROOT)],
     extra_compile_args=["-O3", "-g0", "-std=c11", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
@@ -113,10 +113,11 @@ if __name__ == "__main__":
     os.chdir(ROOT)
     with open(os.path.join(HERE, ".build.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)          # helpers may rebuild concurrently
-        built = ffibuilder.compile(tmpdir=".", verbose=False)
+        built = ffibuilder.compile(tmpdir=".", verbose=False)   # writes mcusim/simulator/_mcusim_c.*
         target = os.path.join(ROOT, "simulator", "_mcusim_c.abi3.so")
         shutil.copyfile(built, target + ".tmp")
         os.replace(target + ".tmp", target)
+        shutil.rmtree(os.path.join(ROOT, "mcusim", "simulator"))
         for stale in glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.cpython-*.so")) + \
-                glob.glob(os.path.join(ROOT, "simulator", "_mcusim_c.[co]")) + glob.glob(os.path.join(HERE, "*.o")):
+                glob.glob(os.path.join(HERE, "*.o")):
             os.remove(stale)

@@ -1,0 +1,134 @@
+"""`mcusim sweep` and `mcusim tune`: design-space exploration from the command line.
+
+    mcusim sweep SPEC.toml [--out FILE.parquet|FILE.csv] [--csv FILE.csv] [--jobs N]
+                 [--scheduler tcp://HOST:PORT] [--plot FILE.png] [--retry-failed] [-q]
+    mcusim tune NETWORK --dtype D --out PLAN.json [--jobs N] [--scheduler tcp://HOST:PORT]
+                [--config FILE] [--preset NAME] [--cores N] [--engine c|py] [-q]
+
+`sweep` runs the spec's grid (workloads/sweep.py documents the spec and the columns): points in
+parallel in N local processes (default 1: in this process) or on a Dask cluster, with progress and
+an ETA on stderr; rows go to --out (Parquet when it ends in .parquet, else CSV) and/or --csv, or to
+stdout as CSV when neither is given. Points already in the output are skipped (--retry-failed runs
+the failed ones again). Exit status 0 when every point ran, 1 when some failed (recorded in the
+`error` column), 2 for a bad spec (one line naming the key and value, before anything runs).
+
+`tune` simulates every kernel variant of each layer-phase of the network (workloads/tune.py), keeps
+the fastest, writes the plan (`mcusim train NETWORK --plan-file PLAN.json` uses it) and prints the
+gain over the default choice per layer-phase.
+
+Hook-up: add_sweep_parser(sub); add_tune_parser(sub) in the top-level parser.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mcusim.simulator.argtypes import positive
+
+
+def _user_error(msg: str) -> Exception:
+    from mcusim.simulator.cli import UserError
+    return UserError(msg)
+
+
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=positive, default=1, help="local worker processes (default 1: this process)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the points on this Dask scheduler instead (needs mcusim[distributed] here and on "
+                        "the workers)")
+
+
+def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `mcusim sweep` on the top-level sub-parsers."""
+    p = subparsers.add_parser("sweep", help="run a workload over a grid of cluster/workload parameters",
+                              description="Run a workload (program, kernel or training step) over a grid of "
+                                          "cluster and workload parameters; one row per point.")
+    p.add_argument("spec", metavar="SPEC.toml", help="the sweep: [workload], [grid], optional [cost] and [plot]")
+    p.add_argument("--out", metavar="FILE", help="rows as Parquet (FILE.parquet, needs pyarrow) or CSV")
+    p.add_argument("--csv", metavar="FILE.csv", help="rows as CSV (besides --out)")
+    _executor_options(p)
+    p.add_argument("--plot", metavar="FILE.png", help="the metric over the grid (lines or heat map; Pareto front "
+                                                      "of cycles vs cost with a [cost] table)")
+    p.add_argument("--retry-failed", action="store_true", help="run again the points the output records as failed")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_sweep)
+    return p
+
+
+def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `mcusim tune` on the top-level sub-parsers."""
+    from mcusim.simulator.config import PRESETS
+    p = subparsers.add_parser("tune", help="pick the fastest kernel variant per layer-phase of a network",
+                              description="Simulate every kernel variant of each layer-phase, keep the fastest, "
+                                          "write the plan for `mcusim train --plan-file`.")
+    p.add_argument("network", help="resnet8, dscnn or a description FILE.json")
+    p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
+    p.add_argument("--out", metavar="PLAN.json", required=True, help="the chosen plan")
+    _executor_options(p)
+    p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
+    p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")
+    p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
+    p.add_argument("--engine", choices=("c", "py"), default="c", help="c: compiled engine (default); py: reference")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or table on stderr")
+    p.set_defaults(func=cmd_tune)
+    return p
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from mcusim.workloads.sweep import SpecError, load_spec, require_pyarrow, run_sweep, write_csv
+    from mcusim.workloads.sweep_exec import ExecError
+    try:
+        spec = load_spec(args.spec)
+        for path in (args.out, args.csv):
+            if path is not None and path.endswith(".parquet"):
+                require_pyarrow(path)
+        if args.csv is not None and args.csv.endswith(".parquet"):
+            raise SpecError(f"--csv {args.csv}: a CSV file name is expected (Parquet goes to --out)")
+        result = run_sweep(spec, args.jobs, args.scheduler, args.out, args.csv, args.retry_failed,
+                           None if args.quiet else sys.stderr)
+    except (SpecError, ExecError) as exc:
+        raise _user_error(str(exc)) from None
+    if args.out is None and args.csv is None:
+        write_csv(result.rows, result.columns, sys.stdout)
+    if args.plot:
+        from mcusim.workloads.sweep_plot import plot_sweep
+        try:
+            plot_sweep(result.rows, spec.grid, args.plot, spec.plot, f"{spec.kind} {_short(spec.name)}",
+                       bool(spec.cost))
+        except OSError as exc:
+            raise _user_error(f"{args.plot}: cannot write ({exc.strerror})") from None
+    if not args.quiet:
+        failed = len(result.failed)
+        print(f"sweep: {len(result.rows)} rows ({result.ran} run, {result.skipped} skipped, {failed} failed) "
+              f"in {result.wall_s:.1f} s", file=sys.stderr)
+        for row in result.failed[:5]:
+            where = ", ".join(f"{k}={row.get(k)}" for k in spec.grid)
+            print(f"sweep: failed: {where}: {row['error']}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _short(name: str) -> str:
+    from pathlib import Path
+    return Path(name).name
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from mcusim.simulator.config import ConfigError, load_config
+    from mcusim.workloads import tune
+    from mcusim.workloads.sweep_exec import ExecError
+    try:
+        config = load_config(args.preset, args.config)
+    except ConfigError as exc:
+        raise _user_error(str(exc)) from None
+    if args.cores > config.workers:
+        raise _user_error(f"--cores {args.cores}: the configuration has {config.workers} workers")
+    try:
+        plan = tune.tune(args.network, args.dtype, config, cores=args.cores, engine=args.engine, jobs=args.jobs,
+                         scheduler=args.scheduler, progress=None if args.quiet else sys.stderr)
+        tune.save_plan(plan, args.out)
+    except (tune.TuneError, ExecError) as exc:
+        raise _user_error(str(exc)) from None
+    if not args.quiet:
+        tune.print_gains(plan)
+    return 0

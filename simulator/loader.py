@@ -14,10 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-
 from mcusim.simulator.memory import Memory
 from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 
@@ -63,6 +59,9 @@ class Image:
 
 def read_elf(data: bytes, name: str = "<elf>") -> Image:
     """Parse an RV32 little-endian ELF executable."""
+    from elftools.common.exceptions import ELFError     # here: pyelftools takes a while to import
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.elffile import ELFFile
     try:
         elf = ELFFile(io.BytesIO(data))
         if elf.elfclass != 32 or not elf.little_endian or elf["e_machine"] not in ("EM_RISCV", EM_RISCV):
@@ -103,7 +102,8 @@ def program_image(program: Program) -> Image:
 
 
 def load_program(path: str | Path, section_addresses: dict[str, int] | None = None) -> Image:
-    """An ELF file, or an assembly source (assembled in memory through the same ELF path)."""
+    """An ELF file, or an assembly source (assembled in memory; its image is the one the ELF round
+    trip gives, see program_image)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -112,13 +112,12 @@ def load_program(path: str | Path, section_addresses: dict[str, int] | None = No
     if raw[:4] == b"\x7fELF":
         return read_elf(raw, str(path))
     if path.suffix.lower() in (".s", ".asm"):
-        from mcusim.kernels_asm import assemble, to_elf
+        from mcusim.kernels_asm import assemble
         try:
             text = raw.decode()
         except UnicodeDecodeError:
             raise LoadError(f"{path}: assembly source is not UTF-8 text") from None
-        program = assemble(text, str(path), section_addresses)
-        return read_elf(to_elf(program), str(path))
+        return program_image(assemble(text, str(path), section_addresses))
     raise LoadError(f"{path}: neither an ELF executable nor an assembly source (.s)")
 
 

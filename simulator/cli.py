@@ -25,18 +25,14 @@ class UserError(Exception):
     """A mistake of the user's (bad file, option, program): reported in one line."""
 
 
-def resolve_engine(requested: str, tracing: bool = False) -> str:
-    """The engine to use: the compiled one unless asked otherwise, not built (one-line warning), or
-    tracing (the reference writes the trace)."""
+def resolve_engine(requested: str) -> str:
+    """The engine to use: the compiled one unless asked otherwise or not built (one-line warning)."""
     if requested == "py":
         return "py"
     from mcusim.simulator.cengine import binding
     if binding.load() is None:
         print("mcusim: warning: the compiled engine is not built; using the Python engine "
               "(reinstall with `pip install .` and a C compiler)", file=sys.stderr)
-        return "py"
-    if tracing:
-        print("mcusim: note: --trace runs the Python reference engine", file=sys.stderr)
         return "py"
     return "c"
 
@@ -130,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             trace = sys.stdout if args.trace == "-" else open(args.trace, "w")
         except OSError as exc:
             raise UserError(f"{args.trace}: cannot write ({exc.strerror})") from None
-    engine = resolve_engine(args.engine, tracing=trace is not None)
+    engine = resolve_engine(args.engine)
     try:
         cluster = Cluster(image, config, cores=args.cores, controller=args.controller, trace=trace,
                           trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine,

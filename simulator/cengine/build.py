@@ -43,6 +43,10 @@ typedef struct McuCore {
 } McuCore;
 
 typedef struct { int64_t start, end, base_word; } McuDma;
+typedef struct {
+    int64_t cycle; uint32_t pc, word, acc_addr, acc_size; uint32_t vals[3]; int8_t regs[3];
+    uint8_t core, acc_valid, acc_store;
+} McuTraceRec;
 typedef struct McuCluster {
     McuCore cores[9];
     int64_t ready[9];
@@ -65,6 +69,8 @@ typedef struct McuCluster {
     int64_t prof_pc[9], prof_t[9];
     int64_t prof_snap[9][15];
     int64_t *prof[9];
+    int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
+    McuTraceRec *trace_buf;
 } McuCluster;
 int mcu_run(McuCluster *cl, int64_t horizon);
 

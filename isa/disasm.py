@@ -6,7 +6,7 @@ from __future__ import annotations
 from mcusim.isa.codec import decode
 from mcusim.isa.csrs import CSR_BY_NUMBER
 from mcusim.isa.fields import F_ABI_NAMES, FIELDS, ROUNDING_MODE_NAMES, X_ABI_NAMES, Kind, format_fence_set
-from mcusim.isa.spec import Decoded
+from mcusim.isa.spec import DEFAULT_ISA, Decoded
 
 
 def format_operand(name: str, value: int, pc: int) -> str:
@@ -32,9 +32,11 @@ def format_operand(name: str, value: int, pc: int) -> str:
 
 
 def format_decoded(d: Decoded, pc: int) -> str:
-    """`mnemonic operands` for a decoded instruction at address `pc`."""
-    entry = d.instr
-    omit = {n for n, v in entry.defaults.items() if d.values[n] == v}
+    """`mnemonic operands` for a decoded instruction at address `pc` (in the syntax of the row
+    the word matched, e.g. cv.mac for a CORE-V word)."""
+    entry = d.encoding
+    value = {name: d.values[entry.rename.get(name, name)] for name in entry.operands}
+    omit = {n for n, v in entry.defaults.items() if value[n] == v}
     if omit != set(entry.defaults):
         omit = set()
     parts: list[str] = []
@@ -43,23 +45,25 @@ def format_decoded(d: Decoded, pc: int) -> str:
             if parts and parts[-1] == ",":
                 parts.pop()
             continue
-        if token in d.values:
-            parts.append(format_operand(token, d.values[token], pc))
+        if token in value:
+            parts.append(format_operand(token, value[token], pc))
         else:
             parts.append(token)
     operands = "".join(parts)
     return f"{entry.mnemonic}\t{operands}" if operands else entry.mnemonic
 
 
-def disassemble_word(word: int, pc: int = 0) -> str:
-    """Disassembly of one 32-bit word; `.word 0x...` (marked unknown) when nothing decodes."""
-    d = decode(word)
+def disassemble_word(word: int, pc: int = 0, isa: str = DEFAULT_ISA) -> str:
+    """Disassembly of one 32-bit word in custom-extension set `isa`; `.word 0x...` (marked
+    unknown) when nothing decodes."""
+    d = decode(word, isa)
     if d is None:
         return f".word\t0x{word:08x}\t# unknown"
     return format_decoded(d, pc)
 
 
-def listing(code: bytes, base: int, labels: dict[int, str] | None = None) -> list[str]:
+def listing(code: bytes, base: int, labels: dict[int, str] | None = None,
+            isa: str = DEFAULT_ISA) -> list[str]:
     """objdump-style lines `addr:  word  mnemonic operands` for a block of code at `base`.
 
     Each 32-bit encoding either decodes or is shown as unknown; 16-bit (compressed) encodings,
@@ -75,7 +79,7 @@ def listing(code: bytes, base: int, labels: dict[int, str] | None = None) -> lis
         low = int.from_bytes(code[offset:offset + 2], "little")
         if low & 3 == 3 and offset + 4 <= len(code):
             word = int.from_bytes(code[offset:offset + 4], "little")
-            lines.append(f"{addr:8x}:\t{word:08x}          \t{disassemble_word(word, addr)}")
+            lines.append(f"{addr:8x}:\t{word:08x}          \t{disassemble_word(word, addr, isa)}")
             offset += 4
         else:
             size = min(2, len(code) - offset)

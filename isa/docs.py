@@ -7,7 +7,7 @@ from __future__ import annotations
 from mcusim.isa.csrs import CSRS
 import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 from mcusim.isa.fields import FIELDS
-from mcusim.isa.spec import INSTRUCTIONS, Instr
+from mcusim.isa.spec import CUSTOM_ISAS, ENCODINGS, INSTRUCTIONS, Instr
 from mcusim.isa.timing import TIMING_CLASSES
 
 
@@ -17,13 +17,18 @@ def _bits(entry: Instr) -> str:
 
 
 def render() -> str:
+    sets = "; ".join(f"`{isa}`: {', '.join(exts)}" for isa, exts in CUSTOM_ISAS.items())
     out = ["# mcusim instruction set", "",
            "Generated from the instruction table (`isa/ext/*.py`) by `python -m mcusim.isa.docs`; do not edit.",
-           "", f"{len(INSTRUCTIONS)} instruction forms.", "",
+           "", f"{len(INSTRUCTIONS)} instruction forms with semantics of their own, and "
+           f"{len(ENCODINGS) - len(INSTRUCTIONS)} second encodings of them (CORE-V rows marked *twin*).", "",
            "Encoding: bit 31 first; `0`/`1` fixed, `.` operand bits. `match`/`mask` as in riscv-opcodes.",
-           "Timing classes are priced by the cluster configuration (see docs/TIMING.md).", ""]
+           "Timing classes are priced by the cluster configuration (see docs/TIMING.md).", "",
+           "Custom-extension sets (`core.custom_isa`, `--isa`): a core decodes the rows of every other "
+           f"extension plus those of one set ({sets}). The sets overlap in encoding space; a row marked "
+           "*twin* decodes to the named entry and runs its semantics function and timing class.", ""]
     by_ext: dict[str, list[Instr]] = {}
-    for entry in INSTRUCTIONS:
+    for entry in ENCODINGS:
         by_ext.setdefault(entry.extension, []).append(entry)
     for ext in by_ext:   # in the order the extension modules register them
         out += [f"## {ext}", "", "| instruction | encoding | match / mask | timing | semantics |",
@@ -34,6 +39,8 @@ def render() -> str:
             if defaults:
                 syntax += f" (optional {defaults})"
             desc = entry.description.replace("|", "\\|")
+            if entry.twin is not None:
+                desc = f"*twin of `{entry.twin.key}`*: {desc}"
             out.append(f"| `{syntax}` | `{_bits(entry)}` | `{entry.match:#010x}` / `{entry.mask:#010x}` "
                        f"| {entry.timing} | {desc} |")
         out.append("")

@@ -37,6 +37,11 @@ class Instr:
     form: str = ""              # distinguishes entries that share a mnemonic (e.g. "reg post-inc")
     description: str = ""       # semantics in one line; defaults to the semantics docstring
     reads_dest: bool = False    # the destination register is also a source (accumulators)
+    # A second encoding of another entry (Sail's "another mapping onto the same execute"): the row
+    # has its own mnemonic, syntax and bits, and decodes to `twin` (same semantics function, timing
+    # class and compiled-engine op); `rename` maps this row's operand fields to the twin's.
+    twin: "Instr | None" = None
+    rename: dict[str, str] = field(default_factory=dict)
     # Derived:
     match: int = field(init=False, default=0)
     mask: int = field(init=False, default=0)
@@ -68,6 +73,11 @@ class Instr:
                              "are neither fixed nor an operand")
         if not self.description:
             self.description = " ".join((self.semantics.__doc__ or "").split())
+        if self.twin is not None:
+            mine = sorted(self.rename.get(n, n) for n in self.operands)
+            if mine != sorted(self.twin.operands):
+                raise ValueError(f"{self.mnemonic}: operands {mine} are not those of its twin "
+                                 f"{self.twin.key} {sorted(self.twin.operands)}")
 
     @property
     def key(self) -> str:
@@ -101,10 +111,15 @@ def parse_fixed_bits(encoding: str, what: str = "") -> tuple[int, int]:
 
 
 class Decoded:
-    """A decoded instruction: the table entry, the word, and one attribute per operand."""
+    """A decoded instruction: the table entry, the word, and one attribute per operand.
 
-    def __init__(self, instr: Instr, word: int, values: dict[str, int]) -> None:
+    `instr` is the entry whose semantics run (for a second encoding, its twin; `values` then use
+    the twin's operand names); `encoding` is the row the word matched, which the disassembler
+    prints."""
+
+    def __init__(self, instr: Instr, word: int, values: dict[str, int], encoding: Instr | None = None) -> None:
         self.instr = instr
+        self.encoding = encoding or instr
         self.word = word
         self.sem = instr.semantics
         for name, value in values.items():
@@ -116,8 +131,37 @@ class Decoded:
 
 
 # --- The table -------------------------------------------------------------------------------------
-INSTRUCTIONS: list[Instr] = []
+INSTRUCTIONS: list[Instr] = []          # entries with semantics of their own (compiled-engine ops)
+ENCODINGS: list[Instr] = []             # every row: INSTRUCTIONS plus the second encodings
 BY_MNEMONIC: dict[str, list[Instr]] = {}
+
+# Custom-extension sets a core decodes (`core.custom_isa`): the Xpulpv2 and the CORE-V (CV32E40P v2)
+# encodings of the PULP extensions overlap in encoding space, so a run decodes one of them. A row
+# whose extension is listed here belongs to that set only; every other row (RV32IMF, Zfh, Xfvec...)
+# belongs to all sets. Each set is a view of ENCODINGS (isa.codec.rows).
+CUSTOM_ISAS: dict[str, tuple[str, ...]] = {
+    "xpulpv2": ("Xpulpv2",),
+    "corev": ("XCVmem", "XCValu", "XCVbi", "XCVbitmanip", "XCVmac", "XCVsimd", "XCVhwlp"),
+}
+DEFAULT_ISA = "xpulpv2"
+# The arch string of an ELF's .riscv.attributes names the set: an extension with one of these
+# prefixes picks it (clang -march=..._xcvmac...; the PULP GNU toolchain's ..._xpulpv2...).
+ARCH_PREFIXES: dict[str, str] = {"xcv": "corev", "xpulp": "xpulpv2"}
+# What mcusim's assembler appends to its arch string for a program that needs a set's own encodings.
+ARCH_EXTENSIONS: dict[str, str] = {
+    "corev": "_xcvalu1p0_xcvbi1p0_xcvbitmanip1p0_xcvhwlp1p0_xcvmac1p0_xcvmem1p0_xcvsimd1p0",
+    "xpulpv2": "",      # the default: mcusim's ELFs have always meant Xpulpv2
+}
+ISA_OF_EXTENSION: dict[str, str] = {ext: isa for isa, exts in CUSTOM_ISAS.items() for ext in exts}
+
+
+def custom_isa_of_arch(arch: str) -> str | None:
+    """The custom-extension set an ELF arch string names (rv32imf_xcvmac1p0 -> "corev"), or None."""
+    for ext in arch.lower().split("_")[1:]:
+        for prefix, isa in ARCH_PREFIXES.items():
+            if ext.startswith(prefix):
+                return isa
+    return None
 
 
 def register(*instrs: Instr) -> None:
@@ -125,7 +169,9 @@ def register(*instrs: Instr) -> None:
     for ins in instrs:
         if any(i.key == ins.key for i in BY_MNEMONIC.get(ins.mnemonic, ())):
             raise ValueError(f"instruction {ins.key} defined twice")
-        INSTRUCTIONS.append(ins)
+        if ins.twin is None:
+            INSTRUCTIONS.append(ins)
+        ENCODINGS.append(ins)
         BY_MNEMONIC.setdefault(ins.mnemonic, []).append(ins)
 
 
@@ -136,6 +182,56 @@ def instr(mnemonic: str, syntax: str, encoding: str, timing: str, extension: str
         register(Instr(mnemonic, syntax, encoding, fn, timing, extension, **kwargs))
         return fn
     return wrap
+
+
+def find(key: str) -> Instr:
+    """The entry with this key (`mnemonic` or `mnemonic [form]`)."""
+    mnemonic = key.split(" [")[0]
+    for entry in BY_MNEMONIC.get(mnemonic, ()):
+        if entry.key == key:
+            return entry
+    raise KeyError(f"no instruction {key!r}")
+
+
+def second_encoding(twin_key: str, mnemonic: str, encoding: str, extension: str, syntax: str | None = None,
+                    rename: dict[str, str] | None = None, **kwargs: Any) -> Instr:
+    """Register `mnemonic` as another encoding of the entry `twin_key` (same semantics function,
+    timing class and compiled-engine op); `syntax` defaults to the twin's."""
+    twin = find(twin_key)
+    row = Instr(mnemonic, twin.syntax if syntax is None else syntax, encoding, twin.semantics, twin.timing,
+                extension, defaults=dict(twin.defaults), description=twin.description,
+                reads_dest=twin.reads_dest, twin=twin, rename=rename or {}, **kwargs)
+    register(row)
+    return row
+
+
+def fixed_bits_text(match: int, mask: int) -> str:
+    """The `hi..lo=value` terms of a (match, mask) pair, one per run of fixed bits (inverse of
+    parse_fixed_bits), so a second encoding can be written as its twin's bits with a few changed."""
+    terms = []
+    bit = 31
+    while bit >= 0:
+        if not mask >> bit & 1:
+            bit -= 1
+            continue
+        hi = bit
+        while bit >= 0 and mask >> bit & 1:
+            bit -= 1
+        lo = bit + 1
+        value = (match >> lo) & ((1 << (hi - lo + 1)) - 1)
+        terms.append(f"{hi}..{lo}={value:#x}" if hi != lo else f"{hi}={value}")
+    return " ".join(terms)
+
+
+def respell(entry: Instr, **fields: int) -> str:
+    """`entry`'s fixed bits with some ranges replaced: respell(e, b6_0=0x7b, b31_27=18)."""
+    match, mask = entry.match, entry.mask
+    for name, value in fields.items():
+        hi, lo = (int(x) for x in name[1:].split("_"))
+        bits = ((1 << (hi - lo + 1)) - 1) << lo
+        match = (match & ~bits) | (value << lo)
+        mask |= bits
+    return fixed_bits_text(match, mask)
 
 
 Kind = Kind  # re-exported for extension modules

@@ -38,9 +38,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from mcusim.isa.codec import EncodeError, encode
+from mcusim.isa.codec import EncodeError, encode, isas_of
 from mcusim.isa.fields import FIELDS, FieldError, Kind
-from mcusim.isa.spec import BY_MNEMONIC, Instr
+from mcusim.isa.spec import BY_MNEMONIC, CUSTOM_ISAS, Instr
 from mcusim.kernels_asm import cluster_ops, pseudo
 from mcusim.kernels_asm.errors import AsmError
 from mcusim.kernels_asm.expr import FLOAT_FORMATS, Node, Num, Rel, Sym, Unknown, Value, evaluate, float_bits, lo12, parse_expr
@@ -272,16 +272,21 @@ def _constant_word(entry: Instr, ops: dict[str, Operand]) -> int | None:
         return None
 
 
+_ALL_ISAS = frozenset(CUSTOM_ISAS)
+
+
 class _Parsed:
     """What an instruction statement assembles to, independent of the program it is in: its
     instructions (words or (entry, operands), see `_Instructions`), or an li whose size the passes
     decide; `code` holds the bytes when every word is known already. Statements without labels are
     read once per process (`_PARSED`, by text and column; `mnemonic` and `col` are the mnemonic and
     its column)."""
-    __slots__ = ("items", "li", "code", "mnemonic", "col")
+    __slots__ = ("items", "li", "code", "mnemonic", "col", "isas")
 
-    def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None) -> None:
+    def __init__(self, items: tuple = (), li: tuple[int, Operand] | None = None,
+                 isas: frozenset[str] = _ALL_ISAS) -> None:
         self.items, self.li = items, li
+        self.isas = isas          # the custom-extension sets whose cores run these words as written
         constant = li is None and all(type(item) is int for item in items)
         self.code = b"".join(word.to_bytes(4, "little") for word in items) if constant else None
         self.mnemonic, self.col = "", 0
@@ -297,10 +302,12 @@ class _Parsed:
             except EncodeError:
                 return cls(li=(result.rd, result.operand))
         items = []
+        isas = _ALL_ISAS
         for entry, ops in result:
             word = _constant_word(entry, ops)
             items.append((entry, ops) if word is None else word)
-        return cls(tuple(items))
+            isas &= isas_of(entry)
+        return cls(tuple(items), isas=_ALL_ISAS if isas == _ALL_ISAS else isas)
 
     def statement(self) -> _Stmt:
         if self.li is not None:
@@ -648,6 +655,21 @@ class _Assembler:
         self.local_counts: dict[str, int] = {}
         self.region_ids: dict[str, int] = {}
         self.ended = False
+        # custom-extension sets every instruction so far is valid in, and the first instruction
+        # that narrowed them (to name both sides when a program mixes Xpulpv2 and CORE-V words)
+        self.isas: frozenset[str] = _ALL_ISAS
+        self.narrowed_by = ""
+
+    def use_isas(self, parsed: _Parsed, text: str) -> None:
+        """Narrow the program's custom-extension set by one instruction statement's."""
+        if parsed.isas == self.isas or parsed.isas >= self.isas:
+            return
+        remaining = self.isas & parsed.isas
+        if not remaining:
+            raise AsmError(f"'{text.strip()}' is {'/'.join(sorted(parsed.isas))}-only but '{self.narrowed_by}' "
+                           f"is {'/'.join(sorted(self.isas))}-only: a core decodes one set of custom "
+                           "encodings (core.custom_isa), so a program cannot mix Xpulpv2 and CORE-V words")
+        self.isas, self.narrowed_by = remaining, text.strip()
 
     # Locations
     def where(self, stmt: _Stmt, line: int = 0) -> Location:
@@ -696,6 +718,14 @@ class _Assembler:
             for text, col in pieces:
                 known = _PARSED.get((text, col))
                 if known is not None and known.mnemonic not in self.macros:   # read before
+                    if known.isas is not self.isas:
+                        try:
+                            self.use_isas(known, text)
+                        except AsmError as exc:
+                            stmt = _Stmt()
+                            stmt.file, stmt.line, stmt.col, stmt.text = file, line_no, known.col, text
+                            stmt.origin, stmt.origin_macro = macro_origin
+                            raise self.fail(exc, stmt) from None
                     if known.code is None:
                         stmt, run = known.statement(), None
                     elif run is None:
@@ -862,6 +892,7 @@ class _Assembler:
                 self.add(parsed.statement(), base)
                 return None
             _remember(_OPERANDS, key, parsed)
+        self.use_isas(parsed, f"{name} {args}")
         self.add(parsed.statement(), base)
         return parsed
 
@@ -1211,4 +1242,5 @@ def _program(asm: _Assembler, bases: dict[str, int], p: _Pass) -> Program:
             value, section = sym.value, None
         symbols[sym.name] = Symbol(sym.name, value, section, sym.binding, sym.type, sym.size)
     entry = symbols["_start"].value if "_start" in symbols else bases[".text"]
-    return Program(sections, symbols, entry, p.line_map)
+    custom_isa = next(iter(asm.isas)) if len(asm.isas) == 1 else None
+    return Program(sections, symbols, entry, p.line_map, custom_isa)

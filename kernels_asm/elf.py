@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+from mcusim.isa.spec import ARCH_EXTENSIONS
 from mcusim.kernels_asm.program import Program
 
 EM_RISCV = 243
@@ -37,9 +38,11 @@ class _StringTable:
         return self.index[name]
 
 
-def _attributes() -> bytes:
+def _attributes(custom_isa: str | None = None) -> bytes:
     # Tag_File (1) with Tag_RISCV_arch (5); lengths include their own 4 bytes (ELF attribute format).
-    file_attrs = bytes([5]) + ARCH.encode() + b"\0"
+    # A program that needs CORE-V encodings says so with xcv extensions, as clang's output does.
+    arch = ARCH + ARCH_EXTENSIONS.get(custom_isa or "", "")
+    file_attrs = bytes([5]) + arch.encode() + b"\0"
     sub = bytes([1]) + struct.pack("<I", 5 + len(file_attrs)) + file_attrs
     vendor = b"riscv\0" + sub
     return b"A" + struct.pack("<I", 4 + len(vendor)) + vendor
@@ -67,7 +70,7 @@ def to_elf(program: Program) -> bytes:
             _pad_to(out, offset)
             out += s.data
     attr_offset = len(out)
-    attributes = _attributes()
+    attributes = _attributes(program.custom_isa)
     out += attributes
 
     symbols = program.symbols_in_table_order()

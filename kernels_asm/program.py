@@ -50,6 +50,8 @@ class Program:
     symbols: dict[str, Symbol]
     entry: int
     line_map: dict[int, tuple[str, int]] = field(default_factory=dict)   # instruction address -> (file, line)
+    # the custom-extension encodings ("xpulpv2" or "corev") its instructions need; None: valid in both
+    custom_isa: str | None = None
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

@@ -119,6 +119,11 @@ _TEXT += [(op, "rd, rs1, imm12", (f"{op}i {{rd}}, {{rs1}}, {{imm12}}",))
           for op in ("add", "and", "or", "xor", "slt")]
 _TEXT += [("sltu", "rd, rs1, imm12", ("sltiu {rd}, {rs1}, {imm12}",))]
 _TEXT += [(op, "rd, rs1, shamt", (f"{op}i {{rd}}, {{rs1}}, {{shamt}}",)) for op in ("sll", "srl", "sra")]
+# CORE-V: the CV32E40P manual's newer names of cv.slet / cv.sletu (LLVM 19's), and its 16x16
+# multiplication pseudo-instructions (cv.muls = cv.mulsn with Is3 = 0, ...).
+_TEXT += [("cv.sle", "rd, rs1, rs2", ("cv.slet {rd}, {rs1}, {rs2}",)),
+          ("cv.sleu", "rd, rs1, rs2", ("cv.sletu {rd}, {rs1}, {rs2}",))]
+_TEXT += [(f"cv.mul{k}", "rd, rs1, rs2", (f"cv.mul{k}n {{rd}}, {{rs1}}, {{rs2}}, 0",)) for k in ("s", "hhs", "u", "hhu")]
 for _p in ("s", "h"):
     _TEXT += [(f"fmv.{_p}", "fd, fs1", (f"fsgnj.{_p} {{fd}}, {{fs1}}, {{fs1}}",)),
               (f"fabs.{_p}", "fd, fs1", (f"fsgnjx.{_p} {{fd}}, {{fs1}}, {{fs1}}",)),

@@ -42,6 +42,14 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
                         help="c: the compiled engine (default); py: the Python reference (identical results)")
 
 
+def add_isa_option(parser: argparse.ArgumentParser) -> None:
+    from mcusim.isa.spec import CUSTOM_ISAS
+    parser.add_argument("--isa", choices=tuple(CUSTOM_ISAS), default=None,
+                        help="encodings of the custom extensions: xpulpv2 (p.*, pv.*, lp.*) or corev (cv.*); "
+                             "default: from the ELF's .riscv.attributes (an xcv extension means corev), "
+                             "else core.custom_isa (xpulpv2)")
+
+
 def _core_set(text: str) -> set[int]:
     try:
         cores = {int(x) for x in text.split(",") if x.strip()}
@@ -84,6 +92,7 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 def cmd_disasm(args: argparse.Namespace) -> int:
     from mcusim.isa.disasm import listing
+    from mcusim.isa.spec import DEFAULT_ISA
     from mcusim.simulator.loader import read_elf
     path = Path(args.program)
     try:
@@ -92,15 +101,17 @@ def cmd_disasm(args: argparse.Namespace) -> int:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     if raw[:4] == b"\x7fELF":
         image = read_elf(raw, str(path))
+        isa = args.isa or image.custom_isa or DEFAULT_ISA
         labels = image.symbol_at()
-        print(f"\n{path}:     file format elf32-littleriscv\n")
+        print(f"\n{path}:     file format elf32-littleriscv, custom extensions {isa}\n")
         for name, addr, code in image.exec_sections:
             print(f"\nDisassembly of section {name}:")
-            for line in listing(code, addr, labels):
+            for line in listing(code, addr, labels, isa):
                 print(line)
     else:
-        print(f"\n{path}:     raw binary, base {args.base:#x}\n")
-        for line in listing(raw, args.base):
+        isa = args.isa or DEFAULT_ISA
+        print(f"\n{path}:     raw binary, base {args.base:#x}, custom extensions {isa}\n")
+        for line in listing(raw, args.base, isa=isa):
             print(line)
     return 0
 
@@ -115,11 +126,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["max_cycles"] = args.max_cycles
     if args.misaligned is not None:
         overrides["core"] = {"misaligned": args.misaligned}
+    image = load_program(args.program)
+    isa = args.isa or image.custom_isa     # explicit --isa wins over the ELF's arch string
+    if isa is not None:
+        overrides.setdefault("core", {})["custom_isa"] = isa
     try:
         config = load_config(args.preset, args.config, overrides)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-    image = load_program(args.program)
     trace = None
     if args.trace:
         try:
@@ -180,6 +194,7 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("disasm", help="objdump-like listing of an ELF or raw binary")
     p.add_argument("program", help="PROG.elf or PROG.bin")
     p.add_argument("--base", type=integer, default=0, help="load address of a raw binary (default 0)")
+    add_isa_option(p)
     p.set_defaults(func=cmd_disasm)
 
     from mcusim.simulator.config import PRESETS, ClusterConfig
@@ -208,5 +223,6 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", action="store_true",
                    help="cycles and stall causes per region, label and instruction (hottest first)")
     p.add_argument("--top", type=positive, default=20, help="rows of the --profile tables (default 20)")
+    add_isa_option(p)
     add_engine_option(p)
     p.set_defaults(func=cmd_run)

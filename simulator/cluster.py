@@ -291,14 +291,16 @@ class Cluster:
 
     def _make_core(self, core_id: int, tohost: int | None) -> CoreModel:
         traps = self.config.core.misaligned == "trap"
+        isa = self.config.core.custom_isa
         if self.cengine is not None:
             index = len(self.cores)
             cstruct = self.cengine.core_struct(index)
             core = self._core_class(core_id, self, cstruct, self.cengine.state.ready, index)
-            core.hart = self._hart_class(self.memory, core, cstruct, tohost=tohost, misaligned_traps=traps)
+            core.hart = self._hart_class(self.memory, core, cstruct, tohost=tohost, misaligned_traps=traps,
+                                         custom_isa=isa)
         else:
             core = CoreModel(core_id, self)
-            core.hart = ClusterHart(self.memory, core, tohost=tohost, misaligned_traps=traps)
+            core.hart = ClusterHart(self.memory, core, tohost=tohost, misaligned_traps=traps, custom_isa=isa)
         core.fpu = core_id % self.config.fpu.count if core_id != CONTROLLER else self.config.fpu.count
         return core
 

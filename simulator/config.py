@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from mcusim.isa.spec import CUSTOM_ISAS
+
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message names the field and the allowed range."""
@@ -49,6 +51,13 @@ class CoreConfig:
                                     "performs it as RI5CY's load-store unit does, as two accesses",
                             "mcusim (RI5CY hardware: split)", choices=("split", "trap"))
     misaligned_extra: int = param(1, "extra cycles of a misaligned access split in two", CV32E40P, 0, 8)
+    custom_isa: str = param("xpulpv2", "which encodings of the custom extensions the cores decode: "
+                                       "'xpulpv2' (RI5CY, PULP GNU toolchain: p.*, pv.*, lp.*) or 'corev' "
+                                       "(CV32E40P v2, clang -march=..._xcv*: cv.*); twins run the same "
+                                       "semantics and timing. `mcusim run` takes it from --isa, else from "
+                                       "an xcv/xpulp extension in the ELF's .riscv.attributes arch string",
+                            "RI5CY user manual v2.2 / CV32E40P user manual (CORE-V ISA extensions)",
+                            choices=tuple(sorted(CUSTOM_ISAS)))
 
 
 @dataclass(frozen=True)

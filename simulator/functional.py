@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcusim.isa.disasm import format_decoded
+from mcusim.isa.spec import DEFAULT_ISA
 from mcusim.simulator.hart import CAUSE_ILLEGAL, CAUSE_NAMES, Hart, ProgramExit, Trap
 from mcusim.simulator.loader import Image, build_memory
 
@@ -35,7 +36,7 @@ def describe_instruction(hart: Hart, pc: int) -> str:
     except Exception:  # noqa: BLE001 - any failure means there is nothing to show
         return f"pc {pc:#010x} (no memory)"
     from mcusim.isa.codec import decode
-    d = decode(word)
+    d = decode(word, hart.custom_isa)
     text = format_decoded(d, pc).replace("\t", " ") if d else f".word {word:#010x} (not an instruction)"
     return f"pc {pc:#010x}: {text}"
 
@@ -52,10 +53,12 @@ def trap_message(core: int, hart: Hart, trap: Trap) -> str:
 
 
 def run_functional(image: Image, max_cycles: int = DEFAULT_MAX_CYCLES, hart_id: int = 0,
-                   misaligned_traps: bool = True) -> RunResult:
-    """Run `image` on one core from its entry point until it exits."""
+                   misaligned_traps: bool = True, custom_isa: str | None = None) -> RunResult:
+    """Run `image` on one core from its entry point until it exits. `custom_isa`: the encodings
+    of the custom extensions to decode (default: the image's, else Xpulpv2)."""
     mem = build_memory(image)
-    hart = Hart(mem, hart_id, tohost=image.symbols.get("tohost"), misaligned_traps=misaligned_traps)
+    hart = Hart(mem, hart_id, tohost=image.symbols.get("tohost"), misaligned_traps=misaligned_traps,
+                custom_isa=custom_isa or image.custom_isa or DEFAULT_ISA)
     hart.pc = image.entry
     step = hart.step
     try:

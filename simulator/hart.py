@@ -24,6 +24,7 @@ from typing import Callable
 
 from mcusim.isa.codec import decode
 from mcusim.isa.csrs import CSR_BY_NUMBER, PERF_EVENTS
+from mcusim.isa.spec import DEFAULT_ISA
 from mcusim.simulator.memory import AccessFault, Memory
 
 # mcause values (privileged spec, table "Machine cause register values")
@@ -88,8 +89,9 @@ class Hart:
     """Architectural state of one RV32IMF + Xpulpv2 + FP16 core."""
 
     def __init__(self, memory: Memory, hart_id: int = 0, tohost: int | None = None,
-                 misaligned_traps: bool = True) -> None:
+                 misaligned_traps: bool = True, custom_isa: str = DEFAULT_ISA) -> None:
         self.mem = memory
+        self.custom_isa = custom_isa       # which encodings of the custom extensions it decodes
         self.hart_id = hart_id
         self.tohost = tohost
         self.misaligned_traps = misaligned_traps
@@ -322,7 +324,7 @@ class Hart:
                 word = self.mem.read(pc, 4)
             except AccessFault:
                 raise Trap(CAUSE_FETCH_ACCESS, pc) from None
-            d = decode(word)
+            d = decode(word, self.custom_isa)
             if d is None:
                 raise Trap(CAUSE_ILLEGAL, word)
             self.decoded[pc] = d

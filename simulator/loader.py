@@ -10,14 +10,18 @@ its ELF (the kernel harness runs many generated programs); it equals `read_elf(t
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mcusim.isa.spec import ARCH_EXTENSIONS, custom_isa_of_arch
 from mcusim.simulator.memory import Memory
 from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 
 if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
+
     from mcusim.kernels_asm.program import Program
 
 EM_RISCV = 243
@@ -48,6 +52,8 @@ class Image:
     segments: list[Segment]
     symbols: dict[str, int] = field(default_factory=dict)
     exec_sections: list[tuple[str, int, bytes]] = field(default_factory=list)  # (name, addr, bytes)
+    # the custom-extension encodings the ELF's .riscv.attributes arch string names (isa.spec), or None
+    custom_isa: str | None = None
 
     def symbol_at(self) -> dict[int, str]:
         """Address -> first symbol name, for listings."""
@@ -84,9 +90,23 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
                     symbols.setdefault(sym.name, sym["st_value"])
         exec_sections = [(s.name, s["sh_addr"], s.data()) for s in elf.iter_sections()
                          if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
-        return Image(elf["e_entry"], segments, symbols, exec_sections)
+        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf))
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
+
+
+def arch_string(elf: ELFFile) -> str | None:
+    """Tag_RISCV_arch of the .riscv.attributes section (RISC-V ELF psABI, "Attributes"), or None."""
+    section = elf.get_section_by_name(".riscv.attributes")
+    if section is None:
+        return None
+    found = re.search(rb"\x05(rv(?:32|64)[a-z0-9_]*)\x00", section.data(), re.IGNORECASE)
+    return found.group(1).decode() if found else None
+
+
+def _custom_isa(elf: ELFFile) -> str | None:
+    arch = arch_string(elf)
+    return custom_isa_of_arch(arch) if arch else None
 
 
 def program_image(program: Program) -> Image:
@@ -98,7 +118,9 @@ def program_image(program: Program) -> Image:
     symbols = {y.name: y.value & 0xFFFF_FFFF for y in program.symbols_in_table_order()}
     exec_sections = [(s.name, s.address, bytes(s.data)) for s in program.sections
                      if "x" in s.flags and not s.nobits]
-    return Image(program.entry, segments, symbols, exec_sections)
+    # the set as its ELF's arch string would name it (mcusim's ELFs leave the default set unnamed)
+    custom_isa = custom_isa_of_arch("rv32i" + ARCH_EXTENSIONS.get(program.custom_isa or "", ""))
+    return Image(program.entry, segments, symbols, exec_sections, custom_isa)
 
 
 def load_program(path: str | Path, section_addresses: dict[str, int] | None = None) -> Image:

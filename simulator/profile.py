@@ -55,7 +55,9 @@ class Profile(dict):
     """{pc: (executions, cycles)} for every executed pc, all cores together. Also:
     per_core {core id: {pc: (executions, cycles)}}, stalls {pc: {cause: cycles}} (non-zero causes,
     all cores), symbols {label: address} (the image's code labels), words {pc: instruction word},
-    sleeps [(core id, cause, from cycle, to cycle)], name (the program's)."""
+    sleeps [(core id, cause, from cycle, to cycle)], name (the program's), isa (the custom-extension
+    encodings the run decoded, for the disassembly)."""
+    isa = "xpulpv2"
 
     def __init__(self, pcs: Mapping[int, tuple[int, int]], per_core: dict[int, dict[int, tuple[int, int]]],
                  stalls: dict[int, dict[str, int]], symbols: dict[str, int], words: dict[int, int],
@@ -110,7 +112,7 @@ class Profile(dict):
         word = self.words.get(pc)
         if word is None:
             return "(returns to the dispatcher)" if pc == DISPATCH_RETURN else "(no memory)"
-        text = disassemble_word(word, pc).replace("\t", " ")
+        text = disassemble_word(word, pc, self.isa).replace("\t", " ")
         reg = peripheral_register(word)
         return f"{text}  # {reg}" if reg else text
 
@@ -189,8 +191,10 @@ def collect(cluster: Cluster) -> Profile:
             words_at[pc] = cluster.memory.read(pc, 4)
     stalls = {pc: {c: row[2 + i] for i, c in enumerate(STALL_CAUSES) if row[2 + i]} for pc, row in totals.items()}
     pcs = {pc: (row[0], row[1]) for pc, row in sorted(totals.items())}
-    return Profile(pcs, per_core, stalls, code_symbols(cluster.image), words_at, list(cluster.sleeps),
-                   getattr(cluster.image, "name", "") or "")
+    profile = Profile(pcs, per_core, stalls, code_symbols(cluster.image), words_at, list(cluster.sleeps),
+                      getattr(cluster.image, "name", "") or "")
+    profile.isa = cluster.config.core.custom_isa
+    return profile
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from mcusim.isa.codec import encode
 from mcusim.isa.fields import FIELDS, Kind
-from mcusim.isa.spec import INSTRUCTIONS
+from mcusim.isa.spec import DEFAULT_ISA, INSTRUCTIONS, ISA_OF_EXTENSION
 from mcusim.simulator.hart import Hart, Trap
 from mcusim.simulator.memory import Memory
 
@@ -26,7 +26,7 @@ def _candidates():
 def _run(entry, values, xregs, fregs, frm=0):
     mem = Memory()
     mem.add_region("ram", 0x1000, 0x1000)
-    h = Hart(mem)
+    h = Hart(mem, custom_isa=ISA_OF_EXTENSION.get(entry.extension, DEFAULT_ISA))
     h.pc = 0x1000
     h.frm = frm
     h.x[:] = xregs

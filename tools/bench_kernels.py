@@ -5,7 +5,9 @@
 Every variant of `matmul` (FP32, FP16) and `matmul_bt` (FP32, FP16) at m = n = k = S (128; 32
 with --quick) on 1 and 8 cores of the default cluster: cycles of the kernel region, MAC/clk, the
 variant's issue-bound ceiling (MACs per instruction of its k-loop body x cores), the 8-core speedup
-and the correctness check. Runs take minutes on the pure-Python engine (jobs run in parallel
+and the correctness check. Then the layer kernels at ResNet8-like shapes, and the Conv2D input
+gradient of every stride-2 layer of ResNet8 and DS-CNN: the dilated im2col forms beside the phase
+sub-convolution variants (unless --no-layers or --only). Runs take minutes on the pure-Python engine (jobs run in parallel
 processes; --jobs defaults to the machine's CPU count).
 """
 from __future__ import annotations
@@ -60,6 +62,78 @@ def run_one(job: tuple[str, str, str, int, int, str]) -> dict:
             "stalls": out.run.stalls(), "seconds": time.time() - t0}
 
 
+# Conv2D input gradients with stride > 1 in the built-in networks: (network, layer)
+STRIDED_IG = (("resnet8", "s2_conv1"), ("resnet8", "s3_conv1"), ("resnet8", "s2_add_shortcut"),
+              ("resnet8", "s3_add_shortcut"), ("dscnn", "conv1"))
+BIG_TCDM_KIB = 2048      # the dilated im2col's patches need more than the default TCDM (as in `mcusim train`)
+
+
+def strided_jobs(engine: str) -> list[tuple]:
+    """(network, layer, dtype, variant, engine): the im2col forms and every phase variant."""
+    from mcusim.kernels_asm.kernels.layers_conv import EXTRA_VARIANTS
+    return [(net, layer, dtype, v, engine) for net, layer in STRIDED_IG for dtype in ("fp32", "fp16")
+            for v in ("ab", "abt", *EXTRA_VARIANTS["ig"])]
+
+
+def run_strided(job: tuple[str, str, str, str, str]) -> dict:
+    """One input-gradient program of a network layer on 8 cores (TCDM enlarged to BIG_TCDM_KIB)."""
+    import dataclasses
+
+    import numpy as np
+
+    from mcusim.kernels_asm.kernels.harness import HarnessError, run_kernel
+    from mcusim.kernels_asm.kernels.layers_conv import conv2d_choose, conv2d_geom_check, conv2d_program
+    from mcusim.kernels_asm.kernels.transforms import ConvGeom, random_tensor
+    from mcusim.simulator.config import load_config
+    from mcusim.workloads import model, networks
+    net, layer, dtype, variant, engine = job
+    lay = next(x for x in model.build(networks.get(net)).layers if x.name == layer)
+    g, co = ConvGeom(*lay.conv_geom_args()), lay.out_shape[0]
+    cfg = load_config()
+    cfg = dataclasses.replace(cfg, tcdm=dataclasses.replace(cfg.tcdm, size_kib=BIG_TCDM_KIB))
+    rng = np.random.default_rng(1)
+    inputs = {"W": random_tensor(rng, (co, g.c * g.kk), dtype), "DY": random_tensor(rng, (co, g.ho * g.wo), dtype)}
+    prog = conv2d_program(g, co, "ig", dtype, variant, 8)
+    issued = sum(mm.m * mm.n * mm.k for mm, _ in prog.meta["matmuls"])
+    out = {"net": net, "layer": layer, "dtype": dtype, "variant": variant, "geom": g, "co": co,
+           "macs": co * g.c * g.kk * g.ho * g.wo, "issued": issued,
+           "chosen": conv2d_choose(g, co, "ig", dtype, 8) == variant, "cycles": None, "correct": True}
+    try:
+        run = run_kernel(prog, inputs, 8, cfg, engine)
+    except HarnessError:            # the dilated patches do not fit even the enlarged TCDM
+        return out
+    out.update(cycles=run.cycles, correct=conv2d_geom_check(inputs, run.outputs, g, co, "ig", dtype, variant).ok)
+    return out
+
+
+def _strided_section(rows: list[dict]) -> list[str]:
+    lines = ["", "## Conv2D input gradient with stride > 1: dilated im2col vs phase sub-convolutions", "",
+             ("Every stride-2 convolution of ResNet8 and DS-CNN (their exact geometries, 'same' padding "
+              "included), 8 cores, the default cluster with the TCDM enlarged to "
+              f"{BIG_TCDM_KIB} KiB so that the dilated im2col's patches fit (bank mapping and timing are "
+              "unchanged; the im2col of DS-CNN's conv1 needs more than that). MACs = Co·Ci·Kh·Kw·Ho·Wo, the "
+              "useful products (the forward's count, the one `mcusim train` reports); `issued` = the "
+              "products the variant's matmuls execute (the dilated im2col multiplies Co·Ci·Kh·Kw·H·W, "
+              "zeros included). `ab`/`abt`: the im2col forms (layers_conv.py); `poly*`: "
+              "conv_polyphase.py; ← = the variant `conv2d_choose` takes."), "",
+             "| layer | dtype | variant | cycles | MACs | issued | MAC/clk | vs best im2col | ok |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for net, layer in STRIDED_IG:
+        for dtype in ("fp32", "fp16"):
+            group = [r for r in rows if (r["net"], r["layer"], r["dtype"]) == (net, layer, dtype)]
+            old = [r["cycles"] for r in group if not r["variant"].startswith("poly") and r["cycles"]]
+            best_old = min(old) if old else None
+            for r in group:
+                cyc = r["cycles"]
+                lines.append(
+                    f"| {net} {layer} | {dtype} | `{r['variant']}`{' ←' if r['chosen'] else ''} | "
+                    + (f"{cyc:,}" if cyc else "does not fit") + f" | {r['macs']:,} | {r['issued']:,} | "
+                    + (f"{r['macs'] / cyc:.2f}" if cyc else "-") + " | "
+                    + (f"{best_old / cyc:.2f}x" if cyc and best_old else "-") + " | "
+                    + ("yes" if r["correct"] else "**NO**") + " |")
+    return lines
+
+
 def _family(kernel: str, dtype: str, variant: str) -> str:
     from mcusim.kernels_asm.kernels.matmul_fp16 import variants
     v = variants(kernel == "matmul_bt", dtype)[variant]
@@ -86,7 +160,8 @@ def _variant_section() -> list[str]:
     return lines + [""]
 
 
-def render(results: list[dict], size: int, engine: str, elapsed: float, argv: list[str]) -> str:
+def render(results: list[dict], size: int, engine: str, elapsed: float, argv: list[str],
+           strided: list[dict] | None = None) -> str:
     by = {(r["kernel"], r["dtype"], r["variant"], r["cores"]): r for r in results}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -207,6 +282,8 @@ def render(results: list[dict], size: int, engine: str, elapsed: float, argv: li
             lines.append(f"| `{kernel}` | {dtype} | `{eight['variant']}` | {one['cycles']:,} | {eight['cycles']:,} | "
                          f"{eight['macs']:,} | {mpc} | {one['cycles'] / eight['cycles']:.2f}x | "
                          f"{'yes' if one['correct'] and eight['correct'] else 'NO'} |")
+    if strided:
+        lines += _strided_section(strided)
     lines += ["", ("How the kernels are built: `kernels_asm/kernels/matmul_fp32.py` (framework, FP32) and "
               "`matmul_fp16.py` (FP16 families, checks); run one with `mcusim kernel matmul --m 128 --n 128 "
               "--k 128 --dtype fp16 --cores 8`."), ""]
@@ -252,11 +329,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{res['kernel']:10} {res['dtype']} {res['variant']:14} {res['cores']} cores: "
                   f"{res['cycles']:>10,} cycles {res['mac_per_clk']:6.3f} MAC/clk "
                   f"{'ok' if res['correct'] else 'WRONG'} ({res['seconds']:.0f} s)", file=sys.stderr)
+        strided = []
+        if not args.no_layers and not args.only:
+            for res in pool.map(run_strided, strided_jobs(args.engine)):
+                strided.append(res)
+                print(f"{res['net']} {res['layer']:16} {res['dtype']} {res['variant']:10}: "
+                      f"{res['cycles'] or 0:>10,} cycles {'ok' if res['correct'] else 'WRONG'}", file=sys.stderr)
     results.sort(key=lambda r: order.get((r["kernel"], r["dtype"], r["variant"], r["cores"]), 0))
-    text = render(results, size, args.engine, time.time() - t0, argv)
+    text = render(results, size, args.engine, time.time() - t0, argv, strided)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0 if all(r["correct"] for r in results) else 1
+    return 0 if all(r["correct"] for r in results + strided) else 1
 
 
 if __name__ == "__main__":

@@ -4,17 +4,19 @@ Every core runs the same random code (SPMD) on its own slice of the TCDM, or on 
 make bank conflicts: integer, FP32, FP16 and FP16-SIMD instructions drawn from the instruction table
 itself (so new instructions are covered automatically), post-increment loads and stores, hardware
 loops, branches, register-indirect jumps, barriers and DMA transfers. At the end each core dumps its registers to the TCDM.
+`isa` picks the custom-extension set the instructions come from (xpulpv2: p.*/pv.*/lp.*; corev: cv.*).
 
-    python tools/gen_cluster_program.py --seed 3 --blocks 20 > prog.s
+    python tools/gen_cluster_program.py --seed 3 --blocks 20 [--isa corev] > prog.s
 """
 from __future__ import annotations
 
 import argparse
 import random
 
+from mcusim.isa.codec import rows
 from mcusim.isa.disasm import format_operand
 from mcusim.isa.fields import FIELDS, Kind
-from mcusim.isa.spec import INSTRUCTIONS, Instr
+from mcusim.isa.spec import CUSTOM_ISAS, DEFAULT_ISA, Instr
 from mcusim.simulator.cengine.opgen import SPECIALISED_ISSUE
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
@@ -30,9 +32,9 @@ SPECIAL_F = [0x3F800000, 0xBF800000, 0x0, 0x80000000, 0x7F800000, 0x7FC00000, 0x
              0x3C003C00, 0xFFFF3C00, 0xFFFF7BFF, 0x7BFF3555, 0x40490FDB, 0xC2AA0000]
 
 
-def _compute_entries() -> list[Instr]:
+def _compute_entries(isa: str) -> list[Instr]:
     out = []
-    for e in INSTRUCTIONS:
+    for e in rows(isa):
         if e.timing not in SAFE_CLASSES:
             continue
         if any(FIELDS[n].kind in (Kind.PCREL, Kind.CSR, Kind.LOOP) for n in e.operands):
@@ -41,10 +43,14 @@ def _compute_entries() -> list[Instr]:
     return out
 
 
-COMPUTE = _compute_entries()
+COMPUTE_BY_ISA = {isa: _compute_entries(isa) for isa in CUSTOM_ISAS}
+COMPUTE = COMPUTE_BY_ISA[DEFAULT_ISA]
 # The ops with their own C issue function (the hot ones of real kernels): half of the compute draws,
-# so that every one appears in the test's programs however large the table grows.
-HOT_COMPUTE = [e for e in COMPUTE if e.key in SPECIALISED_ISSUE]
+# so that every one appears in the test's programs however large the table grows. A CORE-V row
+# counts when its twin has one (it runs the twin's op).
+HOT_BY_ISA = {isa: [e for e in entries if (e.twin or e).key in SPECIALISED_ISSUE]
+              for isa, entries in COMPUTE_BY_ISA.items()}
+HOT_COMPUTE = HOT_BY_ISA[DEFAULT_ISA]
 
 
 def _operand_text(rng: random.Random, entry: Instr) -> str:
@@ -99,14 +105,15 @@ def _memory_op(rng: random.Random) -> str:
     ])
 
 
-def _block(rng: random.Random, label: int) -> list[str]:
+def _block(rng: random.Random, label: int, isa: str = DEFAULT_ISA) -> list[str]:
     lines = ["    mv t6, s0"]
     kind = rng.random()
     body = []
+    compute = COMPUTE_BY_ISA[isa]
     for _ in range(rng.randint(6, 14)):
         r = rng.random()
         if r < 0.65:
-            body.append(_operand_text(rng, rng.choice(HOT_COMPUTE if r < 0.33 else COMPUTE)))
+            body.append(_operand_text(rng, rng.choice(HOT_BY_ISA[isa] if r < 0.33 else compute)))
         else:
             body.append(_memory_op(rng))
     if kind < 0.25:
@@ -115,12 +122,18 @@ def _block(rng: random.Random, label: int) -> list[str]:
         loop_body = [b for b in body if "(t6!)" not in b][:4]
         while len(loop_body) < 3:
             loop_body.append("addi t4, t4, 1")
+        # Xpulpv2 names the body's last instruction, CORE-V the one after it (a label of its own)
+        loop, end = ("lp", "x") if isa == "xpulpv2" else ("cv", "")
         if rng.random() < 0.5:
-            lines.append(f"    lp.setupi x{rng.randint(0, 1)}, {n}, {label}f")
+            lines.append(f"    {loop}.setupi {end}{rng.randint(0, 1)}, {n}, {label}f")
         else:                                   # the count from a register
-            lines += [f"    li t4, {n}", f"    lp.setup x{rng.randint(0, 1)}, t4, {label}f"]
-        lines += [f"    {b}" for b in loop_body[:-1]]
-        lines.append(f"{label}:  {loop_body[-1]}")
+            lines += [f"    li t4, {n}", f"    {loop}.setup {end}{rng.randint(0, 1)}, t4, {label}f"]
+        if isa == "xpulpv2":
+            lines += [f"    {b}" for b in loop_body[:-1]]
+            lines.append(f"{label}:  {loop_body[-1]}")
+        else:
+            lines += [f"    {b}" for b in loop_body]
+            lines.append(f"{label}:")
     elif kind < 0.38:
         lines.append(f"    {rng.choice(['beq', 'bne', 'blt', 'bge', 'bltu', 'bgeu'])} {rng.choice(['a0', 'a1', 't0'])}, "
                      f"{rng.choice(['a2', 'zero', 't1'])}, {label}f")
@@ -143,7 +156,7 @@ def _block(rng: random.Random, label: int) -> list[str]:
     return lines
 
 
-def generate(seed: int, blocks: int = 20) -> str:
+def generate(seed: int, blocks: int = 20, isa: str = DEFAULT_ISA) -> str:
     rng = random.Random(seed)
     out = ["    .text", "    .globl _start", "_start:",
            "    core_id t0",
@@ -163,7 +176,7 @@ def generate(seed: int, blocks: int = 20) -> str:
     out.append(f"    li t2, {rng.randrange(5)}")
     out.append("    csrw frm, t2")
     for b in range(blocks):
-        out += _block(rng, 1 + b % 9)
+        out += _block(rng, 1 + b % 9, isa)
     # dump registers: x1..x31 and f0..f31 at DUMP + id * 256
     out += ["    core_id t0", "    slli t0, t0, 8", f"    li t1, {DUMP:#x}", "    add t6, t1, t0"]
     out += [f"    sw {format_operand('rd', r, 0)}, {4 * r}(t6)" for r in range(1, 31)]
@@ -178,8 +191,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--blocks", type=int, default=20)
+    parser.add_argument("--isa", choices=tuple(CUSTOM_ISAS), default=DEFAULT_ISA)
     args = parser.parse_args()
-    print(generate(args.seed, args.blocks), end="")
+    print(generate(args.seed, args.blocks, args.isa), end="")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ import importlib
 
 # Order matters only for the documentation (docs/ISA.md lists extensions in this order).
 EXTENSION_MODULES = ("rv32i", "rv32m", "zicsr", "rv32f", "zfh", "xpulp_hwloop", "xpulp_mem",
-                     "xpulp_alu", "xpulp_simd", "xfvec", "xf16alt")
+                     "xpulp_alu", "xpulp_simd", "xfvec", "xf16alt", "xcv_hwloop", "xcv_mem", "xcv_alu",
+                     "xcv_simd")
 
 for _name in EXTENSION_MODULES:
     try:

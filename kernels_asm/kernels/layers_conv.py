@@ -22,7 +22,9 @@ comparison with PULP-TrainLib's naive kernels). The matmul micro-kernel of a for
 by the matmul generator's cycle estimate among its register-blocked variants (FP32) or its SIMD
 variants (FP16): FP16 `ab` uses `vfmac.r.h` (FP16 accumulators), FP16 `abt` uses `vfdotpex.s.h`
 (FP32 accumulators, rounded to FP16 at the store). The default form (`choose`) is the one with the
-fewest estimated cycles (matmul estimate + transform estimate).
+fewest estimated cycles (matmul estimate + transform estimate). Conv2D phases can have further
+variants built in other modules (`EXTRA_VARIANTS`), priced by the same choice: the input
+gradient's phase sub-convolutions (`poly*`, conv_polyphase.py), taken for strides > 1.
 
 Tensors (harness layout): 2-D matrices [channels, pixels] whose row stride is padded to an odd
 number of words (`padded_stride`: rows start in different banks, and FP16 rows have an even number
@@ -37,16 +39,25 @@ convolution, so the transforms' meaning is checked independently.
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.kernels import conv_polyphase as poly
 from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
-from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
-from mcusim.kernels_asm.kernels.matmul_fp32 import MatmulSpec, Operand, gen_matmul
+from mcusim.kernels_asm.kernels.harness import KernelProgram
+from mcusim.kernels_asm.kernels.layer_steps import (
+    FORMS,
+    LAYER_VARIANTS,
+    PHASES,
+    Mm,
+    PhaseBuilder,
+    _estimate,
+    _form,
+    family_variant,
+    matmul_check,
+)
 from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
 from mcusim.kernels_asm.kernels.transforms import (
     ESIZE,
@@ -65,150 +76,41 @@ from mcusim.kernels_asm.kernels.transforms import (
     random_tensor,
 )
 
-PHASES = ("fw", "wg", "ig")
-FORMS = ("abt", "ab")
-LAYER_VARIANTS = ("abt", "ab", "abt_naive", "ab_naive")
-TRANSFORM_CYCLES_PER_ELEMENT = 2.3      # scalar gather, one core: measured 2.2-2.3 (im2col 3x3 of 16x16 and 8x8)
-
-
-# ------------------------------------------------------------------------------------------------
-# Matmul steps
-# ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Mm:
-    """One matmul of a layer phase: C[m, n] = A[m, k] · B (B k x n, or n x k when bt)."""
-    m: int
-    n: int
-    k: int
-    a: str
-    b: str
-    c: str
-    bt: bool
-
-
-def matmul_variant(mm: Mm, dtype: str, cores: int, naive: bool = False) -> str:
-    """The matmul variant for a layer step: the naive one when asked; otherwise the fastest by the
-    matmul generator's estimate among the blocked (FP32) or SIMD (FP16) variants, so the FP16
-    accumulation rule is fixed by the form (ab: vfmac, FP16 accumulators; abt: dotp, FP32)."""
-    names = list(mm16.variants(mm.bt, dtype))
-    if naive:
-        names = [v for v in names if v.startswith("naive")]
-    else:
-        names = [v for v in names if (v.startswith("simd") if dtype == "fp16" else not v.startswith("naive"))]
-    shape = {"m": mm.m, "n": mm.n, "k": mm.k}
-    return min(names, key=lambda v: mm16.estimate_cycles(shape, dtype, v, cores, mm.bt))
-
-
-def family_variant(dtype: str, bt: bool, naive: bool) -> mm16.Variant:
-    """A representative matmul variant of the family a layer variant uses (for the checks)."""
-    vs = mm16.variants(bt, dtype)
-    if naive:
-        return vs["naive"]
-    return next(v for n, v in vs.items() if (n.startswith("simd") if dtype == "fp16" else n != "naive"))
-
-
-def _halfword_only(fam: type) -> type:
-    """A copy of an FP16 vector family whose operand-alignment rule skips operands the kernel
-    only ever accesses as single halves: with n == 1 no B or C word is touched (vfmac: width-1
-    blocks use flh / fmadd.h / fsh; dotp: one column stores with fcvt.h.s + fsh), with k == 1 no A
-    or B word (dotp: the lone k step is flh + fmacex.s.h). The code it emits is unchanged; this
-    lets a vector be used as a column ([n, 1], row stride one half). (Workaround in this module
-    for matmul_fp32.emit_matmul's alignment check, which applies to every shape.)"""
-    class Relaxed(fam):
-        def word_aligned(self, spec):
-            need = set(super().word_aligned(spec))
-            if spec.n == 1:
-                need -= {"c"} | ({"b"} if not spec.bt else set())
-            if spec.k == 1 and spec.bt:
-                need -= {"a", "b"}
-            return tuple(sorted(need))
-    Relaxed.__name__ = fam.__name__
-    return Relaxed
-
-
-_RELAXED: dict[type, object] = {}
-
-
-def _relax(v: mm16.Variant, mm: Mm) -> mm16.Variant:
-    """The variant with the half-word-only rule above when an operand is a column (n or k = 1)."""
-    if mm.n != 1 and mm.k != 1 or type(v.family) not in (mm16.Vfmac, mm16.Dotp):
-        return v
-    fam = _RELAXED.setdefault(type(v.family), _halfword_only(type(v.family))())
-    return dataclasses.replace(v, family=fam)
-
-
-class PhaseBuilder:
-    """Collects the tensors and code of one layer phase: transform steps, barrier, matmuls."""
-
-    def __init__(self, name: str, dtype: str, cores: int) -> None:
-        self.name, self.dtype, self.cores = name, dtype, cores
-        self.es = ESIZE[dtype]
-        self.tensors: list[Tensor] = []
-        self.b = Builder()
-        self.asm: Asm | None = None
-        self.steps = 0
-        self.meta: dict = {"matmuls": []}
-        self.views: dict[str, int] = {}     # row stride (elements) of a vector used as a matrix
-
-    def tensor(self, name: str, shape: tuple[int, ...], role: str = "input", padded: bool = True,
-               bank: int = 0) -> Tensor:
-        stride = padded_stride(shape[-1], self.dtype) if padded and len(shape) > 1 else None
-        t = Tensor(name, shape, self.dtype, role, stride, bank)
-        self.tensors.append(t)
-        return t
-
-    def stride(self, name: str) -> int:
-        if name in self.views:
-            return self.views[name]
-        return next(t for t in self.tensors if t.name == name).stride
-
-    def code(self) -> Asm:
-        """The Asm of the current parallel step (a0 = core id at its start)."""
-        if self.asm is None:
-            self.asm = Asm(f"{self.name}{self.steps}")
-            if self.steps:
-                self.asm("core_id", "a0")
-        return self.asm
-
-    def sync(self) -> None:
-        """End the current step: its code, then a barrier."""
-        if self.asm is not None:
-            self.b.line(self.asm.source().rstrip("\n"))
-            self.b.emit("barrier")
-            self.asm = None
-            self.steps += 1
-
-    def matmul(self, mm: Mm, naive: bool = False) -> None:
-        self.sync()
-        es = self.es
-        variant = matmul_variant(mm, self.dtype, self.cores, naive)
-        v = _relax(mm16.variants(mm.bt, self.dtype)[variant], mm)
-        spec = MatmulSpec(mm.m, mm.n, mm.k, Operand(mm.a, self.stride(mm.a) * es),
-                          Operand(mm.b, self.stride(mm.b) * es), Operand(mm.c, self.stride(mm.c) * es),
-                          mm.bt, self.cores)
-        gen_matmul(self.b, spec, v)
-        self.meta["matmuls"].append((mm, variant))
-
-    def program(self) -> KernelProgram:
-        if self.asm is not None:
-            self.b.line(self.asm.source().rstrip("\n"))
-            self.asm = None
-        return KernelProgram(self.name, self.b, self.tensors, self.meta)
-
-
-def _form(variant: str) -> tuple[str, bool]:
-    return variant.split("_")[0], variant.endswith("_naive")
-
 
 # ------------------------------------------------------------------------------------------------
 # Conv2D
 # ------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Conv2dVariant:
+    """A Conv2D phase variant built by another module: its program (g, cout, dtype, variant,
+    cores), its cycle estimate (same arguments, no simulation) and its check (inputs, outputs, g,
+    cout, dtype, variant)."""
+    build: Callable[[ConvGeom, int, str, str, int], KernelProgram]
+    estimate: Callable[[ConvGeom, int, str, str, int], float]
+    check: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], ConvGeom, int, str, str], Check]
+    help: str
+    when: Callable[[ConvGeom], bool]     # the geometries `conv2d_choose` considers it for
+
+
+# The variants of each phase beyond the im2col forms (LAYER_VARIANTS); `conv2d_choose` prices them
+# beside the forms. Input gradient: the phase sub-convolutions (conv_polyphase) skip the zeros of
+# the stride-dilated dY. Chosen only for strides > 1: with stride 1 they do the im2col forms' MACs
+# plus a scatter and need one more dX-sized buffer than the planner budgets for an input gradient
+# (`polyt_*` is still faster there on few input channels; it stays selectable by name).
+_POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
+                          lambda g: g.sh > 1 or g.sw > 1)
+         for v in poly.POLY_VARIANTS}
+EXTRA_VARIANTS: dict[str, dict[str, Conv2dVariant]] = {"fw": {}, "wg": {}, "ig": _POLY}
+
+
 def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str, cores: int,
                    vec: bool = True) -> KernelProgram:
     """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels)."""
     g.check()
+    extra = EXTRA_VARIANTS.get(phase, {}).get(variant)
+    if extra is not None:
+        return extra.build(g, cout, dtype, variant, cores)
     form, naive = _form(variant)
     bt = form == "abt"
     cin, kk = g.c, g.kk
@@ -264,12 +166,6 @@ def conv2d_operands(phase: str, inputs: Mapping[str, np.ndarray], g: ConvGeom, c
     dy = inputs["DY"].reshape(cout, g.ho, g.wo)
     return wbt, im2col_grad_ref(dy, gd, "col")
 
-
-def matmul_check(a: np.ndarray, b: np.ndarray, c: np.ndarray, dtype: str, variant: str, bt: bool) -> Check:
-    """The matmul module's rule for C = A·B (see the module docstring)."""
-    if dtype == "fp32":
-        return mm16._check_fp32(a, b, c)
-    return mm16._check_fp16(a, b, c, family_variant(dtype, bt, _form(variant)[1]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -329,12 +225,6 @@ def pointwise_operands(phase: str, inputs: Mapping[str, np.ndarray]) -> tuple[np
 # Variant choice (no simulation): matmul estimate + transform estimate
 # ------------------------------------------------------------------------------------------------
 
-def _estimate(mms: list[Mm], moved: int, dtype: str, cores: int) -> float:
-    total = TRANSFORM_CYCLES_PER_ELEMENT * moved / cores
-    for mm in mms:
-        v = matmul_variant(mm, dtype, cores)
-        total += mm16.estimate_cycles({"m": mm.m, "n": mm.n, "k": mm.k}, dtype, v, cores, mm.bt)
-    return total
 
 
 def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) -> str:
@@ -346,7 +236,11 @@ def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) ->
         if phase == "wg":
             return [Mm(cout, K, P, "DY", "B", "DW", bt)], K * P
         return [Mm(g.c, HW, cout * kk, "WBT", "G", "DX", bt)], cout * kk * HW + cout * K
-    return min(FORMS, key=lambda f: _estimate(*mms(f == "abt"), dtype, cores))
+    cost = {f: _estimate(*mms(f == "abt"), dtype, cores) for f in FORMS}
+    for name, v in EXTRA_VARIANTS[phase].items():
+        if v.when(g):
+            cost[name] = v.estimate(g, cout, dtype, name, cores)
+    return min(cost, key=lambda name: cost[name])
 
 
 def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int) -> str:
@@ -388,7 +282,15 @@ def conv2d_inputs(shape: Mapping[str, int], phase: str, dtype: str, rng: np.rand
 
 
 def conv2d_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
-    g, co = conv_geom(shape), shape["co"]
+    return conv2d_geom_check(inputs, outputs, conv_geom(shape), shape["co"], phase, dtype, variant)
+
+
+def conv2d_geom_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], g: ConvGeom,
+                      co: int, phase: str, dtype: str, variant: str) -> Check:
+    """The check of a Conv2D phase program of any geometry (asymmetric padding included)."""
+    extra = EXTRA_VARIANTS[phase].get(variant)
+    if extra is not None:
+        return extra.check(inputs, outputs, g, co, dtype, variant)
     a, b = conv2d_operands(phase, inputs, g, co)
     out = outputs[{"fw": "Y", "wg": "DW", "ig": "DX"}[phase]]
     return matmul_check(a, b, out, dtype, variant, _form(variant)[0] == "abt")
@@ -405,7 +307,7 @@ def _register_conv2d(phase: str) -> None:
         description={"fw": "Conv2D forward: Y = conv(X, W) as im2col + matmul",
                      "wg": "Conv2D weight gradient: dW = dY · im2row(X)",
                      "ig": "Conv2D input gradient: dX = flip(W)ᵀ · im2col(dilated, padded dY)"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + tuple(EXTRA_VARIANTS[phase]) for d in ("fp32", "fp16")},
         params=_CONV_PARAMS,
         build=lambda shape, dtype, variant, cores: conv2d_program(
             conv_geom(shape), shape["co"], phase, dtype, variant, cores),
@@ -415,7 +317,8 @@ def _register_conv2d(phase: str) -> None:
         choose=lambda shape, dtype, cores: conv2d_choose(conv_geom(shape), shape["co"], phase, dtype, cores),
         variant_help={"ab": "im2col + A·B (FP16: vfmac.r.h, FP16 accumulators)",
                       "abt": "im2row + A·Bᵀ (FP16: vfdotpex.s.h, FP32 accumulators)",
-                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul"},
+                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul",
+                      **{name: v.help for name, v in EXTRA_VARIANTS[phase].items()}},
     ))
 
 

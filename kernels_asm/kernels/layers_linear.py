@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
-from mcusim.kernels_asm.kernels.layers_conv import (
+from mcusim.kernels_asm.kernels.layer_steps import (
     FORMS,
     LAYER_VARIANTS,
     PHASES,

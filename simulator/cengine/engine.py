@@ -168,7 +168,7 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
     return CCoreModel, CHart
 
 
-_RECORDS: dict[int, bytes] = {}     # instruction word -> McuInsn record (CEngine._record)
+_RECORDS: dict[tuple[int, str], bytes] = {}   # (word, custom ISA) -> McuInsn record (CEngine._record)
 _MAX_RECORDS = 1 << 16
 
 
@@ -237,13 +237,14 @@ class CEngine:
     def _record(self, word: int) -> bytes:
         """The McuInsn record of instruction `word` (it depends on the word alone: pc-relative
         immediates are offsets), pre-decoded once per process."""
-        record = _RECORDS.get(word)
+        isa = self.cluster.config.core.custom_isa
+        record = _RECORDS.get((word, isa))
         if record is None:
             insn = self.ffi.new("McuInsn *")
-            binding.predecode(decode(word), insn[0], word)
+            binding.predecode(decode(word, isa), insn[0], word)
             record = bytes(self.ffi.buffer(insn))
             if len(_RECORDS) < _MAX_RECORDS:
-                _RECORDS[word] = record
+                _RECORDS[word, isa] = record
         return record
 
     def _predecode(self, memory, k: int) -> None:

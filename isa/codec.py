@@ -74,10 +74,11 @@ def isas_of(row: Instr) -> frozenset[str]:
     return found
 
 
-def decode(word: int, isa: str = DEFAULT_ISA) -> Decoded | None:
-    """Decode a 32-bit word in custom-extension set `isa`; None when no row has that encoding."""
+def decode(word: int, isa: str = DEFAULT_ISA, extensions: frozenset[str] | None = None) -> Decoded | None:
+    """Decode a 32-bit word in custom-extension set `isa`; None when no row has that encoding, or
+    when `extensions` (a core's ISA profile, isa.profiles) does not hold the row's extension."""
     row = find_entry(word, isa)
-    if row is None:
+    if row is None or (extensions is not None and row.extension not in extensions):
         return None
     if row.twin is None:
         return Decoded(row, word, {name: FIELDS[name].decode(word) for name in row.operands})

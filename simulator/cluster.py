@@ -30,6 +30,7 @@ from typing import Any, Callable, TextIO
 import simpy
 
 from mcusim.isa.disasm import format_decoded
+from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
 from mcusim.simulator.hart import Hart, ProgramExit, Trap
@@ -292,15 +293,17 @@ class Cluster:
     def _make_core(self, core_id: int, tohost: int | None) -> CoreModel:
         traps = self.config.core.misaligned == "trap"
         isa = self.config.core.custom_isa
+        profile = resolve_extensions(self.config.core.extensions)
         if self.cengine is not None:
             index = len(self.cores)
             cstruct = self.cengine.core_struct(index)
             core = self._core_class(core_id, self, cstruct, self.cengine.state.ready, index)
             core.hart = self._hart_class(self.memory, core, cstruct, tohost=tohost, misaligned_traps=traps,
-                                         custom_isa=isa)
+                                         custom_isa=isa, extensions=profile)
         else:
             core = CoreModel(core_id, self)
-            core.hart = ClusterHart(self.memory, core, tohost=tohost, misaligned_traps=traps, custom_isa=isa)
+            core.hart = ClusterHart(self.memory, core, tohost=tohost, misaligned_traps=traps, custom_isa=isa,
+                                    extensions=profile)
         core.fpu = core_id % self.config.fpu.count if core_id != CONTROLLER else self.config.fpu.count
         return core
 

@@ -58,6 +58,11 @@ class CoreConfig:
                                        "an xcv/xpulp extension in the ELF's .riscv.attributes arch string",
                             "RI5CY user manual v2.2 / CV32E40P user manual (CORE-V ISA extensions)",
                             choices=tuple(sorted(CUSTOM_ISAS)))
+    extensions: str = param("all", "the core's ISA profile: the extensions it decodes, a word of any other is "
+                                   "an illegal instruction; a profile name (all, pulp-dotp, pulp = without the "
+                                   "Xfaux dot products) or a comma-separated list of extension names "
+                                   "(isa/profiles.py, docs/ISA.md); kernels and training steps choose only "
+                                   "variants it allows", "mcusim (isa/profiles.py)")
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,11 @@ def apply(config: ClusterConfig, values: dict[str, Any], origin: str = "") -> Cl
             except ConfigError as exc:
                 raise ConfigError(f"{where}{exc}") from None
     result = replace(config, **top)
+    from mcusim.isa.profiles import resolve as resolve_extensions   # the instruction table: only when validating
+    try:
+        resolve_extensions(result.core.extensions)
+    except ValueError as exc:
+        raise ConfigError(f"{where}core.extensions: {exc}") from None
     if result.tcdm.banks & (result.tcdm.banks - 1):
         raise ConfigError(f"{where}tcdm.banks: {result.tcdm.banks} is not a power of two")
     return result

@@ -38,6 +38,8 @@ def describe_instruction(hart: Hart, pc: int) -> str:
     from mcusim.isa.codec import decode
     d = decode(word, hart.custom_isa)
     text = format_decoded(d, pc).replace("\t", " ") if d else f".word {word:#010x} (not an instruction)"
+    if d is not None and hart.extensions is not None and d.encoding.extension not in hart.extensions:
+        text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
     return f"pc {pc:#010x}: {text}"
 
 

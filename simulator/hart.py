@@ -89,9 +89,11 @@ class Hart:
     """Architectural state of one RV32IMF + Xpulpv2 + FP16 core."""
 
     def __init__(self, memory: Memory, hart_id: int = 0, tohost: int | None = None,
-                 misaligned_traps: bool = True, custom_isa: str = DEFAULT_ISA) -> None:
+                 misaligned_traps: bool = True, custom_isa: str = DEFAULT_ISA,
+                 extensions: frozenset[str] | None = None) -> None:
         self.mem = memory
         self.custom_isa = custom_isa       # which encodings of the custom extensions it decodes
+        self.extensions = extensions       # its ISA profile (isa.profiles); None: every extension
         self.hart_id = hart_id
         self.tohost = tohost
         self.misaligned_traps = misaligned_traps
@@ -324,7 +326,7 @@ class Hart:
                 word = self.mem.read(pc, 4)
             except AccessFault:
                 raise Trap(CAUSE_FETCH_ACCESS, pc) from None
-            d = decode(word, self.custom_isa)
+            d = decode(word, self.custom_isa, self.extensions)
             if d is None:
                 raise Trap(CAUSE_ILLEGAL, word)
             self.decoded[pc] = d

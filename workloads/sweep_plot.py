@@ -7,7 +7,7 @@ parameters, and the Pareto front of cycles against cost when the spec has a [cos
   and both hold numbers), a heat map of the metric over x and y with the values written in the cells.
 - With [cost]: a second panel, every point as cost against cycles, the Pareto front (no other point
   is both cheaper and faster) drawn as a step line and labelled with its grid values.
-Failed points (non-empty `error`) are left out. matplotlib with the Agg backend (no display needed).
+Failed points (non-empty `error`) are drawn as crosses on the horizontal axis (lines) or left blank. matplotlib with the Agg backend (no display needed).
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[An
         _heatmap(ax, fig, ok, grid, x, y, metric)
     else:
         _lines(ax, ok, grid, x, [k for k in others], metric)
+        _failed(ax, [r for r in rows if r.get("error")], grid, x)
     if cost:
         _pareto(axes[0][1], [r for r in rows if not r.get("error") and r.get("cycles") is not None], grid)
     fig.suptitle(title or f"{LABEL.get(metric, metric)} over the grid")
@@ -104,6 +105,18 @@ def _lines(ax, rows, grid, x: str, others: list[str], metric: str) -> None:
         ax.legend(fontsize=8)
 
 
+def _failed(ax, rows, grid, x: str) -> None:
+    """Failed points as crosses on the horizontal axis (their error is in the rows)."""
+    if not rows:
+        return
+    xs, _ = _positions(grid[x])
+    pos = dict(zip(map(repr, grid[x]), xs))
+    bottom = ax.get_ylim()[0]
+    ax.scatter([pos[repr(r[x])] for r in rows], [bottom] * len(rows), marker="x", color="#c44e52", zorder=3,
+               clip_on=False, label=f"failed ({len(rows)}: see the error column)")
+    ax.legend(fontsize=8)
+
+
 def _heatmap(ax, fig, rows, grid, x: str, y: str, metric: str) -> None:
     import numpy as np
     xv, yv = list(grid[x]), list(grid[y])
@@ -118,12 +131,16 @@ def _heatmap(ax, fig, rows, grid, x: str, y: str, metric: str) -> None:
     ax.set_yticklabels([str(v) for v in yv])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
+    lo, hi = np.nanmin(data), np.nanmax(data)
     for i in range(len(yv)):
         for j in range(len(xv)):
             if not np.isnan(data[i, j]):
                 v = data[i, j]
+                # dark cells (high cycles in viridis_r, low MAC/clk in viridis) get white text
+                dark = (v - lo) / (hi - lo) > 0.5 if hi > lo else False
+                dark = dark if metric != "mac_per_clk" else not dark
                 ax.text(j, i, f"{v:,.0f}" if v >= 100 else f"{v:.3g}", ha="center", va="center", fontsize=8,
-                        color="white")
+                        color="white" if dark else "black")
 
 
 def _pareto(ax, rows, grid, metric: str = "cycles") -> None:

@@ -115,10 +115,9 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         raise UserError(f"--cores {opts.cores}: the cluster has {config.workers} workers")
     try:
         shape = kdef.full_shape(given)
-        variant = opts.variant or kdef.default_variant(shape, dtype, opts.cores)
         from mcusim.simulator.cli import resolve_engine
         opts.engine = resolve_engine(opts.engine)
-        outcome = registry.run(kdef, shape, dtype, variant, opts.cores, config, opts.seed, opts.engine)
+        outcome = registry.run(kdef, shape, dtype, opts.variant, opts.cores, config, opts.seed, opts.engine)
     except (ValueError, HarnessError) as exc:
         raise UserError(str(exc)) from None
     ceiling = kdef.ceiling(shape, dtype, outcome.variant) if kdef.ceiling else None

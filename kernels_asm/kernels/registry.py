@@ -157,17 +157,42 @@ class Outcome:
         return self.macs / self.run.cycles if self.run.cycles else 0.0
 
 
+def missing_extensions(program: KernelProgram, config: ClusterConfig) -> set[str]:
+    """The extensions `program` uses that the configured cores lack (core.extensions)."""
+    from mcusim.isa.profiles import extensions_of_source, resolve
+    body = program.body.source() if hasattr(program.body, "source") else str(program.body)
+    return extensions_of_source(body) - resolve(config.core.extensions)
+
+
+def build_allowed(kdef: KernelDef, shape: dict, dtype: str, variant: str | None, cores: int,
+                  config: ClusterConfig) -> tuple[str, KernelProgram]:
+    """The variant to run and its program: `variant` when given (an error if the cores' ISA profile
+    lacks one of its instructions), else the default choice, or, when the profile lacks that one's
+    instructions, the first of the dtype's variants that the profile allows."""
+    choice = variant or kdef.default_variant(shape, dtype, cores)
+    candidates = [choice] if variant else [choice] + [v for v in kdef.variants[dtype] if v != choice]
+    lacking = {}
+    for name in candidates:
+        program = kdef.build(shape, dtype, name, cores)
+        missing = missing_extensions(program, config)
+        if not missing:
+            return name, program
+        lacking[name] = missing
+    detail = "; ".join(f"{v} needs {', '.join(sorted(m))}" for v, m in lacking.items())
+    raise ValueError(f"kernel {kdef.name} ({dtype}): no variant runs on cores with core.extensions = "
+                     f"{config.core.extensions!r} ({detail})")
+
+
 def run(kdef: KernelDef, shape: Mapping[str, int | None] | None, dtype: str, variant: str | None,
         cores: int, config: ClusterConfig, seed: int = 0, engine: str = "py") -> Outcome:
     """Build `kdef` for the shape, run it on random inputs (seeded) and check it."""
     full = kdef.full_shape(shape)
     if dtype not in kdef.dtypes:
         raise ValueError(f"kernel {kdef.name} has no dtype {dtype} (available: {', '.join(kdef.dtypes)})")
-    variant = variant or kdef.default_variant(full, dtype, cores)
-    if variant not in kdef.variants[dtype]:
+    if variant is not None and variant not in kdef.variants[dtype]:
         raise ValueError(f"kernel {kdef.name} ({dtype}) has no variant {variant!r} "
                          f"(available: {', '.join(kdef.variants[dtype])})")
-    program = kdef.build(full, dtype, variant, cores)
+    variant, program = build_allowed(kdef, full, dtype, variant, cores, config)
     inputs = kdef.inputs(full, dtype, np.random.default_rng(seed))
     result = run_kernel(program, inputs, cores, config, engine)
     check = kdef.check(inputs, result.outputs, full, dtype, variant)

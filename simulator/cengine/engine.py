@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from mcusim.isa.codec import decode
+from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.simulator.cengine import binding
 from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
 from mcusim.simulator.profile import code_range
@@ -237,14 +238,15 @@ class CEngine:
     def _record(self, word: int) -> bytes:
         """The McuInsn record of instruction `word` (it depends on the word alone: pc-relative
         immediates are offsets), pre-decoded once per process."""
-        isa = self.cluster.config.core.custom_isa
-        record = _RECORDS.get((word, isa))
+        core = self.cluster.config.core
+        key = (word, core.custom_isa, core.extensions)
+        record = _RECORDS.get(key)
         if record is None:
             insn = self.ffi.new("McuInsn *")
-            binding.predecode(decode(word, isa), insn[0], word)
+            binding.predecode(decode(word, core.custom_isa, resolve_extensions(core.extensions)), insn[0], word)
             record = bytes(self.ffi.buffer(insn))
             if len(_RECORDS) < _MAX_RECORDS:
-                _RECORDS[word, isa] = record
+                _RECORDS[key] = record
         return record
 
     def _predecode(self, memory, k: int) -> None:

@@ -73,7 +73,7 @@ def _operand_text(rng: random.Random, entry: Instr) -> str:
     return f"{entry.mnemonic} {''.join(parts).replace(',', ', ')}"
 
 
-def _memory_op(rng: random.Random) -> str:
+def _memory_op(rng: random.Random, isa: str = DEFAULT_ISA) -> str:
     reg = rng.choice(DEST_REGS)
     freg = rng.randrange(32)
     off = rng.randrange(0, SLICE - 8, 4)
@@ -98,11 +98,12 @@ def _memory_op(rng: random.Random) -> str:
         f"p.lbu {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.sb {format_operand('rd', reg, 0)}, 4(t6!)",
         f"lb {format_operand('rd', reg, 0)}, {off + rng.randrange(4)}({base})",
+    ] + ([                                    # register post-increment (Xpulpv2 spelling only)
         f"p.lw {format_operand('rd', reg, 0)}, t5(t6!)",
         f"p.sw {format_operand('rd', reg, 0)}, t5(t6!)",
         f"p.lh {format_operand('rd', reg, 0)}, t5(t6!)",
         f"p.lhu {format_operand('rd', reg, 0)}, t5(t6!)",
-    ])
+    ] if isa == "xpulpv2" else []))
 
 
 def _block(rng: random.Random, label: int, isa: str = DEFAULT_ISA) -> list[str]:
@@ -115,7 +116,7 @@ def _block(rng: random.Random, label: int, isa: str = DEFAULT_ISA) -> list[str]:
         if r < 0.65:
             body.append(_operand_text(rng, rng.choice(HOT_BY_ISA[isa] if r < 0.33 else compute)))
         else:
-            body.append(_memory_op(rng))
+            body.append(_memory_op(rng, isa))
     if kind < 0.25:
         # a hardware loop over the first instructions (no memory walking past the slice)
         n = rng.randint(2, 5)

@@ -5,6 +5,12 @@ with the configured latencies. Keeping the class in the table and the price in t
 separates what an instruction does from what it costs.
 """
 
+def is_vector_fp(entry) -> bool:
+    """A smallFloat vector instruction (vf*: two 16-bit lanes in one FPU operation), which the energy
+    model prices apart from a scalar FPU operation."""
+    return entry.mnemonic.startswith("vf")
+
+
 TIMING_CLASSES: dict[str, str] = {
     "alu": "single-cycle integer operation (incl. lui/auipc, Xpulp ALU and packed-SIMD integer ops)",
     "load": "memory load (integer or FP, any addressing mode)",

@@ -31,6 +31,7 @@ import simpy
 
 from mcusim.isa.disasm import format_decoded
 from mcusim.isa.profiles import resolve as resolve_extensions
+from mcusim.isa.timing import is_vector_fp
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
 from mcusim.simulator.hart import Hart, ProgramExit, Trap
@@ -49,7 +50,7 @@ PERIPH_END = PERIPH_BASE + PERIPH_SIZE
 STALL_CAUSES = ("load_use", "jr", "branch", "jump", "mulh", "div", "fdiv", "misaligned",
                 "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap")
 EVENTS = ("loads", "stores", "branches", "taken_branches", "jumps", "tcdm_accesses",
-          "l2_accesses", "fpu_ops")
+          "l2_accesses", "fpu_ops", "fpu_vec_ops")
 
 # RI5CY performance counters (PCCR index -> how to read it off the core's counters)
 _PCCR_SOURCES: dict[int, Callable[["CoreModel"], int]] = {
@@ -210,6 +211,7 @@ class ClusterResult:
     mode: str
     engine: str = "py"
     profile: Any = None        # simulator.profile.Profile ({pc: (count, cycles)}, ...) when profiled
+    dma_bytes: int = 0         # bytes the DMA moved between L2 and the TCDM
 
     @property
     def instret(self) -> int:
@@ -512,6 +514,8 @@ class Cluster:
         Divide and square root hold it and the core `busy` cycles; the pipelined operations
         (busy = 1) deliver their result `latency` cycles after they leave it."""
         core.events["fpu_ops"] += 1
+        if is_vector_fp(d.instr):
+            core.events["fpu_vec_ops"] += 1
         grant = self.fpu_free[core.fpu]
         if grant > start:
             core.stalls["fpu_contention"] += grant - start
@@ -855,7 +859,8 @@ class Cluster:
         end = max(end, self.now + 1 if self.mode == "controller" else 0)
         self._close_accounting(end)
         return ClusterResult(code, reason, end, self.cores, self.regions, self.config, self.mode,
-                             self.engine_used, self._profile_finish() if self.profile else None)
+                             self.engine_used, self._profile_finish() if self.profile else None,
+                             self.dma.bytes_moved)
 
     def _close_accounting(self, end: int) -> None:
         """Cores still asleep (or never started) at the end spent the rest of the run asleep."""

@@ -112,6 +112,34 @@ class DmaConfig:
                                "mchan / GVSoC (approximate)", 0, 1000)
 
 
+VEGA = ("fitted to Vega's 79 GFLOPS/W FP32 / 129 GFLOPS/W FP16 (Rossi et al., arXiv 2110.09101) by "
+        "tools/calibrate_energy.py")
+GVSOC_POWER = "GVSoC pulp-open power model (gvsoc-pulp power_models, 25 C, 1.2 V): a placeholder value"
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    instruction_pj: float = param(4.98, "energy of any retired instruction (fetch, decode, register file, "
+                                        "ALU), pJ", GVSOC_POWER, 0.0, 1e6)
+    fpu_op_pj: float = param(12.9, "extra energy of a scalar FPU operation (FP32 or FP16), pJ", VEGA, 0.0, 1e6)
+    fpu_vec_op_pj: float = param(18.8, "extra energy of a smallFloat vector FPU operation (two 16-bit lanes), pJ",
+                                 VEGA, 0.0, 1e6)
+    tcdm_access_pj: float = param(2.124, "energy of a TCDM (L1) access by a core, pJ", GVSOC_POWER, 0.0, 1e6)
+    l2_access_pj: float = param(10.0, "energy of a core's L2 access, pJ (no published figure: about five TCDM "
+                                      "accesses, for the longer path through two interconnects)", "mcusim estimate",
+                                0.0, 1e6)
+    dma_byte_pj: float = param(1.0, "energy per byte the DMA moves between L2 and the TCDM (read, write and "
+                                    "interconnect), pJ (no published figure)", "mcusim estimate", 0.0, 1e6)
+    core_cycle_pj: float = param(0.5, "energy per cycle of a started core that does not retire an instruction "
+                                      "(stalled or asleep, clock-gated), pJ", "mcusim estimate", 0.0, 1e6)
+    background_mw: float = param(2.84, "cluster background power (interconnect, event unit, clock tree), mW",
+                                 GVSOC_POWER, 0.0, 1e6)
+    leakage_mw: float = param(1.1, "cluster leakage power, mW", GVSOC_POWER, 0.0, 1e6)
+    freq_mhz: float = param(250.0, "clock frequency at which background and leakage power turn into energy "
+                                   "per cycle, MHz", "mcusim assumption (PULP clusters run at 100-450 MHz)",
+                            1.0, 10000.0)
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     workers: int = param(8, "worker cores (ids 0..workers-1); the controller is core 8", PULP_RTL, 1, 8)
@@ -121,6 +149,7 @@ class ClusterConfig:
     l2: L2Config = field(default_factory=L2Config)
     event_unit: EventUnitConfig = field(default_factory=EventUnitConfig)
     dma: DmaConfig = field(default_factory=DmaConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
     max_cycles: int = param(100_000_000, "a run that reaches this many cycles stops with an error",
                             "mcusim", 1, 1 << 62)
 
@@ -133,7 +162,7 @@ class ClusterConfig:
         return out
 
 
-SECTIONS = ("core", "fpu", "tcdm", "l2", "event_unit", "dma")
+SECTIONS = ("core", "fpu", "tcdm", "l2", "event_unit", "dma", "energy")
 
 PRESETS: dict[str, dict[str, dict[str, Any] | Any]] = {
     # The study's training setup: 256 KiB TCDM in 16 banks, 8 private FPUs, L2 1.5 MiB.
@@ -153,6 +182,10 @@ def _check(section: str, f, value: Any) -> Any:
         raise ConfigError(f"{name}: expected an integer, got {value!r}")
     if expected is str and not isinstance(value, str):
         raise ConfigError(f"{name}: expected a string, got {value!r}")
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        value = float(value)
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{name}: {value!r} is not one of {', '.join(meta['choices'])}")
     lo, hi = meta.get("lo"), meta.get("hi")

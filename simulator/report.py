@@ -15,12 +15,15 @@ JSON schema `mcusim-run/1`:
                 exit_code (or null)
   regions       list: name, cycles (max over the cores that ran it), per_core list of
                 {core, cycles, instret, count, stalls}
+  energy_uj     the run's energy by the model of simulator/energy.py (docs/ENERGY.md), in µJ
+  parts_uj      that energy by part: instructions, fpu, tcdm, l2, dma, idle_cores, background, leakage
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from mcusim.simulator import energy
 from mcusim.simulator.cluster import STALL_CAUSES, ClusterResult
 
 
@@ -59,6 +62,7 @@ def to_json(result: ClusterResult, program: str) -> dict[str, Any]:
         "config": result.config.to_dict(),
         "cores": cores,
         "regions": regions,
+        **energy.of_result(result).to_json(),
     }
 
 
@@ -90,6 +94,9 @@ def print_table(doc: dict[str, Any], console=None) -> None:
         table.add_row("total", f"{total['cycles']:,}", f"{total['instret']:,}", f"{ipc:.2f}",
                       *[f"{total[c]:,}" for c in causes], style="bold")
     console.print(table)
+    if "energy_uj" in doc:
+        parts = ", ".join(f"{k} {v:.3g}" for k, v in doc["parts_uj"].items() if v)
+        console.print(f"energy (model, docs/ENERGY.md): {doc['energy_uj']:.4g} µJ ({parts})")
     if doc["regions"]:
         rt = Table(title="regions")
         for col in ("region", "cycles (max over cores)", "cores", "instret (sum)", "top stall"):

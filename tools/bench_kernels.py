@@ -62,6 +62,35 @@ def run_one(job: tuple[str, str, str, int, int, str]) -> dict:
             "stalls": out.run.stalls(), "seconds": time.time() - t0}
 
 
+# PULP-TrainLib-style variants (conv_trainlib.py, transforms.emit_im2row_loops) beside the defaults,
+# 8 cores, at the LAYER_SHAPES shapes
+TRAINLIB = (("conv2d_fw", "trainlib"), ("conv2d_wg", "trainlib"), ("conv2d_ig", "trainlib"),
+            ("im2col", "tl_row"), ("im2col_grad", "tl_row"))
+
+
+def _trainlib_section(results: list[dict]) -> list[str]:
+    default = {(r["kernel"], r["dtype"]): r for r in results
+               if r["cores"] == 8 and (r["kernel"], r["variant"]) not in TRAINLIB and r["kernel"] in LAYER_SHAPES}
+    lines = ["", "## PULP-TrainLib-style variants", "",
+             ("The way PULP-TrainLib's paper-era C primitives work (facts from its public sources; "
+              "`kernels_asm/kernels/conv_trainlib.py`): im2row by element loops with run-time bounds "
+              "checks, one parallel region per primitive, 2x4 matmuls with FP16 v2f16 accumulation "
+              "(`simd_2x4` for A·B, matmul_bt `tl_2x4` for A·Bᵀ: vfmac.h lanes summed in FP16, no "
+              "vfdotpex); FP32 2x4 fmadd.s. Same shapes as the table above, 8 cores; `default` = the "
+              "variant the library chooses."), "",
+             "| kernel | dtype | variant | cycles | MAC/clk | default | default cycles | default MAC/clk | ok |",
+             "|---|---|---|---:|---:|---|---:|---:|---|"]
+    for r in results:
+        if (r["kernel"], r["variant"]) not in TRAINLIB or r["cores"] != 8:
+            continue
+        d = default.get((r["kernel"], r["dtype"]))
+        mpc = lambda x: f"{x['mac_per_clk']:.2f}" if x["macs"] else "-"
+        lines.append(f"| `{r['kernel']}` | {r['dtype']} | `{r['variant']}` | {r['cycles']:,} | {mpc(r)} | "
+                     + (f"`{d['variant']}` | {d['cycles']:,} | {mpc(d)}" if d else "- | - | -")
+                     + f" | {'yes' if r['correct'] else '**NO**'} |")
+    return lines
+
+
 # Conv2D input gradients with stride > 1 in the built-in networks: (network, layer)
 STRIDED_IG = (("resnet8", "s2_conv1"), ("resnet8", "s3_conv1"), ("resnet8", "s2_add_shortcut"),
               ("resnet8", "s3_add_shortcut"), ("dscnn", "conv1"))
@@ -115,13 +144,14 @@ def _strided_section(rows: list[dict]) -> list[str]:
               "useful products (the forward's count, the one `mcusim train` reports); `issued` = the "
               "products the variant's matmuls execute (the dilated im2col multiplies Co·Ci·Kh·Kw·H·W, "
               "zeros included). `ab`/`abt`: the im2col forms (layers_conv.py); `poly*`: "
-              "conv_polyphase.py; ← = the variant `conv2d_choose` takes."), "",
+              "conv_polyphase.py; `trainlib`: the PULP-TrainLib-style phase (conv_trainlib.py, dilated "
+              "dY like `abt`); ← = the variant `conv2d_choose` takes."), "",
              "| layer | dtype | variant | cycles | MACs | issued | MAC/clk | vs best im2col | ok |",
              "|---|---|---|---:|---:|---:|---:|---:|---|"]
     for net, layer in STRIDED_IG:
         for dtype in ("fp32", "fp16"):
             group = [r for r in rows if (r["net"], r["layer"], r["dtype"]) == (net, layer, dtype)]
-            old = [r["cycles"] for r in group if not r["variant"].startswith("poly") and r["cycles"]]
+            old = [r["cycles"] for r in group if r["variant"] in ("ab", "abt") and r["cycles"]]
             best_old = min(old) if old else None
             for r in group:
                 cyc = r["cycles"]
@@ -144,7 +174,7 @@ def _variant_section() -> list[str]:
     """What each variant is (from the generators' own descriptions)."""
     from mcusim.kernels_asm.kernels.matmul_fp16 import FP16_B_VARIANTS, FP16_BT_VARIANTS
     from mcusim.kernels_asm.kernels.matmul_fp32 import FP32_VARIANTS
-    acc = {"f32": "FP32", "f16": "FP32", "dotp": "FP32", "vfmac": "FP16"}
+    acc = {"f32": "FP32", "f16": "FP32", "dotp": "FP32", "vfmac": "FP16", "tl_dot": "FP16"}
     lines = ["## Variants", "",
              ("Work split over rows of C (ceil(m / cores) rows per core) unless the name ends in `_cols` "
              "(columns of C split over the cores, for C with fewer rows than cores). `RxW`: R rows x W "
@@ -262,7 +292,7 @@ def render(results: list[dict], size: int, engine: str, elapsed: float, argv: li
                  s["branch"] + s["jump"], other]
         lines.append(f"| `{r['kernel']}` | {r['dtype']} | `{r['variant']}` | "
                      + " | ".join(f"{100 * v / total:.1f} %" for v in cells) + " |")
-    layer_rows = [r for r in results if r["kernel"] in LAYER_SHAPES]
+    layer_rows = [r for r in results if r["kernel"] in LAYER_SHAPES and (r["kernel"], r["variant"]) not in TRAINLIB]
     if layer_rows:
         lines += ["", "## Layer kernels at ResNet8-like shapes", "",
                   "Default variant of each kernel (`mcusim kernel NAME` without `--variant`); shapes in "
@@ -282,6 +312,8 @@ def render(results: list[dict], size: int, engine: str, elapsed: float, argv: li
             lines.append(f"| `{kernel}` | {dtype} | `{eight['variant']}` | {one['cycles']:,} | {eight['cycles']:,} | "
                          f"{eight['macs']:,} | {mpc} | {one['cycles'] / eight['cycles']:.2f}x | "
                          f"{'yes' if one['correct'] and eight['correct'] else 'NO'} |")
+    if any((r["kernel"], r["variant"]) in TRAINLIB for r in results):
+        lines += _trainlib_section(results)
     if strided:
         lines += _strided_section(strided)
     lines += ["", ("How the kernels are built: `kernels_asm/kernels/matmul_fp32.py` (framework, FP32) and "
@@ -318,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                                       dtype, 8) if kdef.choose else kdef.variants[dtype][0]
                 for cores in CORES:
                     jobs.append((kernel, dtype, variant, cores, size, args.engine))
+        jobs += [(kernel, dtype, variant, 8, size, args.engine) for kernel, variant in TRAINLIB
+                 for dtype in ("fp32", "fp16")]
     order = {j[:4]: i for i, j in enumerate(jobs)}
     # longest first (naive variants, one core) so the pool stays busy
     jobs.sort(key=lambda j: ("naive" not in j[2], j[3]))

@@ -139,6 +139,9 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 def to_json(outcome, config, seed: int, engine: str, ceiling: float | None) -> dict[str, Any]:
     """The JSON document `mcusim-kernel/1` (see the keys below)."""
     run = outcome.run
+    from mcusim.simulator import energy
+    spent = energy.of_result(run.result)
+    gflops_w = spent.gflops_per_w(2 * outcome.macs)
     return {
         "schema": JSON_SCHEMA,
         "kernel": outcome.kernel,
@@ -154,6 +157,8 @@ def to_json(outcome, config, seed: int, engine: str, ceiling: float | None) -> d
         "macs": outcome.macs,
         "mac_per_clk": round(outcome.mac_per_clk, 4),
         "ceiling_mac_per_instr": None if ceiling is None else round(ceiling, 4),
+        **spent.to_json(),                      # the whole run, by the energy model (docs/ENERGY.md)
+        "gflops_per_w": None if gflops_w is None else round(gflops_w, 2),
         "correct": outcome.check.ok,
         "check": {"max_error": outcome.check.max_error, "bound": outcome.check.bound,
                   "detail": outcome.check.detail},
@@ -182,6 +187,9 @@ def print_table(doc: dict[str, Any], console=None) -> None:
     if doc["ceiling_mac_per_instr"] is not None:
         summary.add_row("issue-bound ceiling (MAC/instr x cores)",
                         f"{doc['ceiling_mac_per_instr'] * doc['cores']:.3f}")
+    summary.add_row("energy, whole run (model)", f"{doc['energy_uj']:.4g} µJ")
+    if doc["gflops_per_w"] is not None:
+        summary.add_row("GFLOPS/W (2 FLOPs per MAC)", f"{doc['gflops_per_w']:.1f}")
     summary.add_row("check", f"max error {doc['check']['max_error']:.3g}, bound {doc['check']['bound']:.3g}")
     console.print(summary)
     console.print(doc["check"]["detail"])

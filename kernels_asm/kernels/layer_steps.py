@@ -132,10 +132,11 @@ class PhaseBuilder:
             self.asm = None
             self.steps += 1
 
-    def matmul(self, mm: Mm, naive: bool = False) -> None:
+    def matmul(self, mm: Mm, naive: bool = False, variant: str | None = None) -> None:
+        """Emit `mm` after a barrier; `variant` forces a matmul variant (default: matmul_variant)."""
         self.sync()
         es = self.es
-        variant = matmul_variant(mm, self.dtype, self.cores, naive)
+        variant = variant or matmul_variant(mm, self.dtype, self.cores, naive)
         v = _relax(mm16.variants(mm.bt, self.dtype)[variant], mm)
         spec = MatmulSpec(mm.m, mm.n, mm.k, Operand(mm.a, self.stride(mm.a) * es),
                           Operand(mm.b, self.stride(mm.b) * es), Operand(mm.c, self.stride(mm.c) * es),

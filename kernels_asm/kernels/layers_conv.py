@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcusim.kernels_asm.kernels import conv_polyphase as poly
+from mcusim.kernels_asm.kernels import conv_trainlib as tl
 from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
 from mcusim.kernels_asm.kernels.harness import KernelProgram
 from mcusim.kernels_asm.kernels.layer_steps import (
@@ -101,7 +102,22 @@ class Conv2dVariant:
 _POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
                           lambda g: g.sh > 1 or g.sw > 1)
          for v in poly.POLY_VARIANTS}
-EXTRA_VARIANTS: dict[str, dict[str, Conv2dVariant]] = {"fw": {}, "wg": {}, "ig": _POLY}
+# `trainlib`: each phase built the way PULP-TrainLib's C primitives are (conv_trainlib), for
+# comparison; never chosen by `conv2d_choose`.
+
+
+def _trainlib(phase: str) -> dict[str, Conv2dVariant]:
+    return {"trainlib": Conv2dVariant(
+        lambda g, cout, dtype, variant, cores: tl.tl_program(g, cout, phase, dtype, cores),
+        lambda g, cout, dtype, variant, cores: tl.tl_estimate(g, cout, phase, dtype, cores),
+        lambda i, o, g, cout, dtype, variant: tl.tl_check(i, o, g, cout, phase, dtype),
+        "PULP-TrainLib style: im2row element loops, one parallel region per primitive, 2x4 matmuls "
+        "(FP16: v2f16 FP16 accumulation, vfmac; no vfdotpex)",
+        lambda g: False)}
+
+
+EXTRA_VARIANTS: dict[str, dict[str, Conv2dVariant]] = {"fw": _trainlib("fw"), "wg": _trainlib("wg"),
+                                                       "ig": {**_POLY, **_trainlib("ig")}}
 
 
 def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str, cores: int,

@@ -155,7 +155,56 @@ class Dotp(Family):
         return ops
 
 
-_F16, _VFMAC, _DOTP = F16(), Vfmac(), Dotp()
+class TlDot(Family):
+    """PULP-TrainLib's FP16 A·Bᵀ (mm_fp16_SIMD_2x4 with B transposed, the paper-era structure): per
+    C element a v2f16 accumulator of FP16 lanes, vfmac.h on word pairs of A and Bᵀ along k (lane 0
+    sums the even k, lane 1 the odd k, one rounding per lane and step), then the two lanes added in
+    FP16 at the store. No FP32 accumulation and no vfdotpex. An odd last k is one FP16 product
+    (flh, fmul.h) added after the lanes (TrainLib adds it into lane 0 first: the same number of
+    roundings, in another order). The lane sum goes through integer registers (fmv.x.w, srli,
+    fmv.h.x: a vector register's lanes are not NaN-boxed halves), using the last two X_BLOCK
+    registers (a0, ra) as temporaries; C is stored one half at a time."""
+    name = "tl_dot"
+    instr = "vfmac.h"
+    ksize = 2
+    a_elem = b_elem = c_elem = 2
+    layouts = ("bt",)
+    TEMPS = ("a0", "ra")
+
+    def word_aligned(self, spec):
+        return ("a", "b")
+
+    def accs(self, r, w):
+        return [f"c{i}_{j}" for i in range(r) for j in range(w)] + [f"s{i}_{j}" for i in range(r) for j in range(w)]
+
+    def step(self, r, w, spec, single=False):
+        ld = "flh" if single else "flw"
+        loads = [(ld, f"a{i}", "a", i * spec.a.stride) for i in range(r)]
+        loads += [(ld, f"b{j}", "b", j * spec.b.stride) for j in range(w)]
+        if single:
+            computes = [("fmul.h", f"s{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
+        else:
+            computes = [("vfmac.h", f"c{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
+        return Step(loads, computes)
+
+    def store(self, r, w, spec, reg, temp):
+        ops: list[Op] = []
+        for n, (i, j) in enumerate((i, j) for i in range(r) for j in range(w)):
+            x = self.TEMPS[n % 2]
+            acc, lo, hi = reg(f"c{i}_{j}"), temp(), temp()
+            ops += [Op("fmv.x.w", (x, acc), (x,), (acc,), "fp"),
+                    Op("fmv.h.x", (lo, x), (lo,), (x,), "fp"),
+                    Op("srli", (x, x, 16), (x,), (x,), "alu"),
+                    Op("fmv.h.x", (hi, x), (hi,), (x,), "fp"),
+                    Op("fadd.h", (lo, lo, hi), (lo,), (lo, hi), "fp")]
+            if spec.k % 2:
+                s_acc = reg(f"s{i}_{j}")
+                ops.append(Op("fadd.h", (lo, lo, s_acc), (lo,), (lo, s_acc), "fp"))
+            ops.append(store("fsh", lo, "c", i * spec.c.stride + 2 * j))
+        return ops
+
+
+_F16, _VFMAC, _DOTP, _TLDOT = F16(), Vfmac(), Dotp(), TlDot()
 
 FP16_B_VARIANTS: dict[str, Variant] = {
     "naive": Variant("naive", _F16, 1, 1, 1, help="scalar fmacex.s.h, FP32 accumulator, no unrolling"),
@@ -174,6 +223,9 @@ FP16_BT_VARIANTS: dict[str, Variant] = {
     "simd_4x6": Variant("simd_4x6", _DOTP, 4, 6, 2, help="vfdotpex.s.h, FP32 accumulators, 4 rows x 6 columns"),
     "simd_1x8_cols": Variant("simd_1x8_cols", _DOTP, 1, 8, 2, "cols",
                              help="vfdotpex.s.h 1x8 blocks, columns of C split over the cores"),
+    "tl_2x4": Variant("tl_2x4", _TLDOT, 2, 4, 1,
+                      help="PULP-TrainLib style: vfmac.h on k pairs into FP16 lanes, 2 rows x 4 columns, "
+                           "lanes added in FP16 at the store (no vfdotpex)"),
 }
 
 
@@ -299,14 +351,31 @@ def _emulate_f16acc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return acc
 
 
+def _emulate_tl_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TlDot: lane 0 = FP16 FMA chain over the even k, lane 1 over the odd k (pairs only), then
+    f16(lane0 + lane1), then f16(that + f16(a b)) for an odd last k. Each step is one correctly
+    rounded operation, emulated exactly as in _emulate_f16acc."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    f16 = lambda x: x.astype(np.float16).astype(np.float64)
+    k = a64.shape[1]
+    lanes = [np.zeros((a64.shape[0], b64.shape[1])) for _ in range(2)]
+    for i in range(k - k % 2):
+        lanes[i % 2] = f16(lanes[i % 2] + np.outer(a64[:, i], b64[i]))
+    out = f16(lanes[0] + lanes[1])
+    if k % 2:
+        out = f16(out + f16(np.outer(a64[:, k - 1], b64[k - 1])))
+    return out
+
+
 def _check_fp16(a: np.ndarray, b: np.ndarray, c: np.ndarray, v: Variant) -> Check:
     c64 = c.astype(np.float64)
-    if v.family.name == "vfmac":
-        ref = _emulate_f16acc(a, b)
+    if v.family.name in ("vfmac", "tl_dot"):
+        ref = _emulate_f16acc(a, b) if v.family.name == "vfmac" else _emulate_tl_dot(a, b)
         diff = c64 != ref
         ok = not diff.any()
         err = np.abs(c64 - ref)
-        detail = "bit-exact against the FP16-accumulator emulation (vfmac.r.h / fmadd.h sequence)"
+        detail = ("bit-exact against the FP16-accumulator emulation (" +
+                  ("vfmac.r.h / fmadd.h sequence)" if v.family.name == "vfmac" else "vfmac.h lanes, FP16 lane sum)"))
         bound = 0.0
     else:
         acc, margin = _emulate_f32acc(a, b, pairs=v.family.name == "dotp")
@@ -323,7 +392,7 @@ def _check_fp16(a: np.ndarray, b: np.ndarray, c: np.ndarray, v: Variant) -> Chec
                   f"double-rounding margin)")
     if not ok:
         first = tuple(np.argwhere(diff)[0])
-        detail += f"; first mismatch at {first}: {c[first]!r} vs {ref[first] if v.family.name == 'vfmac' else acc[first]!r}"
+        detail += f"; first mismatch at {first}: {c[first]!r} vs {ref[first] if v.family.name in ('vfmac', 'tl_dot') else acc[first]!r}"
     return Check(ok, float(err.max(initial=0.0)), bound, detail)
 
 
@@ -337,6 +406,8 @@ def reference(inputs: Mapping[str, np.ndarray], shape: Mapping[str, int], dtype:
         return {"C": a.astype(np.float64) @ b.astype(np.float64)}
     if variants(bt, dtype)[variant].family.name == "vfmac":
         return {"C": _emulate_f16acc(a, b).astype(np.float16)}
+    if variants(bt, dtype)[variant].family.name == "tl_dot":
+        return {"C": _emulate_tl_dot(a, b).astype(np.float16)}
     pairs = variants(bt, dtype)[variant].family.name == "dotp"
     return {"C": _emulate_f32acc(a, b, pairs)[0].astype(np.float16)}
 

@@ -743,17 +743,141 @@ def _program(name: str, asm: Asm, tensors: list[Tensor], meta: dict | None = Non
     return KernelProgram(name, asm.source(), tensors, meta or {})
 
 
-def im2col_program(g: ConvGeom, dtype: str, layout: str, cores: int, vec: bool = False,
-                   grad: bool = False) -> KernelProgram:
-    """im2col (grad=False: of X, forward patches) or im2col_grad (of dY) as a program."""
-    asm = Asm("i2c")
+# ------------------------------------------------------------------------------------------------
+# PULP-TrainLib-style im2row: element loops
+# ------------------------------------------------------------------------------------------------
+
+def emit_im2row_loops(asm: Asm, geom: ConvGeom, dtype: str, src: str, dst: str, cores: int,
+                      grad: bool = False, dst_stride: int | None = None, src_chan: int | None = None) -> None:
+    """B[p, (c, kh, kw)] (im2row; rows p = output pixels) the way PULP-TrainLib's C im2row builds it
+    (facts from its public pulp_im2col sources): loops over the pixels, the calling core's channels
+    (channels split over the cores), kernel rows and columns, every element's source coordinates
+    computed and bounds-checked at run time (branches; no hardware loops, no specialisation): about
+    ten instructions per element, against ~2 for the generated gathers above. grad=False: forward
+    patches of X[C, H, W] (geom as given); grad=True: the input-gradient patches of dY[C, Ho, Wo]
+    (geom.c = the channels of dY), i.e. stride-1 patches of dY dilated by the stride inside the
+    border Kh-1-pt / Kw-1-pl (strides must be powers of two: the dilation test is a mask).
+    `dst_stride`: elements between rows of B; `src_chan`: elements between source channels."""
+    g, a, es = geom, asm, ESIZE[dtype]
+    g.check()
+    kk = g.kh * g.kw
     if grad:
-        src_shape, npix = (g.c, g.ho, g.wo), g.h * g.w
-        gather = im2col_grad_gather(g, dtype, "X", "B", layout, vec=vec)
+        rows, cols, n_r, n_c = g.h, g.w, g.ho, g.wo
+        sr, sc, off_r, off_c, d_r, d_c = 1, 1, g.kh - 1 - g.pt, g.kw - 1 - g.pl, g.sh, g.sw
     else:
-        src_shape, npix = (g.c, g.h, g.w), g.ho * g.wo
-        gather = im2col_gather(g, dtype, "X", "B", layout, vec=vec)
-    emit_gather(asm, gather, cores)
+        rows, cols, n_r, n_c = g.ho, g.wo, g.h, g.w
+        sr, sc, off_r, off_c, d_r, d_c = g.sh, g.sw, g.pt, g.pl, 1, 1
+    for d in (d_r, d_c):
+        if d & (d - 1):
+            raise ValueError(f"the element-loop im2row of the input gradient needs power-of-two strides, not {d}")
+    row_bytes, chan_bytes = n_c * es, (src_chan or n_r * n_c) * es
+    dst_row = (dst_stride or g.c * kk) * es
+    ld, st = ("lw", "sw") if es == 4 else ("lhu", "sh")
+    L = {name: a.fresh(name) for name in ("done", "row", "col", "chan", "kh", "kw", "epad", "estore",
+                                           "rowpad", "rpl", "khnext")}
+    core_range(a, g.c, cores)
+    a("bge", "s0", "s1", L["done"])
+    a.li("s2", 0)
+    a.label(L["row"])
+    a.li("s3", 0)
+    a.label(L["col"])
+    a.li("t0", cols)
+    a("mul", "t1", "s2", "t0")
+    a("add", "t1", "t1", "s3")
+    a.li("t0", dst_row)
+    a("mul", "t1", "t1", "t0")
+    a.li("a2", dst)
+    a("add", "a2", "a2", "t1")
+    a.li("t0", kk * es)
+    a("mul", "t1", "s0", "t0")
+    a("add", "a2", "a2", "t1")                # a2 = &B[p, c0*kk]
+    a("mv", "s5", "s0")
+    a.label(L["chan"])
+    a.li("t0", chan_bytes)
+    a("mul", "s7", "s5", "t0")
+    a.li("t1", src)
+    a("add", "s7", "s7", "t1")                # s7 = &src[c, 0, 0]
+    a.li("t0", sr)
+    a("mul", "s8", "s2", "t0")
+    a.addi("s8", "s8", -off_r)                # s8 = source row (dilated) of kh = 0
+    a.li("s6", g.kh)
+    a.label(L["kh"])
+    # the kernel row: in range (and on the dilation grid) or a row of zeros
+    a("bltz", "s8", L["rowpad"])
+    if d_r > 1:
+        a("andi", "t0", "s8", d_r - 1)
+        a("bnez", "t0", L["rowpad"])
+        a("srai", "t1", "s8", d_r.bit_length() - 1)
+    else:
+        a("mv", "t1", "s8")
+    a.li("t0", n_r)
+    a("bge", "t1", "t0", L["rowpad"])
+    a.li("t0", row_bytes)
+    a("mul", "s9", "t1", "t0")
+    a("add", "s9", "s9", "s7")                # s9 = &src[c, row, 0]
+    a.li("t0", sc)
+    a("mul", "s10", "s3", "t0")
+    a.addi("s10", "s10", -off_c)              # s10 = source column of kw = 0
+    a.li("t5", g.kw)
+    a.label(L["kw"])
+    a("bltz", "s10", L["epad"])
+    if d_c > 1:
+        a("andi", "t0", "s10", d_c - 1)
+        a("bnez", "t0", L["epad"])
+        a("srai", "t1", "s10", d_c.bit_length() - 1)
+    else:
+        a("mv", "t1", "s10")
+    a.li("t0", n_c)
+    a("bge", "t1", "t0", L["epad"])
+    a("slli", "t1", "t1", es.bit_length() - 1)
+    a("add", "t1", "t1", "s9")
+    a(ld, "t2", "0(t1)")
+    a("j", L["estore"])
+    a.label(L["epad"])
+    a.li("t2", 0)
+    a.label(L["estore"])
+    a(st, "t2", "0(a2)")
+    a("addi", "a2", "a2", es)
+    a("addi", "s10", "s10", 1)
+    a("addi", "t5", "t5", -1)
+    a("bnez", "t5", L["kw"])
+    a("j", L["khnext"])
+    a.label(L["rowpad"])
+    a.li("t5", g.kw)
+    a.label(L["rpl"])
+    a(st, "zero", "0(a2)")
+    a("addi", "a2", "a2", es)
+    a("addi", "t5", "t5", -1)
+    a("bnez", "t5", L["rpl"])
+    a.label(L["khnext"])
+    a("addi", "s8", "s8", 1)
+    a("addi", "s6", "s6", -1)
+    a("bnez", "s6", L["kh"])
+    a("addi", "s5", "s5", 1)
+    a("blt", "s5", "s1", L["chan"])
+    a("addi", "s3", "s3", 1)
+    a.li("t0", cols)
+    a("blt", "s3", "t0", L["col"])
+    a("addi", "s2", "s2", 1)
+    a.li("t0", rows)
+    a("blt", "s2", "t0", L["row"])
+    a.label(L["done"])
+
+
+def im2col_program(g: ConvGeom, dtype: str, layout: str, cores: int, vec: bool = False,
+                   grad: bool = False, loops: bool = False) -> KernelProgram:
+    """im2col (grad=False: of X, forward patches) or im2col_grad (of dY) as a program; `loops`:
+    the PULP-TrainLib-style element loops (im2row layout only)."""
+    asm = Asm("i2c")
+    src_shape, npix = ((g.c, g.ho, g.wo), g.h * g.w) if grad else ((g.c, g.h, g.w), g.ho * g.wo)
+    if loops:
+        if layout != "row":
+            raise ValueError("the element-loop im2col builds the row layout (im2row)")
+        emit_im2row_loops(asm, g, dtype, "X", "B", cores, grad)
+    elif grad:
+        emit_gather(asm, im2col_grad_gather(g, dtype, "X", "B", layout, vec=vec), cores)
+    else:
+        emit_gather(asm, im2col_gather(g, dtype, "X", "B", layout, vec=vec), cores)
     shape = (g.c * g.kk, npix) if layout == "col" else (npix, g.c * g.kk)
     return _program("im2col_grad" if grad else "im2col", asm,
                     [Tensor("X", src_shape, dtype), Tensor("B", shape, dtype, role="output")])
@@ -769,8 +893,9 @@ def _geom(shape: dict) -> ConvGeom:
                     shape["p"], shape["p"], shape["p"], shape["p"])
 
 
-def _variant(variant: str) -> tuple[str, bool]:
-    return variant.split("_")[0], variant.endswith("_vec")
+def _variant(variant: str) -> tuple[str, bool, bool]:
+    """(layout, FP16 word moves, TrainLib-style element loops) of an im2col variant name."""
+    return ("row", False, True) if variant == "tl_row" else (variant.split("_")[0], variant.endswith("_vec"), False)
 
 
 def random_tensor(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -780,35 +905,37 @@ def random_tensor(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) 
     return x.astype(DTYPES[dtype])
 
 
-_I2C_VARIANTS = {"fp32": ("col", "row"), "fp16": ("col_vec", "col", "row")}
+_I2C_VARIANTS = {"fp32": ("col", "row", "tl_row"), "fp16": ("col_vec", "col", "row", "tl_row")}
 
 register(KernelDef(
     name="im2col",
     description="im2col / im2row of X[c,h,w] for a kh x kw kernel (forward and weight-gradient patches)",
     dtypes=("fp32", "fp16"), variants=_I2C_VARIANTS, params=_CONV_PARAMS,
-    build=lambda shape, dtype, variant, cores: im2col_program(
-        _geom(shape), dtype, _variant(variant)[0], cores, _variant(variant)[1]),
+    build=lambda shape, dtype, variant, cores: im2col_program(_geom(shape), dtype, _variant(variant)[0], cores,
+                                                              _variant(variant)[1], False, _variant(variant)[2]),
     inputs=lambda shape, dtype, rng: {"X": random_tensor(rng, (shape["c"], shape["h"], shape["w"]), dtype)},
     check=lambda inputs, outputs, shape, dtype, variant: exact_check(
         outputs, {"B": im2col_ref(inputs["X"], _geom(shape), _variant(variant)[0])}),
     macs=lambda shape: 0,
     variant_help={"col": "B[c*kh*kw, ho*wo]", "row": "B[ho*wo, c*kh*kw] (im2row)",
-                  "col_vec": "col with FP16 word moves where parities allow"},
+                  "col_vec": "col with FP16 word moves where parities allow",
+                  "tl_row": "row, built by PULP-TrainLib-style element loops (bounds checked per element)"},
 ))
 
 register(KernelDef(
     name="im2col_grad",
     description="input-gradient patches of dY[c,ho,wo]: im2col of dY dilated by the stride in a zero border",
     dtypes=("fp32", "fp16"), variants=_I2C_VARIANTS, params=_CONV_PARAMS,
-    build=lambda shape, dtype, variant, cores: im2col_program(
-        _geom(shape), dtype, _variant(variant)[0], cores, _variant(variant)[1], grad=True),
+    build=lambda shape, dtype, variant, cores: im2col_program(_geom(shape), dtype, _variant(variant)[0], cores,
+                                                              _variant(variant)[1], True, _variant(variant)[2]),
     inputs=lambda shape, dtype, rng: {"X": random_tensor(
         rng, (shape["c"], _geom(shape).ho, _geom(shape).wo), dtype)},
     check=lambda inputs, outputs, shape, dtype, variant: exact_check(
         outputs, {"B": im2col_grad_ref(inputs["X"], _geom(shape), _variant(variant)[0])}),
     macs=lambda shape: 0,
     variant_help={"col": "B[c*kh*kw, h*w]", "row": "B[h*w, c*kh*kw]",
-                  "col_vec": "col with FP16 word moves where parities allow"},
+                  "col_vec": "col with FP16 word moves where parities allow",
+                  "tl_row": "row, built by PULP-TrainLib-style element loops (bounds checked per element)"},
 ))
 
 

@@ -38,7 +38,7 @@ typedef struct McuCore {
     int64_t issue_cycle;
     int32_t state; int32_t prev_dest, fpu;
     int64_t reg_ready[64]; int32_t reg_cause[64];
-    int64_t stalls[15]; int64_t events[8];
+    int64_t stalls[15]; int64_t events[9];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
 } McuCore;
 

@@ -245,6 +245,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
         case MCU_T_FADD: case MCU_T_FMUL: case MCU_T_FMA: case MCU_T_FCONV: case MCU_T_FNONCOMP:
         case MCU_T_FDIV32: case MCU_T_FSQRT32: case MCU_T_FDIV16: case MCU_T_FSQRT16: {
             c->events[MCU_E_FPU]++;
+            c->events[MCU_E_FPU_VEC] += MCU_VECTOR_FP[opcode];
             int k = c->fpu;
             int64_t grant = start > cl->fpu_free[k] ? start : cl->fpu_free[k];
             if (grant > start) c->stalls[MCU_S_FPU_CONT] += grant - start;

@@ -64,7 +64,7 @@ typedef struct McuMem {
 } McuMem;
 
 #define MCU_NSTALLS 15
-#define MCU_NEVENTS 8
+#define MCU_NEVENTS 9
 
 typedef struct McuCore {
     /* architectural state (mirrors simulator.hart.Hart) */

@@ -11,6 +11,7 @@ import re
 
 from mcusim.isa.fields import FIELDS, Kind
 from mcusim.isa.spec import INSTRUCTIONS, Instr
+from mcusim.isa.timing import is_vector_fp
 import mcusim.isa.ext  # noqa: F401  (registers every instruction)
 
 # Register fields -> McuInsn register slot
@@ -97,5 +98,8 @@ def ops_header() -> str:
               "#define MCU_SPECIALISED_OPS(X) \\"]
     lines += [f"    X({by_key[k][1]}, MCU_T_{by_key[k][0].timing.upper()}) \\" for k in SPECIALISED_ISSUE]
     lines += ["    /* end */"]
-    lines += ["", f"#define MCU_NUM_OPS {len(names)}", f"#define MCU_OP_INVALID {OP_INVALID}", "", "#endif", ""]
+    lines += ["", f"#define MCU_NUM_OPS {len(names)}", f"#define MCU_OP_INVALID {OP_INVALID}", ""]
+    flags = ", ".join("1" if is_vector_fp(e) else "0" for e in INSTRUCTIONS)
+    lines += ["/* 1 for the smallFloat vector ops (isa.timing.is_vector_fp): the fpu_vec_ops event */",
+              f"static const unsigned char MCU_VECTOR_FP[MCU_NUM_OPS + 1] = {{{flags}, 0}};", "", "#endif", ""]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ from typing import Callable
 
 from mcusim.isa.codec import EncodeError, encode, isas_of
 from mcusim.isa.fields import FIELDS, FieldError, Kind
-from mcusim.isa.spec import BY_MNEMONIC, CUSTOM_ISAS, Instr
+from mcusim.isa.spec import BY_MNEMONIC, CUSTOM_ISAS, Instr, custom_isa_of_arch
 from mcusim.kernels_asm import cluster_ops, pseudo
 from mcusim.kernels_asm.errors import AsmError
 from mcusim.kernels_asm.expr import FLOAT_FORMATS, Node, Num, Rel, Sym, Unknown, Value, evaluate, float_bits, lo12, parse_expr
@@ -661,7 +661,8 @@ class _Assembler:
         self.narrowed_by = ""
 
     def use_isas(self, parsed: _Parsed, text: str) -> None:
-        """Narrow the program's custom-extension set by one instruction statement's."""
+        """Narrow the program's custom-extension set by one instruction statement's (or an
+        `.attribute arch`'s)."""
         if parsed.isas == self.isas or parsed.isas >= self.isas:
             return
         remaining = self.isas & parsed.isas
@@ -892,7 +893,7 @@ class _Assembler:
                 self.add(parsed.statement(), base)
                 return None
             _remember(_OPERANDS, key, parsed)
-        self.use_isas(parsed, f"{name} {args}")
+        self.use_isas(parsed, f"{name} {args.strip()}")
         self.add(parsed.statement(), base)
         return parsed
 
@@ -1034,6 +1035,23 @@ def _section(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> No
         flags = "".join(c for c in "awx" if c in parts[1])
         nobits = len(parts) > 2 and parts[2].lstrip("@%") == "nobits"
     asm.add(_Switch("push" if name == ".pushsection" else "switch", section, flags, nobits), base)
+
+
+@_directive(".attribute")
+def _attribute(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
+    """`.attribute arch, "rv32imf_xcvmac1p0"` (tag 5, as GNU as and clang write it): an arch string
+    that names a custom-extension set (isa.spec.ARCH_PREFIXES) makes the program need that set, so
+    hand-made words (`.word`) run under it too. Other attributes are accepted and ignored."""
+    tag, _, value = args.partition(",")
+    if tag.strip().lower() not in ("arch", "tag_riscv_arch", "5"):
+        return
+    arch = value.strip()
+    if not re.fullmatch(r'"[A-Za-z0-9_]*"', arch):
+        raise AsmError(f".attribute arch needs a quoted arch string like \"rv32imf_xcvmac1p0\", found {arch!r}",
+                       col + len(tag) + 1)
+    isa = custom_isa_of_arch(arch.strip('"'))
+    if isa is not None:
+        asm.use_isas(_Parsed(isas=frozenset({isa})), f".attribute arch, {arch}")
 
 
 @_directive(".previous", ".popsection")

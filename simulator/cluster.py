@@ -35,6 +35,7 @@ from mcusim.isa.timing import is_vector_fp
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
 from mcusim.simulator.hart import Hart, ProgramExit, Trap
+from mcusim.simulator.ifetch import InstrFetch
 from mcusim.simulator.loader import Image
 from mcusim.simulator.memory import Memory
 from mcusim.simulator import memory_map as mm
@@ -48,7 +49,7 @@ NEVER = 1 << 62
 PERIPH_END = PERIPH_BASE + PERIPH_SIZE
 
 STALL_CAUSES = ("load_use", "jr", "branch", "jump", "mulh", "div", "fdiv", "misaligned",
-                "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap")
+                "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap", "imiss")
 EVENTS = ("loads", "stores", "branches", "taken_branches", "jumps", "tcdm_accesses",
           "l2_accesses", "fpu_ops", "fpu_vec_ops")
 
@@ -58,6 +59,7 @@ _PCCR_SOURCES: dict[int, Callable[["CoreModel"], int]] = {
     1: lambda c: c.hart.instret,
     2: lambda c: c.stalls["load_use"],
     3: lambda c: c.stalls["jr"],
+    4: lambda c: c.stalls["imiss"],
     5: lambda c: c.events["loads"],
     6: lambda c: c.events["stores"],
     7: lambda c: c.events["jumps"],
@@ -258,6 +260,10 @@ class Cluster:
         else:
             self.bank_free = [0] * config.tcdm.banks
             self.fpu_free = [0] * (config.fpu.count + 1)
+        self.icache: InstrFetch | None = None      # None: ideal instruction fetch
+        if config.icache.model == "cache":
+            arrays = self.cengine.icache_arrays() if self.cengine is not None else None
+            self.icache = InstrFetch(config.icache, 9, arrays)
         self.cores: list[CoreModel] = []
         tohost = image.symbols.get("tohost")
         for i in range(config.workers):
@@ -307,6 +313,7 @@ class Cluster:
             core.hart = ClusterHart(self.memory, core, tohost=tohost, misaligned_traps=traps, custom_isa=isa,
                                     extensions=profile)
         core.fpu = core_id % self.config.fpu.count if core_id != CONTROLLER else self.config.fpu.count
+        core.slot = len(self.cores)       # its index in self.cores (the C loop's core index)
         return core
 
     def _setup_profile(self, image: Image) -> None:
@@ -619,15 +626,22 @@ class Cluster:
             if d is None:
                 return
         cls, cost, reads, writes, last_x_write, before = d.timing
-        # 1. wait for source operands (load-use, FPU latency)
+        # 1. fetch (when modelled: an L0 line change may stall), then wait for source operands
         start = t
+        ic = self.icache
+        if ic is not None and pc >> ic.l0_shift != ic.cur[core.slot]:
+            fetch_stall = ic.miss(core.slot, pc, t)
+            if fetch_stall:
+                core.stalls["imiss"] += fetch_stall
+                start += fetch_stall
+        fetched = start
         rr = core.reg_ready
         for r in reads:
             if rr[r] > start:
                 start = rr[r]
                 cause = core.reg_cause[r]
-        if start > t:
-            core.stalls[cause] += start - t
+        if start > fetched:
+            core.stalls[cause] += start - fetched
         if before is not None:
             start = before(core, d, start)
         core.issue_cycle = start

@@ -112,6 +112,32 @@ class DmaConfig:
                                "mchan / GVSoC (approximate)", 0, 1000)
 
 
+ICACHE_RTL = "pulp_cluster RTL I$ parameters (CACHE_SIZE 4096, SET_ASSOCIATIVE 4, ICACHE_DATA_WIDTH 128)"
+GVSOC_FETCH = "calibrated on GVSoC pulp-open: 16 nops + csrr, 21 cycles warm, 89 cold (docs/TIMING.md)"
+
+
+@dataclass(frozen=True)
+class IcacheConfig:
+    model: str = param("ideal", "instruction fetch: 'ideal' (every fetch is free) or 'cache' (per-core L0 "
+                                "prefetch buffer in front of the shared L1 I-cache, refilled from L2; miss "
+                                "cycles are `imiss` stalls). Off by default: the documented cycle figures "
+                                "are measured with ideal fetch", "mcusim (docs/TIMING.md)",
+                       choices=("cache", "ideal"))
+    l0_size: int = param(512, "bytes of each core's L0 prefetch buffer (direct-mapped lines)",
+                         "GVSoC pulp-open L0 buffer (its docs: 512 B)", 4, 65536)
+    l0_line: int = param(16, "bytes per L0 line (a power of two, at most icache.line)",
+                         "GVSoC pulp-open L0 buffer (16 B lines)", 4, 1024)
+    size: int = param(4096, "bytes of the shared L1 instruction cache", ICACHE_RTL, 16, 1 << 20)
+    line: int = param(16, "bytes per L1 I-cache line (a power of two)", ICACHE_RTL, 4, 1024)
+    ways: int = param(4, "L1 I-cache ways (FIFO replacement per set; the RTL picks a pseudo-random way)",
+                      ICACHE_RTL, 1, 64)
+    hit_latency: int = param(1, "stall cycles of an L0 miss that hits the L1 I-cache (GVSoC's 2-cycle L0 "
+                                "refill, one overlapped with the instruction before)", GVSOC_FETCH, 0, 100)
+    refill_latency: int = param(18, "stall cycles of an L1 I-cache miss, refilled from L2 (about "
+                                    "l2.latency 15 + 2 beats of a 16 B line on the 64-bit bus + 1)",
+                                GVSOC_FETCH, 1, 10000)
+
+
 VEGA = ("fitted to Vega's 79 GFLOPS/W FP32 / 129 GFLOPS/W FP16 (Rossi et al., arXiv 2110.09101) by "
         "tools/calibrate_energy.py")
 GVSOC_POWER = "GVSoC pulp-open power model (gvsoc-pulp power_models, 25 C, 1.2 V): a placeholder value"
@@ -149,6 +175,7 @@ class ClusterConfig:
     l2: L2Config = field(default_factory=L2Config)
     event_unit: EventUnitConfig = field(default_factory=EventUnitConfig)
     dma: DmaConfig = field(default_factory=DmaConfig)
+    icache: IcacheConfig = field(default_factory=IcacheConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     max_cycles: int = param(100_000_000, "a run that reaches this many cycles stops with an error",
                             "mcusim", 1, 1 << 62)
@@ -162,7 +189,7 @@ class ClusterConfig:
         return out
 
 
-SECTIONS = ("core", "fpu", "tcdm", "l2", "event_unit", "dma", "energy")
+SECTIONS = ("core", "fpu", "tcdm", "l2", "event_unit", "dma", "icache", "energy")
 
 PRESETS: dict[str, dict[str, dict[str, Any] | Any]] = {
     # The study's training setup: 256 KiB TCDM in 16 banks, 8 private FPUs, L2 1.5 MiB.
@@ -229,6 +256,18 @@ def apply(config: ClusterConfig, values: dict[str, Any], origin: str = "") -> Cl
         raise ConfigError(f"{where}core.extensions: {exc}") from None
     if result.tcdm.banks & (result.tcdm.banks - 1):
         raise ConfigError(f"{where}tcdm.banks: {result.tcdm.banks} is not a power of two")
+    ic = result.icache
+    for name in ("l0_size", "l0_line", "size", "line", "ways"):
+        value = getattr(ic, name)
+        if value & (value - 1):
+            raise ConfigError(f"{where}icache.{name}: {value} is not a power of two")
+    if ic.l0_line > ic.line:
+        raise ConfigError(f"{where}icache.l0_line: {ic.l0_line} is larger than icache.line ({ic.line})")
+    if ic.l0_line > ic.l0_size:
+        raise ConfigError(f"{where}icache.l0_line: {ic.l0_line} is larger than icache.l0_size ({ic.l0_size})")
+    if ic.line * ic.ways > ic.size:
+        raise ConfigError(f"{where}icache.size: {ic.size} B holds fewer than icache.ways ({ic.ways}) lines "
+                          f"of {ic.line} B")
     return result
 
 

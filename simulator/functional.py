@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcusim.isa.disasm import format_decoded
-from mcusim.isa.spec import DEFAULT_ISA
+from mcusim.isa.spec import CUSTOM_ISAS, DEFAULT_ISA
 from mcusim.simulator.hart import CAUSE_ILLEGAL, CAUSE_NAMES, Hart, ProgramExit, Trap
 from mcusim.simulator.loader import Image, build_memory
 
@@ -37,10 +37,19 @@ def describe_instruction(hart: Hart, pc: int) -> str:
         return f"pc {pc:#010x} (no memory)"
     from mcusim.isa.codec import decode
     d = decode(word, hart.custom_isa)
-    text = format_decoded(d, pc).replace("\t", " ") if d else f".word {word:#010x} (not an instruction)"
-    if d is not None and hart.extensions is not None and d.encoding.extension not in hart.extensions:
-        text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
-    return f"pc {pc:#010x}: {text}"
+    if d is not None:
+        text = format_decoded(d, pc).replace("\t", " ")
+        if hart.extensions is not None and d.encoding.extension not in hart.extensions:
+            text += f" (extension {d.encoding.extension} is not in the core's profile, core.extensions)"
+        return f"pc {pc:#010x}: {text}"
+    # a word of the other custom-extension set: say so, and how to choose that set
+    for isa in CUSTOM_ISAS:
+        other = decode(word, isa)
+        if other is not None:
+            return (f"pc {pc:#010x}: .word {word:#010x} (not a {hart.custom_isa} instruction: "
+                    f"{isa}'s {format_decoded(other, pc).replace(chr(9), ' ')}; run with --isa {isa} "
+                    f"or core.custom_isa = \"{isa}\")")
+    return f"pc {pc:#010x}: .word {word:#010x} (not an instruction)"
 
 
 def trap_message(core: int, hart: Hart, trap: Trap) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from mcusim.isa.codec import decode, encode
 from mcusim.isa.fields import FIELDS, Kind
-from mcusim.isa.spec import Instr
+from mcusim.isa.spec import DEFAULT_ISA, ISA_OF_EXTENSION, Instr
 from mcusim.simulator.cengine import binding
 from mcusim.simulator.hart import Hart, ProgramExit, Trap
 from mcusim.simulator.memory import Memory
@@ -96,11 +96,16 @@ def _memory(seed: int) -> Memory:
     return mem
 
 
+def isa_of(entry: Instr) -> str:
+    """The custom-extension set that decodes `entry` (CORE-V rows need corev)."""
+    return ISA_OF_EXTENSION.get(entry.extension, DEFAULT_ISA)
+
+
 def run_python(entry: Instr, values: dict, x, f, frm, seed: int, misaligned_traps: bool = True) -> Outcome:
     mem = _memory(seed)
     word = encode(entry, values)
     mem.write(CODE, 4, word)
-    h = Hart(mem, misaligned_traps=misaligned_traps)
+    h = Hart(mem, misaligned_traps=misaligned_traps, custom_isa=isa_of(entry))
     h.pc, h.x[:], h.f[:], h.frm = CODE, list(x), list(f), frm
     status, trap = "ok", None
     try:
@@ -120,7 +125,7 @@ def run_c(entry: Instr, values: dict, x, f, frm, seed: int, misaligned_traps: bo
     mem = _memory(seed)
     word = encode(entry, values)
     mem.write(CODE, 4, word)
-    h = Hart(mem, misaligned_traps=misaligned_traps)
+    h = Hart(mem, misaligned_traps=misaligned_traps, custom_isa=isa_of(entry))
     h.pc, h.x[:], h.f[:], h.frm = CODE, list(x), list(f), frm
     core = ffi.new("McuCore *")
     binding.hart_to_core(h, core)
@@ -133,7 +138,7 @@ def run_c(entry: Instr, values: dict, x, f, frm, seed: int, misaligned_traps: bo
     m.nregions = len(mem.regions)
     m.periph_base, m.periph_size, m.alias_base = 0x1020_0000, 0x800, 0xFFFF_F800
     insn = ffi.new("McuInsn *")
-    binding.predecode(decode(word), insn, word)
+    binding.predecode(decode(word, isa_of(entry)), insn, word)
     st = lib.mcu_exec(core, m, insn)
     status = STATUS[st]
     trap = None

@@ -329,6 +329,16 @@ def test_a_program_cannot_mix_the_sets():
     assert assemble("cv.lw a0, (a1), 4\nadd a0, a0, a0\n").custom_isa is None
 
 
+def test_attribute_arch_names_the_set_for_hand_made_words():
+    program = assemble('.attribute arch, "rv32imf_xcvmac1p0"\n.word 0x90c5b52b\n', "w.s")
+    assert program.custom_isa == "corev" and read_elf(to_elf(program)).custom_isa == "corev"
+    assert assemble('.attribute 5, "rv32i2p1_m2p0"\n.attribute stack_align, 16\nnop\n').custom_isa is None
+    with pytest.raises(AsmError, match=r"^a\.s:2:1: .*'cv\.mac a0,a1,a2' is corev-only but '\.attribute arch"):
+        assemble('.attribute arch, "rv32imf_xpulpv2"\ncv.mac a0,a1,a2\n', "a.s")
+    with pytest.raises(AsmError, match="quoted arch string"):
+        assemble(".attribute arch, rv32\n", "a.s")
+
+
 def test_bad_custom_isa_option_is_named():
     with pytest.raises(ConfigError, match="core.custom_isa"):
         load_config(overrides={"core": {"custom_isa": "xpulpv3"}})
@@ -410,5 +420,6 @@ def test_clang_corev_program_selects_the_set_from_its_attributes(tmp_path):
     # explicit --isa wins: the CORE-V words are not Xpulpv2 instructions
     wrong = _cli("run", "k.elf", "-q", "--isa", "xpulpv2", cwd=tmp_path)
     assert wrong.returncode == 3 and "illegal instruction" in wrong.stderr and wrong.stderr.count("\n") == 1
+    assert "not a xpulpv2 instruction: corev's cv." in wrong.stderr and "--isa corev" in wrong.stderr
     same = _cli("run", "k.elf", "-q", "--isa", "corev", cwd=tmp_path)
     assert same.returncode == expected

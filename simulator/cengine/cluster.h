@@ -19,7 +19,7 @@ enum { MCU_T_ALU, MCU_T_LOAD, MCU_T_STORE, MCU_T_BRANCH, MCU_T_JAL, MCU_T_JALR, 
 /* stall causes, in simulator.cluster.STALL_CAUSES order */
 enum { MCU_S_LOAD_USE, MCU_S_JR, MCU_S_BRANCH, MCU_S_JUMP, MCU_S_MULH, MCU_S_DIV, MCU_S_FDIV,
        MCU_S_MISALIGNED, MCU_S_TCDM, MCU_S_L2, MCU_S_FPU_CONT, MCU_S_FPU_LAT, MCU_S_BARRIER, MCU_S_SLEEP,
-       MCU_S_TRAP };
+       MCU_S_TRAP, MCU_S_IMISS };
 /* events, in simulator.cluster.EVENTS order */
 enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_E_TCDM, MCU_E_L2, MCU_E_FPU, MCU_E_FPU_VEC };
 
@@ -70,6 +70,13 @@ typedef struct McuCluster {
     int64_t prof_pc[MCU_NCORES], prof_t[MCU_NCORES];
     int64_t prof_snap[MCU_NCORES][MCU_NSTALLS];
     int64_t *prof[MCU_NCORES];
+    /* instruction fetch (simulator/ifetch.py; icache_on 0: ideal). Per core the current L0 line
+     * (l0_cur, -1 none) and its direct-mapped L0 (l0: l0_lines line numbers per core); the shared L1:
+     * l1_tag and l1_ready (cycle the line is usable) per set x way, l1_next (FIFO victim) per set */
+    int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
+    int64_t l0_cur[MCU_NCORES];
+    int64_t *l0, *l1_tag, *l1_ready;
+    int32_t *l1_next;
     /* --trace (off when trace is 0): records of the instructions C executes, of the cores in
      * trace_cores (a bit per core index) issued in [trace_lo, trace_hi); trace_n of trace_cap used */
     int32_t trace;

@@ -113,6 +113,33 @@ static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int b
     return __builtin_clz(divisor) + base;
 }
 
+/* Instruction fetch, the miss path (simulator/ifetch.py InstrFetch.miss): stall cycles of core `index`
+ * fetching pc at cycle t when pc's line is not its current L0 line. `commit` 0 only computes (the
+ * issue may still hand the instruction to the reference), 1 also updates the L0 and L1 state. */
+static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, uint32_t pc, int64_t t,
+                                                     int commit) {
+    int64_t line = pc >> cl->l0_shift;
+    int64_t *l0 = &cl->l0[(int64_t)index * cl->l0_lines + (line & (cl->l0_lines - 1))];
+    if (commit) cl->l0_cur[index] = line;
+    if (*l0 == line) return 0;
+    if (commit) *l0 = line;
+    int64_t l1_line = pc >> cl->l1_shift;
+    int s = (int)(l1_line & (cl->l1_sets - 1)), base = s * cl->l1_ways;
+    for (int w = base; w < base + cl->l1_ways; w++) {
+        if (cl->l1_tag[w] == l1_line) {
+            int64_t wait = cl->l1_ready[w] - t;
+            return wait > cl->icache_hit ? wait : cl->icache_hit;
+        }
+    }
+    if (commit) {
+        int victim = base + cl->l1_next[s];
+        cl->l1_next[s] = (cl->l1_next[s] + 1) % cl->l1_ways;
+        cl->l1_tag[victim] = l1_line;
+        cl->l1_ready[victim] = t + cl->icache_refill;
+    }
+    return cl->icache_refill;
+}
+
 /* Profile: the instruction timed since prof_t gets the cycles up to t and the stalls since its
  * issue; the instruction at word_index starts being timed (Cluster._profile_step). */
 static inline void profile_step(McuCluster *cl, McuCore *c, int index, uint32_t pc, uint32_t word_index,
@@ -167,8 +194,10 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
                                                            const int op_cls) {
     McuMem *m = &cl->mem;
     const int cls = op_cls >= 0 ? op_cls : d->cls, opcode = op >= 0 ? op : d->op;
-    /* 1. wait for source operands */
-    int64_t start = t;
+    /* 1. fetch (when modelled: the hit path is one compare), then wait for source operands */
+    const int fetch_miss = cl->icache_on && (int64_t)(pc >> cl->l0_shift) != cl->l0_cur[index];
+    const int64_t fetched = fetch_miss ? t + ifetch_miss(cl, index, pc, t, 0) : t;
+    int64_t start = fetched;
     int cause = -1;
     for (int k = 0; k < d->nreads; k++) {
         int r = d->reads[k];
@@ -194,7 +223,11 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     }
     if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
     if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
-    if (cause >= 0) c->stalls[cause] += start - t;
+    if (MCU_UNLIKELY(fetch_miss)) {
+        ifetch_miss(cl, index, pc, t, 1);
+        c->stalls[MCU_S_IMISS] += fetched - t;
+    }
+    if (cause >= 0) c->stalls[cause] += start - fetched;
     if (jr) {                              /* rare: no memory update on the common path */
         c->stalls[MCU_S_JR] += jr;
         start += jr;

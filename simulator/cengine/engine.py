@@ -204,6 +204,25 @@ class CEngine:
         for i in range(9):
             st.ready[i] = 1 << 62
 
+    def icache_arrays(self) -> dict[str, Any]:
+        """The instruction-fetch state (simulator.ifetch.InstrFetch) as C arrays the C loop reads."""
+        from mcusim.simulator.ifetch import InstrFetch
+        st = self.state
+        cfg = self.cluster.config.icache
+        sizes = InstrFetch.array_sizes(cfg, 9)
+        arrays = {"cur": st.l0_cur}
+        for name, ctype in (("l0", "int64_t[]"), ("l1_tag", "int64_t[]"), ("l1_ready", "int64_t[]"),
+                            ("l1_next", "int32_t[]")):
+            arrays[name] = self.ffi.new(ctype, sizes[name])
+            self._keep.append(arrays[name])
+            setattr(st, name, arrays[name])
+        st.icache_on = 1
+        st.l0_shift, st.l1_shift = cfg.l0_line.bit_length() - 1, cfg.line.bit_length() - 1
+        st.l0_lines, st.l1_ways = cfg.l0_size // cfg.l0_line, cfg.ways
+        st.l1_sets = cfg.size // (cfg.line * cfg.ways)
+        st.icache_hit, st.icache_refill = cfg.hit_latency, cfg.refill_latency
+        return arrays
+
     def core_struct(self, index: int) -> Any:
         return self.state.cores[index]
 

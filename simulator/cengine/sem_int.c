@@ -256,6 +256,31 @@ static inline uint32_t shuffle2(uint32_t x, uint32_t old, uint32_t y, const unsi
 #define NO_ACC
 
 /* `op` is d->op, or a constant in the issue path's per-op copies (the switch then folds to one case) */
+/* CORE-V ops with no Xpulpv2 twin (twins of isa/ext/xcv_alu.py and xcv_simd.py) */
+static inline uint32_t bitrev(uint32_t v, unsigned g) {      /* groups of g bits from bit 31, reversed */
+    uint32_t out = 0;
+    for (unsigned k = 0; k < 32 / g; k++)
+        out |= ((v >> (32 - g * (k + 1))) & ((1u << g) - 1)) << (g * k);
+    return out;
+}
+static inline int32_t h16(uint32_t v) { return (int32_t)(int16_t)(uint16_t)v; }
+static inline uint32_t cplxmul(uint32_t a, uint32_t b, uint32_t old, int imaginary, unsigned sh) {
+    int64_t a0 = h16(a), a1 = h16(a >> 16), b0 = h16(b), b1 = h16(b >> 16);
+    if (imaginary)
+        return (uint32_t)((a0 * b1 + a1 * b0) >> sh) << 16 | (old & 0xFFFFu);
+    return (old & 0xFFFF0000u) | ((uint32_t)((a0 * b0 - a1 * b1) >> sh) & 0xFFFFu);
+}
+static inline uint32_t subrotmj(uint32_t a, uint32_t b, unsigned sh) {
+    uint32_t hi = (uint32_t)(h16((b & 0xFFFFu) - (a & 0xFFFFu)) >> sh);
+    uint32_t lo = (uint32_t)(h16((a >> 16) - (b >> 16)) >> sh);
+    return hi << 16 | (lo & 0xFFFFu);
+}
+static inline uint32_t halving(uint32_t a, uint32_t b, int add, unsigned sh) {
+    uint32_t lo = add ? a + b : a - b;
+    uint32_t hi = add ? (a >> 16) + (b >> 16) : (a >> 16) - (b >> 16);
+    return (uint32_t)(h16(hi) >> sh) << 16 | ((uint32_t)(h16(lo) >> sh) & 0xFFFFu);
+}
+
 static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuMem *m, const McuInsn *d, const int op) {
     switch (op) {
     /* --- RV32I ---------------------------------------------------------------------------------- */
@@ -339,6 +364,48 @@ static inline __attribute__((always_inline)) int sem_int_inline(McuCore *c, McuM
         c->hwloop_count[l] = IMM1;
         return MCU_OK;
     }
+
+    /* --- CORE-V hardware loops without an Xpulpv2 twin (isa/ext/xcv_hwloop.py): the end operand
+     * names the instruction after the body; the loop state keeps the last one (end - 4) ------------- */
+    case MCU_OP_CV_START: c->hwloop_start[IMM0 & 1] = RS1 & ~3u; return MCU_OK;
+    case MCU_OP_CV_ENDI: c->hwloop_end[IMM0 & 1] = c->pc + IMM1 - 4; return MCU_OK;
+    case MCU_OP_CV_END: c->hwloop_end[IMM0 & 1] = (RS1 & ~3u) - 4; return MCU_OK;
+    case MCU_OP_CV_SETUP: {
+        uint32_t l = IMM0 & 1;
+        c->hwloop_start[l] = c->pc + 4;
+        c->hwloop_end[l] = c->pc + IMM1 - 4;
+        c->hwloop_count[l] = RS1;
+        return MCU_OK;
+    }
+    case MCU_OP_CV_SETUPI: {
+        uint32_t l = IMM0 & 1;
+        c->hwloop_start[l] = c->pc + 4;
+        c->hwloop_end[l] = c->pc + IMM2 - 4;
+        c->hwloop_count[l] = IMM1;
+        return MCU_OK;
+    }
+    case MCU_OP_CV_BITREV: RET(bitrev(RS1 << (IMM1 & 31), IMM0 == 1 ? 2 : IMM0 == 2 ? 3 : 1));
+
+    /* --- CORE-V complex-number and halving SIMD ops (isa/ext/xcv_simd.py; lane 0 = real part) ---- */
+    case MCU_OP_CV_CPLXMUL_R: RET(cplxmul(RS1, RS2, RDV, 0, 15));
+    case MCU_OP_CV_CPLXMUL_R_DIV2: RET(cplxmul(RS1, RS2, RDV, 0, 16));
+    case MCU_OP_CV_CPLXMUL_R_DIV4: RET(cplxmul(RS1, RS2, RDV, 0, 17));
+    case MCU_OP_CV_CPLXMUL_R_DIV8: RET(cplxmul(RS1, RS2, RDV, 0, 18));
+    case MCU_OP_CV_CPLXMUL_I: RET(cplxmul(RS1, RS2, RDV, 1, 15));
+    case MCU_OP_CV_CPLXMUL_I_DIV2: RET(cplxmul(RS1, RS2, RDV, 1, 16));
+    case MCU_OP_CV_CPLXMUL_I_DIV4: RET(cplxmul(RS1, RS2, RDV, 1, 17));
+    case MCU_OP_CV_CPLXMUL_I_DIV8: RET(cplxmul(RS1, RS2, RDV, 1, 18));
+    case MCU_OP_CV_CPLXCONJ: RET((RS1 & 0xFFFFu) | (0u - (RS1 >> 16)) << 16);
+    case MCU_OP_CV_SUBROTMJ: RET(subrotmj(RS1, RS2, 0));
+    case MCU_OP_CV_SUBROTMJ_DIV2: RET(subrotmj(RS1, RS2, 1));
+    case MCU_OP_CV_SUBROTMJ_DIV4: RET(subrotmj(RS1, RS2, 2));
+    case MCU_OP_CV_SUBROTMJ_DIV8: RET(subrotmj(RS1, RS2, 3));
+    case MCU_OP_CV_ADD_DIV2: RET(halving(RS1, RS2, 1, 1));
+    case MCU_OP_CV_ADD_DIV4: RET(halving(RS1, RS2, 1, 2));
+    case MCU_OP_CV_ADD_DIV8: RET(halving(RS1, RS2, 1, 3));
+    case MCU_OP_CV_SUB_DIV2: RET(halving(RS1, RS2, 0, 1));
+    case MCU_OP_CV_SUB_DIV4: RET(halving(RS1, RS2, 0, 2));
+    case MCU_OP_CV_SUB_DIV8: RET(halving(RS1, RS2, 0, 3));
 
     /* --- Xpulpv2 ALU ---------------------------------------------------------------------------- */
     case MCU_OP_P_MAC: RET(RDV + RS1 * RS2);

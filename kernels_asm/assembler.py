@@ -1134,6 +1134,24 @@ def _strings(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> No
     asm.add(_Bytes(bytes(data)), base)
 
 
+@_directive(".incbin")
+def _incbin(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
+    """.incbin "FILE": the file's bytes (a relative name is found beside the source file)."""
+    tokens = asm.tokens(args, col)
+    if len(tokens) != 1 or tokens[0].kind != "str":
+        raise AsmError('.incbin takes one file name in quotes (offset and count are not supported)', col)
+    import os
+    from pathlib import Path
+    rel = tokens[0].value.decode(errors="replace")
+    src = getattr(base, "file", None) or ""
+    path = Path(rel) if os.path.isabs(rel) or src.startswith("<") else Path(src).parent / rel
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AsmError(f".incbin: cannot read {path} ({exc.strerror})", tokens[0].col) from None
+    asm.add(_Bytes(data), base)
+
+
 @_directive(".space", ".skip", ".zero")
 def _space(asm: _Assembler, name: str, args: str, col: int, base: _Stmt) -> None:
     args = asm.args_between(name, args, col, 1, 1 if name == ".zero" else 2)

@@ -49,7 +49,8 @@ NEVER = 1 << 62
 PERIPH_END = PERIPH_BASE + PERIPH_SIZE
 
 STALL_CAUSES = ("load_use", "jr", "branch", "jump", "mulh", "div", "fdiv", "misaligned",
-                "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap", "imiss")
+                "tcdm_contention", "l2", "fpu_contention", "fpu_latency", "barrier", "sleep", "trap", "imiss",
+                "dma_bank")
 EVENTS = ("loads", "stores", "branches", "taken_branches", "jumps", "tcdm_accesses",
           "l2_accesses", "fpu_ops", "fpu_vec_ops")
 
@@ -595,7 +596,12 @@ class Cluster:
         if grant < cycle:
             grant = cycle
         if self.dma.active:
-            grant = self.dma.first_free_slot(bank, grant)
+            held = self.dma.first_free_slot(bank, grant)
+            # cycles the DMA held the bank: `dma_bank`, not core contention (the callers count the
+            # whole wait as tcdm_contention)
+            core.stalls["dma_bank"] += held - grant
+            core.stalls["tcdm_contention"] -= held - grant
+            grant = held
         self.bank_free[bank] = grant + 1
         core.events["tcdm_accesses"] += 1
         return grant

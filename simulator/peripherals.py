@@ -205,6 +205,7 @@ class Dma:
         self.waiters: list["CoreModel"] = []
         self.last_id: dict[int, int] = {}
         self.bytes_moved = 0
+        self.log: list[tuple[int, int, int, int, int]] = []   # (start, end, src, dst, bytes) per transfer
 
     def read(self, core: "CoreModel", offset: int) -> int:
         if offset == mm.DMA_START:
@@ -246,6 +247,7 @@ class Dma:
         t.start = max(core.issue_cycle + 1, self.busy_until) + cfg.setup_latency
         t.end = t.start + -(-t.size // cfg.bandwidth)
         self.busy_until = t.end
+        self.log.append((t.start - cfg.setup_latency, t.end, t.src, t.dst, t.size))
         side = t.dst if mm.TCDM_BASE <= t.dst < cl.tcdm_end else \
             t.src if mm.TCDM_BASE <= t.src < cl.tcdm_end else None
         # Bank occupancy is modelled for contiguous TCDM sides (1-D, or 2-D with a packed stride).

@@ -182,11 +182,12 @@ def test_kernel_profile_identical_and_reports() -> None:
 
 
 def test_cli_train_profile_timeline_plot(tmp_path, capsys) -> None:
+    """The kernel-by-kernel step (--dma model); the step program's timeline: tests/test_step_program.py."""
     from mcusim.cli import build_parser
     tl, png = tmp_path / "t.json", tmp_path / "p.png"
     args = build_parser().parse_args(["train", "layer", "--type", "linear", "--cin", "8", "--cout", "4",
                                       "--engine", "c", "--profile", "--top", "5", "--timeline", str(tl),
-                                      "--plot", str(png), "--json", "-"])
+                                      "--plot", str(png), "--json", "-", "--dma", "model"])
     assert args.func(args) == 0
     cap = capsys.readouterr()
     assert "hottest instructions of the step" in cap.err and "hottest labels" in cap.err

@@ -75,8 +75,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `mcusim train` on the sub-parsers of simulator.cli.build_parser."""
     p = subparsers.add_parser("train", help="simulate one training step of a network (or one layer)",
-                              description="Simulate one SGD training step of a network on the cluster: every "
-                                          "layer-phase as a library kernel, DMA modelled from the TCDM plan.")
+                              description="Simulate one SGD training step of a network on the cluster as one "
+                                          "program: the controller moves the tiles with the DMA, the workers run "
+                                          "the library kernels.")
     p.add_argument("network", help="resnet8, dscnn, a description FILE.json (workloads.networks format), "
                                    "or 'layer' (with --type and the shape options)")
     p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
@@ -92,10 +93,15 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--csv", metavar="FILE", help="write the per-step rows as CSV ('-' for stdout)")
     p.add_argument("--plan", action="store_true", help="print the TCDM plan (placement, tiling, DMA) and exit")
-    p.add_argument("--dma", choices=("model", "simulate"), default="model",
-                   help="model: the planner's transfers priced by the DMA timing rule, with double buffering "
-                        "(default); simulate: the controller really moves each kernel's operands L2 <-> TCDM "
-                        "with the DMA around the kernel (no overlap; tiled steps keep the model)")
+    p.add_argument("--dma", choices=("simulate", "model"), default="simulate",
+                   help="simulate (default): the whole step is one program on the configured cluster: the "
+                        "controller moves every tile L2 <-> TCDM with the DMA while the workers compute "
+                        "(workloads/step_program.py); model: each kernel simulated on its own, the DMA priced "
+                        "by the planner's formula, tiled steps on an enlarged TCDM (an estimate)")
+    p.add_argument("--emit-elf", metavar="FILE",
+                   help="write the step program as an ELF executable (run it with: mcusim run FILE --controller)")
+    p.add_argument("--emit-asm", metavar="DIR",
+                   help="write the step program's source to DIR (step.s and the L2 tensors it includes, l2.bin)")
     p.add_argument("--plan-file", metavar="PLAN.json",
                    help="kernel variant per layer-phase from `mcusim tune` (default: the library's choice)")
     p.add_argument("--compare-dtypes", action="store_true",
@@ -110,7 +116,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--top", type=positive, default=20, help="rows of the hottest instructions / labels (default 20)")
     g.add_argument("--timeline", metavar="FILE.json",
                    help="write a Chrome/Perfetto trace: a track per core (kernels, barrier waits) and one for the "
-                        "modelled DMA (open in ui.perfetto.dev)")
+                        "DMA (simulated: the waits and transfers as they happened; model: the formula's) "
+                        "(open in ui.perfetto.dev)")
     g.add_argument("--plot", metavar="FILE.png",
                    help="plot cycles per layer and phase, FP32 beside FP16 (runs the other dtype too)")
     p.set_defaults(func=cmd_train)
@@ -208,17 +215,46 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=con, transient=True) as bar:
+                      TimeRemainingColumn(), console=con, transient=True) as bar:
             task = bar.add_task(f"{label or net.name} {dtype}", total=len(net.schedule()) - 1)
 
             def progress(done: int, total: int, rec) -> None:
+                what = f"{rec.layer} {rec.phase}" if rec is not None else f"layer-phase {done}/{total}"
                 bar.update(task, completed=done, total=total,
-                           description=f"{label or net.name} {dtype}: {rec.layer} {rec.phase}")
+                           description=f"{label or net.name} {dtype}: {what}")
             return train.simulate_step(net, dtype, progress=progress, **kw)
     except (planner.PlanError, train.TrainError, HarnessError) as exc:
         raise _user_error(str(exc)) from None
+
+
+def _print_step_plan(net, dtype: str, config, args: argparse.Namespace) -> None:
+    """--plan with the simulated DMA: the step program's tiling (what the program runs)."""
+    from mcusim.workloads import planner, reference, step_program
+    try:
+        sp = step_program.compile_step(net, dtype, config, args.cores, reference.init_params(net, 0, dtype),
+                                       reference.random_input(net, 0, dtype), reference.random_target(net, 0, dtype))
+    except (planner.PlanError, step_program.LowerError) as exc:
+        raise _user_error(str(exc)) from None
+    print(step_program.format_plan(sp))
+
+
+def _emit(args: argparse.Namespace, res) -> None:
+    from pathlib import Path
+    sp = res.program
+    if sp is None:
+        raise _user_error("--emit-elf/--emit-asm need the simulated step program (--dma simulate)")
+    if args.emit_elf:
+        _write_file(args.emit_elf, lambda: Path(args.emit_elf).write_bytes(sp.elf()))
+    if args.emit_asm:
+        def write() -> None:
+            d = Path(args.emit_asm)
+            d.mkdir(parents=True, exist_ok=True)
+            for name, content in sp.sources().items():
+                (d / name).write_bytes(content)
+        _write_file(args.emit_asm, write)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -228,6 +264,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plan:
         dtypes = ("fp32", "fp16") if args.compare_dtypes else (args.dtype,)
         for dt in dtypes:
+            if args.dma == "simulate":
+                _print_step_plan(net, dt, config, args)
+                continue
             try:
                 plan = planner.plan_network(net, dt, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024)
             except planner.PlanError as exc:
@@ -270,6 +309,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             report.write_text(args.json, report.dumps(doc))
         if args.csv:
             _csv(args.csv, lambda f: report.write_csv(res, f))
+        if args.emit_elf or args.emit_asm:
+            _emit(args, res)
         results = [res]
         if args.plot:                       # the plot sets both dtypes side by side
             other = run_step(net, "fp16" if res.dtype == "fp32" else "fp32", config, args, engine)

@@ -2,15 +2,21 @@
 FP32-vs-FP16 comparison.
 
 JSON schema `mcusim-train/1` (`to_json`):
-  schema, network, dtype, cores, engine (requested), engines_used, freq_mhz, time_ms,
-  cycles (kernels + exposed DMA), compute_cycles, dma_cycles, instret, macs, mac_per_clk, loss,
+  schema, network, dtype, cores, dma_mode ("simulated": one step program, every cycle simulated;
+  "model": kernels simulated one by one, DMA from the formula), run_cycles (simulated: the whole
+  program run, boot and exit included), engine (requested), engines_used, freq_mhz, time_ms,
+  cycles (sum of the layer-phases: kernels + exposed DMA + overhead), compute_cycles, dma_cycles,
+  instret, macs, mac_per_clk, loss,
   config (every cluster parameter),
   numerics {ok, rule, loss, loss_ref, tensors: [{name, max_error, bound, ok, update, update_rel_error}]},
-  phases {forward|loss|weight_grad|input_grad|update|dma: {cycles, macs, mac_per_clk, share}},
+  phases {forward|loss|weight_grad|input_grad|update|dma|overhead: {cycles, macs, mac_per_clk, share}}
+    (overhead only when simulated: fork/join, barriers, DMA programming while the workers wait),
   stalls {cause: cycles, all steps and cores},
   layers: one per step [{name, kind, phase, kernel, variant, cycles, compute_cycles, dma_cycles,
     instret, macs, mac_per_clk, share, tcdm_kib, enlarged, note,
-    dma {tiles, split, double_buffer, bytes_in, bytes_out, transfers, busy_cycles, exposed_cycles},
+    dma {tiles, split, double_buffer, bytes_in, bytes_out, transfers, busy_cycles, exposed_cycles,
+    exposed_in, mode (simulated | model), bank_cycles (TCDM bank cycles the DMA took from the cores)},
+    overhead_cycles, tile_cycles (simulated: compute of every fork, in order),
     stalls {cause: cycles}, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine,
     per_core [{core, cycles, instret, stalls}]}]}]
 `compare_json(a, b)` is the `--compare-dtypes` document: both steps and the speedup per row.
@@ -47,7 +53,8 @@ COMPARE_SCHEMA = "mcusim-train-compare/1"
 DEFAULT_FREQ_MHZ = 700.0
 
 PHASE_LABEL = {"forward": "forward", "loss": "loss", "weight_grad": "weight gradient",
-               "input_grad": "input gradient", "update": "update (SGD)", "dma": "DMA (exposed)"}
+               "input_grad": "input gradient", "update": "update (SGD)", "dma": "DMA (exposed)",
+               "overhead": "fork/join, DMA set-up"}
 SHORT = {"forward": "FW", "loss": "LOSS", "weight_grad": "WG", "input_grad": "IG", "update": "UP"}
 
 # Published figures (Nadalini et al. 2023, abstract) and this project's targets.
@@ -81,7 +88,8 @@ def _record_json(r: StepRecord, total: int) -> dict[str, Any]:
         "dma": {"tiles": r.dma.tiles, "split": r.dma.split, "double_buffer": r.dma.double_buffer,
                 "bytes_in": r.dma.bytes_in, "bytes_out": r.dma.bytes_out, "transfers": r.dma.transfers,
                 "busy_cycles": r.dma.busy_cycles, "exposed_cycles": r.dma.exposed_cycles,
-                "exposed_in": r.dma.exposed_in},
+                "exposed_in": r.dma.exposed_in, "mode": r.dma.mode, "bank_cycles": r.dma.bank_cycles},
+        "overhead_cycles": r.overhead_cycles, "tile_cycles": r.tile_cycles,
         "stalls": r.stalls(),
         "kernels": [{"kernel": k.kernel, "variant": k.variant, "role": k.role, "cycles": k.cycles,
                      "instret": k.instret, "tcdm_kib": k.tcdm_kib, "engine": k.engine,
@@ -103,6 +111,7 @@ def to_json(res: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ) -> dict[str, An
     num = res.numerics
     return {
         "schema": JSON_SCHEMA, "network": res.network, "dtype": res.dtype, "cores": res.cores,
+        "dma_mode": res.dma_mode, "run_cycles": res.run_cycles,
         "engine": res.engine, "engines_used": list(res.engines_used), "freq_mhz": freq_mhz,
         "time_ms": round(time_ms(res.cycles, freq_mhz), 6), "cycles": res.cycles,
         "compute_cycles": res.compute_cycles, "dma_cycles": res.dma_cycles, "instret": res.instret,
@@ -165,7 +174,7 @@ def step_table(res: StepResult) -> Table:
                       ("MAC/clk", "right"), ("share", "right"), ("TCDM", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in res.records:
-        tcdm = f"{r.tcdm_kib}K*" if r.enlarged else ""
+        tcdm = f"{r.tcdm_kib}K*" if r.enlarged else (f"{r.dma.tiles} tiles" if r.dma.tiles > 1 else "")
         t.add_row(r.layer, SHORT[r.phase], r.kernel, r.variant, _n(r.cycles), _n(r.compute_cycles),
                   _n(r.dma_cycles), _n(r.macs), f"{r.mac_per_clk:.2f}" if r.macs else "",
                   _pct(_share(r.cycles, res.cycles)), tcdm)
@@ -185,11 +194,21 @@ def phase_table(res: StepResult, freq_mhz: float) -> Table:
 
 
 def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
+    over = sum(r.overhead_cycles for r in res.records)
     lines = [(f"{res.network} {res.dtype}: {_n(res.cycles)} cycles ({_n(res.compute_cycles)} kernels + "
-              f"{_n(res.dma_cycles)} exposed DMA), {_n(res.instret)} instructions, {_n(res.macs)} MACs, "
+              f"{_n(res.dma_cycles)} exposed DMA" + (f" + {_n(over)} fork/join and DMA set-up" if over else "")
+              + f"), {_n(res.instret)} instructions, {_n(res.macs)} MACs, "
               f"{res.mac_per_clk:.2f} MAC/clk; {time_ms(res.cycles, freq_mhz):.2f} ms at {freq_mhz:g} MHz "
               f"(default 700 MHz: the clock the study's ResNet8 figures imply, see workloads/report.py)"),
              f"engine: {', '.join(res.engines_used) or '-'} (requested {res.engine}); loss {res.loss:.6g}"]
+    if res.dma_mode == "simulated":
+        tiled = [r for r in res.records if r.dma.tiles > 1]
+        lines.append(f"simulated: the whole step as one program ({_n(res.run_cycles)} cycles run) on the configured "
+                     f"{res.config.tcdm.size_kib} KiB TCDM; {len(tiled)} layer-phases tiled; DMA, fork/join and "
+                     f"bank conflicts all simulated (bank cycles the DMA took from the cores: "
+                     f"{_n(sum(r.dma.bank_cycles for r in res.records))})")
+    else:
+        lines.append("DMA modelled (--dma model): kernels simulated one by one, transfers priced by the formula")
     stalls = sorted(((v, c) for c, v in res.stalls().items() if v), reverse=True)[:5]
     if stalls:
         core_cycles = sum(p["cycles"] for r in res.records for k in r.kernels for p in k.per_core)
@@ -325,6 +344,12 @@ def kernel_profile_rows(res: StepResult) -> list[dict[str, Any]]:
 
 
 def _profiles(res: StepResult):
+    if res.dma_mode == "simulated" and res.run is not None:
+        if res.run.result.profile is not None:
+            from types import SimpleNamespace        # one profile: the whole step program
+            yield SimpleNamespace(kernel="step program", variant="-", role="all", cycles=res.cycles), \
+                res.run.result.profile
+        return
     for r in res.records:
         for k in r.kernels:
             if k.profile is not None:

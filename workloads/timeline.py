@@ -11,9 +11,13 @@ dtype), and in it:
                  exposed loads before the step's kernels, the exposed stores and unhidden tile
                  transfers after them, and with double buffering the transfers hidden under the
                  kernels; args = bytes, transfers, tiles, busy and exposed cycles
-Layout: steps run one after another (a step starts when the previous one ends: its exposed DMA
-cycles, then its kernels one after another, each as long as its slowest core). Times are cycles
-converted to µs at the chosen clock (`freq_mhz`, in the file's otherData and process names).
+Layout (`--dma model`): steps run one after another (a step starts when the previous one ends: its
+exposed DMA cycles, then its kernels one after another, each as long as its slowest core).
+Simulated step program (the default): every span is where the simulation put it: the layer-phases
+(the controller's `step` regions), each fork's kernel on each core, the controller's waits for the
+DMA (tid 9, "controller: DMA waits"), and tid 1000 "DMA (simulated)": every transfer from its
+set-up to its completion, as the DMA engine ran it. Times are cycles converted to µs at the chosen
+clock (`freq_mhz`, in the file's otherData and process names).
 The barrier waits need the kernels' profile (simulate_step(..., profile=True)); without it the core
 spans are there but not the waits.
 """
@@ -100,6 +104,40 @@ def _dma_events(rec: StepRecord, start: int, compute: int, pid: int, freq: float
     return out
 
 
+def _simulated_events(res: StepResult, pid: int, freq: float) -> list[dict[str, Any]]:
+    """The step program's trace: everything at the cycles the simulation recorded."""
+    run = res.run
+    ctrl = CORE_TID0 + 8
+    events = [*_track(pid, ctrl, "controller: DMA waits"), *_track(pid, DMA_TID, "DMA (simulated)")]
+    sleeps = run.result.profile.sleeps if run.result.profile is not None else []
+    for rec, m in zip(res.records, run.measures):
+        events.append(_span(f"{rec.layer} {rec.phase}", "step", rec.start_cycle, rec.cycles, pid, STEP_TID, freq,
+                            {"layer": rec.layer, "kind": rec.kind, "phase": rec.phase, "kernel": rec.kernel,
+                             "cycles": rec.cycles, "compute_cycles": rec.compute_cycles,
+                             "dma_cycles": rec.dma_cycles, "overhead_cycles": rec.overhead_cycles,
+                             "tiles": rec.dma.tiles, "macs": rec.macs, "mac_per_clk": round(rec.mac_per_clk, 4),
+                             "note": rec.note}))
+        for (kern, var, role), per in zip(m.info.calls, m.core_spans):
+            for core, (a, b) in sorted(per.items()):
+                events.append(_span(kern, "kernel", a, b - a, pid, CORE_TID0 + core, freq,
+                                    {"layer": rec.layer, "phase": rec.phase, "kernel": kern, "variant": var,
+                                     "role": role, "cycles": b - a}))
+                for c, cause, lo, hi in sleeps:
+                    lo, hi = max(lo, a), min(hi, b)
+                    if c == core and hi > lo:
+                        name = "barrier wait" if cause == "barrier" else f"{cause} wait"
+                        events.append(_span(name, cause, lo, hi - lo, pid, CORE_TID0 + core, freq,
+                                            {"cycles": hi - lo, "cause": cause, "kernel": kern}))
+        for a, b in m.dma_spans:
+            events.append(_span("waits for the DMA", "dma", a, b - a, pid, ctrl, freq,
+                                {"layer": rec.layer, "phase": rec.phase, "cycles": b - a}))
+    for start, end, src, dst, nbytes in run.dma_log:
+        into = 0x1000_0000 <= dst < 0x1C00_0000
+        events.append(_span("L2 -> TCDM" if into else "TCDM -> L2", "dma", start, end - start, pid, DMA_TID, freq,
+                            {"src": f"{src:#010x}", "dst": f"{dst:#010x}", "bytes": nbytes, "cycles": end - start}))
+    return events
+
+
 def step_events(res: StepResult, pid: int, freq_mhz: float) -> list[dict[str, Any]]:
     """The trace events of one simulated step (process `pid`)."""
     title = f"{res.network} {res.dtype} training step ({res.cores} cores; cycles at {freq_mhz:g} MHz)"
@@ -107,6 +145,8 @@ def step_events(res: StepResult, pid: int, freq_mhz: float) -> list[dict[str, An
               _meta("process_sort_index", pid, None, {"sort_index": pid}), *_track(pid, STEP_TID, "steps (layer, phase)")]
     for core in range(res.cores):
         events += _track(pid, CORE_TID0 + core, f"core {core}")
+    if res.dma_mode == "simulated" and res.run is not None:
+        return events + _simulated_events(res, pid, freq_mhz)
     events += _track(pid, DMA_TID, "DMA (modelled)")
     t = 0
     for rec in res.records:
@@ -131,9 +171,13 @@ def timeline(results: Sequence[StepResult], freq_mhz: float) -> dict[str, Any]:
         events += step_events(res, pid, freq_mhz)
     other = {"schema": SCHEMA, "generator": "mcusim train --timeline", "freq_mhz": freq_mhz,
              "time_unit": f"µs = simulated cycles / {freq_mhz:g} MHz",
-             "layout": "steps one after another: each step's exposed DMA, then its kernels one after another "
+             "layout": "simulated step program: every span where the simulation put it" if all(
+                 r.dma_mode == "simulated" for r in results) else
+                       "steps one after another: each step's exposed DMA, then its kernels one after another "
                        "(each as long as its slowest core); barrier waits as nested spans on the cores",
-             "dma": "modelled, not simulated (workloads.train.dma_model)",
+             "dma": "simulated: the DMA engine's transfers as they ran" if all(
+                 r.dma_mode == "simulated" for r in results) else
+                    "modelled, not simulated (workloads.train.dma_model)",
              "steps": [{"pid": pid, "network": r.network, "dtype": r.dtype, "cores": r.cores, "cycles": r.cycles}
                        for pid, r in enumerate(results, start=1)]}
     return {"traceEvents": events, "displayTimeUnit": "ns", "otherData": other}

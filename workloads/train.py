@@ -1,45 +1,48 @@
-"""One simulated on-device training step of a network: every layer-phase as a kernel of the kernel
-library, run on the simulated cluster, fed with the tensors the previous simulated kernels produced.
+"""One simulated on-device training step of a network.
 
     from mcusim.workloads import train
     r = train.simulate_step("resnet8", "fp16", config, engine="c", cores=8, seed=0, lr=0.01,
                             progress=lambda done, total, rec: ...)
     r.cycles, r.compute_cycles, r.dma_cycles, r.instret, r.macs, r.mac_per_clk, r.by_phase()
     r.records[i].layer / .phase / .kernel / .variant / .cycles / .macs / .mac_per_clk / .stalls() / .dma
-    r.records[i].kernels[j].profile       # with simulate_step(..., profile=True): simulator.profile.Profile
+    r.dma_mode                     # "simulated" (default) or "model"
+    r.program, r.run               # simulated: the StepProgram (r.program.elf()) and its StepRun
     r.numerics.ok, r.numerics.describe()          # updated weights vs workloads.reference.train_step
 
-What is simulated and what is modelled
-- Simulated (cycle-level, on the cluster): the kernel of every step of `Network.schedule()`, with the
-  layer's real shapes and the step's real operands in the TCDM (the harness writes them there before
-  the run): forward of every layer, the loss (one kernel: value and gradient), weight gradient of
-  every trainable layer, input gradient of every layer that needs one, the gradient sum where a
-  tensor feeds two layers (`add` kernel, `Layer.accumulate`), SGD (`sgd` kernel per weight tensor).
-  The shape transforms (im2col, transposes, padding copies) are inside the layer kernels' programs
-  (one region: transform step, barrier, matmul), so their cycles are part of each kernel's cycles and
-  are not reported separately.
+What is simulated, and what is not (default, `dma="simulate"`: workloads/step_program.py)
+- Simulated, cycle by cycle, in ONE run on the configured cluster (no enlarged TCDM anywhere): the
+  whole step as one controller-mode program. The controller (core 8) walks `Network.schedule()`;
+  per layer-phase and tile it programs the DMA between L2 and the TCDM buffers, fills the kernel's
+  argument table, forks the library kernel built for the tile's shape on the workers, joins, and
+  waits for the DMA; with double buffering the next tile's loads and the previous tile's stores run
+  while the workers compute. Every kernel (forward of every layer, the loss value and gradient,
+  weight and input gradients, the `add` of two gradients of one tensor and of partial sums over
+  tiles, SGD) reads the tensors the previous kernels wrote to L2. The DMA's bandwidth, set-up
+  latency, FIFO order and the TCDM bank cycles it takes from the cores, fork/join latencies,
+  barriers and bank conflicts are all in the simulation.
+- Measured from the run's regions, per layer-phase: cycles (the controller's span), compute (each
+  fork's span on the workers), exposed DMA (the controller waiting for transfers while the workers
+  are idle), overhead (the rest: fork/join, argument tables, DMA programming), bank cycles the DMA
+  took (`dma_bank` stalls). DmaModel.busy_cycles is the only computed figure: the DMA rule applied
+  to the step's transfers (the simulator uses the same rule).
+- Not modelled: instruction fetch from L2 (the step's code lives in L2; fetch is free, as in every
+  mcusim program), the host side (weights, input and target are in the image before cycle 0), the
+  summing of a tiled MSE's partial loss values (read back and added in FP32 on the host; the
+  gradient is the kernels'). Layer-phases do not overlap each other (the next one's first loads
+  start after the previous one's last stores).
 - Lowering of layers the library has no direct kernel for: a pool with a 1x1 output (ResNet8's
   global 8x8 average, DS-CNN's 24x5 window) is a matmul with a constant vector v = 1/window (forward
-  Y[C] = X[C, window] · v, `linear_fw`; backward dX[C, window] = dY[C] · vᵀ, `linear_wg`): the
-  `avgpool` kernel keeps a whole window in registers and cannot take 64 or 120 taps. A window that
-  is not the whole input (DS-CNN: rows 0..23 of 25) is cropped by the DMA (a 2-D transfer; the row
-  it leaves out gets a zero gradient). Residual Add backward needs no kernel (both operands receive
-  dY), only the `add` where two gradients meet.
-- Modelled (not simulated): the DMA between L2 and the TCDM. workloads.planner says per step which
-  operands move, how the step is tiled and whether double buffering fits; each transfer costs the
-  simulator's own DMA rule, `dma.setup_latency + ceil(bytes / dma.bandwidth)` cycles, transfers
-  queued one after the other (one transfer per operand and tile; 2-D transfers). Without double
-  buffering (a whole step, or tiles without room for two buffers) every DMA cycle is exposed. With
-  double buffering only the first load, the last store and, per tile, the part of the next tile's
-  loads plus the previous tile's stores that is longer than the tile's compute (the kernel's cycles
-  / tiles) are exposed. TCDM bank cycles the DMA would steal from the cores are not modelled.
-- A step whose kernel working set does not fit the configured TCDM (the planner tiles it) is
-  simulated whole on a copy of the configuration whose TCDM is enlarged just enough (same banks,
-  same timing): its cycles approximate the sum of the tiles' compute (per-tile loop overheads,
-  barriers and imbalance of the smaller tiles are not counted). `StepRecord.tcdm_kib` records it.
-- Step cycles = kernel cycles + exposed DMA cycles, summed over the schedule. A network whose steps
-  cannot be placed in the configured TCDM even as the smallest tile fails with planner.PlanError
-  (the message names the layer, the phase and the bytes).
+  `linear_fw`, backward `linear_wg`), the window cropped by a 2-D DMA transfer (the row it leaves out
+  keeps a zero gradient). Residual Add backward needs no kernel: an operand whose gradient does not
+  accumulate shares the Add's output-gradient tensor in L2.
+- A layer-phase that fits the TCDM in no tiling fails with planner.PlanError naming the layer, the
+  phase and the bytes; a step program larger than the L2 likewise.
+
+`dma="model"` (`--dma model`, an estimate): each layer-phase's kernel simulated on its own with its
+operands placed directly in the TCDM; the DMA priced by the planner's transfers and the rule
+`dma.setup_latency + ceil(bytes / dma.bandwidth)` (with double buffering only the first load, the
+last store and the part of each tile's transfers longer than its compute are exposed); steps the
+planner tiles run whole on a TCDM enlarged just enough (`StepRecord.tcdm_kib`, `enlarged`).
 
 Numerics (`check_numerics`): the simulated updated weights are compared with
 reference.train_step(...) from the same initial weights, input and target, within the tolerances
@@ -145,6 +148,9 @@ class DmaModel:
     exposed_cycles: int          # what the step waits for (= busy without double buffering)
     exposed_in: int = 0          # the part of exposed_cycles spent loading (the rest: stores, and
     #                              with double buffering the loads a tile's compute does not hide)
+    mode: str = "model"          # "model" (the formula) or "simulated" (measured in the step program)
+    bank_cycles: int = 0         # simulated: TCDM bank cycles the DMA took from the cores (their waits)
+    overhead_cycles: int = 0     # simulated: fork, join, barriers and DMA programming with idle workers
 
 
 @dataclass
@@ -160,6 +166,9 @@ class StepRecord:
     tcdm_kib: int                # largest TCDM size its kernels were simulated with
     note: str = ""
     tcdm_kib_config: int = 0     # the configured TCDM size (for `enlarged`)
+    measured_cycles: int | None = None   # simulated step program: the controller's span of the step
+    start_cycle: int = 0                 # simulated step program: where that span starts
+    tile_cycles: list[int] = field(default_factory=list)   # simulated: compute of every fork
 
     @property
     def compute_cycles(self) -> int:
@@ -170,7 +179,14 @@ class StepRecord:
         return self.dma.exposed_cycles
 
     @property
+    def overhead_cycles(self) -> int:
+        """Fork, join, barrier and DMA-programming cycles with idle workers (simulated step only)."""
+        return self.dma.overhead_cycles
+
+    @property
     def cycles(self) -> int:
+        if self.measured_cycles is not None:
+            return self.measured_cycles
         return self.compute_cycles + self.dma_cycles
 
     @property
@@ -255,6 +271,11 @@ class StepResult:
     lr: float
     seed: int
     net: Network = field(repr=False, default=None)  # type: ignore[assignment]
+    dma_mode: str = "model"             # "simulated": one step program, every cycle simulated
+    program: Any = field(repr=False, default=None)   # simulated: workloads.step_program.StepProgram
+    run_cycles: int = 0                 # simulated: the whole program run (boot and exit included)
+    cluster_result: Any = field(repr=False, default=None)
+    run: Any = field(repr=False, default=None)       # simulated: workloads.step_program.StepRun
 
     @property
     def cycles(self) -> int:
@@ -287,6 +308,8 @@ class StepResult:
             out[r.phase]["cycles"] += r.compute_cycles
             out[r.phase]["macs"] += r.macs
         out["dma"] = {"cycles": self.dma_cycles, "macs": 0}
+        if self.dma_mode == "simulated":
+            out["overhead"] = {"cycles": sum(r.overhead_cycles for r in self.records), "macs": 0}
         return out
 
     def stalls(self) -> dict[str, int]:
@@ -638,19 +661,21 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                   target: Any = None, double_buffer: bool = True,
                   variants: Mapping[str, str] | None = None, verify: bool = True,
-                  profile: bool = False, dma: str = "model",
+                  profile: bool = False, dma: str = "simulate",
                   variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
-    with reference.train_step (StepResult.numerics). `dma`: "model" (the planner's transfers priced
-    with the DMA timing rule, double buffering included) or "simulate" (each kernel that fits the
-    TCDM untiled runs in controller mode: the controller moves its inputs from L2 with the DMA,
-    forks the kernel, and moves its outputs back; those cycles are the step's DMA, not overlapped;
-    tiled steps keep the model). `profile` profiles every kernel run
-    (KernelCall.profile: cycles per instruction, and the cores' sleeps such as barrier waits).
-    `variant_plan` (workloads.tune.load_plan) forces kernel variants per layer-phase:
-    {(layer, phase): {kernel: variant}}, over `variants`."""
+    with reference.train_step (StepResult.numerics). `dma`: "simulate" (default: the whole step is
+    ONE program, workloads.step_program: the controller moves every tile with the DMA while the
+    workers compute, all in one simulation on the configured TCDM; the records' cycles, exposed DMA
+    and overhead are measured) or "model" (each layer-phase's kernel simulated on its own, the
+    planner's transfers priced by the DMA timing rule, tiled steps run whole on an enlarged TCDM: an
+    estimate). `profile` profiles the kernel runs (KernelCall.profile: cycles per instruction, and
+    the cores' sleeps such as barrier waits; simulated: one profile of the whole program).
+    `progress(done, total, record)`: called per layer-phase (simulated: as the simulation reaches
+    it, record None until the run ends). `variant_plan` (workloads.tune.load_plan) forces kernel
+    variants per layer-phase: {(layer, phase): {kernel: variant}}, over `variants`."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
     if dma not in ("model", "simulate"):
@@ -659,6 +684,9 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     config = config or load_config()
     if not 1 <= cores <= config.workers:
         raise ValueError(f"cores must be 1..{config.workers}, not {cores}")
+    if dma == "simulate":
+        return _simulate_program(net, dtype, config, engine, cores, seed, lr, progress, params, x, target,
+                                 double_buffer, variants, verify, profile, variant_plan)
     plan = planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
                                 double_buffer)
     st = NP_DTYPE[dtype]
@@ -722,6 +750,85 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     if verify:
         result.numerics = check_numerics(net, dtype, params0, x0, target, lr, loss, weights, wgrads)
     return result
+
+
+def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: str, cores: int, seed: int,
+                      lr: float, progress: Progress | None, params: Mapping[str, np.ndarray] | None,
+                      x: np.ndarray | None, target: Any, double_buffer: bool,
+                      variants: Mapping[str, str] | None, verify: bool, profile: bool,
+                      variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
+    """simulate_step(dma="simulate"): compile the step program, run it once, read the records from
+    its regions and the updated weights from L2."""
+    from mcusim.workloads import step_program as spm
+    plan = planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
+                                double_buffer) if _plannable(net, dtype, config, double_buffer) else None
+    st = NP_DTYPE[dtype]
+    params0 = {k: np.asarray(v, st) for k, v in (params or reference.init_params(net, seed, dtype)).items()}
+    x0 = np.asarray(reference.random_input(net, seed, dtype) if x is None else x, st)
+    target = reference.random_target(net, seed, dtype) if target is None else target
+    eng = resolve_engine(engine)
+    try:
+        sp = spm.compile_step(net, dtype, config, cores, params0, x0, target, lr, variants, double_buffer,
+                              variant_plan=variant_plan)
+    except spm.LowerError as exc:
+        raise TrainError(str(exc)) from None
+    hook = None
+    if progress is not None:
+        hook = lambda done, total: progress(done, total, None)  # noqa: E731
+    run = spm.run_step_program(sp, eng, profile, hook)
+    records = [_record(m, run, config, eng) for m in run.measures]
+    weights = {lay.name: run.tensor(f"W:{lay.name}", lay.weight_shape) for lay in net.trainable}
+    wgrads = {lay.name: run.tensor(f"dW:{lay.name}", lay.weight_shape) for lay in net.trainable}
+    loss = run.loss()
+    if plan is None:
+        plan = planner.Plan(net.name, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024, ())
+    result = StepResult(net.name, dtype, cores, engine, (run.result.engine,), config, records, plan, loss,
+                        weights, wgrads, None, lr, seed, net, "simulated", sp, run.cycles, run.result, run)
+    if progress is not None:
+        for i, r in enumerate(records):
+            progress(i + 1, len(records), r)
+    if verify:
+        result.numerics = check_numerics(net, dtype, params0, x0, target, lr, loss, weights, wgrads)
+    return result
+
+
+def _plannable(net: Network, dtype: str, config: ClusterConfig, double_buffer: bool) -> bool:
+    try:
+        planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024, double_buffer)
+        return True
+    except planner.PlanError:
+        return False
+
+
+def _record(m: Any, run: Any, config: ClusterConfig, engine: str) -> StepRecord:
+    """A StepRecord from one layer-phase's measurements in the step program."""
+    info = m.info
+    kernels: list[KernelCall] = []
+    groups: dict[tuple[str, str, str], int] = {}
+    for (kern, var, role), cyc in zip(info.calls, m.compute):
+        key = (kern, var, role)
+        if key not in groups:
+            groups[key] = len(kernels)
+            kernels.append(KernelCall(kern, var, role, 0, 0, dict.fromkeys(STALL_CAUSES, 0), [],
+                                      config.tcdm.size_kib, engine))
+        kernels[groups[key]].cycles += cyc
+    if kernels:
+        # per-region counters cover every fork of the step: they go to its first kernel
+        kernels[0].instret, kernels[0].stalls, kernels[0].per_core = m.instret, dict(m.stalls), m.per_core
+        kernels[0].spans = m.spans
+    if run.result.profile is not None and kernels:
+        kernels[0].profile = None
+    dma = DmaModel(info.tiles, info.split if info.tiles > 1 else "whole", info.double_buffer, info.bytes_in,
+                   info.bytes_out, info.transfers, _busy(info, config), m.exposed,
+                   sum(b - a for a, b in m.dma_spans[:1]), "simulated", m.bank_cycles, m.overhead)
+    return StepRecord(info.layer, info.kind, info.phase, info.macs, kernels, dma, info.tcdm_bytes,
+                      config.tcdm.size_kib, info.note, config.tcdm.size_kib, m.cycles, m.start,
+                      list(m.compute))
+
+
+def _busy(info: Any, config: ClusterConfig) -> int:
+    """Cycles the DMA engine is busy for the step's transfers (the simulator's rule, per transfer)."""
+    return info.transfers * config.dma.setup_latency + math.ceil((info.bytes_in + info.bytes_out) / config.dma.bandwidth)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -93,11 +93,14 @@ def _interleave(a: Asm, lanes: list[list[tuple]]) -> None:
 # MSE
 # ------------------------------------------------------------------------------------------------
 
-def mse_program(n: int, dtype: str, cores: int) -> KernelProgram:
+def mse_program(n: int, dtype: str, cores: int, norm: int | None = None) -> KernelProgram:
+    """MSE over n elements: DY = 2 (Y - T) / N, LOSS = sum (Y - T)^2 / N, with N = `norm` (default n;
+    a block of a larger tensor passes the whole tensor's size, its LOSS is then a partial sum)."""
     a = Asm("mse")
     es = ESIZE[dtype]
+    N = norm or n
     a("mv", "s11", "a0")
-    _fconst(a, "f31", _f32bits(2.0 / n))
+    _fconst(a, "f31", _f32bits(2.0 / N))
     a("fmv.w.x", "f30", "zero")            # this core's partial sum
 
     def group(ks: list[int]) -> None:
@@ -130,7 +133,7 @@ def mse_program(n: int, dtype: str, cores: int) -> KernelProgram:
     for c in range(1, cores):
         a("flw", "f1", f"{4 * c}(t1)")
         a("fadd.s", "f0", "f0", "f1")
-    _fconst(a, "f2", _f32bits(1.0 / n))
+    _fconst(a, "f2", _f32bits(1.0 / N))
     a("fmul.s", "f0", "f0", "f2")
     a.li("t1", "LOSS")
     a("fsw", "f0", "0(t1)")

@@ -38,7 +38,7 @@ typedef struct McuCore {
     int64_t issue_cycle;
     int32_t state; int32_t prev_dest, fpu;
     int64_t reg_ready[64]; int32_t reg_cause[64];
-    int64_t stalls[16]; int64_t events[9];
+    int64_t stalls[17]; int64_t events[9];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
 } McuCore;
 
@@ -67,7 +67,7 @@ typedef struct McuCluster {
     int32_t profile;
     uint32_t prof_words;
     int64_t prof_pc[9], prof_t[9];
-    int64_t prof_snap[9][16];
+    int64_t prof_snap[9][17];
     int64_t *prof[9];
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
     int64_t l0_cur[9];

@@ -82,7 +82,12 @@ static inline __attribute__((always_inline)) int64_t memory_cost(McuCluster *cl,
         for (int k = 0; k < nwords; k++) {
             int bank = (int)((w0 + (uint32_t)k - (cl->tcdm_base >> 2)) & (uint32_t)(cl->banks - 1));
             if (cl->bank_free[bank] > grant) grant = cl->bank_free[bank];
-            grant = dma_first_free_slot(cl, bank, grant);
+            if (cl->ndma) {     /* cycles the DMA held the bank: dma_bank, not core contention */
+                int64_t held = dma_first_free_slot(cl, bank, grant);
+                c->stalls[MCU_S_DMA_BANK] += held - grant;
+                c->stalls[MCU_S_TCDM] -= held - grant;
+                grant = held;
+            }
             cl->bank_free[bank] = grant + 1;
             c->events[MCU_E_TCDM]++;
             grant++;

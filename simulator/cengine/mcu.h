@@ -63,7 +63,7 @@ typedef struct McuMem {
     McuInsn *code;
 } McuMem;
 
-#define MCU_NSTALLS 16
+#define MCU_NSTALLS 17
 #define MCU_NEVENTS 9
 
 typedef struct McuCore {

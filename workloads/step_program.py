@@ -312,21 +312,24 @@ class _Fitted:
 
 
 def _layout(code: StepCode, base: int, limit: int, banks: int) -> tuple[dict[str, BufLayout], int] | None:
-    """TCDM addresses of every buffer copy (64-byte lines plus the kernel tensor's bank offset)."""
+    """TCDM addresses of every buffer copy (64-byte lines plus the kernel tensor's bank offset). A
+    buffer's size is the largest kernel tensor bound to it (every transfer stays inside it:
+    _check_transfers)."""
     size: dict[str, int] = {}
     bank: dict[str, int] = {}
     copies: dict[str, int] = {}
+    seen: set[tuple] = set()
     for tl in code.tiles:
         for call in tl.calls:
-            for tname, (buf, cp) in call.bind.items():
-                t = call.prog.tensor(tname)
+            key = (id(call.prog), tuple(call.bind.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            for t in call.prog.tensors:
+                buf, cp = call.bind[t.name]
                 size[buf] = max(size.get(buf, 0), t.nbytes)
                 bank.setdefault(buf, t.bank)
                 copies[buf] = max(copies.get(buf, 1), cp + 1)
-        for x in tl.loads + tl.stores:
-            end = x.buf_off + (x.rows - 1) * x.buf_stride + x.length
-            size[x.buf] = max(size.get(x.buf, 0), end)
-            bank.setdefault(x.buf, 0)
     order = sorted(size, key=lambda b: ({"res": 0, "acc": 1, "tile": 2, "scratch": 3}[code.bufs.get(b, "tile")], b))
     line = 4 * banks
     addr = base
@@ -341,6 +344,15 @@ def _layout(code: StepCode, base: int, limit: int, banks: int) -> tuple[dict[str
     if addr > limit:
         return None
     return out, addr - base
+
+
+def _check_transfers(code: StepCode, layout: Mapping[str, BufLayout]) -> None:
+    """Every transfer inside its buffer (a lowering bug otherwise, never a wrong result)."""
+    for xf in code.res_loads + [x for tl in code.tiles for x in tl.loads + tl.stores]:
+        b = layout.get(xf.buf)
+        end = xf.buf_off + (xf.rows - 1) * xf.buf_stride + xf.length
+        if b is None or end > b.nbytes:
+            raise LowerError(f"{code.layer} {code.phase}: a transfer of {xf.tensor} overruns buffer {xf.buf}")
 
 
 def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
@@ -576,6 +588,7 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
         names = step_names(lay, alias)
         chosen = {**variants, **(variant_plan or {}).get((lay.name, ph.value), {})}
         f = fit_step(lay, ph, names, dtype, cores, chosen, config, double_buffer, label, net.name, budget)
+        _check_transfers(f.code, f.layout)
         f.code.macs = lay.macs(ph) + (lay.macs(Phase.INPUT_GRAD) if lay.is_loss else 0)
         if lay.kind == "Add" and ph is Phase.INPUT_GRAD:
             f.code.note = "dY goes to both operands" + (" (plus a gradient sum)" if f.code.tiles else "")

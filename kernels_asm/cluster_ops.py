@@ -16,6 +16,7 @@
 | `dma_2d rs1, rs2, rs3` | set the next copy's source stride rs1, destination stride rs2, rows rs3 |
 | `dma_copy_2d rs1, rs2, rs3` | DMA rows x rs3 bytes from rs2 to rs1 with the strides set by dma_2d |
 | `dma_wait` | sleep until this core's DMA transfers are complete |
+| `dma_wait_id rs2` | sleep until this core's DMA transfers with ids <= rs2 are complete |
 | `region_begin NAME` / `region_end NAME` | mark a named region (handled by the assembler: it numbers the names and defines `__region.NAME`) |
 
 Register addresses come from `simulator.memory_map`.
@@ -59,6 +60,7 @@ CLUSTER_PSEUDOS: list[tuple[str, str, tuple[str, ...]]] = [
                                       f"sw {{rs3}}, {_dma(mm.DMA_LEN)}(x0)",
                                       f"sw x0, {_dma(mm.DMA_START)}(x0)")),
     ("dma_wait", "", (f"lw x0, {_dma(mm.DMA_WAIT)}(x0)",)),
+    ("dma_wait_id", "rs2", (f"sw {{rs2}}, {_dma(mm.DMA_WAIT_ID)}(x0)", f"lw x0, {_dma(mm.DMA_WAIT)}(x0)")),
 ]
 
 REGION_OPS = ("region_begin", "region_end")

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "asm": ("mcusim.simulator.cli", "add_program_parsers"),
     "disasm": ("mcusim.simulator.cli", "add_program_parsers"),
     "run": ("mcusim.simulator.cli", "add_program_parsers"),
+    "cc": ("mcusim.simulator.cc", "add_cc_parsers"),
+    "sdk-path": ("mcusim.simulator.cc", "add_cc_parsers"),
     "kernel": ("mcusim.kernels_asm.kernels.cli", "add_kernel_parser"),
     "train": ("mcusim.workloads.cli", "add_train_parser"),
     "reproduce": ("mcusim.workloads.cli", "add_reproduce_parser"),
@@ -57,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mcusim.kernels_asm.errors import AsmError
     from mcusim.simulator.functional import SimulationError
     from mcusim.simulator.loader import LoadError
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cc"]:     # every other option goes to clang: argparse would reject them
+        from mcusim.simulator.cc import cmd_cc
+        return cmd_cc(argparse.Namespace(cc_args=argv[1:]))
     args = build_parser(_command(argv)).parse_args(argv)
     try:
         return args.func(args)

@@ -19,6 +19,7 @@ from mcusim.simulator.argtypes import integer, positive
 EXIT_BAD_INPUT = 2
 EXIT_PROGRAM_ERROR = 3
 EXIT_MAX_CYCLES = 4
+CONTROLLER_MODE_SYMBOL = "__mcusim_controller_mode"
 
 
 class UserError(Exception):
@@ -141,8 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UserError(f"{args.trace}: cannot write ({exc.strerror})") from None
     engine = resolve_engine(args.engine)
+    if args.controller and args.cores is not None:
+        raise UserError("--cores and --controller exclude each other (controller mode starts core 8 only)")
+    # The SDK's offload object (PMSIS pi_cluster_*) marks programs whose main belongs on the controller.
+    controller = args.controller or (args.cores is None and CONTROLLER_MODE_SYMBOL in image.symbols)
     try:
-        cluster = Cluster(image, config, cores=args.cores, controller=args.controller, trace=trace,
+        cluster = Cluster(image, config, cores=args.cores or 1, controller=controller, trace=trace,
                           trace_cores=args.trace_cores, trace_window=args.trace_cycles, engine=engine,
                           profile=args.profile)
         result = cluster.run()
@@ -200,10 +205,11 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
     from mcusim.simulator.config import PRESETS, ClusterConfig
     p = sub.add_parser("run", help="run a program (assembly or ELF) on the cluster until it exits")
     p.add_argument("program", help="PROG.s or PROG.elf")
-    p.add_argument("--cores", type=positive, default=1,
+    p.add_argument("--cores", type=positive, default=None,
                    help="SPMD: start workers 0..N-1 at _start (default 1)")
     p.add_argument("--controller", action="store_true",
-                   help="controller mode: core 8 boots at _start, workers sleep until dispatched")
+                   help="controller mode: core 8 boots at _start, workers sleep until dispatched (the "
+                        "default for a C program that uses the PMSIS offload API, see docs/C_SDK.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS),
                    help="named cluster configuration (default: the study's cluster)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")

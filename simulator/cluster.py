@@ -412,7 +412,9 @@ class Cluster:
                               f"+{offset:#x} at {describe_instruction(core.hart, core.hart.pc)}", "program")
 
     def periph_write(self, core: CoreModel, offset: int, value: int) -> None:
-        if offset < mm.DMA_OFFSET:
+        if offset in (mm.REGION_NAME_BEGIN, mm.REGION_NAME_END):
+            self._region_mark(core, self._region_name_at(core, value), offset == mm.REGION_NAME_BEGIN)
+        elif offset < mm.DMA_OFFSET:
             self.event_unit.write(core, offset, value)
         elif offset < mm.REGION_BEGIN:
             self.dma.write(core, offset - mm.DMA_OFFSET, value)
@@ -425,7 +427,26 @@ class Cluster:
                                   "program")
 
     def region_event(self, core: CoreModel, region_id: int, begin: bool) -> None:
-        name = self.region_names.get(region_id, f"region{region_id}")
+        self._region_mark(core, self.region_names.get(region_id, f"region{region_id}"), begin)
+
+    def _region_name_at(self, core: CoreModel, address: int) -> str:
+        """The NUL-terminated region name a named marker's store points at."""
+        raw = b""
+        for i in range(mm.REGION_NAME_MAX + 1):
+            if not self.memory.covers(address + i, 1):
+                break
+            byte = self.memory.read_bytes(address + i, 1)
+            if byte == b"\0":
+                name = raw.decode("utf-8", "replace")
+                if name:
+                    return name
+                break
+            raw += byte
+        raise SimulationError(f"core {core.id}: region marker name at {address:#010x} is not a NUL-terminated "
+                              f"string of 1..{mm.REGION_NAME_MAX} bytes in memory at "
+                              f"{describe_instruction(core.hart, core.hart.pc)}", "program")
+
+    def _region_mark(self, core: CoreModel, name: str, begin: bool) -> None:
         # The region starts after its region_begin store and includes its region_end store.
         snapshot = (core.issue_cycle + 1, core.hart.instret + 1, dict(core.stalls))
         if begin:

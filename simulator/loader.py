@@ -54,6 +54,7 @@ class Image:
     exec_sections: list[tuple[str, int, bytes]] = field(default_factory=list)  # (name, addr, bytes)
     # the custom-extension encodings the ELF's .riscv.attributes arch string names (isa.spec), or None
     custom_isa: str | None = None
+    functions: set[str] = field(default_factory=set)    # symbols the ELF marks STT_FUNC
 
     def symbol_at(self) -> dict[int, str]:
         """Address -> first symbol name, for listings."""
@@ -82,15 +83,18 @@ def read_elf(data: bytes, name: str = "<elf>") -> Image:
             segments.append(Segment(seg["p_paddr"] if seg["p_paddr"] else seg["p_vaddr"],
                                     seg.data(), seg["p_memsz"], bool(seg["p_flags"] & 1)))
         symbols: dict[str, int] = {}
+        functions: set[str] = set()
         symtab = elf.get_section_by_name(".symtab")
         if symtab is not None:
             for sym in symtab.iter_symbols():
                 if sym.name and sym["st_info"]["type"] in ("STT_NOTYPE", "STT_FUNC", "STT_OBJECT") \
                         and sym["st_shndx"] != "SHN_UNDEF":
                     symbols.setdefault(sym.name, sym["st_value"])
+                    if sym["st_info"]["type"] == "STT_FUNC":
+                        functions.add(sym.name)
         exec_sections = [(s.name, s["sh_addr"], s.data()) for s in elf.iter_sections()
                          if s["sh_flags"] & SH_FLAGS.SHF_EXECINSTR and s["sh_type"] == "SHT_PROGBITS"]
-        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf))
+        return Image(elf["e_entry"], segments, symbols, exec_sections, _custom_isa(elf), functions)
     except (ELFError, ValueError, KeyError, OSError) as exc:
         raise LoadError(f"{name}: not a valid ELF file ({exc})") from None
 

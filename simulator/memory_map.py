@@ -3,7 +3,8 @@
 | range                     | what |
 |---------------------------|------|
 | 0x10000000 + TCDM size    | TCDM (L1), word-interleaved banks |
-| 0x10200000 - 0x102000FF   | event unit (registers below) |
+| 0x10200000 - 0x102000F7   | event unit (registers below) |
+| 0x102000F8 - 0x102000FF   | named region markers: a store of the address of a NUL-terminated name |
 | 0x10200100 - 0x102001FF   | DMA (registers below) |
 | 0x10200200 - 0x102007EF   | region markers: a store to REGION_BEGIN + 4*id / REGION_END + 4*id |
 | 0x1C000000 + L2 size      | L2 |
@@ -14,6 +15,9 @@ no register: `lw x0, -2048+8(x0)` is a barrier.
 
 Region markers: the assembler gives each region name an id and defines the symbol
 `__region.<name>` = id; the simulator reads those symbols to name the regions in its reports.
+Compiled code (the C SDK's `mcusim_region_begin("name")`) instead stores the address of the name, a
+NUL-terminated string of at most REGION_NAME_MAX bytes, to REGION_NAME_BEGIN / REGION_NAME_END; the
+simulator reads the name from memory, so no symbol is needed.
 """
 
 TCDM_BASE = 0x1000_0000
@@ -27,6 +31,9 @@ DMA_OFFSET = 0x100
 REGION_BEGIN = 0x200      # + 4 * id
 REGION_END = 0x500        # + 4 * id
 MAX_REGIONS = 192
+REGION_NAME_BEGIN = 0x0F8  # w: address of a NUL-terminated region name; the region begins
+REGION_NAME_END = 0x0FC    # w: address of the name; the region ends
+REGION_NAME_MAX = 64
 REGION_SYMBOL_PREFIX = "__region."
 
 # Event unit registers (offsets from the event unit base)
@@ -51,7 +58,9 @@ DMA_DST_STRIDE = 0x10
 DMA_ROWS = 0x14          # rows (1 = a 1-D transfer)
 DMA_START = 0x18         # w: queue the transfer described above; r: id of the last queued transfer
 DMA_BUSY = 0x1C          # r: number of this core's transfers not yet complete
-DMA_WAIT = 0x20          # r: sleep until all of this core's transfers are complete
+DMA_WAIT = 0x20          # r: sleep until all of this core's transfers are complete (or, after a
+                         #    write to DMA_WAIT_ID, those up to that id)
+DMA_WAIT_ID = 0x24       # w: the next DMA_WAIT read waits only for this core's transfers with ids <= value
 
 # A worker's return address while it runs a dispatched function: returning there ends the task.
 DISPATCH_RETURN = PERIPH_BASE + 0x7F0

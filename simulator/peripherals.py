@@ -202,7 +202,8 @@ class Dma:
         self.busy_until = 0
         self.active: list[Transfer] = []
         self.pending: dict[int, int] = {}          # core -> transfers not complete
-        self.waiters: list["CoreModel"] = []
+        self.waiters: list[tuple["CoreModel", int | None]] = []   # (core, wait up to id; None: all)
+        self.wait_upto: dict[int, int] = {}        # core -> id set by DMA_WAIT_ID for its next wait
         self.last_id: dict[int, int] = {}
         self.bytes_moved = 0
         self.log: list[tuple[int, int, int, int, int]] = []   # (start, end, src, dst, bytes) per transfer
@@ -213,15 +214,19 @@ class Dma:
         if offset == mm.DMA_BUSY:
             return self.pending.get(core.id, 0)
         if offset == mm.DMA_WAIT:
-            if self.pending.get(core.id, 0):
-                self.waiters.append(core)
-                self.cluster.sleep(core, "sleep", "its DMA transfers")
+            upto = self.wait_upto.pop(core.id, None)
+            if self._outstanding(core.id, upto):
+                self.waiters.append((core, upto))
+                self.cluster.sleep(core, "sleep", "its DMA transfers" if upto is None
+                                   else f"its DMA transfers up to id {upto}")
             return 0
         return self.regs.get(core.id, {}).get(offset, 0)
 
     def write(self, core: "CoreModel", offset: int, value: int) -> None:
         if offset == mm.DMA_START:
             self.start(core)
+        elif offset == mm.DMA_WAIT_ID:
+            self.wait_upto[core.id] = value
         elif offset in (mm.DMA_SRC, mm.DMA_DST, mm.DMA_LEN, mm.DMA_SRC_STRIDE, mm.DMA_DST_STRIDE,
                         mm.DMA_ROWS):
             self.regs.setdefault(core.id, {})[offset] = value
@@ -269,11 +274,17 @@ class Dma:
         self.active.remove(t)
         cl.dma_changed()
         self.pending[t.owner] -= 1
-        if not self.pending[t.owner]:
-            wake_at = t.end + cl.config.event_unit.event_wakeup
-            for c in [w for w in self.waiters if w.id == t.owner]:
-                self.waiters.remove(c)
-                cl.wake(c, wake_at)
+        wake_at = t.end + cl.config.event_unit.event_wakeup
+        for waiter in [w for w in self.waiters if w[0].id == t.owner]:
+            if not self._outstanding(t.owner, waiter[1]):
+                self.waiters.remove(waiter)
+                cl.wake(waiter[0], wake_at)
+
+    def _outstanding(self, owner: int, upto: int | None) -> bool:
+        """Whether core `owner` has transfers not yet complete (with ids <= upto, unless None)."""
+        if upto is None:
+            return bool(self.pending.get(owner, 0))
+        return any(t.owner == owner and t.ident <= upto for t in self.active)
 
     def first_free_slot(self, bank: int, cycle: int) -> int:
         """The first cycle >= `cycle` at which no DMA transfer holds TCDM `bank`."""

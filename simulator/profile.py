@@ -61,7 +61,8 @@ class Profile(dict):
 
     def __init__(self, pcs: Mapping[int, tuple[int, int]], per_core: dict[int, dict[int, tuple[int, int]]],
                  stalls: dict[int, dict[str, int]], symbols: dict[str, int], words: dict[int, int],
-                 sleeps: list[tuple[int, str, int, int]], name: str = "") -> None:
+                 sleeps: list[tuple[int, str, int, int]], name: str = "",
+                 functions: frozenset[str] | set[str] = frozenset()) -> None:
         super().__init__(pcs)
         self.per_core = per_core
         self.stalls = stalls
@@ -69,10 +70,11 @@ class Profile(dict):
         self.words = words
         self.sleeps = sleeps
         self.name = name
-        # several labels at one address: prefer one without a leading "_" and without the numeric
-        # suffix of generated labels (`add_done_2` and `kernel_end` -> kernel_end)
+        # several labels at one address: prefer a function (STT_FUNC), then one without a leading
+        # "_" and without the numeric suffix of generated labels (`add_done_2` and `kernel_end` -> kernel_end)
         by_addr = sorted(((a, n) for n, a in symbols.items()),
-                         key=lambda an: (an[0], an[1].startswith("_"), bool(_GENERATED.search(an[1])), an[1]))
+                         key=lambda an: (an[0], an[1] not in functions, an[1].startswith("_"),
+                                         bool(_GENERATED.search(an[1])), an[1]))
         self._addrs: list[int] = []
         self._names: list[str] = []
         for a, n in by_addr:                   # one name per address: the first of the sort above
@@ -128,6 +130,7 @@ def _periph_names() -> dict[int, str]:
     names = {getattr(mm, n): n[3:].lower() for n in dir(mm) if n.startswith("EU_") and n != "EU_OFFSET"}
     names.update({mm.DMA_OFFSET + getattr(mm, n): n.lower() for n in dir(mm)
                   if n.startswith("DMA_") and n != "DMA_OFFSET"})
+    names.update({mm.REGION_NAME_BEGIN: "region_begin (named)", mm.REGION_NAME_END: "region_end (named)"})
     return names
 
 
@@ -153,10 +156,18 @@ def peripheral_register(word: int) -> str:
 
 
 def code_symbols(image: Image) -> dict[str, int]:
-    """The image's labels inside executable segments (constants and region markers left out)."""
+    """The image's labels inside executable segments (constants, region markers and compilers'
+    internal labels left out: `.L` labels and `$x`/`$d` mapping symbols would split a function's
+    cycles; among several names at one address the profile prefers a function, see Profile)."""
     code = [(s.address, s.address + s.mem_size) for s in image.segments if s.executable]
     return {n: a for n, a in image.symbols.items()
-            if not n.startswith(REGION_SYMBOL_PREFIX) and any(lo <= a < hi for lo, hi in code)}
+            if not n.startswith(REGION_SYMBOL_PREFIX) and not _compiler_local(n)
+            and any(lo <= a < hi for lo, hi in code)}
+
+
+def _compiler_local(name: str) -> bool:
+    """A compiler's or assembler's internal label: `.L...`, or a mapping symbol (`$x`, `$d`, `$x.1`...)."""
+    return name.startswith(".L") or name.startswith("$")
 
 
 def collect(cluster: Cluster) -> Profile:
@@ -192,7 +203,7 @@ def collect(cluster: Cluster) -> Profile:
     stalls = {pc: {c: row[2 + i] for i, c in enumerate(STALL_CAUSES) if row[2 + i]} for pc, row in totals.items()}
     pcs = {pc: (row[0], row[1]) for pc, row in sorted(totals.items())}
     profile = Profile(pcs, per_core, stalls, code_symbols(cluster.image), words_at, list(cluster.sleeps),
-                      getattr(cluster.image, "name", "") or "")
+                      getattr(cluster.image, "name", "") or "", cluster.image.functions)
     profile.isa = cluster.config.core.custom_isa
     return profile
 

@@ -327,3 +327,30 @@ def test_cli_user_errors_and_failed_numerics(tmp_path, monkeypatch, capsys) -> N
     rc = _run(["train", "layer", "--type", "conv2d", "--cin", "3", "--cout", "4", "--h", "6", "--w", "6",
                "--dtype", "fp16", "--engine", ENGINE, "-q"])
     assert rc == 1
+
+
+def test_trainlib_kernel_set_runs_the_conv_phases_trainlib_style(capsys) -> None:
+    """`--kernels trainlib`: every Conv2D layer-phase uses the TrainLib-style variant, numerics hold, and
+    the step is slower than with the library's own kernels (its reason to exist in `reproduce`)."""
+    net = model.build(networks.single_conv2d(8, 8, 8, 16, kernel=3, padding=1))
+    lib = train.simulate_step(net, "fp16", engine=ENGINE, variants=cli.KERNEL_SETS["library"])
+    tl = train.simulate_step(net, "fp16", engine=ENGINE, variants=cli.KERNEL_SETS["trainlib"])
+    assert tl.numerics.ok and lib.numerics.ok
+    conv = [k for r in tl.records if r.kind == "Conv2D" and r.phase != "update" for k in r.kernels]
+    assert len(conv) == 3 and all(k.variant == "trainlib" for k in conv)
+    assert tl.cycles > lib.cycles
+
+
+def test_reproduce_prints_the_study_trainlib_and_library_columns(monkeypatch, capsys) -> None:
+    tiny = {"cin": 4, "cout": 4, "h": 6, "w": 6, "kernel": 3, "stride": 1, "padding": 1}
+    monkeypatch.setattr(cli, "TUTORIAL_CONV", tiny)
+    monkeypatch.setattr(cli, "RESNET8_CONVS", ())
+    monkeypatch.setattr(cli, "REPRO_NETWORKS", {"resnet8": lambda: networks.single_conv2d(4, 6, 6, 4, padding=1)})
+    monkeypatch.setenv("COLUMNS", "250")
+    assert _run(["reproduce", "--engine", ENGINE, "--json", "-"]) == 0
+    cap = capsys.readouterr()
+    doc = json.loads(cap.out)
+    mac = next(r for r in doc["rows"] if r["metric"] == "MAC/clk")
+    assert mac["trainlib"] < mac["measured"] and mac["published"] == 3.11
+    assert "TrainLib-style kernels" in cap.err and "own library" in cap.err
+    assert "resnet8_fp16_trainlib" in doc["steps"]

@@ -43,6 +43,16 @@ RESNET8_CONVS = ({"cin": 16, "cout": 16, "h": 32, "w": 32, "kernel": 3, "stride"
                  {"cin": 64, "cout": 64, "h": 8, "w": 8, "kernel": 3, "stride": 1, "padding": 1})
 
 
+# Kernel sets (`mcusim train --kernels`, the `reproduce` columns): kernel name -> variant forced in every
+# layer-phase. "library" is mcusim's own choice per shape; "trainlib" builds the Conv2D phases the way
+# PULP-TrainLib's paper-era C kernels do (kernels_asm/kernels/conv_trainlib.py: im2row element loops,
+# 2x4 vfmac.h / fmadd.s blocks, a barrier per primitive); layers without a TrainLib-style variant
+# (pointwise, depthwise, linear, element-wise) keep the library's kernels.
+KERNEL_SETS: dict[str, dict[str, str]] = {
+    "library": {},
+    "trainlib": {"conv2d_fw": "trainlib", "conv2d_wg": "trainlib", "conv2d_ig": "trainlib"},
+}
+
 # The networks of `reproduce` (key of PUBLISHED -> description function; tests substitute tiny ones).
 REPRO_NETWORKS: dict[str, Any] = {"resnet8": networks.resnet8, "dscnn": networks.ds_cnn}
 
@@ -70,6 +80,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="c: the compiled engine (default; falls back to py when unavailable); py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")
     p.add_argument("-q", "--quiet", action="store_true", help="no tables or progress bar on stderr")
+    p.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="library",
+                   help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D phases built as "
+                        "PULP-TrainLib's C kernels are (the other layers keep the library's)")
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -198,7 +211,8 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
                           "seed": getattr(args, "seed", 0), "lr": getattr(args, "lr", 0.01),
                           "verify": not getattr(args, "no_verify", False),
                           "profile": bool(getattr(args, "profile", False) or getattr(args, "timeline", None)),
-                          "dma": getattr(args, "dma", "model")}
+                          "dma": getattr(args, "dma", "model"),
+                          "variants": KERNEL_SETS[getattr(args, "kernels", "library")]}
     if getattr(args, "plan_file", None):
         from mcusim.workloads import tune
         try:
@@ -395,16 +409,21 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
         net = model.build(describe())
         res = run_step(net, "fp16", config, args, engine)
         steps[f"{name}_fp16"] = report.to_json(res, args.freq_mhz)
+        tl = run_step(net, "fp16", config, argparse.Namespace(**{**vars(args), "kernels": "trainlib"}), engine,
+                      "TrainLib-style")
+        steps[f"{name}_fp16_trainlib"] = report.to_json(tl, args.freq_mhz)
         title = {"resnet8": "ResNet8", "dscnn": "DS-CNN"}.get(name, net.name)
         label = f"{title} FP16 step ({res.macs / 1e6:.2f} M MACs)"
         rows.append({"experiment": label, "metric": "MAC/clk", "measured": res.mac_per_clk,
+                     "trainlib": tl.mac_per_clk,
                      "published": report.PUBLISHED[f"{name}_mac_per_clk"],
                      "target": report.TARGETS[f"{name}_mac_per_clk"]})
         rows.append({"experiment": label, "metric": f"ms at {args.freq_mhz:g} MHz",
                      "measured": report.time_ms(res.cycles, args.freq_mhz),
+                     "trainlib": report.time_ms(tl.cycles, args.freq_mhz),
                      "published": report.PUBLISHED[f"{name}_ms"], "target": None})
-        rows.append({"experiment": label, "metric": "cycles", "measured": res.cycles, "published": None,
-                     "target": None, "fmt": "{:,.0f}"})
+        rows.append({"experiment": label, "metric": "cycles", "measured": res.cycles, "trainlib": tl.cycles,
+                     "published": None, "target": None, "fmt": "{:,.0f}"})
         rows.append({"experiment": label, "metric": "numerics vs numpy reference",
                      "measured": 1.0 if res.numerics is None or res.numerics.ok else 0.0,
                      "published": None, "target": None, "fmt": "{:.0f} (1 = ok)"})

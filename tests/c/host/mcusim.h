@@ -1,0 +1,2 @@
+/* Host stand-in for mcusim.h (tests only): see pmsis.h here. */
+#include "pmsis.h"

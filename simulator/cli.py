@@ -44,18 +44,14 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_MAX_CYCLES", "EXIT_PROGRAM_E
            "UserError", "add_engine_option", "add_program_parsers", "resolve_engine", "run_guarded", "version"]
 
 
-def resolve_engine(requested: str, tracing: bool = False) -> str:
-    """The engine to use: the compiled one unless asked otherwise, not built (one-line warning), or
-    tracing (the reference writes the trace)."""
+def resolve_engine(requested: str) -> str:
+    """The engine to use: the compiled one unless asked otherwise or not built (one-line warning)."""
     if requested == "py":
         return "py"
     from mcusim.simulator.cengine import binding
     if binding.load() is None:
         print("mcusim: warning: the compiled engine is not built; using the Python engine "
               "(reinstall with `pip install .` and a C compiler)", file=sys.stderr)
-        return "py"
-    if tracing:
-        print("mcusim: note: --trace runs the Python reference engine", file=sys.stderr)
         return "py"
     return "c"
 
@@ -204,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             trace = sys.stdout if args.trace == "-" else open(args.trace, "w")
         except OSError as exc:
             raise UserError(f"--trace {args.trace}: cannot write ({exc.strerror})") from None
-    engine = resolve_engine(args.engine, tracing=trace is not None)
+    engine = resolve_engine(args.engine)
     # The SDK's offload object (PMSIS pi_cluster_*) marks programs whose main belongs on the controller.
     controller = args.controller or (args.cores is None and CONTROLLER_MODE_SYMBOL in image.symbols)
     writer, console_file = _console_writer(args)

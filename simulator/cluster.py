@@ -41,7 +41,7 @@ from mcusim.simulator.memory import Memory
 from mcusim.simulator import memory_map as mm
 from mcusim.simulator.memory_map import (ALIAS_BASE, DISPATCH_RETURN, L2_BASE, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE,
                                   periph_offset)
-from mcusim.simulator.operands import register_use, scoreboard_use
+from mcusim.simulator.operands import F_OFFSET, register_use, scoreboard_use
 from mcusim.simulator.peripherals import Dma, EventUnit
 
 CONTROLLER = 8
@@ -229,13 +229,13 @@ class Cluster:
                  trace_window: tuple[int, int] | None = None, engine: str = "py",
                  profile: bool = False) -> None:
         """`engine`: "py" (the reference) or "c" (the compiled engine; see `engine_used`, which is
-        "py" when the extension is not built, or when tracing, which the reference does).
+        "py" when the extension is not built).
         `profile`: count executions and cycles per instruction (ClusterResult.profile)."""
         from mcusim.simulator.loader import build_memory
         self.config = config
         self.cengine = None
         self.wakeups = 0                   # counts wake-ups and core starts (for _advance_one)
-        if engine == "c" and trace is None:
+        if engine == "c":
             from mcusim.simulator.cengine import binding
             if binding.load() is not None:
                 from mcusim.simulator.cengine.engine import CEngine, make_view_classes
@@ -283,6 +283,8 @@ class Cluster:
         self.trace = trace
         self.trace_cores = trace_cores
         self.trace_window = trace_window or (0, NEVER)
+        if self.cengine is not None and trace is not None:
+            self.cengine.enable_trace(trace_cores, self.trace_window, [c.id for c in self.cores])
         self._cost_methods = self._make_cost_methods()
         self.profile = profile
         self.sleeps: list[tuple[int, str, int, int]] = []   # profile: (core, cause, from, to) per sleep
@@ -751,8 +753,24 @@ class Cluster:
         if h.last_access is not None:
             addr, size, is_store = h.last_access
             parts.append(f"{'st' if is_store else 'ld'}[{addr:#010x}]")
-        text = format_decoded(d, pc).replace("\t", " ")
-        self.trace.write(f"{cycle:>10} c{core.id} {pc:08x} {text:<32} {' '.join(parts)}\n")
+        self.trace.write(trace_text(cycle, core.id, pc, d, parts))
+
+    def _write_c_trace(self, records) -> None:
+        """The trace lines of the instructions the compiled loop executed (CEngine.drain_trace: the
+        registers it wrote, in Cluster.issue's order, as scoreboard indices, and its access), in
+        the reference's format. The C loop keeps only the traced cores and cycles."""
+        from mcusim.isa.codec import decode
+        write = self.trace.write
+        cache: dict[int, Any] = {}
+        for cycle, index, pc, word, writes, access in records:
+            d = cache.get(word)
+            if d is None:
+                d = cache[word] = decode(word)
+            parts = [f"{'f' if r >= F_OFFSET else 'x'}{r % F_OFFSET}={v:#010x}" for r, v in writes]
+            if access is not None:
+                addr, is_store = access
+                parts.append(f"{'st' if is_store else 'ld'}[{addr:#010x}]")
+            write(trace_text(cycle, self.cores[index].id, pc, d, parts))
 
     def _trap(self, core: CoreModel, trap: Trap, d, cycle: int) -> None:
         h = core.hart
@@ -860,6 +878,11 @@ class Cluster:
         ce = self.cengine
         while self.finished is None:
             status, index, t = ce.run(self.horizon)
+            if self.trace is not None:           # C's lines come before the reference's next ones
+                self._write_c_trace(ce.drain_trace())
+                if status == 4:                  # the buffer was full: C resumes where it stopped
+                    ce.resume_after_python()
+                    continue
             if status == 0:             # at the horizon; C's now is its last issue cycle
                 self.now = max(self.now, int(ce.state.now))
                 return
@@ -941,6 +964,12 @@ class Cluster:
                          for c in asleep)
         raise SimulationError(f"deadlock at cycle {self.now}: every live core is asleep and nothing "
                               f"is pending ({what})", "deadlock")
+
+
+def trace_text(cycle: int, core_id: int, pc: int, d, parts: list[str]) -> str:
+    """One --trace line: issue cycle, core, pc, instruction, registers written and access."""
+    text = format_decoded(d, pc).replace("\t", " ")
+    return f"{cycle:>10} c{core_id} {pc:08x} {text:<32} {' '.join(parts)}\n"
 
 
 def divide_cycles(divisor: int, signed: bool, base: int, by_zero: int) -> int:

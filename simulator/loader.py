@@ -22,15 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-
 from mcusim.isa.spec import ARCH_EXTENSIONS, custom_isa_of_arch
 from mcusim.simulator.memory import Memory
 from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 
 if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
+
     from mcusim.kernels_asm.program import Program
 
 EM_RISCV = 243
@@ -76,6 +74,9 @@ class Image:
 
 def read_elf(data: bytes, name: str = "<elf>") -> Image:
     """Parse an RV32 little-endian ELF executable."""
+    from elftools.common.exceptions import ELFError     # here: pyelftools takes a while to import
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.elffile import ELFFile
     try:
         elf = ELFFile(io.BytesIO(data))
         if elf.elfclass != 32 or not elf.little_endian or elf["e_machine"] not in ("EM_RISCV", EM_RISCV):
@@ -161,13 +162,13 @@ def load_program(path: str | Path, section_addresses: dict[str, int] | None = No
     if raw[:4] == b"\x7fELF":
         return read_elf(raw, str(path))
     if path.suffix.lower() in (".s", ".asm"):
-        from mcusim.kernels_asm import assemble, to_elf
+        from mcusim.kernels_asm import assemble
         try:
             text = raw.decode()
         except UnicodeDecodeError:
             raise LoadError(f"{path}: assembly source is not UTF-8 text") from None
-        program = assemble(text, str(path), section_addresses, include_dirs)
-        return read_elf(to_elf(program), str(path))
+        # the image the ELF round trip gives (program_image), without importing the ELF reader
+        return program_image(assemble(text, str(path), section_addresses, include_dirs))
     raise LoadError(f"{path}: neither an ELF executable nor an assembly source (.s)")
 
 

@@ -195,3 +195,15 @@ def test_run_profile_names_the_hot_loop():
     result = mcusim("run", str(EXAMPLE), "--cores", "8", "-q", "--profile", "--top", "5")
     assert result.returncode == 0, result.stderr
     assert "vfdotpex" in result.stderr and "flw" in result.stderr and "_start+0x" in result.stderr
+
+
+def test_run_imports_only_what_it_needs(tmp_path):
+    """`mcusim run` (start-up time) imports neither numpy (nor so starts BLAS threads), the kernel
+    library, the workloads, rich for a quiet run, nor pyelftools for an assembly source."""
+    src = tmp_path / "empty.s"
+    src.write_text("    .globl _start\n_start:\n    li a7, 93\n    li a0, 0\n    ecall\n")
+    code = ("import sys\nfrom mcusim.cli import main\nrc = main(['run', '-q', sys.argv[1]])\n"
+            "heavy = [m for m in ('numpy', 'mcusim.workloads', 'mcusim.kernels_asm.kernels', 'rich', 'elftools')"
+            " if m in sys.modules]\nprint(rc, heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(src)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0 []", out.stdout + out.stderr

@@ -159,3 +159,138 @@ patched:
     mem = cluster.cengine.state.mem
     record = mem.code[(image.symbols["patched"] - mem.code_base) >> 1]   # an entry per halfword
     assert record.valid and record.sem and record.imm[0] == 4
+
+
+CSR_PROGRAM = """
+    .globl _start
+_start:
+    core_id s0
+    li s1, 0x10000000
+    slli t0, s0, 7
+    add s1, s1, t0                 # this core's 32 result words
+    csrr a0, mcycle
+    csrr a1, cycle
+    csrr a2, mcycleh
+    csrr a3, minstret
+    csrr a4, instreth
+    csrr a5, mhartid
+    csrr a6, misa
+    csrr a7, mvendorid
+    sw a0, 0(s1)
+    sw a1, 4(s1)
+    sw a2, 8(s1)
+    sw a3, 12(s1)
+    sw a4, 16(s1)
+    sw a5, 20(s1)
+    sw a6, 24(s1)
+    sw a7, 28(s1)
+    addi t1, s0, 1
+    csrw frm, t1                   # core-dependent rounding modes (5..7 are reserved: masked to 0..4)
+    andi t1, t1, 3
+    csrw frm, t1
+    csrrsi t2, fflags, 5
+    csrrci t3, fflags, 1
+    csrrw t4, fcsr, s0
+    csrrwi t5, fcsr, 0x1f
+    csrrs t6, fcsr, x0             # a read without a write
+    csrrc a0, mstatus, zero
+    csrrsi a1, mstatus, 8
+    csrrci a2, mstatus, 8
+    li t0, 0xFFFFFFFF
+    csrrw a3, mstatus, t0
+    csrr a4, mstatus
+    fadd.s ft0, ft1, ft2           # FS becomes dirty
+    csrr a5, mstatus
+    sw t2, 32(s1)
+    sw t3, 36(s1)
+    sw t4, 40(s1)
+    sw t5, 44(s1)
+    sw t6, 48(s1)
+    sw a0, 52(s1)
+    sw a1, 56(s1)
+    sw a2, 60(s1)
+    sw a3, 64(s1)
+    sw a4, 68(s1)
+    sw a5, 72(s1)
+    li t0, 3
+    lp.setup x0, t0, 2f
+    csrr a0, lpcount0
+    csrr a1, lpstart0
+2:  csrr a2, lpend0
+    csrw lpcount1, s0
+    csrr a3, lpcount1
+    csrs lpstart1, s1
+    csrr a4, lpstart1
+    sw a0, 76(s1)
+    sw a1, 80(s1)
+    sw a2, 84(s1)
+    sw a3, 88(s1)
+    sw a4, 92(s1)
+    csrr a0, mcycle
+    csrr a1, minstret
+    sw a0, 96(s1)
+    sw a1, 100(s1)
+    csrw mscratch, s0              # the trap CSRs stay in the reference: mixed in the same run
+    csrr a2, mscratch
+    sw a2, 104(s1)
+    barrier
+    li a7, 93
+    li a0, 0
+    ecall
+"""
+
+
+@pytest.mark.parametrize("cores", [1, 3, 8])
+def test_csr_instructions_identical(cores):
+    """The CSR instructions the compiled loop executes itself (sem_sys.c: fflags, frm, fcsr, mstatus,
+    mcycle, minstret, mhartid, misa, the ids and the hardware-loop CSRs) give the reference's values,
+    cycles and round-robin order; the ones it hands back (mscratch) mix in."""
+    results = run_both(CSR_PROGRAM, cores)
+    assert_same(results)
+    words = results[0][1]
+    assert any(words), "the program wrote nothing"
+
+
+def test_csr_instructions_run_in_c():
+    """The common CSR instructions have C semantics: the compiled loop does not stop for them."""
+    from mcusim.isa.spec import INSTRUCTIONS
+    from mcusim.simulator.cengine.opgen import OP_INDEX
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    for e in INSTRUCTIONS:
+        if e.mnemonic in ("csrrw", "csrrs", "csrrc", "csrrwi", "csrrsi", "csrrci"):
+            assert binding.SEM_FILE[OP_INDEX[id(e)]] == 3, e.key
+
+
+def _trace(source: str, cores: int, engine: str, **kwargs) -> str:
+    import io
+    image = read_elf(to_elf(assemble(source, "<trace>")), "<trace>")
+    out = io.StringIO()
+    cluster = Cluster(image, load_config(), cores=cores, engine=engine, trace=out, **kwargs)
+    cluster.run()
+    assert cluster.engine_used == engine
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trace_identical(seed, monkeypatch):
+    """--trace on the compiled engine: the same lines as the reference's, in the same order (C's
+    records interleaved with the instructions the reference executes: CSRs it hands back, barriers,
+    DMA, exits), also when the record buffer fills up many times (a small one here)."""
+    from mcusim.simulator.cengine.engine import CEngine
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    monkeypatch.setattr(CEngine, "TRACE_CAPACITY", 7)
+    source = generate(seed, blocks=12)
+    cores = [1, 3, 8][seed]
+    py, c = _trace(source, cores, "py"), _trace(source, cores, "c")
+    assert py.count("\n") > 200
+    assert py == c
+
+
+def test_trace_filters_identical():
+    """The core and cycle filters of --trace give the reference's lines on the compiled engine."""
+    kwargs = {"trace_cores": {1, 6}, "trace_window": (20, 90)}
+    py, c = _trace(CSR_PROGRAM, 8, "py", **kwargs), _trace(CSR_PROGRAM, 8, "c", **kwargs)
+    assert py and py == c
+    assert {line.split()[1] for line in py.splitlines()} == {"c1", "c6"}

@@ -21,7 +21,7 @@ from mcusim.isa.ext.xfvec import ALWAYS_ILLEGAL
 from mcusim.simulator.cengine.opgen import SPECIALISED_ISSUE
 
 # Registers the random code must not write: x0 is fine (writes dropped); these hold pointers.
-RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (loop count)
+RESERVED = {2, 8, 9, 31, 30}            # sp, s0 (own slice), s1 (shared), t6 (walking ptr), t5 (= 4, its step)
 DEST_REGS = [r for r in range(32) if r not in RESERVED]
 SLICE = 1024                             # bytes of TCDM per core
 TCDM = 0x1000_0000
@@ -74,7 +74,7 @@ def _operand_text(rng: random.Random, entry: Instr) -> str:
     return f"{entry.mnemonic} {''.join(parts).replace(',', ', ')}"
 
 
-def _memory_op(rng: random.Random) -> str:
+def _memory_op(rng: random.Random, isa: str = DEFAULT_ISA) -> str:
     reg = rng.choice(DEST_REGS)
     freg = rng.randrange(32)
     off = rng.randrange(0, SLICE - 8, 4)
@@ -98,7 +98,13 @@ def _memory_op(rng: random.Random) -> str:
         f"p.sh {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.lbu {format_operand('rd', reg, 0)}, 4(t6!)",
         f"p.sb {format_operand('rd', reg, 0)}, 4(t6!)",
-    ])
+        f"lb {format_operand('rd', reg, 0)}, {off + rng.randrange(4)}({base})",
+    ] + ([                                    # register post-increment (Xpulpv2 spelling only)
+        f"p.lw {format_operand('rd', reg, 0)}, t5(t6!)",
+        f"p.sw {format_operand('rd', reg, 0)}, t5(t6!)",
+        f"p.lh {format_operand('rd', reg, 0)}, t5(t6!)",
+        f"p.lhu {format_operand('rd', reg, 0)}, t5(t6!)",
+    ] if isa == "xpulpv2" else []))
 
 
 def _block(rng: random.Random, label: int, isa: str = DEFAULT_ISA) -> list[str]:
@@ -111,7 +117,7 @@ def _block(rng: random.Random, label: int, isa: str = DEFAULT_ISA) -> list[str]:
         if r < 0.65:
             body.append(_operand_text(rng, rng.choice(HOT_BY_ISA[isa] if r < 0.33 else compute)))
         else:
-            body.append(_memory_op(rng))
+            body.append(_memory_op(rng, isa))
     if kind < 0.25:
         # a hardware loop over the first instructions (no memory walking past the slice)
         n = rng.randint(2, 5)
@@ -160,7 +166,8 @@ def generate(seed: int, blocks: int = 20, isa: str = DEFAULT_ISA) -> str:
            f"    li t1, {SLICE}",
            "    mul t1, t1, t0",
            "    add s0, s0, t1",
-           f"    li s1, {SHARED:#x}"]
+           f"    li s1, {SHARED:#x}",
+           "    li t5, 4"]
     for r in DEST_REGS:
         if r in (5, 6):
             continue

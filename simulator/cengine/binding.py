@@ -10,7 +10,7 @@ from mcusim.simulator.cengine.opgen import OP_INDEX, OP_INVALID, slot_plan
 from mcusim.simulator.operands import scoreboard_use
 
 TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
-SEM_FILE: list[int] = []   # per op: 1 sem_int.c, 2 sem_fp.c, 0 the Python reference (set by load())
+SEM_FILE: list[int] = []   # per op: 1 sem_int.c, 2 sem_fp.c, 3 sem_sys.c, 0 the reference (set by load())
 
 _MODULE: Any = None
 _TRIED = False
@@ -27,8 +27,8 @@ def load() -> Any:
                 raise ImportError("stale build: the instruction table changed (rebuild with pip install .)")
             _MODULE = _mcusim_c
             lib = _mcusim_c.lib
-            SEM_FILE[:] = [1 if lib.mcu_sem_int_supports(op) else 2 if lib.mcu_sem_fp_supports(op) else 0
-                           for op in range(OP_INVALID + 1)]
+            SEM_FILE[:] = [1 if lib.mcu_sem_int_supports(op) else 2 if lib.mcu_sem_fp_supports(op)
+                           else 3 if lib.mcu_sem_sys_supports(op) else 0 for op in range(OP_INVALID + 1)]
         except ImportError:
             _MODULE = None
     return _MODULE

@@ -15,7 +15,7 @@ if ROOT not in sys.path:
 
 from mcusim.simulator.cengine.opgen import ops_header  # noqa: E402  (needs ROOT on sys.path)
 
-SOURCES = ["engine.c", "ieee754.c"]   # engine.c includes sem_int.c and sem_fp.c
+SOURCES = ["engine.c", "ieee754.c", "fp_fast_check.c"]   # engine.c includes sem_int.c, sem_fp.c and sem_sys.c
 
 CDEF = """
 typedef struct {
@@ -43,6 +43,10 @@ typedef struct McuCore {
 } McuCore;
 
 typedef struct { int64_t start, end, base_word; } McuDma;
+typedef struct {
+    int64_t cycle; uint32_t pc, word, acc_addr, acc_size; uint32_t vals[3]; int8_t regs[3];
+    uint8_t core, acc_valid, acc_store;
+} McuTraceRec;
 typedef struct McuCluster {
     McuCore cores[9];
     int64_t ready[9];
@@ -68,6 +72,8 @@ typedef struct McuCluster {
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
     int64_t *l0, *l1_tag, *l1_ready;
     int32_t *l1_next;
+    int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
+    McuTraceRec *trace_buf;
 } McuCluster;
 int mcu_run(McuCluster *cl, int64_t horizon);
 
@@ -76,6 +82,7 @@ void mcu_advance(McuCore *c, uint32_t pc, uint32_t size);
 int mcu_supported(int op);
 int mcu_sem_int_supports(int op);
 int mcu_sem_fp_supports(int op);
+int mcu_sem_sys_supports(int op);
 int mcu_num_ops(void);
 
 """

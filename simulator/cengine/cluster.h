@@ -23,8 +23,19 @@ enum { MCU_S_LOAD_USE, MCU_S_JR, MCU_S_BRANCH, MCU_S_JUMP, MCU_S_MULH, MCU_S_DIV
 /* events, in simulator.cluster.EVENTS order */
 enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_E_TCDM, MCU_E_L2, MCU_E_FPU, MCU_E_FPU_VEC };
 
-/* run results */
-enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3 };
+/* run results (MCU_RUN_TRACE: the trace buffer is full; Python empties it and resumes the loop) */
+enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4 };
+
+/* One executed instruction for --trace (Cluster._trace_line formats it): its issue cycle, core index,
+ * pc and word, the values of the registers it wrote (regs: scoreboard indices as McuInsn.writes,
+ * f registers + 32; -1 none) and its memory access. */
+typedef struct {
+    int64_t cycle;
+    uint32_t pc, word, acc_addr, acc_size;
+    uint32_t vals[3];
+    int8_t regs[3];
+    uint8_t core, acc_valid, acc_store;
+} McuTraceRec;
 
 typedef struct {
     int64_t start, end, base_word;
@@ -65,6 +76,13 @@ typedef struct McuCluster {
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
     int64_t *l0, *l1_tag, *l1_ready;
     int32_t *l1_next;
+    /* --trace (off when trace is 0): records of the instructions C executes, of the cores in
+     * trace_cores (a bit per core index) issued in [trace_lo, trace_hi); trace_n of trace_cap used */
+    int32_t trace;
+    uint32_t trace_cores;
+    int64_t trace_lo, trace_hi;
+    int32_t trace_n, trace_cap;
+    McuTraceRec *trace_buf;
 } McuCluster;
 
 int mcu_run(McuCluster *cl, int64_t horizon);

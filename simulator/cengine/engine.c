@@ -6,6 +6,7 @@
 #include "mcu.h"
 #include "sem_int.c"
 #include "sem_fp.c"
+#include "sem_sys.c"
 
 #define MCU_EXPORT __attribute__((visibility("default")))
 #define MCU_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -160,6 +161,26 @@ static inline void profile_step(McuCluster *cl, McuCore *c, int index, uint32_t 
     cl->prof_t[index] = t;
 }
 
+/* --trace: record the instruction core `index` just executed (Cluster._trace_line's content) */
+static inline void trace_record(McuCluster *cl, const McuCore *c, const McuInsn *d, int index, uint32_t pc) {
+    if (!(cl->trace_cores >> index & 1u) || c->issue_cycle < cl->trace_lo || c->issue_cycle >= cl->trace_hi)
+        return;
+    McuTraceRec *r = &cl->trace_buf[cl->trace_n++];
+    r->cycle = c->issue_cycle;
+    r->pc = pc;
+    r->word = d->word;
+    r->core = (uint8_t)index;
+    for (int k = 0; k < 3; k++) {
+        int w = k < d->nwrites ? d->writes[k] & 0x7F : -1;
+        r->regs[k] = (int8_t)w;
+        r->vals[k] = w < 0 ? 0 : w < 32 ? c->x[w] : c->f[w - 32];
+    }
+    r->acc_valid = (uint8_t)c->acc_valid;
+    r->acc_store = (uint8_t)c->acc_store;
+    r->acc_addr = c->acc_addr;
+    r->acc_size = c->acc_size;
+}
+
 /* 1 if the profile table has an entry for pc */
 static inline int profiled(const McuCluster *cl, int64_t pc) {
     return !(pc & 1) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 1) < cl->prof_halves;
@@ -167,8 +188,9 @@ static inline int profiled(const McuCluster *cl, int64_t pc) {
 
 /* Issue the instruction d at pc of core c (cl->cores[index]) at cycle >= t. Returns 0 when done in C,
  * 1 when the Python reference must execute it (nothing has been changed then), 3 on a jump-to-self
- * hang. `prof`, `op` and `op_cls` are constants: the compiler makes a profiling copy, so a run without
- * the profile pays nothing, and plain copies: one per op of MCU_SPECIALISED_OPS (op, op_cls: that op
+ * hang (issue_impl: 4 when the trace buffer is full, nothing issued). `prof`, `op` and `op_cls` are
+ * constants: the compiler makes an instrumented copy (profile and/or trace, as cl says), so a plain
+ * run pays nothing, and plain copies: one per op of MCU_SPECIALISED_OPS (op, op_cls: that op
  * and its timing class) and a generic one (op = op_cls = -1: both read from d). */
 static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuCore *c, const McuInsn *d,
                                                            int index, uint32_t pc, uint32_t word_index,
@@ -197,14 +219,17 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->acc_valid = 0;
     c->taken = 0;
     int st;
-    if (prof) st = d->sem == 1 ? mcu_sem_int(c, m, d) : mcu_sem_fp(c, m, d);
-    else if (op < 0) st = d->sem == 1 ? sem_int_inline(c, m, d, opcode) : sem_fp_inline(c, m, d, opcode);
-    else {                                 /* one of the two folds to MCU_UNSUPPORTED */
+    if (prof) st = d->sem == 1 ? mcu_sem_int(c, m, d) : d->sem == 2 ? mcu_sem_fp(c, m, d) : mcu_sem_sys(c, m, d);
+    else if (op < 0)
+        st = d->sem == 1 ? sem_int_inline(c, m, d, opcode)
+             : d->sem == 2 ? sem_fp_inline(c, m, d, opcode) : sem_sys_inline(c, m, d, opcode);
+    else {                                 /* all but one fold to MCU_UNSUPPORTED */
         st = sem_int_inline(c, m, d, op);
         if (st == MCU_UNSUPPORTED) st = sem_fp_inline(c, m, d, op);
+        if (st == MCU_UNSUPPORTED) st = sem_sys_inline(c, m, d, op);
     }
     if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
-    if (prof) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
+    if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (MCU_UNLIKELY(fetch_miss)) {
         ifetch_miss(cl, index, pc, t, 1);
         c->stalls[MCU_S_IMISS] += fetched - t;
@@ -294,6 +319,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     advance(c, pc, d->size);
     if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
     cl->ready[index] = end;
+    if (prof && cl->trace) trace_record(cl, c, d, index, pc);
     return 0;
 }
 
@@ -333,8 +359,9 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     if (MCU_UNLIKELY(!d->sem)) return 1;
     if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, pc, word_index, t);
     /* the reference keeps the counters of instructions outside the table */
-    if (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index])))
+    if (cl->profile && (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
         return 1;
+    if (cl->trace && cl->trace_n >= cl->trace_cap) return 4;   /* full: Python empties it first */
     return issue_body(cl, c, d, index, pc, word_index, t, 1, -1, -1);
 }
 
@@ -398,8 +425,9 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
             if (MCU_UNLIKELY(st)) {
                 cl->exit_core = only;
                 cl->exit_cycle = t;
-                cl->resume_index = (only - (int)(t % n) + n) % n;
-                return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
+                /* resume after this core, or (a full trace buffer: it did not issue) at it */
+                cl->resume_index = (only - (int)(t % n) + n) % n - (st == 4);
+                return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
             }
             continue;
         }
@@ -419,8 +447,8 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
                 if (MCU_UNLIKELY(st)) {
                     cl->exit_core = index;
                     cl->exit_cycle = t;
-                    cl->resume_index = i;
-                    return st == 3 ? MCU_RUN_HANG : MCU_RUN_PYTHON;
+                    cl->resume_index = i - (st == 4);
+                    return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
                 }
             }
             int64_t r = ready[index];
@@ -436,5 +464,5 @@ static __attribute__((noinline)) int run_plain(McuCluster *cl, int64_t horizon) 
 static __attribute__((noinline)) int run_prof(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 1); }
 
 MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
-    return cl->profile ? run_prof(cl, horizon) : run_plain(cl, horizon);
+    return cl->profile || cl->trace ? run_prof(cl, horizon) : run_plain(cl, horizon);
 }

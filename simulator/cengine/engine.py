@@ -330,6 +330,31 @@ class CEngine:
         st.profile = 1
         return int(st.mem.code_base), halves
 
+    TRACE_CAPACITY = 4096
+
+    def enable_trace(self, cores: set[int] | None, window: tuple[int, int], core_ids: list[int]) -> None:
+        """Record the instructions the C loop executes for --trace: those of `cores` (ids; None:
+        all) issued in [window[0], window[1]) (cycles). Cluster._write_c_trace formats them."""
+        st = self.state
+        st.trace_cores = sum(1 << i for i, cid in enumerate(core_ids) if cores is None or cid in cores)
+        st.trace_lo, st.trace_hi = window[0], min(window[1], (1 << 62) - 1)
+        self._trace_buf = self.ffi.new("McuTraceRec[]", self.TRACE_CAPACITY)
+        st.trace_buf, st.trace_cap, st.trace_n = self._trace_buf, self.TRACE_CAPACITY, 0
+        st.trace = 1
+
+    def drain_trace(self) -> list[tuple]:
+        """The recorded instructions, oldest first, as (cycle, core index, pc, word, ((scoreboard
+        index, value), ...), (address, is store) or None); the buffer is emptied."""
+        st = self.state
+        out = []
+        for k in range(st.trace_n):
+            r = self._trace_buf[k]
+            writes = tuple((r.regs[j], r.vals[j]) for j in range(3) if r.regs[j] >= 0)
+            access = (r.acc_addr, bool(r.acc_store)) if r.acc_valid else None
+            out.append((r.cycle, r.core, r.pc, r.word, writes, access))
+        st.trace_n = 0
+        return out
+
     def profile_arrays(self, index: int) -> tuple[Any, Any]:
         """(table, stall snapshot) of core `index`: cffi arrays the reference indexes like lists."""
         return self._prof_tables[index], self.state.prof_snap[index]

@@ -38,7 +38,7 @@ typedef struct {
     int32_t imm[3];
     uint32_t word;
     /* for the timing model (engine.c), filled by Python from the table: timing class, which
-     * semantics file (1 int, 2 fp, 0 none), scoreboard indices read (x0 left out; f registers +32),
+     * semantics file (1 int, 2 fp, 3 sys, 0 none), scoreboard indices read (x0 left out; f registers +32),
      * written (0x80 marks the post-increment write of rs1), and the last x register written (-1: none) */
     uint8_t cls, sem, nreads, nwrites;
     uint8_t reads[4], writes[3];
@@ -190,9 +190,11 @@ static inline int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint
 /* Semantic dispatch (each returns MCU_UNSUPPORTED for ops it does not implement). */
 int mcu_sem_int(McuCore *c, McuMem *m, const McuInsn *d);
 int mcu_sem_fp(McuCore *c, McuMem *m, const McuInsn *d);
+int mcu_sem_sys(McuCore *c, McuMem *m, const McuInsn *d);   /* the cluster loop only (sem_sys.c) */
 /* 1 if the file implements op */
 int mcu_sem_int_supports(int op);
 int mcu_sem_fp_supports(int op);
+int mcu_sem_sys_supports(int op);
 
 /* engine.c: one instruction without timing (next_pc, taken, last access reset first), then retire */
 int mcu_exec(McuCore *c, McuMem *m, const McuInsn *d);

@@ -42,6 +42,20 @@ SPECIALISED_ISSUE = (
     "flw", "fsw", "flh", "fsh", "fmv.w.x", "fmv.x.w", "fmadd.s", "fadd.s", "fmul.s", "fmadd.h",
     "vfdotpex.s.h", "vfmac.h", "vfmac.r.h", "vfmul.r.h", "vfadd.h", "vfcpka.h.s", "pv.max.h",
     "pv.cmpgt.h",
+    # the rest of the kernel library's ops, what compilers emit around them, the FP ops of
+    # tools/bench_matrix.py's classes, and the CSR reads (core_id, mcycle)
+    "auipc", "sll", "srl", "sra", "slti", "sltiu", "ori", "xori", "lb",
+    "mulh", "mulhu", "div", "divu", "rem", "remu", "p.minu", "p.maxu", "p.abs", "p.clip",
+    "p.extract", "p.extractu", "p.exths", "p.exthz", "p.extbs", "p.extbz",
+    "p.lw [reg post-inc]", "p.lh [reg post-inc]", "p.lhu [reg post-inc]", "p.sw [reg post-inc]",
+    "fsub.s", "fdiv.s", "fmsub.s", "fnmsub.s", "fnmadd.s", "fmin.s", "fmax.s", "feq.s", "flt.s", "fle.s",
+    "fsgnj.s", "fsgnjn.s", "fsgnjx.s", "fcvt.w.s", "fcvt.s.w", "fcvt.wu.s", "fcvt.s.wu", "fclass.s",
+    "fadd.h", "fsub.h", "fmul.h", "fmsub.h", "fnmsub.h", "fmin.h", "fmax.h", "feq.h", "flt.h", "fle.h",
+    "fsgnj.h", "fsgnjn.h", "fsgnjx.h", "fcvt.h.s", "fcvt.s.h", "fmv.h.x", "fmv.x.h",
+    "fmulex.s.h", "fmacex.s.h", "vfsub.h", "vfmul.h", "vfmax.h", "vfmin.h", "vfmre.h", "vfadd.r.h",
+    "vfsub.r.h", "vfmax.r.h", "vfdotpex.s.r.h", "vfsgnj.h", "vfsgnjn.h", "vfmv.x.h", "vfmv.h.x",
+    "pv.add.h", "pv.sub.h", "pv.dotsp.h", "pv.sdotsp.h",
+    "csrrs", "csrrw",
 )
 
 OP_INDEX: dict[int, int] = {id(e): i for i, e in enumerate(INSTRUCTIONS)}
@@ -78,11 +92,15 @@ def ops_header() -> str:
     unknown = [k for k in SPECIALISED_ISSUE if k not in by_key]
     if unknown:
         raise ValueError(f"SPECIALISED_ISSUE names ops not in the table: {unknown}")
+    if len(set(SPECIALISED_ISSUE)) != len(SPECIALISED_ISSUE):
+        raise ValueError("SPECIALISED_ISSUE names an op twice")
     lines += ["", "/* X(op, timing class) for each op with its own issue-path copy (opgen.SPECIALISED_ISSUE) */",
               "#define MCU_SPECIALISED_OPS(X) \\"]
     lines += [f"    X({by_key[k][1]}, MCU_T_{by_key[k][0].timing.upper()}) \\" for k in SPECIALISED_ISSUE]
     lines += ["    /* end */"]
-    lines += ["", f"#define MCU_NUM_OPS {len(names)}", f"#define MCU_OP_INVALID {OP_INVALID}", ""]
+    from mcusim.simulator.hart import MISA    # one value for both engines' misa CSR
+    lines += ["", f"#define MCU_NUM_OPS {len(names)}", f"#define MCU_OP_INVALID {OP_INVALID}",
+              f"#define MCU_MISA {MISA:#010x}u", ""]
     flags = ", ".join("1" if is_vector_fp(e) else "0" for e in INSTRUCTIONS)
     lines += ["/* 1 for the smallFloat vector ops (isa.timing.is_vector_fp): the fpu_vec_ops event */",
               f"static const unsigned char MCU_VECTOR_FP[MCU_NUM_OPS + 1] = {{{flags}, 0}};", "", "#endif", ""]

@@ -1,5 +1,6 @@
 /* Floating-point semantics in C: RV32F, Zfh, Xfvec, Xfaux. The twin of isa/ext/rv32f.py, zfh.py,
- * xfvec.py; arithmetic through ieee754.c.
+ * xfvec.py; arithmetic through the inline fast paths of fp_fast.h and dotpex_fast.h, which fall back
+ * to the exact functions of ieee754.c for what they do not cover.
  *
  * Order inside every handler, as in the Python reference: resolve the rounding mode (a reserved one traps
  * before anything is read or written), do the memory access, compute, accrue flags, write the result.
@@ -8,6 +9,7 @@
  * mcu_write_half; vector (Xfvec) registers are two raw FP16 lanes without boxing. */
 #include "mcu.h"
 #include "dotpex_fast.h"
+#include "fp_fast.h"
 
 #define F32 (&MCU_F32)
 #define F16 (&MCU_F16)
@@ -69,8 +71,8 @@ static inline int v_compare(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep
 static inline int v_fma(McuCore *c, const McuInsn *d, int neg_addend, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), v = c->f[d->rd], fl = 0;
-    uint32_t lo = mcu_fp_fma(F16, a & 0xFFFFu, b & 0xFFFFu, v & 0xFFFFu, rm, 0, neg_addend, &fl);
-    uint32_t hi = mcu_fp_fma(F16, a >> 16, b >> 16, v >> 16, rm, 0, neg_addend, &fl);
+    uint32_t lo = fast_fma_h(a & 0xFFFFu, b & 0xFFFFu, v & 0xFFFFu, rm, 0, neg_addend, &fl);
+    uint32_t hi = fast_fma_h(a >> 16, b >> 16, v >> 16, rm, 0, neg_addend, &fl);
     mcu_accrue(c, fl);
     mcu_wf(c, d->rd, pack(lo, hi));
     return MCU_OK;
@@ -139,7 +141,7 @@ static inline uint32_t class_block(uint32_t a) {
 #define FP_FMA(NAME, np, na)                                                                    \
     case MCU_OP_##NAME: {                                                                       \
         ROUNDING(d->rm);                                                                        \
-        uint32_t fl = 0, v = mcu_fp_fma(FMT, RD(d->rs1), RD(d->rs2), RD(d->rs3), rm, np, na, &fl); \
+        uint32_t fl = 0, v = FMA(RD(d->rs1), RD(d->rs2), RD(d->rs3), rm, np, na, &fl);          \
         mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
     }
 #define FP_MINMAX(NAME, fn)                                                                     \
@@ -169,21 +171,21 @@ static inline uint32_t class_block(uint32_t a) {
         uint32_t fl = 0, v = mcu_fp_from_int(FMT, c->x[d->rs1], is_signed, rm, &fl);            \
         mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
     }
-#define FP_PRECISION(P)                                                                         \
+#define FP_PRECISION(P, p)                                                                      \
     FP_FMA(FMADD_##P, 0, 0) FP_FMA(FMSUB_##P, 0, 1) FP_FMA(FNMSUB_##P, 1, 0) FP_FMA(FNMADD_##P, 1, 1) \
-    FP_ARITH(FADD_##P, mcu_fp_add) FP_ARITH(FSUB_##P, mcu_fp_sub)                               \
-    FP_ARITH(FMUL_##P, mcu_fp_mul) FP_ARITH(FDIV_##P, mcu_fp_div)                               \
+    FP_ARITH(FADD_##P, fast_add_##p) FP_ARITH(FSUB_##P, fast_sub_##p)                           \
+    FP_ARITH(FMUL_##P, fast_mul_##p) FP_ARITH(FDIV_##P, mcu_fp_div)                             \
     case MCU_OP_FSQRT_##P: {                                                                    \
         ROUNDING(d->rm);                                                                        \
         uint32_t fl = 0, v = mcu_fp_sqrt(FMT, RD(d->rs1), rm, &fl);                             \
         mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
     }                                                                                           \
     FP_SGNJ(FSGNJ_##P, b) FP_SGNJ(FSGNJN_##P, ~b) FP_SGNJ(FSGNJX_##P, a ^ b)                    \
-    FP_MINMAX(FMIN_##P, mcu_fp_min) FP_MINMAX(FMAX_##P, mcu_fp_max)                             \
+    FP_MINMAX(FMIN_##P, fast_min_##p) FP_MINMAX(FMAX_##P, fast_max_##p)                         \
     FP_TO_INT(FCVT_W_##P, 1) FP_TO_INT(FCVT_WU_##P, 0)                                          \
     FP_FROM_INT(FCVT_##P##_W, 1) FP_FROM_INT(FCVT_##P##_WU, 0)                                  \
     case MCU_OP_FCLASS_##P: mcu_wx(c, d->rd, mcu_fp_classify(FMT, RD(d->rs1))); return MCU_OK;  \
-    FP_COMPARE(FEQ_##P, mcu_fp_eq) FP_COMPARE(FLT_##P, mcu_fp_lt) FP_COMPARE(FLE_##P, mcu_fp_le)
+    FP_COMPARE(FEQ_##P, fast_eq_##p) FP_COMPARE(FLT_##P, fast_lt_##p) FP_COMPARE(FLE_##P, fast_le_##p)
 
 /* Every op this file implements (also the body of mcu_sem_fp_supports). */
 #define MCU_FP_OPS(X)                                                                                   \
@@ -248,7 +250,8 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
 #define WR WR_S
 #define SIGN 0x80000000u
 #define MASK 0xFFFFFFFFu
-    FP_PRECISION(S)
+#define FMA(a, b, c3, rm, np, na, fl) mcu_fp_fma(F32, a, b, c3, rm, np, na, fl)
+    FP_PRECISION(S, s)
     case MCU_OP_FMV_X_W: mcu_wx(c, d->rd, c->f[d->rs1]); return MCU_OK;
     case MCU_OP_FMV_W_X: mcu_wf(c, d->rd, c->x[d->rs1]); return MCU_OK;
 #undef FMT
@@ -256,6 +259,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
 #undef WR
 #undef SIGN
 #undef MASK
+#undef FMA
 
     /* --- Zfh ------------------------------------------------------------------------------------------- */
 #define FMT F16
@@ -263,45 +267,47 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
 #define WR WR_H
 #define SIGN 0x8000u
 #define MASK 0xFFFFu
-    FP_PRECISION(H)
+#define FMA(a, b, c3, rm, np, na, fl) fast_fma_h(a, b, c3, rm, np, na, fl)
+    FP_PRECISION(H, h)
 #undef FMT
 #undef RD
 #undef WR
 #undef SIGN
 #undef MASK
+#undef FMA
     /* fmv.x.h moves f[fs1][15:0] as it is (no NaN-box check), sign-extended */
     case MCU_OP_FMV_X_H: mcu_wx(c, d->rd, (uint32_t)(int32_t)(int16_t)(c->f[d->rs1] & 0xFFFFu)); return MCU_OK;
     case MCU_OP_FMV_H_X: mcu_write_half(c, d->rd, c->x[d->rs1]); return MCU_OK;
     case MCU_OP_FCVT_S_H: {
         ROUNDING(d->rm);   /* exact, but a reserved rm still traps */
-        uint32_t fl = 0, v = mcu_fp_convert(F16, F32, mcu_read_half(c, d->rs1), rm, &fl);
+        uint32_t fl = 0, v = fast_h_to_s(mcu_read_half(c, d->rs1), rm, &fl);
         mcu_accrue(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
     }
     case MCU_OP_FCVT_H_S: {
         ROUNDING(d->rm);
-        uint32_t fl = 0, v = mcu_fp_convert(F32, F16, c->f[d->rs1], rm, &fl);
+        uint32_t fl = 0, v = fast_s_to_h(c->f[d->rs1], rm, &fl);
         mcu_accrue(c, fl); mcu_write_half(c, d->rd, v); return MCU_OK;
     }
 
     /* --- Xfvec: no rm field; rounding ops use frm and trap when it is reserved ------------------------- */
-#define V_ADD(rep) v_arith(c, d, mcu_fp_add, rep)
-#define V_SUB(rep) v_arith(c, d, mcu_fp_sub, rep)
-#define V_MUL(rep) v_arith(c, d, mcu_fp_mul, rep)
+#define V_ADD(rep) v_arith(c, d, fast_add_h, rep)
+#define V_SUB(rep) v_arith(c, d, fast_sub_h, rep)
+#define V_MUL(rep) v_arith(c, d, fast_mul_h, rep)
 #define V_DIV(rep) v_arith(c, d, mcu_fp_div, rep)
 #define V_AVG(rep) v_arith(c, d, mcu_fp_average, rep)
-#define V_MIN(rep) v_minmax(c, d, mcu_fp_min, rep)
-#define V_MAX(rep) v_minmax(c, d, mcu_fp_max, rep)
+#define V_MIN(rep) v_minmax(c, d, fast_min_h, rep)
+#define V_MAX(rep) v_minmax(c, d, fast_max_h, rep)
 #define V_MAC(rep) v_fma(c, d, 0, rep)
 #define V_MRE(rep) v_fma(c, d, 1, rep)
 #define V_SGNJ(rep) v_sgnj(c, d, 0, rep)
 #define V_SGNJN(rep) v_sgnj(c, d, 1, rep)
 #define V_SGNJX(rep) v_sgnj(c, d, 2, rep)
-#define V_EQ(rep) v_compare(c, d, mcu_fp_eq, rep, 0, 0)
-#define V_NE(rep) v_compare(c, d, mcu_fp_eq, rep, 0, 1)
-#define V_LT(rep) v_compare(c, d, mcu_fp_lt, rep, 0, 0)
-#define V_GE(rep) v_compare(c, d, mcu_fp_le, rep, 1, 0)
-#define V_LE(rep) v_compare(c, d, mcu_fp_le, rep, 0, 0)
-#define V_GT(rep) v_compare(c, d, mcu_fp_lt, rep, 1, 0)
+#define V_EQ(rep) v_compare(c, d, fast_eq_h, rep, 0, 0)
+#define V_NE(rep) v_compare(c, d, fast_eq_h, rep, 0, 1)
+#define V_LT(rep) v_compare(c, d, fast_lt_h, rep, 0, 0)
+#define V_GE(rep) v_compare(c, d, fast_le_h, rep, 1, 0)
+#define V_LE(rep) v_compare(c, d, fast_le_h, rep, 0, 0)
+#define V_GT(rep) v_compare(c, d, fast_lt_h, rep, 1, 0)
 #define V_DOTP(rep) v_dotp(c, d, 0, rep)
 #define V_DOTPEX(rep) v_dotp(c, d, 1, rep)
     VPAIR(VFADD, V_ADD) VPAIR(VFSUB, V_SUB) VPAIR(VFMUL, V_MUL) VPAIR(VFDIV, V_DIV)
@@ -348,8 +354,8 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
     case MCU_OP_VFCPKA_H_S: {
         ROUNDING(7);
         uint32_t fl = 0;
-        uint32_t lo = mcu_fp_convert(F32, F16, c->f[d->rs1], rm, &fl);
-        uint32_t hi = mcu_fp_convert(F32, F16, c->f[d->rs2], rm, &fl);
+        uint32_t lo = fast_s_to_h(c->f[d->rs1], rm, &fl);
+        uint32_t hi = fast_s_to_h(c->f[d->rs2], rm, &fl);
         mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
     }
 

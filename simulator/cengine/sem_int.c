@@ -25,10 +25,11 @@ static inline uint32_t sra32(uint32_t a, unsigned s) { return (uint32_t)((int32_
 static inline int32_t s32v(uint32_t a) { return (int32_t)a; }
 
 /* --- memory ------------------------------------------------------------------------------------- */
-/* Out of line (tail-called): calls inside the switch would make every op pay a stack frame. */
-#define MCU_OUTLINE __attribute__((noinline))
+/* Inlined: every load and store op has its own issue function (opgen.SPECIALISED_ISSUE), where the
+ * access folds to straight-line code with its size and step constant. */
+#define MCU_MEM_INLINE inline __attribute__((always_inline))
 
-static MCU_OUTLINE int load_rd(McuCore *c, McuMem *m, const McuInsn *d, uint32_t addr, int size, int sign) {
+static MCU_MEM_INLINE int load_rd(McuCore *c, McuMem *m, const McuInsn *d, uint32_t addr, int size, int sign) {
     uint32_t v;
     int st = mcu_load(c, m, addr, size, sign, &v);
     if (st != MCU_OK) return st;
@@ -36,7 +37,7 @@ static MCU_OUTLINE int load_rd(McuCore *c, McuMem *m, const McuInsn *d, uint32_t
 }
 
 /* access at x[rs1], then x[rs1] += step, then x[rd] = data (the data wins when rd == rs1) */
-static MCU_OUTLINE int load_post(McuCore *c, McuMem *m, const McuInsn *d, uint32_t step, int size, int sign) {
+static MCU_MEM_INLINE int load_post(McuCore *c, McuMem *m, const McuInsn *d, uint32_t step, int size, int sign) {
     uint32_t base = RS1, v;
     int st = mcu_load(c, m, base, size, sign, &v);
     if (st != MCU_OK) return st;
@@ -44,7 +45,7 @@ static MCU_OUTLINE int load_post(McuCore *c, McuMem *m, const McuInsn *d, uint32
     RET(v);
 }
 
-static MCU_OUTLINE int store_post(McuCore *c, McuMem *m, const McuInsn *d, uint32_t step, int size) {
+static MCU_MEM_INLINE int store_post(McuCore *c, McuMem *m, const McuInsn *d, uint32_t step, int size) {
     uint32_t base = RS1;
     int st = mcu_store(c, m, base, size, RS2);
     if (st != MCU_OK) return st;

@@ -1,0 +1,167 @@
+/* Differential checking of the inline FP fast paths (fp_fast.h, dotpex_fast.h) against the exact
+ * functions of ieee754.c, for tests/test_cengine_fp_fast.py and tools/fp_fast_soak.py: one operation
+ * on given operands (mcu_fp_fast_op / mcu_fp_exact_op), and a loop over random biased operands that
+ * counts the differences (mcu_fp_fast_soak), so that millions of operand sets take seconds. */
+#include <stdint.h>
+
+#include "ieee754.h"
+#include "fp_fast.h"
+#include "dotpex_fast.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Operation ids (tests/test_cengine_fp_fast.py FAST_OPS lists their names in this order). */
+enum { ADD_H, SUB_H, MUL_H, FMADD_H, FMSUB_H, FNMSUB_H, FNMADD_H, ADD_S, SUB_S, MUL_S, CVT_H_S, CVT_S_H,
+       EQ_H, LT_H, LE_H, MIN_H, MAX_H, EQ_S, LT_S, LE_S, MIN_S, MAX_S, DOTPEX_S_H, NUM_FAST_OPS };
+
+EXPORT int mcu_fp_fast_num_ops(void) { return NUM_FAST_OPS; }
+
+EXPORT uint32_t mcu_fp_fast_op(int op, uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *fl) {
+    switch (op) {
+    case ADD_H: return fast_add_h(0, a, b, rm, fl);
+    case SUB_H: return fast_sub_h(0, a, b, rm, fl);
+    case MUL_H: return fast_mul_h(0, a, b, rm, fl);
+    case FMADD_H: return fast_fma_h(a, b, c, rm, 0, 0, fl);
+    case FMSUB_H: return fast_fma_h(a, b, c, rm, 0, 1, fl);
+    case FNMSUB_H: return fast_fma_h(a, b, c, rm, 1, 0, fl);
+    case FNMADD_H: return fast_fma_h(a, b, c, rm, 1, 1, fl);
+    case ADD_S: return fast_add_s(0, a, b, rm, fl);
+    case SUB_S: return fast_sub_s(0, a, b, rm, fl);
+    case MUL_S: return fast_mul_s(0, a, b, rm, fl);
+    case CVT_H_S: return fast_s_to_h(a, rm, fl);
+    case CVT_S_H: return fast_h_to_s(a, rm, fl);
+    case EQ_H: return fast_eq_h(0, a, b, fl);
+    case LT_H: return fast_lt_h(0, a, b, fl);
+    case LE_H: return fast_le_h(0, a, b, fl);
+    case MIN_H: return fast_min_h(0, a, b, fl);
+    case MAX_H: return fast_max_h(0, a, b, fl);
+    case EQ_S: return fast_eq_s(0, a, b, fl);
+    case LT_S: return fast_lt_s(0, a, b, fl);
+    case LE_S: return fast_le_s(0, a, b, fl);
+    case MIN_S: return fast_min_s(0, a, b, fl);
+    case MAX_S: return fast_max_s(0, a, b, fl);
+    default: {                                    /* DOTPEX_S_H: the double path, else the exact one */
+        uint32_t v;
+        if (mcu_dotpex_double(a, b, c, rm, &v, fl)) return v;
+        return mcu_fp_dotpex_h(a, b, c, rm, fl);
+    }
+    }
+}
+
+EXPORT uint32_t mcu_fp_exact_op(int op, uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *fl) {
+    const mcu_fmt *H = &MCU_F16, *S = &MCU_F32;
+    switch (op) {
+    case ADD_H: return mcu_fp_add(H, a, b, rm, fl);
+    case SUB_H: return mcu_fp_sub(H, a, b, rm, fl);
+    case MUL_H: return mcu_fp_mul(H, a, b, rm, fl);
+    case FMADD_H: return mcu_fp_fma(H, a, b, c, rm, 0, 0, fl);
+    case FMSUB_H: return mcu_fp_fma(H, a, b, c, rm, 0, 1, fl);
+    case FNMSUB_H: return mcu_fp_fma(H, a, b, c, rm, 1, 0, fl);
+    case FNMADD_H: return mcu_fp_fma(H, a, b, c, rm, 1, 1, fl);
+    case ADD_S: return mcu_fp_add(S, a, b, rm, fl);
+    case SUB_S: return mcu_fp_sub(S, a, b, rm, fl);
+    case MUL_S: return mcu_fp_mul(S, a, b, rm, fl);
+    case CVT_H_S: return mcu_fp_convert(S, H, a, rm, fl);
+    case CVT_S_H: return mcu_fp_convert(H, S, a, rm, fl);
+    case EQ_H: return mcu_fp_eq(H, a, b, fl);
+    case LT_H: return mcu_fp_lt(H, a, b, fl);
+    case LE_H: return mcu_fp_le(H, a, b, fl);
+    case MIN_H: return mcu_fp_min(H, a, b, fl);
+    case MAX_H: return mcu_fp_max(H, a, b, fl);
+    case EQ_S: return mcu_fp_eq(S, a, b, fl);
+    case LT_S: return mcu_fp_lt(S, a, b, fl);
+    case LE_S: return mcu_fp_le(S, a, b, fl);
+    case MIN_S: return mcu_fp_min(S, a, b, fl);
+    case MAX_S: return mcu_fp_max(S, a, b, fl);
+    default: {                                    /* DOTPEX_S_H: the general sum of products */
+        static const mcu_fmt *const fmts[2] = {&MCU_F16, &MCU_F16};
+        uint32_t x[2] = {a & 0xFFFFu, a >> 16}, y[2] = {b & 0xFFFFu, b >> 16};
+        return mcu_fp_sum_of_products(S, 2, fmts, x, y, S, c, rm, fl);
+    }
+    }
+}
+
+/* --- random operands, biased to the hard cases ------------------------------------------------------ */
+static uint64_t next_u64(uint64_t *s) {          /* xorshift64* */
+    uint64_t x = *s;
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* One operand of format (eb, fb): exponent near `near` (a biased exponent) half of the time, else
+ * zeros/subnormals, near overflow and specials, around 1.0, or anywhere; significands random, all
+ * ones, just above or below a power of two, or with trailing zeros (halfway sums and products). */
+static uint32_t rand_operand(uint64_t *s, int eb, int fb, int near) {
+    const int es = (1 << eb) - 1, bias = es >> 1;
+    uint64_t r = next_u64(s);
+    int pick = (int)(r % 100), e;
+    r = next_u64(s);
+    if (pick < 50) {
+        static const int offs[] = {0, 0, 0, 1, -1, 2, -2, 10, -10, 11, -11, 12, -12, 23, -23, 24, -24, 25, -25,
+                                   26, -26, 27, -27, 28, -28, 29, -29, 30, -30, 31, -31, 40, -40};
+        int k = (int)(r % (sizeof offs / sizeof offs[0]));
+        e = near + offs[k];
+        if ((r >> 8) % 4 == 0) e = near + (int)((r >> 16) % (uint64_t)(4 * fb + 17)) - 2 * fb - 8;
+    } else if (pick < 60) {
+        e = (int)(r % 4);
+    } else if (pick < 68) {
+        e = es - 3 + (int)(r % 4);
+    } else if (pick < 85) {
+        e = bias + (int)(r % 9) - 4;
+    } else {
+        e = (int)(r % (uint64_t)(es + 1));
+    }
+    if (e < 0) e = 0;
+    if (e > es) e = es;
+    r = next_u64(s);
+    if (e == es && r % 10 < 7) e = es - 1;     /* keep most operands finite */
+    uint32_t mask = (1u << fb) - 1u, f;
+    uint64_t q = next_u64(s);
+    int kind = (int)(r >> 8) % 100;
+    if (kind < 45) f = (uint32_t)q & mask;
+    else if (kind < 55) f = 0;
+    else if (kind < 62) f = mask;
+    else if (kind < 72) f = (uint32_t)q & 7u;
+    else if (kind < 82) f = mask ^ ((uint32_t)q & 7u);
+    else f = (uint32_t)q & mask & ~((1u << (1 + (int)((q >> 32) % (uint64_t)fb))) - 1u);
+    return (uint32_t)((r >> 40) & 1u) << (eb + fb) | (uint32_t)e << fb | f;
+}
+
+/* operand formats per op: 'h' half, 's' single, 'v' two halves (a, b of dotpex) */
+static void op_formats(int op, char *fa, char *fc) {
+    *fa = (op <= FNMADD_H || (op >= EQ_H && op <= MAX_H) || op == CVT_S_H) ? 'h' : op == DOTPEX_S_H ? 'v' : 's';
+    *fc = op == DOTPEX_S_H ? 's' : *fa;
+}
+
+static uint32_t operand(uint64_t *s, char fmt, int near_h, int near_s) {
+    if (fmt == 'h') return rand_operand(s, 5, 10, near_h);
+    if (fmt == 's') return rand_operand(s, 8, 23, near_s);
+    return rand_operand(s, 5, 10, near_h) | rand_operand(s, 5, 10, near_h) << 16;
+}
+
+/* Run n random operand sets of op in rounding mode rm (0..4; -1: a random mode per set) from seed;
+ * returns the number of differences (results or flags), the first one's operands in first[0..4]
+ * (a, b, c, rm, fast result) when there is one. */
+EXPORT int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32_t *first) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 0x1234567ull + (uint64_t)op;
+    if (!s) s = 1;
+    char fa, fc;
+    op_formats(op, &fa, &fc);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = next_u64(&s);
+        int near_h = 1 + (int)(r % 29), near_s = 1 + (int)((r >> 8) % 253);
+        uint32_t a = operand(&s, fa, near_h, near_s), b = operand(&s, fa, near_h, near_s);
+        uint32_t c = operand(&s, fc, near_h + ((fa == 'v') ? 0 : 0), near_s);
+        if (fa == 'v') c = rand_operand(&s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
+        int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
+        uint32_t f1 = 0, f2 = 0;
+        uint32_t v1 = mcu_fp_fast_op(op, a, b, c, m, &f1), v2 = mcu_fp_exact_op(op, a, b, c, m, &f2);
+        if (v1 != v2 || f1 != f2) {
+            if (!bad && first) { first[0] = a; first[1] = b; first[2] = c; first[3] = (uint32_t)m; first[4] = v1; }
+            bad++;
+        }
+    }
+    return bad;
+}

@@ -1,0 +1,160 @@
+"""The inline FP fast paths of the compiled engine (simulator/cengine/fp_fast.h, dotpex_fast.h)
+against the exact paths: ieee754.c (mcu_fp_*) and the Python reference (isa/ieee754.py). Results and
+flags must be identical for every operation and rounding mode.
+
+In CI: every pair (triple for the FMAs) of special values (zeros, subnormals, the normal range's
+edges, infinities, NaNs, overflow) in every mode, the windows where host arithmetic stops being exact
+(exponent differences around each limit), a seeded random sample run in C, and a random sample against
+the Python reference. The >= 10 M-per-op soak is tools/fp_fast_soak.py (outside CI)."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mcusim.isa import ieee754 as fp
+from mcusim.isa.ieee754 import F16, F32
+from mcusim.simulator.cengine.binding import load
+from tests.test_cengine_ieee754 import fma_specials, rand_op, specials
+
+# fp_fast_check.c's operation ids, in order: (name, operand format, Python reference)
+FAST_OPS = [
+    ("fadd.h", "h", lambda a, b, c, rm: fp.add(F16, a, b, rm)),
+    ("fsub.h", "h", lambda a, b, c, rm: fp.sub(F16, a, b, rm)),
+    ("fmul.h", "h", lambda a, b, c, rm: fp.mul(F16, a, b, rm)),
+    ("fmadd.h", "h", lambda a, b, c, rm: fp.fma(F16, a, b, c, rm, False, False)),
+    ("fmsub.h", "h", lambda a, b, c, rm: fp.fma(F16, a, b, c, rm, False, True)),
+    ("fnmsub.h", "h", lambda a, b, c, rm: fp.fma(F16, a, b, c, rm, True, False)),
+    ("fnmadd.h", "h", lambda a, b, c, rm: fp.fma(F16, a, b, c, rm, True, True)),
+    ("fadd.s", "s", lambda a, b, c, rm: fp.add(F32, a, b, rm)),
+    ("fsub.s", "s", lambda a, b, c, rm: fp.sub(F32, a, b, rm)),
+    ("fmul.s", "s", lambda a, b, c, rm: fp.mul(F32, a, b, rm)),
+    ("fcvt.h.s", "s", lambda a, b, c, rm: fp.convert(F32, F16, a, rm)),
+    ("fcvt.s.h", "h", lambda a, b, c, rm: fp.convert(F16, F32, a, rm)),
+    ("feq.h", "h", lambda a, b, c, rm: fp.eq(F16, a, b)),
+    ("flt.h", "h", lambda a, b, c, rm: fp.lt(F16, a, b)),
+    ("fle.h", "h", lambda a, b, c, rm: fp.le(F16, a, b)),
+    ("fmin.h", "h", lambda a, b, c, rm: fp.min_(F16, a, b)),
+    ("fmax.h", "h", lambda a, b, c, rm: fp.max_(F16, a, b)),
+    ("feq.s", "s", lambda a, b, c, rm: fp.eq(F32, a, b)),
+    ("flt.s", "s", lambda a, b, c, rm: fp.lt(F32, a, b)),
+    ("fle.s", "s", lambda a, b, c, rm: fp.le(F32, a, b)),
+    ("fmin.s", "s", lambda a, b, c, rm: fp.min_(F32, a, b)),
+    ("fmax.s", "s", lambda a, b, c, rm: fp.max_(F32, a, b)),
+    ("vfdotpex.s.h", "v", lambda a, b, c, rm: fp.dotpex_h(a, b, c, rm)),
+]
+NAMES = [op[0] for op in FAST_OPS]
+MODES = [fp.RNE, fp.RTZ, fp.RDN, fp.RUP, fp.RMM]
+
+
+@pytest.fixture(scope="module")
+def lib():
+    mod = load()
+    if mod is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .` (or python simulator/cengine/build.py)")
+    return mod
+
+
+def fast(mod, op: int, a: int, b: int, c: int, rm: int) -> tuple[int, int]:
+    flags = mod.ffi.new("uint32_t *")
+    return mod.lib.mcu_fp_fast_op(op, a, b, c, rm, flags), flags[0]
+
+
+def exact(mod, op: int, a: int, b: int, c: int, rm: int) -> tuple[int, int]:
+    flags = mod.ffi.new("uint32_t *")
+    return mod.lib.mcu_fp_exact_op(op, a, b, c, rm, flags), flags[0]
+
+
+def test_every_fast_op_is_listed(lib):
+    assert lib.lib.mcu_fp_fast_num_ops() == len(FAST_OPS)
+
+
+def _check_all(mod, op: int, cases, python: bool) -> None:
+    bad = []
+    ref = FAST_OPS[op][2]
+    for a, b, c, rm in cases:
+        got = fast(mod, op, a, b, c, rm)
+        want = ref(a, b, c, rm) if python else exact(mod, op, a, b, c, rm)
+        if tuple(got) != tuple(want):
+            bad.append(f"{NAMES[op]}({a:#x}, {b:#x}, {c:#x}, rm={rm}): fast {got[0]:#x}/{got[1]:#x} "
+                       f"exact {want[0]:#x}/{want[1]:#x}")
+    assert not bad, f"{len(bad)} differ:\n" + "\n".join(bad[:10])
+
+
+@pytest.mark.parametrize("op", range(len(FAST_OPS)), ids=NAMES)
+def test_special_values_every_mode(lib, op):
+    """All pairs of special values (for the FMAs: triples of a shorter list) in every mode, against
+    the Python reference."""
+    name, kind, _ = FAST_OPS[op]
+    if kind == "v":
+        hs = fma_specials(F16)
+        vals = [(x | y << 16) for x in hs[::2] for y in hs[1::3]]
+        cs = fma_specials(F32)
+        cases = [(a, b, c, rm) for rm in MODES for a in vals[::3] for b in vals[1::4] for c in cs]
+    elif "ma" in name or "ms" in name:
+        vals = fma_specials(F16)
+        cases = [(a, b, c, rm) for rm in MODES for a in vals for b in vals for c in vals]
+    else:
+        vals = specials(F16 if kind == "h" else F32)
+        cases = [(a, b, 0, rm) for rm in MODES for a in vals for b in vals]
+    _check_all(lib, op, cases, python=True)
+
+
+def _window_cases(rng: random.Random, kind: str, n: int):
+    """Operands whose exponents differ by amounts around the limits where host arithmetic stops being
+    exact (fadd.s: 28 bits; fmadd.h: a 53-bit window over product and addend), with significands
+    that make ties and near-ties (trailing zeros, all ones)."""
+    fmt = F16 if kind == "h" else F32
+    fb, bias = fmt.frac_bits, fmt.bias
+    fracs = [0, fmt.frac_mask, 1, fmt.frac_mask - 1, 1 << (fb - 1), (1 << (fb - 1)) + 1, (1 << (fb - 1)) - 1]
+    for _ in range(n):
+        ea = rng.randint(fb + 4, 2 * bias - 2) if kind == "s" else rng.randint(1, 30)
+        d = rng.randint(20, 34) if kind == "s" else rng.randint(0, 30)
+        eb = max(min(ea - d, 2 * bias), 0)
+        fa = rng.choice(fracs + [rng.getrandbits(fb)])
+        fbv = rng.choice(fracs + [rng.getrandbits(fb)])
+        a = rng.getrandbits(1) << fmt.sign_shift | ea << fb | fa
+        b = rng.getrandbits(1) << fmt.sign_shift | eb << fb | fbv
+        c = rng.getrandbits(1) << fmt.sign_shift | rng.randint(0, 30) << fb | rng.choice(fracs) if kind == "h" else 0
+        yield a, b, c, rng.choice(MODES)
+
+
+@pytest.mark.parametrize("op", range(len(FAST_OPS)), ids=NAMES)
+def test_exactness_windows_and_random_against_python(lib, op):
+    """Window edges and biased random operands, against the Python reference."""
+    name, kind, _ = FAST_OPS[op]
+    rng = random.Random(f"fp-fast/{name}")
+    cases = []
+    if kind in "hs":
+        cases += list(_window_cases(rng, kind, 600))
+        fmt = F16 if kind == "h" else F32
+        for _ in range(600):
+            near = rng.randint(1, fmt.exp_special - 1)
+            cases.append((rand_op(rng, fmt, near), rand_op(rng, fmt, near), rand_op(rng, fmt, near), rng.choice(MODES)))
+    else:
+        for _ in range(600):
+            near = rng.randint(1, 30)
+            a = rand_op(rng, F16, near) | rand_op(rng, F16, near) << 16
+            b = rand_op(rng, F16, near) | rand_op(rng, F16, near) << 16
+            cases.append((a, b, rand_op(rng, F32, near - 15 + 127 + rng.randint(-20, 20)), rng.choice(MODES)))
+    _check_all(lib, op, cases, python=True)
+
+
+@pytest.mark.parametrize("op", range(len(FAST_OPS)), ids=NAMES)
+def test_random_sample_in_c(lib, op):
+    """40,000 biased random operand sets per op (8,000 per rounding mode), fast against exact, in C."""
+    first = lib.ffi.new("uint32_t[5]")
+    for rm in MODES:
+        bad = lib.lib.mcu_fp_fast_soak(op, 8000, 7 + rm, rm, first)
+        assert bad == 0, (f"{NAMES[op]} rm={rm}: {bad} differ, first a={first[0]:#x} b={first[1]:#x} "
+                          f"c={first[2]:#x} fast={first[4]:#x}")
+
+
+def test_known_values(lib):
+    """The entries compute what their names say (1 + 2 = 3, 1 - 2 = -1)."""
+    ffi, l = lib.ffi, lib.lib
+    fl1, fl2 = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+    a, b = 0x3C00, 0x4000                       # 1.0, 2.0
+    assert l.mcu_fp_fast_op(0, a, b, 0, 0, fl1) == 0x4200   # 3.0
+    assert l.mcu_fp_exact_op(1, a, b, 0, 0, fl2) == 0xBC00  # -1.0
+    assert l.mcu_fp_fast_soak(0, 2000, 1, -1, ffi.NULL) == 0

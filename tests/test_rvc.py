@@ -385,3 +385,17 @@ def test_profiles_hold_rvc_and_check_the_expansion():
     assert decode(0x41C8, extensions=no_f).encoding.key == "c.lw"
     assert decode(0x61C8, extensions=no_f) is None                       # c.flw needs F
     assert decode(0x41C8, extensions=frozenset({"RV32I"})) is None      # no C at all
+
+
+def test_trace_of_compressed_code_is_identical_on_both_engines(tmp_path):
+    """--trace runs on the compiled engine too: its lines for compressed code equal the reference's."""
+    from mcusim.cli import main
+    src = tmp_path / "c.s"
+    src.write_text(".option rvc\n.globl _start\n_start:\n li a0, 5\n li a1, 0\n1: add a1, a1, a0\n"
+                   " addi a0, a0, -1\n bnez a0, 1b\n mv a0, a1\n li a7, 93\n ecall\n")
+    traces = []
+    for engine in ("c", "py"):
+        out = tmp_path / f"{engine}.txt"
+        assert main(["run", str(src), "--trace", str(out), "-q", "--engine", engine, "--exit-code", "program"]) == 15
+        traces.append(out.read_text())
+    assert traces[0] == traces[1] and "c.add a1,a0" in traces[0]

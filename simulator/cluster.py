@@ -220,6 +220,11 @@ class ClusterResult:
     def instret(self) -> int:
         return sum(c.hart.instret for c in self.cores)
 
+    @property
+    def ran(self) -> list[CoreModel]:
+        """The cores that took part in the run (reports and the energy model leave the others out)."""
+        return [c for c in self.cores if not (c.state == "off" and not c.hart.instret)]
+
 
 class Cluster:
     """The cluster: cores, TCDM banks, FPUs, event unit, DMA, under one simpy environment."""

@@ -64,5 +64,5 @@ def of_result(result, coeff: EnergyConfig | None = None) -> Energy:
     """The energy of a simulator.cluster.ClusterResult."""
     from mcusim.simulator.report import core_cycles
     cores = [{"cycles": core_cycles(c), "instret": c.hart.instret, "events": c.events}
-             for c in result.cores if not (c.state == "off" and not c.hart.instret)]
+             for c in result.ran]
     return estimate(cores, result.cycles, result.dma_bytes, coeff or result.config.energy)

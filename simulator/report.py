@@ -37,9 +37,7 @@ def core_cycles(core) -> int:
 
 def to_json(result: ClusterResult, program: str, error: Exception | None = None) -> dict[str, Any]:
     cores = []
-    for c in result.cores:
-        if c.state == "off" and not c.hart.instret:
-            continue
+    for c in result.ran:
         cores.append({
             "id": c.id,
             "cycles": core_cycles(c),

@@ -483,7 +483,7 @@ class _Emitter:
         if name is not None:
             return name
         name = f"{prog.name}_k{len(self.bodies)}"
-        text = prog.body if isinstance(prog.body, str) else prog.body.source()
+        text = prog.source()
         pre = name + "_"
         names = {t.name for t in prog.tensors}
         slots: dict[tuple[str, int], int] = {}      # (tensor, offset rounded as %hi does) -> slot

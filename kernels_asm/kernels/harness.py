@@ -126,6 +126,10 @@ class KernelProgram:
                 return t
         raise KeyError(name)
 
+    def source(self) -> str:
+        """The kernel body as assembly text."""
+        return self.body.source() if isinstance(self.body, Builder) else str(self.body)
+
 
 @dataclass
 class Simulation:
@@ -216,7 +220,7 @@ def _read(t: Tensor, raw: bytes) -> np.ndarray:
 
 def wrap(program: KernelProgram, addresses: Mapping[str, int], cores: int) -> str:
     """The complete SPMD program text around the kernel body."""
-    body = program.body.source() if isinstance(program.body, Builder) else str(program.body)
+    body = program.source()
     head = ["\t.text", "\t.globl _start", f"\t.equ NUM_CORES, {cores}"]
     for t in program.tensors:
         head.append(f"\t.equ {t.name}, {addresses[t.name]:#x}")
@@ -247,7 +251,7 @@ def wrap_dma(program: KernelProgram, addresses: Mapping[str, int], l2: Mapping[s
     """Controller-mode program: the cluster controller (core 8) moves the inputs (and any tensor
     with initial contents, `preset`) from L2 to the TCDM with the DMA, dispatches the kernel body to
     the workers (fork/join), and moves the outputs back."""
-    body = program.body.source() if isinstance(program.body, Builder) else str(program.body)
+    body = program.source()
     head = ["\t.text", "\t.globl _start", f"\t.equ NUM_CORES, {cores}"]
     for t in program.tensors:
         head.append(f"\t.equ {t.name}, {addresses[t.name]:#x}")

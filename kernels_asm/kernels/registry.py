@@ -183,8 +183,7 @@ def check_size(kdef: KernelDef, shape: Mapping[str, int], config: ClusterConfig)
 def missing_extensions(program: KernelProgram, config: ClusterConfig) -> set[str]:
     """The extensions `program` uses that the configured cores lack (core.extensions)."""
     from mcusim.isa.profiles import extensions_of_source, resolve
-    body = program.body.source() if hasattr(program.body, "source") else str(program.body)
-    return extensions_of_source(body) - resolve(config.core.extensions)
+    return extensions_of_source(program.source()) - resolve(config.core.extensions)
 
 
 def build_allowed(kdef: KernelDef, shape: dict, dtype: str, variant: str | None, cores: int,

@@ -8,7 +8,6 @@ missing, unreadable or truncated entry is a miss.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ def source_hash(*roots: Path) -> str:
     """A hash of the .py (and .h/.c) sources under `roots` (files or directories), memoised per process."""
     key = tuple(str(r) for r in roots)
     if key not in _HASHES:
+        import hashlib
         h = hashlib.sha256()
         for root in roots:
             files = [root] if root.is_file() else sorted(

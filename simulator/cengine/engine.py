@@ -11,7 +11,6 @@ views onto the C structs, so the reference code reads and writes the same memory
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -271,6 +270,8 @@ class CEngine:
     def _table_name(self, raw: bytes, halves: int) -> str | None:
         if halves < self.DISK_TABLE_HALVES or diskcache.cache_dir() is None:
             return None
+        import hashlib
+
         from mcusim import isa
         core = self.cluster.config.core
         h = hashlib.sha256(raw)

@@ -471,7 +471,8 @@ class Cluster:
 
     def _region_mark(self, core: CoreModel, name: str, begin: bool) -> None:
         # The region starts after its region_begin store and includes its region_end store.
-        snapshot = (core.issue_cycle + 1, core.hart.instret + 1, dict(core.stalls))
+        now = core.stalls.copy()     # a dict (reference) or engine.CounterView (compiled)
+        snapshot = (core.issue_cycle + 1, core.hart.instret + 1, now)
         if begin:
             core.regions_open[name] = snapshot
             return
@@ -479,7 +480,8 @@ class Cluster:
         if start is None:
             raise SimulationError(f"core {core.id}: region_end {name!r} without region_begin at "
                                   f"{describe_instruction(core.hart, core.hart.pc)}", "program")
-        stalls = {k: core.stalls[k] - start[2][k] for k in STALL_CAUSES}
+        before = start[2]
+        stalls = {k: now[k] - before[k] for k in STALL_CAUSES}
         # The region includes the region_end instruction itself.
         self.regions.setdefault(name, RegionRecord(name)).add(
             core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls,

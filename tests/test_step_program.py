@@ -226,3 +226,23 @@ def test_row_tile_geometry_covers_every_gradient_row() -> None:
                         sub, x0, x1 = out_rows_geom(g, a, b)
                         assert sub.ho == b - a and x0 - sub.pt == a * s - p
     assert Phase.FORWARD.value == "forward"
+
+
+def test_shared_body_renames_labels_and_refuses_tensor_symbols_outside_li() -> None:
+    """The emitter's kernel body: labels get the body's prefix (also when a label is written right
+    after a digit-free token), `li rd, TENSOR + off` reads the argument table, a tensor's name in a
+    comment or inside a longer symbol is not a use, and any other use is a LowerError."""
+    from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
+    tensors = [Tensor("X", (4, 4), "fp16"), Tensor("Y", (4,), "fp16", "output")]
+    ok = KernelProgram("k", "\tli a0, X + 8\n\tli a1, Y\nloop:  # X and Y here are comments\n"
+                            "\tlw t0, 0(a0)\n\tli t1, X_STRIDE\n\tbnez t0, loop\n\tj kernel_end\n", tensors)
+    em = step_program._Emitter(8, 0x10000000)
+    name = em.body(ok)
+    text = em.kernels[-1]
+    assert f"{name}_loop:" in text and f"bnez t0, {name}_loop" in text and f"j {name}_kernel_end" in text
+    assert f"li t1, {name}_X_STRIDE" in text and f".equ {name}_X_STRIDE, 8" in text
+    assert "li a0, X" not in text and "lui a0, %hi(0x10000000)" in text and "lui a1, %hi(0x10000004)" in text
+    assert em.slots[name] == [("X", 0), ("Y", 0)] and "addi a0, a0, 8" in text
+    for bad in ("\tla a0, X\n", "\taddi a0, a0, %lo(Y)\n", "\tlw a0, X(zero)\n"):
+        with pytest.raises(step_program.LowerError, match="used other than by li"):
+            step_program._Emitter(8, 0x10000000).body(KernelProgram("k", bad, tensors))

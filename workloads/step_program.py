@@ -436,7 +436,9 @@ def _hoist(code: StepCode) -> None:
 # Emitting the program
 # ------------------------------------------------------------------------------------------------
 
-_IDENT = re.compile(r"[A-Za-z_.$][\w.$]*")
+_IDENT_SPLIT = re.compile(r"([A-Za-z_.$][\w.$]*)")              # _IDENT, kept by re.split
+_TOKEN_SPLIT = re.compile(r"(?<![\w.$])([A-Za-z_.$][\w.$]*)")   # whole symbols only
+_COMMENT = re.compile(r"#.*")
 _LABEL = re.compile(r"^([A-Za-z_.$][\w.$]*):", re.M)
 
 
@@ -499,9 +501,14 @@ class _Emitter:
         mapping["NUM_CORES"] = f"{pre}NUM_CORES"
         mapping["kernel_end"] = f"{pre}kernel_end"
         head.append(f"\t.equ {pre}NUM_CORES, {self.cores}")
-        body = _IDENT.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
-        for t in prog.tensors:          # a tensor symbol left over (not in an li): an error, not a wrong address
-            if re.search(rf"(?<![\w.$]){re.escape(t.name)}(?![\w.$])", re.sub(r"#.*", "", body)):
+        parts = _IDENT_SPLIT.split(text)          # identifiers at the odd indices
+        get = mapping.get
+        parts[1::2] = [get(w, w) for w in parts[1::2]]
+        body = "".join(parts)
+        # a tensor symbol left over (not in an li): an error, not a wrong address
+        left = set(_TOKEN_SPLIT.split(_COMMENT.sub("", body))[1::2]) & names
+        for t in prog.tensors:
+            if t.name in left:
                 raise LowerError(f"kernel {prog.name}: tensor {t.name} used other than by li")
         tail = [f"{pre}kernel_end:", "\tbarrier", "\tlw ra, 12(sp)", "\taddi sp, sp, 16", "\tret"]
         self.kernels.append(f"# {prog.name}: " + ", ".join(f"{t.name}{list(t.shape)}" for t in prog.tensors))

@@ -53,6 +53,10 @@ class CounterView:
     def items(self):
         return [(n, self._array[i]) for i, n in enumerate(self._names)]
 
+    def copy(self) -> dict[str, int]:
+        """A plain dict snapshot (one slice of the C array rather than a lookup per name)."""
+        return dict(zip(self._names, self._array[0:len(self._names)]))
+
 
 class CauseView:
     """reg_cause as stall-cause names over the C array of cause indices."""

@@ -44,14 +44,14 @@ RESNET8_CONVS = ({"cin": 16, "cout": 16, "h": 32, "w": 32, "kernel": 3, "stride"
 
 
 # Kernel sets (`mcusim train --kernels`, the `reproduce` columns): kernel name -> variant forced in every
-# layer-phase. "library" is mcusim's own choice per shape; "trainlib" builds the Conv2D, PointWise and
-# DepthWise phases the way PULP-TrainLib's paper-era C kernels do (kernels_asm/kernels/conv_trainlib.py,
-# dw_trainlib.py: im2row element loops, 2x4 vfmac.h / fmadd.s matmul blocks, scalar depthwise
-# accumulation, a barrier per primitive); the layers without a TrainLib-style variant (TRAINLIB_MISSING)
-# keep the library's kernels.
-TRAINLIB_KINDS = ("conv2d", "pointwise", "depthwise")
-TRAINLIB_LAYERS = ("Conv2D", "PointWise", "DepthWise")      # their layer kinds (model.Layer.kind)
-TRAINLIB_MISSING = "Linear, the pools, ReLU, Add, the losses and the SGD update"
+# layer-phase. "library" is mcusim's own choice per shape; "trainlib" builds the Conv2D, PointWise,
+# DepthWise and Linear phases the way PULP-TrainLib's paper-era C kernels do (kernels_asm/kernels/
+# conv_trainlib.py, dw_trainlib.py, layers_linear.py: im2row element loops, 2x4 vfmac.h / fmadd.s matmul
+# blocks, scalar depthwise and naive-matmul loops, a barrier per primitive); the kernels without a
+# TrainLib-style variant (TRAINLIB_MISSING) stay the library's.
+TRAINLIB_KINDS = ("conv2d", "pointwise", "depthwise", "linear")
+TRAINLIB_MISSING = ("ReLU, Add, the pools (a one-pixel AvgPool is lowered to the Linear kernels, so it takes "
+                    "theirs), the losses and the SGD update")
 KERNEL_SETS: dict[str, dict[str, str]] = {
     "library": {},
     "trainlib": {f"{kind}_{ph}": "trainlib" for kind in TRAINLIB_KINDS for ph in ("fw", "wg", "ig")},
@@ -78,8 +78,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true",
                    help="report the layer-phase reached and the time left on stderr also when it is not a terminal")
     p.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="library",
-                   help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D, PointWise and "
-                        "DepthWise phases built as PULP-TrainLib's C kernels are (" + TRAINLIB_MISSING +
+                   help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D, PointWise, "
+                        "DepthWise and Linear phases built as PULP-TrainLib's C kernels are (" + TRAINLIB_MISSING +
                         " keep the library's)")
 
 
@@ -426,9 +426,9 @@ def conv_layer_cycles(res) -> int:
 
 
 def step_shares(res) -> dict[str, float]:
-    """Fractions of a step's cycles: `other_kernels` in layer-phases without a TrainLib-style kernel
-    (TRAINLIB_MISSING: they run the library's kernels in both columns), `dma` the exposed DMA."""
-    other = sum(r.compute_cycles for r in res.records if r.kind not in TRAINLIB_LAYERS or r.phase == "update")
+    """Fractions of a step's cycles: `other_kernels` in kernels that are not TrainLib-style
+    (TRAINLIB_MISSING: the library's in both columns), `dma` the exposed DMA."""
+    other = sum(k.cycles for r in res.records for k in r.kernels if k.variant != "trainlib")
     return {"other_kernels": other / res.cycles, "dma": (res.cycles - res.compute_cycles) / res.cycles}
 
 

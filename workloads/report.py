@@ -344,7 +344,7 @@ def reproduce_attribution(rows: Sequence[dict[str, Any]], fetch_model: str, miss
                    f"(the same model){split}.")
         if tsh:
             out.append(f"  In the TrainLib-style step {100 * tsh['other_kernels']:.0f}% of the cycles are in "
-                       f"layer-phases that keep the library's kernels ({missing}) and "
+                       f"kernels without a TrainLib-style variant, the library's ({missing}), and "
                        f"{100 * tsh['dma']:.0f}% are exposed DMA (mcusim's tiling, not TrainLib's).")
     fetch = ("modelled (icache.model = cache)" if fetch_model == "cache" else
              "ideal in this run (icache.model = ideal; 'cache' models it)")

@@ -112,6 +112,48 @@ def emit_mm_dw(a: Asm, rows: int, chans: int, taps: int, dtype: str, wts: str, b
     a.label(done)
 
 
+def emit_outer(a: Asm, rows: int, cols: int, dtype: str, x: str, y: str, dst: str, d_row: int, cores: int) -> None:
+    """dst[i, j] = x[i] * y[j] (a matmul with k = 1, as TrainLib's naive matmul runs it): rows in
+    ceil blocks, x[i] kept in a register, one product per element."""
+    es = ESIZE[dtype]
+    ld, st = _OPS[dtype][:2]
+    mul = "fmul.s" if dtype == "fp32" else "fmul.h"
+    done = a.fresh("outer_done")
+    _ceil_block(a, rows, cores)
+    a("bgeu", "s0", "s1", done)
+    a("sub", "s2", "s1", "s0")
+    a.li("t0", es)
+    a("mul", "s3", "s0", "t0")
+    a.li("t0", x)
+    a("add", "s3", "s3", "t0")                # &x[i0]
+    a.li("t0", d_row * es)
+    a("mul", "s5", "s0", "t0")
+    a.li("t0", dst)
+    a("add", "s5", "s5", "t0")                # &dst[i0, 0]
+    a.li("s6", d_row * es)
+    with a.hwloop(1, "s2"):
+        a(ld, "f0", "0(s3)")
+        a.li("a1", y)
+        a("mv", "a2", "s5")
+        with a.hwloop(0, cols):
+            a(ld, "f1", "0(a1)")
+            a("addi", "a1", "a1", es)
+            a(mul, "f2", "f0", "f1")
+            a(st, "f2", "0(a2)")
+            a("addi", "a2", "a2", es)
+        a("addi", "s3", "s3", es)
+        a("add", "s5", "s5", "s6")
+    a.label(done)
+
+
+def scalar_check(a: np.ndarray, b: np.ndarray, out: np.ndarray, dtype: str) -> Check:
+    """out = a · b accumulated in k order from zero: FP16 bit-exact against the FP16-accumulator
+    emulation, FP32 within gamma_k of sum|a||b|."""
+    if dtype == "fp32":
+        return mm16._check_fp32(a, b, out)
+    return mm16._check_fp16(a, b, out, family_variant("fp16", False, False))
+
+
 def tl_dw_program(g: ConvGeom, phase: str, dtype: str, cores: int) -> KernelProgram:
     """One DepthWise phase as PULP-TrainLib runs it (see the module docstring). Tensors as the
     library's depthwise variants (flat CHW): fw X, W -> Y; wg X, DY -> DW; ig W, DY -> DX."""
@@ -156,7 +198,6 @@ def tl_dw_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarr
     """Per channel, the output row against its operands' product in the kernel's order (see the
     module docstring): FP16 bit-exact (FP16 accumulator), FP32 gamma bound."""
     one = ConvGeom(1, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
-    f16acc = family_variant("fp16", False, False)
     worst: Check | None = None
     for ch in range(g.c):
         if phase == "fw":
@@ -168,7 +209,7 @@ def tl_dw_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarr
             a = inputs["W"][ch:ch + 1, ::-1]
             b = im2col_grad_ref(inputs["DY"][ch:ch + 1].reshape(1, g.ho, g.wo), one, "col")
             out = outputs["DX"][ch:ch + 1]
-        chk = mm16._check_fp32(a, b, out) if dtype == "fp32" else mm16._check_fp16(a, b, out, f16acc)
+        chk = scalar_check(a, b, out, dtype)
         if not chk.ok:
             chk.detail = f"channel {ch}: {chk.detail}"
             return chk

@@ -151,18 +151,24 @@ def test_trainlib_kernel_set_covers_every_kind_it_has(capsys) -> None:
 
 def _rows(pub: float, tl: float, own: float) -> list[dict]:
     return [{"experiment": "x", "metric": "MAC/clk", "published": pub, "trainlib": tl, "measured": own,
-             "network": "Net", "trainlib_shares": {"other_kernels": 0.25, "dma": 0.1}}]
+             "network": "Net", "macs": 2_000_000, "trainlib_shares": {"other_kernels": 0.25, "dma": 0.1}},
+            {"experiment": "x", "metric": "ms at 500 MHz", "published": 2.0, "trainlib": 4.0, "measured": 1.0}]
 
 
 def test_attribution_is_computed_from_the_rows() -> None:
-    text = "\n".join(report.reproduce_attribution(_rows(1.0, 2.0, 8.0), "ideal", "ReLU"))
+    text = "\n".join(report.reproduce_attribution(_rows(1.0, 2.0, 8.0), 500, "ideal", "ReLU"))
+    # study: 1 MAC/clk for 2 ms at 500 MHz = 1 M MACs, half of the 2 M counted here
+    assert "study 2.00 ms -> TrainLib-style 4.00 ms = 0.50x" in text and "imply 1.00 M MACs" in text
+    assert "partly a different MAC count" in text
     # 2x from the model and 4x from the kernels: a third and two thirds of log(8)
     assert "= 2.00x from the model" in text and "= 4.00x from the kernels" in text
     assert "33% / 67% of the 8.00x" in text and "25% of the cycles" in text and "10% are exposed DMA" in text
     assert "instruction fetch is ideal" in text
-    other = "\n".join(report.reproduce_attribution(_rows(3.0, 1.5, 6.0), "cache", "ReLU"))
+    other = "\n".join(report.reproduce_attribution(_rows(3.0, 1.5, 6.0), 500, "cache", "ReLU"))
     assert "= 0.50x from the model" in other and "= 4.00x from the kernels" in other
     assert "instruction fetch is modelled" in other
+    assert "log terms" not in other         # the parts go opposite ways: no split of the whole
+    assert "imply 3.00 M MACs" in other
 
 
 def test_reproduce_prints_the_attribution(monkeypatch, capsys) -> None:

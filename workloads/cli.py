@@ -471,7 +471,7 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
         rows.append({"experiment": label, "metric": "MAC/clk", "measured": res.mac_per_clk,
                      "trainlib": tl.mac_per_clk,
                      "published": report.PUBLISHED[f"{name}_mac_per_clk"],
-                     "target": report.TARGETS[f"{name}_mac_per_clk"], "network": title,
+                     "target": report.TARGETS[f"{name}_mac_per_clk"], "network": title, "macs": res.macs,
                      "trainlib_shares": step_shares(tl), "library_shares": step_shares(res)})
         rows.append({"experiment": label, "metric": f"ms at {args.freq_mhz:g} MHz",
                      "measured": report.time_ms(res.cycles, args.freq_mhz),
@@ -483,7 +483,7 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
                      "measured": 1.0 if res.numerics is None or res.numerics.ok else 0.0,
                      "published": None, "target": None, "fmt": "{:.0f} (1 = ok)"})
     return {"rows": rows, "steps": steps,
-            "attribution": report.reproduce_attribution(rows, config.icache.model, TRAINLIB_MISSING)}
+            "attribution": report.reproduce_attribution(rows, args.freq_mhz, config.icache.model, TRAINLIB_MISSING)}
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

@@ -24,7 +24,9 @@ variants (FP16): FP16 `ab` uses `vfmac.r.h` (FP16 accumulators), FP16 `abt` uses
 (FP32 accumulators, rounded to FP16 at the store). The default form (`choose`) is the one with the
 fewest estimated cycles (matmul estimate + transform estimate). Conv2D phases can have further
 variants built in other modules (`EXTRA_VARIANTS`), priced by the same choice: the input
-gradient's phase sub-convolutions (`poly*`, conv_polyphase.py), taken for strides > 1.
+gradient's phase sub-convolutions (`poly*`, conv_polyphase.py), taken for strides > 1. Variant
+`trainlib` of Conv2D, PointWise and DepthWise (conv_trainlib.py, dw_trainlib.py): built the way
+PULP-TrainLib's C primitives are, for comparison (`mcusim train --kernels trainlib`); never chosen.
 
 Tensors (harness layout): 2-D matrices [channels, pixels] whose row stride is padded to an odd
 number of words (`padded_stride`: rows start in different banks, and FP16 rows have an even number

@@ -37,6 +37,7 @@ DW_SHAPES = [
     {"c": 9, "h": 8, "w": 5, "kh": 3, "kw": 2, "s": 2, "p": 0},
     {"c": 3, "h": 6, "w": 6, "kh": 3, "kw": 3, "s": 2, "p": 1},
     {"c": 16, "h": 4, "w": 3, "kh": 1, "kw": 1, "s": 1, "p": 0},
+    {"c": 4, "h": 9, "w": 9, "kh": 3, "kw": 3, "s": 3, "p": 1},
 ]
 
 
@@ -44,7 +45,7 @@ DW_SHAPES = [
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_trainlib_depthwise(phase: str, dtype: str) -> None:
     for i, shape in enumerate(DW_SHAPES):
-        _run(f"depthwise_{phase}", shape, dtype, (8, 3, 1, 8)[i], seed=i)
+        _run(f"depthwise_{phase}", shape, dtype, (8, 3, 1, 8, 8)[i], seed=i)
     # two parallel regions: im2row, then the depthwise loop
     body = registry.get(f"depthwise_{phase}").build(DW_SHAPES[0], dtype, "trainlib", 8).body.source()
     assert body.count("\tbarrier") == 1

@@ -20,8 +20,7 @@ reads the patch buffer as [tap, channel, pixel] while its im2row writes [pixel, 
 the wg patches use the layer's padding and are read with the pixel stride of the buffer as written,
 so the gradient is right for every geometry at the same instruction count per MAC. Its forward
 im2row moves two FP16 elements per word where the kernel row allows (here one), the DepthWise
-primitives of that era run stride 1 only (here any stride the element loops take: forward any,
-input gradient powers of two), and the C compiler's exact instruction selection is not reproduced
+primitives of that era run stride 1 only (here any stride), and the C compiler's exact instruction selection is not reproduced
 (the inner loop here: two loads, two pointer increments and one fmadd in a hardware loop).
 Checks: per channel, the output is a dot-product row in the kernel's tap (fw, ig) or pixel (wg)
 order: FP16 bit-exact against the FP16-accumulator emulation, FP32 within gamma_k of sum|a||b|.

@@ -170,3 +170,21 @@ def test_layer_kind_sweeps_one_layer_phase(tiny_json, tuned):
         tune.run_layer(tiny_json, "conv2d", "forward", v, (2, 1, True), "fp16", cfg, 8, "c")["cycles"]
         for v in ("abt", "ab")]
     assert res.rows[0]["cycles"] != res.rows[1]["cycles"] and not res.rows[0]["error"]
+
+
+def test_tune_on_a_dask_cluster_gives_the_same_plan(tmp_path):
+    """The same candidates through a real scheduler and workers on localhost (TCP) as in this process."""
+    import distributed
+    net = tmp_path / "lin.json"
+    net.write_text(networks.to_json(networks.single_linear(32, 16)))
+    cfg = load_config()
+    local = tune.tune(str(net), "fp16", cfg, jobs=1, prune=1.0, verify=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        remote = tune.tune(str(net), "fp16", cfg, scheduler=cluster.scheduler_address, prune=1.0, verify=False)
+
+    def plain(plan):
+        doc = plan.to_json()
+        return doc["steps"]
+    assert plain(local) == plain(remote)
+    assert sum(len(s.candidates) for s in local.steps) > 10

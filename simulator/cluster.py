@@ -246,10 +246,12 @@ class Cluster:
     def __init__(self, image: Image, config: ClusterConfig, cores: int = 8, controller: bool = False,
                  trace: TextIO | None = None, trace_cores: set[int] | None = None,
                  trace_window: tuple[int, int] | None = None, engine: str = "py",
-                 profile: bool = False) -> None:
+                 profile: bool = False, cache_code: bool = False) -> None:
         """`engine`: "py" (the reference) or "c" (the compiled engine; see `engine_used`, which is
         "py" when the extension is not built).
-        `profile`: count executions and cycles per instruction (ClusterResult.profile)."""
+        `profile`: count executions and cycles per instruction (ClusterResult.profile).
+        `cache_code`: the compiled engine keeps a large program's pre-decoded code in the disk cache
+        (simulator.diskcache; for programs run again, such as a training step)."""
         from mcusim.simulator.loader import build_memory
         self.config = config
         self.cengine = None
@@ -277,7 +279,7 @@ class Cluster:
         if self.cengine is not None:      # the C loop and the reference share these arrays
             self.bank_free = self.cengine.state.bank_free
             self.fpu_free = self.cengine.state.fpu_free
-            self.cengine.setup_memory(self.memory, image)
+            self.cengine.setup_memory(self.memory, image, cache_code)
         else:
             self.bank_free = [0] * config.tcdm.banks
             self.fpu_free = [0] * (config.fpu.count + 1)

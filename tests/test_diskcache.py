@@ -67,19 +67,21 @@ def test_predecoded_table_cache(tmp_path, monkeypatch) -> None:
     cfg = load_config()
     monkeypatch.setattr(CEngine, "DISK_TABLE_HALVES", 16)
     monkeypatch.setenv("MCUSIM_CACHE", "")
-    fresh = _table(Cluster(image, cfg, engine="c", controller=True))
+    fresh = _table(Cluster(image, cfg, engine="c", controller=True, cache_code=True))
     monkeypatch.setenv("MCUSIM_CACHE", str(tmp_path))
-    assert _table(Cluster(image, cfg, engine="c", controller=True)) == fresh
+    assert _table(Cluster(image, cfg, engine="c", controller=True, cache_code=True)) == fresh
     entries = list(tmp_path.glob("predecode-*.bin"))
     assert len(entries) == 1 and entries[0].read_bytes() == fresh
-    cached = Cluster(image, cfg, engine="c", controller=True)
+    cached = Cluster(image, cfg, engine="c", controller=True, cache_code=True)
     assert _table(cached) == fresh
     assert cached.run().cycles == Cluster(image, cfg, engine="py", controller=True).run().cycles
+    Cluster(image, load_config(overrides={"core": {"custom_isa": "corev"}}), engine="c", controller=True)
+    assert len(list(tmp_path.glob("predecode-*.bin"))) == 1        # without cache_code: nothing stored
     entries[0].write_bytes(fresh[:-8])                 # the wrong size: a miss, pre-decoded again
-    assert _table(Cluster(image, cfg, engine="c", controller=True)) == fresh
+    assert _table(Cluster(image, cfg, engine="c", controller=True, cache_code=True)) == fresh
     # another configuration of the core (its ISA profile) is another entry
     other = load_config(overrides={"core": {"custom_isa": "corev"}})
-    Cluster(image, other, engine="c", controller=True)
+    Cluster(image, other, engine="c", controller=True, cache_code=True)
     assert len(list(tmp_path.glob("predecode-*.bin"))) == 2
 
 

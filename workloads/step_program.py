@@ -1017,7 +1017,8 @@ def run_step_program(sp: StepProgram, engine: str = "c", profile: bool = False,
                      on_region: Callable[[int, int], None] | None = None) -> StepRun:
     """Simulate the step program once in controller mode on its configuration."""
     from mcusim.simulator.cluster import Cluster
-    cluster = Cluster(sp.image(), sp.config, cores=sp.cores, engine=engine, profile=profile, controller=True)
+    cluster = Cluster(sp.image(), sp.config, cores=sp.cores, engine=engine, profile=profile, controller=True,
+                      cache_code=sp.cache)
     if on_region is not None:
         _hook_progress(cluster, on_region, len(sp.steps))
     result = cluster.run()

@@ -232,8 +232,10 @@ class CEngine:
     def core_struct(self, index: int) -> Any:
         return self.state.cores[index]
 
-    def setup_memory(self, memory, image) -> None:
-        """Point the C memory at the Python regions (shared, no copy) and pre-decode the code."""
+    def setup_memory(self, memory, image, cache_code: bool = False) -> None:
+        """Point the C memory at the Python regions (shared, no copy) and pre-decode the code (with
+        `cache_code`, a large program's table through the disk cache)."""
+        self._cache_code = cache_code
         m = self.state.mem
         if len(memory.regions) > 8:
             raise RuntimeError("too many memory regions for the compiled engine")
@@ -272,7 +274,7 @@ class CEngine:
     DISK_TABLE_HALVES = 8192
 
     def _table_name(self, raw: bytes, halves: int) -> str | None:
-        if halves < self.DISK_TABLE_HALVES or diskcache.cache_dir() is None:
+        if not self._cache_code or halves < self.DISK_TABLE_HALVES or diskcache.cache_dir() is None:
             return None
         import hashlib
 

@@ -31,6 +31,7 @@ import argparse
 import sys
 from typing import Any
 
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 from mcusim.simulator.argtypes import finite_positive, non_negative, positive
 from mcusim.workloads import networks
 
@@ -87,7 +88,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("network", help="resnet8, dscnn, a description FILE.json (docs/NETWORKS.md), 'layer' (with "
                                    "--type and the shape options), or a layer type (conv2d, pointwise, "
                                    "depthwise, linear: the same as layer --type TYPE)")
-    p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default="fp32",
+                   help="data type: fp32, fp16 (IEEE half) or bf16 (bfloat16, smallFloat .ah) (default fp32)")
     g = p.add_argument_group("single layer (network 'layer')")
     g.add_argument("--type", choices=LAYER_TYPES, default="conv2d", help="layer type (default conv2d)")
     g.add_argument("--cin", type=positive, default=8, help="input channels (linear: input features); default 8")

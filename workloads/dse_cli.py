@@ -24,6 +24,7 @@ import argparse
 import sys
 from typing import Any
 
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 from mcusim.simulator.argtypes import positive
 
 
@@ -63,7 +64,8 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
                               description="Simulate every kernel variant of each layer-phase, keep the fastest, "
                                           "write the plan for `mcusim train --plan-file`.")
     p.add_argument("network", help="resnet8, dscnn or a description FILE.json")
-    p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default="fp32",
+                   help="data type: fp32, fp16 (IEEE half) or bf16 (bfloat16, smallFloat .ah) (default fp32)")
     p.add_argument("--out", metavar="PLAN.json", required=True, help="the chosen plan")
     _executor_options(p)
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")

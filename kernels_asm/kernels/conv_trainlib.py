@@ -37,7 +37,8 @@ from mcusim.kernels_asm.kernels.transforms import (
     im2col_ref,
 )
 
-TL_MATMUL = {("fp16", False): "simd_2x4", ("fp16", True): "tl_2x4", ("fp32", False): "2x4", ("fp32", True): "2x4"}
+TL_MATMUL = {("fp16", False): "simd_2x4", ("fp16", True): "tl_2x4", ("fp32", False): "2x4", ("fp32", True): "2x4",
+             ("bf16", False): "simd_2x4", ("bf16", True): "tl_2x4"}
 LOOP_CYCLES_PER_ELEMENT = 4 * TRANSFORM_CYCLES_PER_ELEMENT   # element loops: measured ~10 cycles per element
 
 
@@ -103,4 +104,4 @@ def tl_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]
     if dtype == "fp32":
         return mm16._check_fp32(a, b, out)
     bt = _mms(g, cout, phase).bt
-    return mm16._check_fp16(a, b, out, mm16.variants(bt, "fp16")[TL_MATMUL[(dtype, bt)]])
+    return mm16._check_fp16(a, b, out, mm16.variants(bt, dtype)[TL_MATMUL[(dtype, bt)]])

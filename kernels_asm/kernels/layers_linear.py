@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
 from mcusim.kernels_asm.kernels.layer_steps import (
     FORMS,
@@ -109,7 +110,7 @@ def _register(phase: str) -> None:
         name=f"linear_{phase}",
         description={"fw": "Linear forward: y = W x", "wg": "Linear weight gradient: dW = dy xᵀ",
                      "ig": "Linear input gradient: dx = Wᵀ dy"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS for d in FLOAT_DTYPES},
         params=(Param("ci", 64, "input features"), Param("co", 16, "output features")),
         build=lambda shape, dtype, variant, cores: linear_program(shape["ci"], shape["co"], phase, dtype, variant,
                                                                   cores),

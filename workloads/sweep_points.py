@@ -170,7 +170,7 @@ def _run_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str
 # ------------------------------------------------------------------------------------------------
 
 def _train_options(name: str) -> dict[str, Callable[[Any], Any]]:
-    return {"dtype": _choice("fp32", "fp16"), "seed": _int(0), "lr": _number, "dma": _choice("model", "simulate"),
+    return {"dtype": _choice("fp32", "fp16", "bf16"), "seed": _int(0), "lr": _number, "dma": _choice("model", "simulate"),
             "verify": _bool, "plan_file": _string}
 
 
@@ -209,7 +209,7 @@ def _train_run(name: str, args: dict, config, cores: int, engine: str) -> dict[s
 
 def _layer_options(name: str) -> dict[str, Callable[[Any], Any]]:
     return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad"), "variant": _string,
-            "dtype": _choice("fp32", "fp16"), "seed": _int(0)}
+            "dtype": _choice("fp32", "fp16", "bf16"), "seed": _int(0)}
 
 
 def _layer_check_name(name: str) -> None:

@@ -150,8 +150,8 @@ def run_layer(net_name: str, layer: str, phase: str, variant: str, dtype: str, c
         raise TuneError(f"layer {layer!r} ({lay.kind}) phase {phase}: no tunable kernel")
     prog = low.program(lay, variant, dtype, cores)
     rng = np.random.default_rng(seed)
-    np_type = np.float16 if dtype == "fp16" else np.float32
-    inputs = {t.name: rng.uniform(-1, 1, t.shape).astype(np_type) for t in prog.tensors if t.role == "input"}
+    from mcusim.kernels_asm.dtypes import DTYPES
+    inputs = {t.name: DTYPES[dtype].round(rng.uniform(-1, 1, t.shape)) for t in prog.tensors if t.role == "input"}
     fits = True
     try:
         harness.layout(prog.tensors, config)
@@ -229,8 +229,9 @@ def tune(network_name: str, dtype: str = "fp32", config=None, cores: int = 8, en
     from mcusim.kernels_asm.kernels import registry
     from mcusim.workloads.sweep_exec import Progress, execute
     from mcusim.workloads.sweep_points import Task, evaluate
-    if dtype not in ("fp32", "fp16"):
-        raise TuneError(f"--dtype {dtype!r}: expected fp32 or fp16")
+    from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
+    if dtype not in FLOAT_DTYPES:
+        raise TuneError(f"--dtype {dtype!r}: expected one of {', '.join(FLOAT_DTYPES)}")
     config = config or load_config()
     net = network(network_name)
     name = str(Path(network_name).resolve()) if network_name.endswith(".json") else network_name

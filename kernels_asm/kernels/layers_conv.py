@@ -1,6 +1,8 @@
-"""Convolution layers, forward (fw), weight gradient (wg) and input gradient (ig), FP32 and FP16, CHW:
-Conv2D (any kernel, stride, padding), PointWise (1x1) and DepthWise (direct loops, see its
-section below).
+"""Convolution layers, forward (fw), weight gradient (wg) and input gradient (ig), FP32, FP16 and
+bfloat16, CHW: Conv2D (any kernel, stride, padding), PointWise (1x1) and DepthWise (direct loops,
+see its section below). Everything said of FP16 below holds for bfloat16 (dtype bf16) with the
+`.ah` twins of the instructions; where bfloat16 has no twin (fmacex/fmulex) the operands are widened
+with the exact fcvt.s.ah and multiplied in FP32 (the same single rounding).
 
 How a layer phase is built. One program per layer phase, as PULP-TrainLib runs it: the shape
 transforms (transforms.py) as one parallel step, a `barrier`, then the matrix multiplication

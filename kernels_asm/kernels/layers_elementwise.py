@@ -1,4 +1,6 @@
-"""Element-wise and pooling layer kernels, forward and backward, FP32 and FP16.
+"""Element-wise and pooling layer kernels, forward and backward, FP32, FP16 and bfloat16 (bf16: the FP16
+column with the `.ah` twins, e.g. vfadd.ah, vfmac.r.ah; the integer ReLU forms are the same code, since
+both 16-bit formats keep the sign in bit 15; `cast` variant `vfcpka_bf16` converts FP32 to bfloat16).
 
 | kernel | computes | FP32 | FP16 |
 |---|---|---|---|

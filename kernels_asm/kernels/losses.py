@@ -1,6 +1,7 @@
 """Losses for one sample: mean squared error and cross-entropy with softmax, value and gradient.
-Both dtypes compute in FP32 (FP16 inputs are widened exactly with fcvt.s.h; the gradient is rounded
-once to FP16 with fcvt.h.s; the loss value is always an FP32 scalar): the losses are tiny next to
+Every dtype computes in FP32 (FP16 / bfloat16 inputs are widened exactly with fcvt.s.h / fcvt.s.ah;
+the gradient is rounded once to the 16-bit format with fcvt.h.s / fcvt.ah.s; the loss value is always an
+FP32 scalar): the losses are tiny next to
 the layers, and FP16 exp/log/division would lose the accuracy the training step needs.
 
 `mse`: L = (1/N) sum (y - t)^2, dY = (2/N) (y - t). Each core: d = y - t (fsub.s), its partial sum

@@ -115,4 +115,4 @@ def tl_matmul_check(a: np.ndarray, b: np.ndarray, out: np.ndarray, dtype: str, b
     """out = a · b (b as k x n) by the rule of the TrainLib-style matmul of the form (TL_MATMUL)."""
     if dtype == "fp32":
         return mm16._check_fp32(a, b, out)
-    return mm16._check_fp16(a, b, out, mm16.variants(bt, "fp16")[TL_MATMUL[(dtype, bt)]])
+    return mm16._check_fp16(a, b, out, mm16.variants(bt, dtype)[TL_MATMUL[(dtype, bt)]])

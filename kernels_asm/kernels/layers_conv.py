@@ -378,7 +378,7 @@ def _register_pointwise(phase: str) -> None:
         description={"fw": "PointWise (1x1) forward: Y = W · X",
                      "wg": "PointWise weight gradient: dW = dY · Xᵀ",
                      "ig": "PointWise input gradient: dX = Wᵀ · dY"}[phase],
-        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + (() if d == "bf16" else ("trainlib",)) for d in FLOAT_DTYPES},
+        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + ("trainlib",) for d in FLOAT_DTYPES},
         params=_PW_PARAMS,
         build=lambda shape, dtype, variant, cores: pointwise_program(
             shape["ci"], shape["co"], shape["h"], shape["w"], phase, dtype, variant, cores),
@@ -856,7 +856,7 @@ def _register_depthwise(phase: str) -> None:
                      "wg": "DepthWise weight gradient (per-channel accumulators)",
                      "ig": "DepthWise input gradient (flipped filter over the dilated, padded dY)"}[phase],
         dtypes=FLOAT_DTYPES, variants={"fp32": ("direct", "trainlib"), "fp16": ("simd", "direct", "trainlib"),
-                                       "bf16": ("simd", "direct")},
+                                       "bf16": ("simd", "direct", "trainlib")},
         params=(Param("c", 8, "channels"), Param("h", 8, "input rows"), Param("w", 8, "input columns"),
                 Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"), Param("s", 1, "stride"),
                 Param("p", 1, "padding (all sides)", min=0)),

@@ -150,7 +150,7 @@ def _register(phase: str) -> None:
         name=f"linear_{phase}",
         description={"fw": "Linear forward: y = W x", "wg": "Linear weight gradient: dW = dy xᵀ",
                      "ig": "Linear input gradient: dx = Wᵀ dy"}[phase],
-        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + (() if d == "bf16" else ("trainlib",)) for d in FLOAT_DTYPES},
+        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + ("trainlib",) for d in FLOAT_DTYPES},
         params=(Param("ci", 64, "input features"), Param("co", 16, "output features")),
         build=lambda shape, dtype, variant, cores: linear_program(shape["ci"], shape["co"], phase, dtype, variant,
                                                                   cores),

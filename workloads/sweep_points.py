@@ -215,14 +215,9 @@ def _tiles(v: Any) -> list[int]:
 
 
 def _layer_options(name: str) -> dict[str, Callable[[Any], Any]]:
-<<<<<<< HEAD
-    return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad"), "variant": _string,
-            "dtype": _choice("fp32", "fp16", "bf16"), "seed": _int(0)}
-=======
     return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad", "update"),
             "variant": _string, "tiles": _tiles, "double_buffer": _bool, "dtype": _choice("fp32", "fp16", "bf16"),
             "seed": _int(0)}
->>>>>>> main
 
 
 def _layer_check_name(name: str) -> None:

@@ -48,6 +48,9 @@ from mcusim.simulator.loader import Image, program_image
 from mcusim.simulator.memory_map import L2_BASE, MAX_REGIONS, TCDM_BASE
 from mcusim.workloads import planner
 from mcusim.workloads.model import INPUT, Layer, Network, Phase, elem_bytes
+from mcusim.isa.profiles import PROFILES
+from mcusim.isa.profiles import resolve as resolve_extensions
+from mcusim.kernels_asm.kernels.layer_steps import ProfileError
 from mcusim.workloads.step_lower import Ctx, LowerError, StepCode, Tile, Xfer, lower, pool_vector
 
 LOSS = "loss"
@@ -365,14 +368,19 @@ def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores:
     limit = arg_base(config) if budget is None else min(arg_base(config), TCDM_BASE + budget)
     e1, e2 = _extents(lay, phase, cores)
     prefer_second = lay.kind == "PointWise"
+    ext = resolve_extensions(config.core.extensions)
+    ext_ctx = None if ext == PROFILES["all"] else ext      # the full set: no checks to make
     memo: dict[tuple[int, int, bool], _Fitted | None] = {}
     smallest = [0]
 
     def attempt(t1: int, t2: int, double: bool) -> _Fitted | None:
         key = (t1, t2, double)
         if key not in memo:
-            ctx = Ctx(dtype, cores, variants, double)
-            split, tiles, bufs = lower(lay, phase, names, (t1, t2), ctx)
+            ctx = Ctx(dtype, cores, variants, double, ext_ctx, config.core.extensions)
+            try:
+                split, tiles, bufs = lower(lay, phase, names, (t1, t2), ctx)
+            except ProfileError as exc:
+                raise LowerError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: {exc}") from None
             code = StepCode(lay.name, lay.kind, label, 0, split, tiles, bufs)
             _hoist(code)
             if not tiles:

@@ -85,10 +85,10 @@ from mcusim.kernels_asm.kernels.transforms import (
 @dataclass(frozen=True)
 class Conv2dVariant:
     """A Conv2D phase variant built by another module: its program (g, cout, dtype, variant,
-    cores), its cycle estimate (same arguments, no simulation) and its check (inputs, outputs, g,
-    cout, dtype, variant)."""
-    build: Callable[[ConvGeom, int, str, str, int], KernelProgram]
-    estimate: Callable[[ConvGeom, int, str, str, int], float]
+    cores, ext), its cycle estimate (same arguments, no simulation) and its check (inputs, outputs, g,
+    cout, dtype, variant). `ext`: the cores' extensions (None: all), for the matmul choice."""
+    build: Callable[[ConvGeom, int, str, str, int, frozenset[str] | None], KernelProgram]
+    estimate: Callable[[ConvGeom, int, str, str, int, frozenset[str] | None], float]
     check: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], ConvGeom, int, str, str], Check]
     help: str
     when: Callable[[ConvGeom], bool]     # the geometries `conv2d_choose` considers it for
@@ -99,7 +99,9 @@ class Conv2dVariant:
 # the stride-dilated dY. Chosen only for strides > 1: with stride 1 they do the im2col forms' MACs
 # plus a scatter and need one more dX-sized buffer than the planner budgets for an input gradient
 # (`polyt_*` is still faster there on few input channels; it stays selectable by name).
-_POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
+_POLY = {v: Conv2dVariant(lambda g, cout, dtype, variant, cores, ext: poly.poly_program(g, cout, dtype, variant,
+                                                                                         cores, ext=ext),
+                          poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
                           lambda g: g.sh > 1 or g.sw > 1)
          for v in poly.POLY_VARIANTS}
 # `trainlib`: each phase built the way PULP-TrainLib's C primitives are (conv_trainlib), for
@@ -108,8 +110,8 @@ _POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check
 
 def _trainlib(phase: str) -> dict[str, Conv2dVariant]:
     return {"trainlib": Conv2dVariant(
-        lambda g, cout, dtype, variant, cores: tl.tl_program(g, cout, phase, dtype, cores),
-        lambda g, cout, dtype, variant, cores: tl.tl_estimate(g, cout, phase, dtype, cores),
+        lambda g, cout, dtype, variant, cores, ext: tl.tl_program(g, cout, phase, dtype, cores),
+        lambda g, cout, dtype, variant, cores, ext: tl.tl_estimate(g, cout, phase, dtype, cores),
         lambda i, o, g, cout, dtype, variant: tl.tl_check(i, o, g, cout, phase, dtype),
         "PULP-TrainLib style: im2row element loops, one parallel region per primitive, 2x4 matmuls "
         "(FP16: v2f16 FP16 accumulation, vfmac; no vfdotpex)",
@@ -121,18 +123,19 @@ EXTRA_VARIANTS: dict[str, dict[str, Conv2dVariant]] = {"fw": _trainlib("fw"), "w
 
 
 def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str, cores: int,
-                   vec: bool = True) -> KernelProgram:
-    """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels)."""
+                   vec: bool = True, ext: frozenset[str] | None = None) -> KernelProgram:
+    """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels). `ext`: the
+    cores' extensions (None: all): the matmul is chosen among the variants they allow."""
     g.check()
     extra = EXTRA_VARIANTS.get(phase, {}).get(variant)
     if extra is not None:
-        return extra.build(g, cout, dtype, variant, cores)
+        return extra.build(g, cout, dtype, variant, cores, ext)
     form, naive = _form(variant)
     bt = form == "abt"
     cin, kk = g.c, g.kk
     K, P, HW = cin * kk, g.ho * g.wo, g.h * g.w
     fp16v = vec and dtype == "fp16"
-    pb = PhaseBuilder(f"conv2d_{phase}", dtype, cores)
+    pb = PhaseBuilder(f"conv2d_{phase}", dtype, cores, ext)
     if phase == "fw":
         pb.tensor("X", (cin, g.h, g.w), padded=False)
         pb.tensor("W", (cout, K), bank=3)
@@ -189,11 +192,11 @@ def conv2d_operands(phase: str, inputs: Mapping[str, np.ndarray], g: ConvGeom, c
 # ------------------------------------------------------------------------------------------------
 
 def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: str, variant: str,
-                      cores: int) -> KernelProgram:
+                      cores: int, ext: frozenset[str] | None = None) -> KernelProgram:
     form, naive = _form(variant)
     bt = form == "abt"
     P = h * w
-    pb = PhaseBuilder(f"pointwise_{phase}", dtype, cores)
+    pb = PhaseBuilder(f"pointwise_{phase}", dtype, cores, ext)
     if phase == "fw":
         pb.tensor("X", (cin, P), bank=6)
         pb.tensor("W", (cout, cin), bank=3)
@@ -243,7 +246,8 @@ def pointwise_operands(phase: str, inputs: Mapping[str, np.ndarray]) -> tuple[np
 
 
 
-def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) -> str:
+def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int,
+                  ext: frozenset[str] | None = None) -> str:
     K, P, HW, kk = g.c * g.kk, g.ho * g.wo, g.h * g.w, g.kk
 
     def mms(bt: bool) -> tuple[list[Mm], int]:
@@ -252,20 +256,22 @@ def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) ->
         if phase == "wg":
             return [Mm(cout, K, P, "DY", "B", "DW", bt)], K * P
         return [Mm(g.c, HW, cout * kk, "WBT", "G", "DX", bt)], cout * kk * HW + cout * K
-    cost = {f: _estimate(*mms(f == "abt"), dtype, cores) for f in FORMS}
+    cost = {f: _estimate(*mms(f == "abt"), dtype, cores, ext) for f in FORMS}
     for name, v in EXTRA_VARIANTS[phase].items():
         if v.when(g):
-            cost[name] = v.estimate(g, cout, dtype, name, cores)
+            cost[name] = v.estimate(g, cout, dtype, name, cores, ext)
     return min(cost, key=lambda name: cost[name])
 
 
-def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int) -> str:
+def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int,
+                     ext: frozenset[str] | None = None) -> str:
     def cost(bt: bool) -> float:
         if phase == "fw":
-            return _estimate([Mm(cout, P, cin, "W", "X", "Y", bt)], cin * P if bt else 0, dtype, cores)
+            return _estimate([Mm(cout, P, cin, "W", "X", "Y", bt)], cin * P if bt else 0, dtype, cores, ext)
         if phase == "wg":
-            return _estimate([Mm(cout, cin, P, "DY", "X", "DW", bt)], 0 if bt else cin * P, dtype, cores)
-        return _estimate([Mm(cin, P, cout, "WT", "DY", "DX", bt)], cin * cout + (cout * P if bt else 0), dtype, cores)
+            return _estimate([Mm(cout, cin, P, "DY", "X", "DW", bt)], 0 if bt else cin * P, dtype, cores, ext)
+        return _estimate([Mm(cin, P, cout, "WT", "DY", "DX", bt)], cin * cout + (cout * P if bt else 0), dtype,
+                         cores, ext)
     return min(FORMS, key=lambda f: cost(f == "abt"))
 
 

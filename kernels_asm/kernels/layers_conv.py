@@ -564,13 +564,16 @@ def _dw_direct(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src
 
 def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_h: int, src_w: int,
               sh: int, sw: int, dy: str, dw: str, dtype: str, cores: int, shifted: str | None = None,
-              dy_w: int | None = None) -> None:
+              dy_w: int | None = None, mode: str | None = None) -> None:
     """dw[c, k] = sum_{oh, ow} dy[c, oh, ow] * src[c, oh*sh + i, ow*sw + j], channels split.
     With `shifted` (FP16, stride 1): two pixels per vfdotpex.s.h (FP32 accumulators), dy read
-    from rows of dy_w (even) elements whose padding is zero, the src pairs as in _dw_direct."""
+    from rows of dy_w (even) elements whose padding is zero, the src pairs as in _dw_direct.
+    `mode` (_dw_ops) of the scalar loop: fp32, fp16_acc32 (the FP16 default) or fp16_acc16
+    (FP16 accumulators, fmadd.h: no Xfaux instruction)."""
     es, kk = ESIZE[dtype], kh * kw
     simd = shifted is not None
-    op = _dw_ops("fp32" if dtype == "fp32" else "fp16_acc32")
+    mode = mode or ("fp32" if dtype == "fp32" else "fp16_acc32")
+    op = _dw_ops(mode)
     if kk > DW_MAX_TAPS:
         raise ValueError(f"depthwise kernel of {kk} taps; at most {DW_MAX_TAPS}")
     dy_w = dy_w or wo
@@ -597,8 +600,8 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     a("add", "s7", "s7", "t1")
     accs = F_REGS[3:3 + kk]
     a.label(loop)
-    for r in accs:
-        a("fmv.w.x", r, "zero")
+    for r in accs:          # an FP16 accumulator is a NaN-boxed half
+        a("fmv.h.x" if mode == "fp16_acc16" else "fmv.w.x", r, "zero")
     a("mv", "a1", "s3")
     a("mv", "a2", "s4")
     offs = [(i * src_w + j) * es for i in range(kh) for j in range(kw)]
@@ -613,7 +616,7 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     ptrs = sorted({r for r, _ in taps})
     if simd:
         mac = lambda acc, xr: a("vfdotpex.s.h", acc, xr, "f2")
-    elif dtype == "fp32":
+    elif op["mac"] in ("fmadd.s", "fmadd.h"):
         mac = lambda acc, xr: a(op["mac"], acc, xr, "f2", acc)
     else:
         mac = lambda acc, xr: a(op["mac"], acc, xr, "f2")
@@ -649,7 +652,7 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     else:
         row()
     for k, r in enumerate(accs):
-        if dtype == "fp16":
+        if mode == "fp16_acc32":
             a("fcvt.h.s", r, r)
         a(op["st"], r, f"{k * es}(s7)")
     a.addi("s3", "s3", src_h * src_w * es)
@@ -669,23 +672,29 @@ def _even(n: int) -> int:
     return n + n % 2
 
 
+DW_VARIANTS: dict[str, tuple[str, ...]] = {"fp32": ("direct",), "fp16": ("simd", "direct", "simd16")}
+
+
 def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: str = "direct") -> KernelProgram:
     """One phase of a DepthWise layer (g.c channels in and out, one filter per channel).
     Variants: `direct` (FP32; FP16 with FP32 accumulators) and, FP16 only, `simd` (FP16
     accumulators; fw with stride 1 and ig compute two outputs per vfmac.r.h from a border copy and
-    a copy shifted by one element; fw with a larger stride uses scalar fmadd.h)."""
+    a copy shifted by one element; fw with a larger stride uses scalar fmadd.h) and `simd16` (as
+    `simd`, but wg accumulates in FP16 with scalar fmadd.h: no Xfaux instruction in any phase,
+    for cores without the dot products)."""
     g.check()
     c, kk = g.c, g.kk
-    simd = variant == "simd"
-    if simd and dtype != "fp16":
-        raise ValueError("the simd depthwise variant is FP16 only")
+    if variant not in DW_VARIANTS[dtype]:
+        raise ValueError(f"depthwise {dtype} has no variant {variant!r} (variants: {', '.join(DW_VARIANTS[dtype])})")
+    simd = variant in ("simd", "simd16")
+    acc16_wg = variant == "simd16" and phase == "wg"
     scalar_mode = "fp32" if dtype == "fp32" else ("fp16_acc16" if simd else "fp16_acc32")
     pb = PhaseBuilder(f"depthwise_{phase}", dtype, cores)
     padded = (g.pt, g.pb, g.pl, g.pr) != (0, 0, 0, 0)
     hp = g.h + g.pt + g.pb
     if phase in ("fw", "wg"):
         pb.tensor("X", (c, g.h, g.w), padded=False)
-        pair = simd and g.sw == 1
+        pair = simd and g.sw == 1 and not acc16_wg
         if pair:            # even rows with a spare column, and the copy shifted left by one
             wp = _even(g.w + g.pl + g.pr + 1)
             pb.tensor("XP", (c, hp * wp), "scratch", padded=False, bank=5)
@@ -720,7 +729,7 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
             pb.tensor("DW", (c, kk), "output", padded=False, bank=12)
             dys, dy_w = ("DYP", g.wo + 1) if pair and g.wo % 2 else ("DY", g.wo)
             _dw_wgrad(pb.code(), c, g.ho, g.wo, g.kh, g.kw, src, src_h, src_w, g.sh, g.sw, dys, "DW", dtype, cores,
-                      "XS" if pair else None, dy_w)
+                      "XS" if pair else None, dy_w, "fp16_acc16" if acc16_wg else None)
     elif phase == "ig":
         top, left = g.kh - 1 - g.pt, g.kw - 1 - g.pl
         dh = g.h + g.kh - 1
@@ -757,7 +766,7 @@ def depthwise_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.n
     FP16-accumulator emulation (vfmac.r.h / fmadd.h per lane), bit-exact)."""
     one = ConvGeom(1, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
     naive16 = mm16.variants(False, "fp16")["naive"]
-    if variant == "simd" and phase != "wg":
+    if variant == "simd16" or (variant == "simd" and phase != "wg"):
         naive16 = family_variant("fp16", False, False)
     pairs_wg = variant == "simd" and phase == "wg" and g.sw == 1
     worst: Check | None = None
@@ -816,7 +825,7 @@ def _register_depthwise(phase: str) -> None:
         description={"fw": "DepthWise forward (direct loops over a zero-padded copy)",
                      "wg": "DepthWise weight gradient (per-channel accumulators)",
                      "ig": "DepthWise input gradient (flipped filter over the dilated, padded dY)"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": ("direct",), "fp16": ("simd", "direct")},
+        dtypes=("fp32", "fp16"), variants=DW_VARIANTS,
         params=(Param("c", 8, "channels"), Param("h", 8, "input rows"), Param("w", 8, "input columns"),
                 Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"), Param("s", 1, "stride"),
                 Param("p", 1, "padding (all sides)", min=0)),
@@ -828,7 +837,9 @@ def _register_depthwise(phase: str) -> None:
         else "direct",
         variant_help={"direct": "direct loops; FP16 with FP32 accumulators (fmacex.s.h)",
                       "simd": "stride 1: fw/ig two outputs per vfmac.r.h (FP16 accumulators), "
-                              "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)"},
+                              "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)",
+                      "simd16": "as simd, but wg with FP16 accumulators (scalar fmadd.h): no Xfaux "
+                                "instruction (core.extensions = pulp)"},
     ))
 
 

@@ -9,7 +9,10 @@ JSON schema `mcusim-train/1` (`to_json`):
   instret, macs, mac_per_clk, loss,
   config (every cluster parameter),
   numerics {ok, rule, loss, loss_ref, tensors: [{name, max_error, bound, ok, update, update_rel_error}]},
-  phases {forward|loss|weight_grad|input_grad|update|dma|overhead: {cycles, macs, mac_per_clk, share}}
+  extensions (core.extensions), energy_uj, parts_uj {part: µJ}, gflops_per_w (the step, by the energy
+  model at energy_freq_mhz: docs/ENERGY.md), run_energy_uj (simulated: the whole program run),
+  phases {forward|loss|weight_grad|input_grad|update|dma|overhead: {cycles, macs, mac_per_clk, share,
+    energy_uj, gflops_per_w (None for dma and overhead, whose energy is in the phases)}}
     (overhead only when simulated: fork/join, barriers, DMA programming while the workers wait),
   stalls {cause: cycles, all steps and cores},
   layers: one per step [{name, kind, phase, kernel, variant, cycles, compute_cycles, dma_cycles,
@@ -17,11 +20,15 @@ JSON schema `mcusim-train/1` (`to_json`):
     dma {tiles, split, double_buffer, bytes_in, bytes_out, transfers, busy_cycles, exposed_cycles,
     exposed_in, mode (simulated | model), bank_cycles (TCDM bank cycles the DMA took from the cores)},
     overhead_cycles, tile_cycles (simulated: compute of every fork, in order),
-    stalls {cause: cycles}, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine,
+    stalls {cause: cycles}, matmul (the matmul variants its kernels used), energy_uj, parts_uj,
+    gflops_per_w, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine, energy_uj,
     per_core [{core, cycles, instret, stalls}]}]}]
+With `--compare-profile`: profile_comparison {a, b (the two core.extensions), step_b (the other
+step's document), rows [{name, phase, kind, macs, variant_a, matmul_a, cycles_a, energy_uj_a, the
+same for b, ratio = cycles_a / cycles_b}]}.
 `compare_json(a, b)` is the `--compare-dtypes` document: both steps and the speedup per row.
 With `--profile`, to_json's document gets `profile` (`profile_json`): {cycles (profiled core cycles,
-all kernels), kernels [{kernel, variant, calls, cycles, core_cycles, instret, share, stalls}],
+all kernels), kernels [{kernel, variant, calls, cycles, core_cycles, instret, share, stalls, energy_uj}],
 instructions [{kernel, variant, where, text, count, cycles, share, stalls}] (the hottest first),
 labels [{kernel, variant, label, count, cycles, share, stalls}]}.
 
@@ -196,13 +203,15 @@ def step_table(res: StepResult) -> Table:
     t = Table(title=f"{res.network} {res.dtype} training step: {res.cores} cores", title_justify="left")
     for col, just in (("layer", "left"), ("phase", "left"), ("kernel", "left"), ("variant", "left"),
                       ("cycles", "right"), ("compute", "right"), ("DMA", "right"), ("MACs", "right"),
-                      ("MAC/clk", "right"), ("share", "right"), ("TCDM", "right"), ("µJ", "right")):
+                      ("MAC/clk", "right"), ("share", "right"), ("TCDM", "right"), ("µJ", "right"),
+                      ("GFLOPS/W", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in res.records:
         tcdm = f"{r.tcdm_kib}K*" if r.enlarged else (f"{r.dma.tiles} tiles" if r.dma.tiles > 1 else "")
         t.add_row(r.layer, SHORT[r.phase], r.kernel, r.variant, _n(r.cycles), _n(r.compute_cycles),
                   _n(r.dma_cycles), _n(r.macs), f"{r.mac_per_clk:.2f}" if r.macs else "",
-                  _pct(_share(r.cycles, res.cycles)), tcdm, _energy_cell(r.energy))
+                  _pct(_share(r.cycles, res.cycles)), tcdm, _energy_cell(r.energy),
+                  "" if r.gflops_per_w is None else f"{r.gflops_per_w:.1f}")
     return keep_headers(t)
 
 
@@ -213,7 +222,8 @@ def _energy_cell(e: Energy | None) -> str:
 def phase_table(res: StepResult, freq_mhz: float) -> Table:
     t = Table(title="per phase", title_justify="left")
     for col in ("phase", "cycles", "MACs", "MAC/clk", "share", "ms", "µJ", "GFLOPS/W"):
-        t.add_column(col, justify="left" if col == "phase" else "right")
+        # the phase names stay on one line: the numeric columns fold first on a narrow terminal
+        t.add_column(col, justify="left" if col == "phase" else "right", no_wrap=col == "phase")
     for ph, v in phase_rows(res).items():
         t.add_row(PHASE_LABEL[ph], _n(v["cycles"]), _n(v["macs"]), f"{v['mac_per_clk']:.2f}" if v["macs"] else "",
                   _pct(v["share"]), f"{time_ms(v['cycles'], freq_mhz):.3f}",
@@ -462,14 +472,17 @@ def reproduce_table(rows: Sequence[dict[str, Any]], freq_mhz: float) -> Table:
 def kernel_profile_rows(res: StepResult) -> list[dict[str, Any]]:
     """Per kernel program (registry name and variant), most cycles first: calls, cycles (regions,
     slowest core, summed over the calls), core_cycles (regions, all cores), instret, share (of the
-    step's kernel cycles), stalls {cause: cycles, all cores}. Needs no profile (region counters)."""
+    step's kernel cycles), stalls {cause: cycles, all cores}, energy_uj (the energy model over the
+    kernel's forks; None when not known). Needs no profile (region counters)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in res.records:
         for k in r.kernels:
             row = out.setdefault((k.kernel, k.variant), {"kernel": k.kernel, "variant": k.variant, "calls": 0,
                                                          "cycles": 0, "core_cycles": 0, "instret": 0,
-                                                         "stalls": dict.fromkeys(STALL_CAUSES, 0)})
+                                                         "stalls": dict.fromkeys(STALL_CAUSES, 0), "energy_uj": 0.0})
             row["calls"] += 1
+            if row["energy_uj"] is not None:
+                row["energy_uj"] = None if k.energy is None else row["energy_uj"] + k.energy.total_uj
             row["cycles"] += k.cycles
             row["core_cycles"] += sum(p["cycles"] for p in k.per_core)
             row["instret"] += k.instret
@@ -546,11 +559,12 @@ def print_profile(res: StepResult, console: Console | None = None, top: int = 20
     t = Table(title=f"{res.network} {res.dtype}: kernels (all calls; stall shares of the kernels' cycles "
                     f"summed over the cores)", title_justify="left")
     causes = [c for c in STALL_CAUSES if any(r["stalls"][c] for r in krows)]
-    for col in ("kernel", "variant", "calls", "cycles", "share", "core cycles", "IPC/core", *causes):
+    for col in ("kernel", "variant", "calls", "cycles", "share", "core cycles", "IPC/core", "µJ", *causes):
         t.add_column(col, justify="left" if col in ("kernel", "variant") else "right")
     for r in krows:
         t.add_row(r["kernel"], r["variant"], str(r["calls"]), _n(r["cycles"]), _pct(r["share"]), _n(r["core_cycles"]),
                   f"{_share(r['instret'], r['core_cycles']):.2f}",
+                  "" if r["energy_uj"] is None else f"{r['energy_uj']:.4g}",
                   *[_pct(_share(r["stalls"][c], r["core_cycles"])) for c in causes])
     con.print(t)
     rows = instruction_profile_rows(res)

@@ -858,7 +858,8 @@ def _record(m: Any, run: Any, config: ClusterConfig, engine: str) -> StepRecord:
         if key not in groups:
             groups[key] = len(kernels)
             kernels.append(KernelCall(kern, var, role, 0, 0, dict.fromkeys(STALL_CAUSES, 0), [],
-                                      config.tcdm.size_kib, engine, energy=Energy(dict.fromkeys(energy_model.PARTS, 0.0))))
+                                      config.tcdm.size_kib, engine,
+                                      energy=Energy(dict.fromkeys(energy_model.PARTS, 0.0))))
         k = kernels[groups[key]]
         k.cycles += cyc
         if e < len(m.fork_counters):

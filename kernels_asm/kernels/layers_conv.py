@@ -685,7 +685,8 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
     g.check()
     c, kk = g.c, g.kk
     if variant not in DW_VARIANTS[dtype]:
-        raise ValueError(f"depthwise {dtype} has no variant {variant!r} (variants: {', '.join(DW_VARIANTS[dtype])})")
+        raise ValueError(f"depthwise {dtype} has no variant {variant!r} "
+                         f"(variants: {', '.join(DW_VARIANTS[dtype])})")
     simd = variant in ("simd", "simd16")
     acc16_wg = variant == "simd16" and phase == "wg"
     scalar_mode = "fp32" if dtype == "fp32" else ("fp16_acc16" if simd else "fp16_acc32")

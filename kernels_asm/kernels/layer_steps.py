@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.dtypes import is_half
 from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
 from mcusim.kernels_asm.kernels.matmul_fp32 import MatmulSpec, Operand, gen_matmul
@@ -52,7 +53,7 @@ class ProfileError(ValueError):
 # a later tier is used only when the ISA profile allows no variant of the earlier ones (FP16 A·Bᵀ
 # without Xfaux: the TrainLib-style vfmac.h dot products instead of vfdotpex.s.h). A dtype not
 # listed has one tier: every variant but the naive ones.
-MATMUL_TIERS: dict[str, tuple[tuple[str, ...], ...]] = {"fp16": (("simd",), ("tl_",))}
+MATMUL_TIERS: dict[str, tuple[tuple[str, ...], ...]] = {"fp16": (("simd",), ("tl_",)), "bf16": (("simd",), ("tl_",))}
 
 
 def matmul_candidates(mm: Mm, dtype: str, naive: bool = False,
@@ -93,7 +94,7 @@ def family_variant(dtype: str, bt: bool, naive: bool) -> mm16.Variant:
     vs = mm16.variants(bt, dtype)
     if naive:
         return vs["naive"]
-    return next(v for n, v in vs.items() if (n.startswith("simd") if dtype == "fp16" else n != "naive"))
+    return next(v for n, v in vs.items() if (n.startswith("simd") if is_half(dtype) else n != "naive"))
 
 
 def _halfword_only(fam: type) -> type:
@@ -115,14 +116,17 @@ def _halfword_only(fam: type) -> type:
     return Relaxed
 
 
-_RELAXED: dict[type, object] = {}
+_RELAXED: dict[tuple[type, str], object] = {}
 
 
 def _relax(v: mm16.Variant, mm: Mm) -> mm16.Variant:
     """The variant with the half-word-only rule above when an operand is a column (n or k = 1)."""
     if mm.n != 1 and mm.k != 1 or type(v.family) not in (mm16.Vfmac, mm16.Dotp):
         return v
-    fam = _RELAXED.setdefault(type(v.family), _halfword_only(type(v.family))())
+    key = (type(v.family), v.family.dt.name)
+    if key not in _RELAXED:
+        _RELAXED[key] = _halfword_only(type(v.family))(v.family.dt)
+    fam = _RELAXED[key]
     return dataclasses.replace(v, family=fam)
 
 

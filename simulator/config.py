@@ -138,6 +138,11 @@ class IcacheConfig:
     refill_latency: int = param(18, "stall cycles of an L1 I-cache miss, refilled from L2 (about "
                                     "l2.latency 15 + 2 beats of a 16 B line on the 64-bit bus + 1)",
                                 GVSOC_FETCH, 1, 10000)
+    stream_after: int = param(4, "consecutive sequential L0 line misses after which each line's arrival "
+                                 "prefetches the next (the L0's next-line prefetch; the L1 refill streams "
+                                 "from L2), so straight-line code stops stalling; -1: no prefetch",
+                              "calibrated on GVSoC pulp-open: a cold straight-line block pays 4 to 5 line "
+                              "refills whatever its length (docs/TIMING.md)", -1, 1 << 20)
 
 
 VEGA = ("fitted to Vega's 79 GFLOPS/W FP32 / 129 GFLOPS/W FP16 (Rossi et al., arXiv 2110.09101) by "

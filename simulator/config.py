@@ -120,10 +120,10 @@ GVSOC_FETCH = "calibrated on GVSoC pulp-open: 16 nops + csrr, 21 cycles warm, 89
 
 @dataclass(frozen=True)
 class IcacheConfig:
-    model: str = param("ideal", "instruction fetch: 'ideal' (every fetch is free) or 'cache' (per-core L0 "
-                                "prefetch buffer in front of the shared L1 I-cache, refilled from L2; miss "
-                                "cycles are `imiss` stalls). Off by default: the documented cycle figures "
-                                "are measured with ideal fetch", "mcusim (docs/TIMING.md)",
+    model: str = param("cache", "instruction fetch: 'cache' (per-core L0 prefetch buffer in front of the "
+                                "shared L1 I-cache, refilled from L2, with a sequential stream prefetch; miss "
+                                "cycles are `imiss` stalls) or 'ideal' (every fetch is free)",
+                       "mcusim (docs/TIMING.md)",
                        choices=("cache", "ideal"))
     l0_size: int = param(512, "bytes of each core's L0 prefetch buffer (direct-mapped lines)",
                          "GVSoC pulp-open L0 buffer (its docs: 512 B)", 4, 65536)

@@ -101,3 +101,14 @@ class InstrFetch:
         self.l1_tag[victim] = l1_line
         self.l1_ready[victim] = t + miss
         return t + miss
+
+
+def describe(cfg: IcacheConfig) -> str:
+    """One line for reports: whether instruction fetch is modelled, and how."""
+    if cfg.model == "ideal":
+        return "instruction fetch: ideal (every fetch free, icache.model = \"ideal\"; no imiss stalls)"
+    stream = ("no prefetch" if cfg.stream_after < 0 else
+              f"next-line prefetch streaming after {cfg.stream_after} sequential line misses")
+    return (f"instruction fetch: modelled (per-core {cfg.l0_size} B L0, shared {cfg.size // 1024 or cfg.size} "
+            f"{'KiB' if cfg.size >= 1024 else 'B'} L1 I-cache refilled from L2 in {cfg.refill_latency} cycles, "
+            f"{stream}; stalls counted as imiss; docs/TIMING.md)")

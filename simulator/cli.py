@@ -112,14 +112,18 @@ def cmd_asm(args: argparse.Namespace) -> int:
 def cmd_disasm(args: argparse.Namespace) -> int:
     from mcusim.isa.disasm import listing
     from mcusim.isa.spec import DEFAULT_ISA
-    from mcusim.simulator.loader import read_elf
+    from mcusim.simulator.loader import load_program, read_elf
     path = Path(args.program)
     raw = _read_bytes(args.program)
-    if raw[:4] == b"\x7fELF":
-        image = read_elf(raw, str(path))
+    is_source = path.suffix.lower() in (".s", ".asm")
+    if raw[:4] == b"\x7fELF" or is_source:
+        # an assembly source is assembled first (as `objdump -d` after `as`): the listing shows what
+        # the assembler made of it, with its labels
+        image = read_elf(raw, str(path)) if not is_source else load_program(path, include_dirs=args.include)
         isa = args.isa or image.custom_isa or DEFAULT_ISA
         labels = image.symbol_at()
-        print(f"\n{path}:     file format elf32-littleriscv, custom extensions {isa}\n")
+        kind = "assembled from source" if is_source else "file format elf32-littleriscv"
+        print(f"\n{path}:     {kind}, custom extensions {isa}\n")
         for name, addr, code in image.exec_sections:
             print(f"\nDisassembly of section {name}:")
             for line in listing(code, addr, labels, isa):
@@ -127,11 +131,26 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     else:
         if not raw:
             raise UserError(f"{path}: empty file (nothing to disassemble)")
+        if not args.raw and _looks_like_text(raw):
+            raise UserError(f"{path}: a text file, not an ELF or a raw binary (an assembly source needs the "
+                            f".s suffix to be assembled and listed; --raw lists its bytes anyway)")
         isa = args.isa or DEFAULT_ISA
         print(f"\n{path}:     raw binary, base {args.base:#x}, custom extensions {isa}\n")
         for line in listing(raw, args.base, isa=isa):
             print(line)
     return 0
+
+
+def _looks_like_text(raw: bytes) -> bool:
+    """Printable ASCII/UTF-8 with line breaks: what no RISC-V code of any length looks like (its
+    opcodes put control bytes and high bytes in almost every word)."""
+    if b"\n" not in raw[:4096]:
+        return False
+    try:
+        text = raw[:4096].decode()
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n\f" for c in text)
 
 
 def _console_writer(args: argparse.Namespace):
@@ -297,11 +316,17 @@ def add_program_parsers(sub: argparse._SubParsersAction) -> None:
                    help="search DIR for .include and .incbin files (after the including file's folder)")
     p.set_defaults(func=cmd_asm)
 
-    p = sub.add_parser("disasm", help="objdump-like listing of an ELF or raw binary",
-                       description="Disassemble the executable sections of an ELF, or a raw binary, in "
-                                   "objdump's layout.")
-    p.add_argument("program", help="PROG.elf or PROG.bin")
+    p = sub.add_parser("disasm", help="objdump-like listing of an ELF, an assembly source or a raw binary",
+                       description="Disassemble the executable sections of an ELF, of an assembly source "
+                                   "(.s/.asm: assembled first, like objdump -d after as), or of a raw "
+                                   "binary, in objdump's layout. A text file without the .s suffix is "
+                                   "refused unless --raw is given.")
+    p.add_argument("program", help="PROG.elf, PROG.s or PROG.bin")
     p.add_argument("--base", type=address, default=0, help="load address of a raw binary (default 0)")
+    p.add_argument("--raw", action="store_true",
+                   help="list the file's bytes as a raw binary even when they look like text")
+    p.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
+                   help="directory searched by .include/.incbin of an assembly source (repeatable)")
     add_isa_option(p)
     p.set_defaults(func=cmd_disasm)
 

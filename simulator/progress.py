@@ -15,6 +15,7 @@ from typing import Iterator
 SHOW_AFTER = 2.0        # seconds before a terminal shows anything
 REDRAW_EVERY = 0.25     # seconds between redraws on a terminal
 PLAIN_EVERY = 2.0       # seconds between lines without a terminal
+FIRST_PLAIN = 1.0       # seconds before the first of those lines
 TICK = {"c": 1 << 20, "py": 1 << 15}
 
 
@@ -71,7 +72,7 @@ def cycle_progress(cluster, forced: bool, quiet: bool) -> Iterator[None]:
         return
     hook = CycleProgress(cluster.config.max_cycles, terminal and not forced or terminal)
     if forced and not terminal:
-        hook.last = time.monotonic() - PLAIN_EVERY + 1.0     # the first line after about a second
+        hook.last = time.monotonic() - PLAIN_EVERY + FIRST_PLAIN
     cluster.set_progress(hook, TICK[cluster.engine_used])
     try:
         yield

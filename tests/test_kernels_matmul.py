@@ -280,3 +280,22 @@ def test_cli_bad_arguments_exit_2_in_one_line(argv, message, monkeypatch, capsys
     assert _mcusim(argv, monkeypatch) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_progress_reports_cycles_of_a_long_kernel_run(monkeypatch, capsys):
+    # --progress prints plain lines (stderr is not a terminal here) with the cycles simulated, and the
+    # result is the same as without it; lines every tick rather than every 2 s, for a short test
+    from mcusim.simulator import progress
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.0)
+    monkeypatch.setattr(progress, "FIRST_PLAIN", 0.0)
+    monkeypatch.setitem(progress.TICK, "py", 1 << 10)
+    argv = ["kernel", "matmul", "--m", "16", "--n", "16", "--k", "16", "--dtype", "fp32", "--engine", "py",
+            "--json", "-", "-q"]
+    assert _mcusim(argv + ["--progress"], monkeypatch) == 0
+    captured = capsys.readouterr()
+    assert "cycles simulated" in captured.err
+    with_progress = json.loads(captured.out)
+    assert _mcusim(argv, monkeypatch) == 0
+    captured = capsys.readouterr()
+    assert "cycles simulated" not in captured.err
+    assert json.loads(captured.out)["cycles"] == with_progress["cycles"]

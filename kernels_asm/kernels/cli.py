@@ -57,7 +57,10 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default="c", choices=ENGINES,
                    help="c: the compiled engine (default; falls back to py if not built), py: the reference")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON ('-' for stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no table on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no table or progress on stderr")
+    p.add_argument("--progress", action="store_true",
+                   help="show the simulation's progress even without a terminal (a line every 2 s); on a "
+                        "terminal it shows by itself once the run takes over 2 s")
     params: dict[str, list[str]] = {}
     for kdef in registry.all_kernels():
         for prm in kdef.params:
@@ -120,7 +123,9 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         registry.check_size(kdef, shape, config)
         from mcusim.simulator.cli import resolve_engine
         opts.engine = resolve_engine(opts.engine)
-        outcome = registry.run(kdef, shape, dtype, opts.variant, opts.cores, config, opts.seed, opts.engine)
+        from mcusim.simulator.progress import cycle_progress
+        outcome = registry.run(kdef, shape, dtype, opts.variant, opts.cores, config, opts.seed, opts.engine,
+                               watch=lambda cluster: cycle_progress(cluster, opts.progress, opts.quiet))
     except (ValueError, HarnessError) as exc:
         raise UserError(str(exc)) from None
     ceiling = kdef.ceiling(shape, dtype, outcome.variant) if kdef.ceiling else None

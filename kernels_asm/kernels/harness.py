@@ -52,6 +52,7 @@ program, with its labels (simulator.profile).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -72,6 +73,7 @@ DTYPES: dict[str, np.dtype] = {
     "int16": np.dtype("<i2"), "int8": np.dtype("i1"),
 }
 ENGINES = ("c", "py")
+Watch = Callable[[Cluster], contextlib.AbstractContextManager]    # see simulate
 _REGISTERS = re.compile(r"(x\d+|f\d+|zero|ra|sp|gp|tp|fp|t[0-6]|s\d+|a[0-7]|f[tsa]\d+)")
 
 
@@ -313,18 +315,21 @@ def build_image(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores:
 
 
 def simulate(image: Image, config: ClusterConfig, cores: int, engine: str = "py",
-             profile: bool = False, controller: bool = False) -> Simulation:
-    """Run `image` SPMD on `cores` workers: the one place that calls a simulation engine."""
+             profile: bool = False, controller: bool = False, watch: Watch | None = None) -> Simulation:
+    """Run `image` SPMD on `cores` workers: the one place that calls a simulation engine. `watch`, given
+    the cluster, returns a context manager the run happens in (the command line's progress display)."""
     if engine not in ENGINES:
         raise HarnessError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
     # "c" falls back to "py" if not built
     cluster = Cluster(image, config, cores=cores, engine=engine, profile=profile, controller=controller)
-    result = cluster.run()
+    with watch(cluster) if watch is not None else contextlib.nullcontext():
+        result = cluster.run()
     return Simulation(result, cluster.memory.read_bytes)
 
 
 def run_kernel(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: int,
-               config: ClusterConfig, engine: str = "py", profile: bool = False, dma: bool = False) -> KernelRun:
+               config: ClusterConfig, engine: str = "py", profile: bool = False, dma: bool = False,
+               watch: Watch | None = None) -> KernelRun:
     """Lay out, wrap, simulate and read back `program` (see the module docstring). With `dma`, the
     tensors start in L2 and the cluster controller moves them with the DMA (`wrap_dma`); raises
     HarnessError when they do not fit in L2."""
@@ -336,7 +341,7 @@ def run_kernel(program: KernelProgram, inputs: Mapping[str, np.ndarray], cores: 
         if l2 is None:
             raise HarnessError(f"kernel {program.name}: its tensors do not fit in L2 above {L2_TENSORS:#x}")
     image, addresses = build_image(program, inputs, cores, config, l2)
-    sim = simulate(image, config, cores, engine, profile, controller=dma)
+    sim = simulate(image, config, cores, engine, profile, controller=dma, watch=watch)
     result = sim.result
     if result.exit_code != 0:
         raise HarnessError(f"kernel {program.name} exited with code {result.exit_code} ({result.reason})")

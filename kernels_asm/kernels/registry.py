@@ -206,8 +206,9 @@ def build_allowed(kdef: KernelDef, shape: dict, dtype: str, variant: str | None,
 
 
 def run(kdef: KernelDef, shape: Mapping[str, int | None] | None, dtype: str, variant: str | None,
-        cores: int, config: ClusterConfig, seed: int = 0, engine: str = "py") -> Outcome:
-    """Build `kdef` for the shape, run it on random inputs (seeded) and check it."""
+        cores: int, config: ClusterConfig, seed: int = 0, engine: str = "py", watch=None) -> Outcome:
+    """Build `kdef` for the shape, run it on random inputs (seeded) and check it (`watch`: see
+    harness.simulate)."""
     full = kdef.full_shape(shape)
     if dtype not in kdef.dtypes:
         raise ValueError(f"kernel {kdef.name} has no dtype {dtype} (available: {', '.join(kdef.dtypes)})")
@@ -222,6 +223,6 @@ def run(kdef: KernelDef, shape: Mapping[str, int | None] | None, dtype: str, var
         raise ValueError(f"kernel {kdef.name} {_shape_text(full)} ({dtype}): its inputs alone take "
                          f"{need / 1024:,.0f} KiB; the TCDM holds {tcdm // 1024:,} KiB")
     variant, program = build_allowed(kdef, full, dtype, variant, cores, config)
-    result = run_kernel(program, inputs, cores, config, engine)
+    result = run_kernel(program, inputs, cores, config, engine, watch=watch)
     check = kdef.check(inputs, result.outputs, full, dtype, variant)
     return Outcome(kdef.name, dtype, variant, full, result, check, kdef.macs(full))

@@ -1,6 +1,7 @@
-"""Instruction fetch (config `icache.model = "cache"`, simulator/ifetch.py and its twin in engine.c):
-the GVSoC calibration, the L0 / L1 rules, the `imiss` stall cause and counter, and both engines
-giving identical results on random programs with small caches that evict."""
+"""Instruction fetch (config `icache.model = "cache"`, the default; simulator/ifetch.py and its twin in
+engine.c): the GVSoC calibration on short and long straight-line blocks, the L0 / L1 / stream rules,
+the `imiss` stall cause and counter, and both engines giving identical results on random programs
+with small caches that evict, with and without the stream."""
 import pytest
 
 from mcusim.kernels_asm import assemble, to_elf

@@ -108,11 +108,14 @@ class Instr:
         return [FIELDS[n] for n in self.operands]
 
 
+_FIXED_TERM = re.compile(r"(\d+)(?:\.\.(\d+))?=(0x[0-9a-fA-F]+|0b[01]+|\d+)")
+
+
 def parse_fixed_bits(encoding: str, what: str = "") -> tuple[int, int]:
     """Parse `hi..lo=value` / `bit=value` terms into (match, mask)."""
     match = mask = 0
     for term in encoding.split():
-        m = re.fullmatch(r"(\d+)(?:\.\.(\d+))?=(0x[0-9a-fA-F]+|0b[01]+|\d+)", term)
+        m = _FIXED_TERM.fullmatch(term)
         if not m:
             raise ValueError(f"{what}: bad encoding term {term!r}")
         hi = int(m.group(1))

@@ -107,8 +107,22 @@ class ClusterHart(Hart):
         (`decoded.timing`, see Cluster._timing)."""
         d = self.decoded.get(pc)
         if d is None:
-            d = super().fetch_decode(pc)
-            d.timing = self.core.cluster._timing(d)
+            # the cores share one decoding per instruction word (a decoding depends on the word, the
+            # ISA and the configuration alone: all the cluster's); traps take the hart's own path
+            by_word = self.core.cluster.decoded_words
+            word = None
+            if not pc & 1 and self.mem.covers(pc, 4):
+                word = self.mem.read(pc, 2)
+                if word & 3 == 3:
+                    word = self.mem.read(pc, 4)
+            d = by_word.get(word)
+            if d is None:
+                d = super().fetch_decode(pc)
+                d.timing = self.core.cluster._timing(d)
+                if word is not None:
+                    by_word[word] = d
+            else:
+                self.decoded[pc] = d
         return d
 
     def wait_for_event(self) -> None:
@@ -240,6 +254,7 @@ class Cluster:
         self.config = config
         self.cengine = None
         self.wakeups = 0                   # counts wake-ups and core starts (for _advance_one)
+        self.decoded_words: dict[int, Any] = {}   # instruction word -> decoding (ClusterHart.fetch_decode)
         if engine == "c":
             from mcusim.simulator.cengine import binding
             if binding.load() is not None:

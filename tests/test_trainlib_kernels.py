@@ -59,9 +59,15 @@ def test_element_loop_im2row_bit_exact(name: str, dtype: str) -> None:
         _run(name, shape, dtype, "tl_row", (8, 3, 1, 8)[i], seed=i)
 
 
-def test_element_loop_im2row_rejects_other_strides_for_the_gradient() -> None:
-    with pytest.raises(ValueError, match="power-of-two strides"):
-        emit_im2row_loops(Asm(), ConvGeom(2, 9, 9, 3, 3, 3, 3), "fp32", "X", "B", 8, grad=True)
+@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
+def test_element_loop_im2row_of_the_gradient_takes_any_stride(dtype: str) -> None:
+    """Strides that are not powers of two test the dilation grid with remu/divu (a mask otherwise)."""
+    for i, shape in enumerate([{"c": 2, "h": 9, "w": 9, "kh": 3, "kw": 3, "s": 3, "p": 1},
+                               {"c": 3, "h": 11, "w": 8, "kh": 2, "kw": 3, "s": 5, "p": 0}]):
+        _run("im2col_grad", shape, dtype, "tl_row", (8, 3)[i], seed=i)
+    a = Asm()
+    emit_im2row_loops(a, ConvGeom(2, 9, 9, 3, 3, 3, 3), "fp32", "X", "B", 8, grad=True)
+    assert "divu" in a.source()
 
 
 CONV_SHAPES = [

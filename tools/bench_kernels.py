@@ -54,7 +54,13 @@ def run_one(job: tuple[str, str, str, int, int, str]) -> dict:
     shape = LAYER_SHAPES[kernel] if kernel in LAYER_SHAPES else {"m": size, "n": size, "k": size}
     shape = {p.name: shape.get(p.name, p.default) for p in kdef.params}
     t0 = time.time()
-    out = registry.run(kdef, shape, dtype, variant, cores, load_config(), seed=1, engine=engine)
+    cfg = load_config()
+    if (kernel, variant) in TRAINLIB and kernel.startswith("depthwise"):
+        # its im2row buffer (pixels x channels x taps) outgrows the TCDM at DS-CNN's 64-channel layer
+        # (the step tiles the channels); bank mapping and timing are unchanged
+        import dataclasses
+        cfg = dataclasses.replace(cfg, tcdm=dataclasses.replace(cfg.tcdm, size_kib=BIG_TCDM_KIB))
+    out = registry.run(kdef, shape, dtype, variant, cores, cfg, seed=1, engine=engine)
     ceiling = kdef.ceiling(shape, dtype, variant) if kdef.ceiling else None
     return {"kernel": kernel, "dtype": dtype, "variant": variant, "cores": cores,
             "cycles": out.run.cycles, "instret": out.run.instret, "macs": out.macs,
@@ -62,21 +68,29 @@ def run_one(job: tuple[str, str, str, int, int, str]) -> dict:
             "stalls": out.run.stalls(), "seconds": time.time() - t0}
 
 
-# PULP-TrainLib-style variants (conv_trainlib.py, transforms.emit_im2row_loops) beside the defaults,
-# 8 cores, at the LAYER_SHAPES shapes
-TRAINLIB = (("conv2d_fw", "trainlib"), ("conv2d_wg", "trainlib"), ("conv2d_ig", "trainlib"),
+# PULP-TrainLib-style variants (conv_trainlib.py, dw_trainlib.py, layers_linear.py,
+# transforms.emit_im2row_loops) beside the defaults, 8 cores, at the LAYER_SHAPES shapes
+TRAINLIB = (*((f"{kind}_{ph}", "trainlib") for kind in ("conv2d", "pointwise", "depthwise", "linear")
+              for ph in ("fw", "wg", "ig")),
             ("im2col", "tl_row"), ("im2col_grad", "tl_row"))
+TRAINLIB_TITLE = "## PULP-TrainLib-style variants"
 
 
 def _trainlib_section(results: list[dict]) -> list[str]:
     default = {(r["kernel"], r["dtype"]): r for r in results
                if r["cores"] == 8 and (r["kernel"], r["variant"]) not in TRAINLIB and r["kernel"] in LAYER_SHAPES}
-    lines = ["", "## PULP-TrainLib-style variants", "",
+    lines = ["", TRAINLIB_TITLE, "",
              ("The way PULP-TrainLib's paper-era C primitives work (facts from its public sources; "
-              "`kernels_asm/kernels/conv_trainlib.py`): im2row by element loops with run-time bounds "
-              "checks, one parallel region per primitive, 2x4 matmuls with FP16 v2f16 accumulation "
-              "(`simd_2x4` for A·B, matmul_bt `tl_2x4` for A·Bᵀ: vfmac.h lanes summed in FP16, no "
-              "vfdotpex); FP32 2x4 fmadd.s. Same shapes as the table above, 8 cores; `default` = the "
+              "`kernels_asm/kernels/conv_trainlib.py`, `dw_trainlib.py`, `layers_linear.py`): im2row by "
+              "element loops with run-time bounds checks, one parallel region per primitive. Conv2D and "
+              "PointWise: 2x4 matmuls with FP16 v2f16 accumulation (`simd_2x4` for A·B, matmul_bt `tl_2x4` "
+              "for A·Bᵀ: vfmac.h lanes summed in FP16, no vfdotpex), FP32 2x4 fmadd.s; PointWise needs no "
+              "im2row (its input gradient transposes W first). DepthWise: im2row, then per output and "
+              "channel a scalar accumulation over the taps (the weight gradient: over the pixels), FP16 "
+              "fmadd.h into an FP16 accumulator, channels in ceil(C/cores) blocks. Linear: the naive "
+              "matmuls (scalar accumulation, ceil blocks). Same shapes as the table above, 8 cores "
+              f"(the DepthWise `trainlib` rows with the TCDM enlarged to {BIG_TCDM_KIB} KiB: their im2row "
+              "buffer does not fit the default; bank mapping and timing unchanged); `default` = the "
               "variant the library chooses."), "",
              "| kernel | dtype | variant | cycles | MAC/clk | default | default cycles | default MAC/clk | ok |",
              "|---|---|---|---:|---:|---|---:|---:|---|"]
@@ -335,9 +349,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
     p.add_argument("--out", default=str(ROOT / "docs" / "KERNELS.md"), help="output file")
     p.add_argument("--only", default=None, help="comma-separated kernel:dtype suites, e.g. matmul:fp16")
+    p.add_argument("--section", choices=("trainlib",), default=None,
+                   help="re-measure only that section (trainlib: the PULP-TrainLib-style variants and their "
+                        "defaults) and rewrite it in the existing --out file, with its own date and load")
     args = p.parse_args(argv)
     size = args.size or (32 if args.quick else 128)
     from mcusim.kernels_asm.kernels import registry
+    if args.section == "trainlib":
+        return _trainlib_only(args)
     suites = SUITES if not args.only else tuple(tuple(s.split(":")) for s in args.only.split(","))
     jobs = []
     for kernel, dtype in suites:
@@ -377,6 +396,45 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(text)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0 if all(r["correct"] for r in results + strided) else 1
+
+
+def _default_variant(kernel: str, dtype: str) -> str:
+    from mcusim.kernels_asm.kernels import registry
+    kdef = registry.get(kernel)
+    shape = LAYER_SHAPES[kernel] | {p.name: p.default for p in kdef.params if p.name not in LAYER_SHAPES[kernel]}
+    return kdef.choose(shape, dtype, 8) if kdef.choose else kdef.variants[dtype][0]
+
+
+def _trainlib_only(args: argparse.Namespace) -> int:
+    """`--section trainlib`: the TrainLib-style jobs and their defaults (8 cores), spliced into --out."""
+    out = Path(args.out)
+    text = out.read_text() if out.exists() else ""
+    start = text.find("\n" + TRAINLIB_TITLE + "\n")
+    if start < 0:
+        print(f"bench_kernels: {out} has no '{TRAINLIB_TITLE}' section to rewrite (run the whole benchmark)",
+              file=sys.stderr)
+        return 2
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end < 0 else end
+    kernels = {k for k, _ in TRAINLIB}
+    jobs = [(k, d, v, 8, 0, args.engine) for k, v in TRAINLIB for d in ("fp32", "fp16")]
+    jobs += [(k, d, _default_variant(k, d), 8, 0, args.engine) for k in kernels for d in ("fp32", "fp16")]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    t0 = time.time()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(run_one, jobs))
+    for r in results:
+        print(f"{r['kernel']:12} {r['dtype']} {r['variant']:10} {r['cycles']:>10,} cycles "
+              f"{'ok' if r['correct'] else 'WRONG'}", file=sys.stderr)
+    section = _trainlib_section(results)
+    section.insert(5, "")
+    section.insert(5, (f"This section re-measured by `python tools/bench_kernels.py --section trainlib` on "
+                       f"{datetime.date.today().isoformat()}: engine {args.engine}, {platform.machine()} "
+                       f"({os.cpu_count()} CPUs), load average {load:.1f} when it started, "
+                       f"{(time.time() - t0) / 60:.1f} min (cycles do not depend on the load)."))
+    out.write_text(text[:start] + "\n".join(section) + "\n" + text[end:])
+    print(f"rewrote the TrainLib section of {out}", file=sys.stderr)
+    return 0 if all(r["correct"] for r in results) else 1
 
 
 if __name__ == "__main__":

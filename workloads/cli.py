@@ -44,13 +44,17 @@ RESNET8_CONVS = ({"cin": 16, "cout": 16, "h": 32, "w": 32, "kernel": 3, "stride"
 
 
 # Kernel sets (`mcusim train --kernels`, the `reproduce` columns): kernel name -> variant forced in every
-# layer-phase. "library" is mcusim's own choice per shape; "trainlib" builds the Conv2D phases the way
-# PULP-TrainLib's paper-era C kernels do (kernels_asm/kernels/conv_trainlib.py: im2row element loops,
-# 2x4 vfmac.h / fmadd.s blocks, a barrier per primitive); layers without a TrainLib-style variant
-# (pointwise, depthwise, linear, element-wise) keep the library's kernels.
+# layer-phase. "library" is mcusim's own choice per shape; "trainlib" builds the Conv2D, PointWise,
+# DepthWise and Linear phases the way PULP-TrainLib's paper-era C kernels do (kernels_asm/kernels/
+# conv_trainlib.py, dw_trainlib.py, layers_linear.py: im2row element loops, 2x4 vfmac.h / fmadd.s matmul
+# blocks, scalar depthwise and naive-matmul loops, a barrier per primitive); the kernels without a
+# TrainLib-style variant (TRAINLIB_MISSING) stay the library's.
+TRAINLIB_KINDS = ("conv2d", "pointwise", "depthwise", "linear")
+TRAINLIB_MISSING = ("ReLU, Add, the pools (a one-pixel AvgPool is lowered to the Linear kernels, so it takes "
+                    "theirs), the losses and the SGD update")
 KERNEL_SETS: dict[str, dict[str, str]] = {
     "library": {},
-    "trainlib": {"conv2d_fw": "trainlib", "conv2d_wg": "trainlib", "conv2d_ig": "trainlib"},
+    "trainlib": {f"{kind}_{ph}": "trainlib" for kind in TRAINLIB_KINDS for ph in ("fw", "wg", "ig")},
 }
 
 # The networks of `reproduce` (key of PUBLISHED -> description function; tests substitute tiny ones).
@@ -74,8 +78,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true",
                    help="report the layer-phase reached and the time left on stderr also when it is not a terminal")
     p.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="library",
-                   help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D phases built as "
-                        "PULP-TrainLib's C kernels are (the other layers keep the library's)")
+                   help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D, PointWise, "
+                        "DepthWise and Linear phases built as PULP-TrainLib's C kernels are (" + TRAINLIB_MISSING +
+                        " keep the library's)")
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -135,7 +140,11 @@ def add_reproduce_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `mcusim reproduce` on the sub-parsers of simulator.cli.build_parser."""
     p = subparsers.add_parser("reproduce", help="run the study's experiments and compare with the published figures",
                               description="Conv2D FP16 vs FP32 training-step speedup, ResNet8 and DS-CNN FP16 "
-                                          "training steps, beside the published figures.")
+                                          "training steps, beside the published figures, in three columns: the "
+                                          "study, mcusim with TrainLib-style kernels (--kernels trainlib) and "
+                                          "mcusim with its own library; under the table, how much of each gap "
+                                          "comes from the model and how much from the kernels, computed from "
+                                          "the rows.")
     _common(p)
     p.set_defaults(func=cmd_reproduce)
     return p
@@ -420,6 +429,13 @@ def conv_layer_cycles(res) -> int:
     return sum(r.compute_cycles for r in res.records if r.kind == "Conv2D" and r.phase != "update")
 
 
+def step_shares(res) -> dict[str, float]:
+    """Fractions of a step's cycles: `other_kernels` in kernels that are not TrainLib-style
+    (TRAINLIB_MISSING: the library's in both columns), `dma` the exposed DMA."""
+    other = sum(k.cycles for r in res.records for k in r.kernels if k.variant != "trainlib")
+    return {"other_kernels": other / res.cycles, "dma": (res.cycles - res.compute_cycles) / res.cycles}
+
+
 def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
     """Run the experiments; returns {rows: [...], steps: {...}} (rows as report.reproduce_table takes)."""
     from mcusim.workloads import model, report
@@ -459,7 +475,8 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
         rows.append({"experiment": label, "metric": "MAC/clk", "measured": res.mac_per_clk,
                      "trainlib": tl.mac_per_clk,
                      "published": report.PUBLISHED[f"{name}_mac_per_clk"],
-                     "target": report.TARGETS[f"{name}_mac_per_clk"]})
+                     "target": report.TARGETS[f"{name}_mac_per_clk"], "network": title, "macs": res.macs,
+                     "trainlib_shares": step_shares(tl), "library_shares": step_shares(res)})
         rows.append({"experiment": label, "metric": f"ms at {args.freq_mhz:g} MHz",
                      "measured": report.time_ms(res.cycles, args.freq_mhz),
                      "trainlib": report.time_ms(tl.cycles, args.freq_mhz),
@@ -469,7 +486,8 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
         rows.append({"experiment": label, "metric": "numerics vs numpy reference",
                      "measured": 1.0 if res.numerics is None or res.numerics.ok else 0.0,
                      "published": None, "target": None, "fmt": "{:.0f} (1 = ok)"})
-    return {"rows": rows, "steps": steps}
+    return {"rows": rows, "steps": steps,
+            "attribution": report.reproduce_attribution(rows, args.freq_mhz, config.icache.model, TRAINLIB_MISSING)}
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -482,6 +500,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not args.quiet:
         con = report.stderr_console()
         con.print(report.reproduce_table(out["rows"], args.freq_mhz))
+        con.print("\n".join(out["attribution"]), highlight=False, markup=False)
         con.print(f"Frequency: {args.freq_mhz:g} MHz. The study does not state its clock; its ResNet8 figures "
                   f"imply ~697 MHz with this project's MAC count (37.06 M MACs / 3.11 MAC/clk = 11.9 M cycles "
                   f"in 17.1 ms), so times are compared at 700 MHz by default. Its DS-CNN figures would imply "
@@ -492,7 +511,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         doc = {"schema": "mcusim-reproduce/1", "freq_mhz": args.freq_mhz, "fetch": ifetch.describe(config.icache),
                "published": report.PUBLISHED,
                "targets": report.TARGETS, "rows": [{k: v for k, v in r.items() if k != "fmt"} for r in out["rows"]],
-               "steps": out["steps"]}
+               "attribution": out["attribution"], "steps": out["steps"]}
         report.write_text(args.json, report.dumps(doc))
     ok = all(r["measured"] == 1.0 for r in out["rows"] if r["metric"] == "numerics vs numpy reference")
     return 0 if ok else 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -321,6 +322,53 @@ def reproduce_table(rows: Sequence[dict[str, Any]], freq_mhz: float) -> Table:
                   "" if r.get("trainlib") is None else fmt.format(r["trainlib"]), fmt.format(r["measured"]),
                   "" if r.get("target") is None else f">= {fmt.format(r['target'])}", met)
     return keep_headers(t)
+
+
+def reproduce_attribution(rows: Sequence[dict[str, Any]], freq_mhz: float, fetch_model: str,
+                          missing: str) -> list[str]:
+    """Lines saying, per network, which part of the gap between the study and mcusim's own library
+    comes from the model (study -> TrainLib-style column: the same kind of kernels, so what differs
+    is what the simulator does or leaves out) and which from the kernels (TrainLib-style -> own
+    library: the same model). Computed from the rows: MAC/clk (published, trainlib, measured, the
+    step's MACs and cycle shares) and the time row of the same experiment; the split of the whole
+    ratio is in log terms (so the parts add up), given only when both parts go the same way."""
+    out = ["Where the differences come from (computed from the rows above):"]
+    times = {r["experiment"]: r for r in rows if str(r.get("metric", "")).startswith("ms at")}
+    for r in rows:
+        if r.get("metric") != "MAC/clk" or r.get("trainlib") is None or not r.get("published"):
+            continue
+        pub, tl, own = r["published"], r["trainlib"], r["measured"]
+        model, kern, whole = tl / pub, own / tl, own / pub
+        same_way = math.log(model) * math.log(whole) >= 0 and math.log(kern) * math.log(whole) >= 0
+        share = lambda x: 100 * math.log(x) / math.log(whole)
+        split = (f" ({share(model):.0f}% / {share(kern):.0f}% of the {whole:.2f}x between the study and the "
+                 f"library, in log terms)") if same_way and abs(math.log(whole)) > 1e-9 else ""
+        out.append(f"- {r.get('network', r['experiment'])}: study {pub:.2f} -> TrainLib-style {tl:.2f} MAC/clk = "
+                   f"{model:.2f}x from the model (the same kind of kernels: what the simulator does "
+                   f"differently); TrainLib-style -> own library {own:.2f} = {kern:.2f}x from the kernels "
+                   f"(the same model){split}.")
+        t = times.get(r["experiment"])
+        if t and t.get("published") and t.get("trainlib") and r.get("macs"):
+            implied = pub * t["published"] * 1e-3 * freq_mhz * 1e6
+            out.append(f"  In time at {freq_mhz:g} MHz: study {t['published']:.2f} ms -> TrainLib-style "
+                       f"{t['trainlib']:.2f} ms = {t['published'] / t['trainlib']:.2f}x. The study's MAC/clk and "
+                       f"time imply {implied / 1e6:.2f} M MACs at that clock, against {r['macs'] / 1e6:.2f} M "
+                       f"counted here"
+                       + (": where these differ, the MAC/clk ratio above is partly a different MAC count."
+                          if abs(implied / r["macs"] - 1) > 0.05 else "."))
+        tsh = r.get("trainlib_shares", {})
+        if tsh:
+            out.append(f"  In the TrainLib-style step {100 * tsh['other_kernels']:.0f}% of the cycles are in "
+                       f"kernels without a TrainLib-style variant, the library's ({missing}), and "
+                       f"{100 * tsh['dma']:.0f}% are exposed DMA (mcusim's tiling, not TrainLib's).")
+    fetch = ("modelled (icache.model = cache)" if fetch_model == "cache" else
+             "ideal in this run (icache.model = ideal; 'cache' models it)")
+    out.append("Not modelled, so inside the model part: the dispatch cost of each parallel region (a "
+               "pi_cl_team_fork per primitive, here a barrier), the C compiler's exact code (the "
+               "TrainLib-style kernels are hand-written assembly of the same loop structure), TrainLib's "
+               "own DMA use and data placement, its two-elements-per-word FP16 im2row, and the study's "
+               f"clock (not published; {freq_mhz:g} MHz assumed for the times); instruction fetch is {fetch}.")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +41,7 @@ import numpy as np
 from mcusim.kernels_asm import Program, assemble, to_elf
 from mcusim.kernels_asm.kernels.harness import DTYPES, KernelProgram
 from mcusim.kernels_asm.program import Section
+from mcusim.simulator import diskcache
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.loader import Image, program_image
 from mcusim.simulator.memory_map import L2_BASE, MAX_REGIONS, TCDM_BASE
@@ -156,42 +155,34 @@ class StepProgram:
 _MEMO: dict[str, Program] = {}
 
 
-def _cache_dir() -> Path | None:
-    d = os.environ.get("MCUSIM_CACHE")
-    if d == "":
-        return None
-    return Path(d) if d else Path.home() / ".cache" / "mcusim"
-
-
 def assemble_cached(text: str) -> Program:
     """assemble(text) memoised by the text's hash (and on disk, pickled, keyed with the assembler's
-    source hash so a changed assembler never reuses a stale result; MCUSIM_CACHE='' disables)."""
+    source hash so a changed assembler never reuses a stale result; simulator.diskcache)."""
     import pickle
 
     key = hashlib.sha256(text.encode()).hexdigest()
     if key in _MEMO:
         return _copy_program(_MEMO[key])
-    d = _cache_dir()
-    path = None
-    if d is not None:
-        path = d / f"step-{_tool_version()}-{key[:32]}.pkl"
-        try:
-            prog = pickle.loads(path.read_bytes())
-            _MEMO[key] = prog
-            return _copy_program(prog)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            pass
+    name = f"step-{_tool_version()}-{key[:32]}.pkl"
+    prog = _unpickle(diskcache.read(name))
+    if isinstance(prog, Program):
+        _MEMO[key] = prog
+        return _copy_program(prog)
     prog = assemble(text, "<step program>")
     _MEMO[key] = prog
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL))
-            tmp.replace(path)
-        except OSError:
-            pass
+    if diskcache.cache_dir() is not None:
+        diskcache.write(name, pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL))
     return _copy_program(prog)
+
+
+def _unpickle(data: bytes | None) -> Any:
+    import pickle
+    if data is None:
+        return None
+    try:
+        return pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _copy_program(prog: Program) -> Program:
@@ -200,22 +191,17 @@ def _copy_program(prog: Program) -> Program:
     return Program([copy.copy(s) for s in prog.sections], prog.symbols, prog.entry, prog.line_map)
 
 
-_TOOL: str | None = None
-
-
 def _tool_version() -> str:
-    """A hash of the assembler's and ISA table's sources (the cache key's tool part)."""
-    global _TOOL
-    if _TOOL is None:
-        from mcusim import isa, kernels_asm
-        h = hashlib.sha256()
-        for pkg in (kernels_asm, isa):
-            root = Path(pkg.__file__).parent
-            for f in sorted(root.rglob("*.py")):
-                h.update(f.name.encode())
-                h.update(f.read_bytes())
-        _TOOL = h.hexdigest()[:16]
-    return _TOOL
+    """A hash of the assembler's and ISA table's sources (the assembly cache key's tool part)."""
+    from mcusim import isa, kernels_asm
+    return diskcache.source_hash(diskcache.package_root(kernels_asm), diskcache.package_root(isa))
+
+
+def _source_version() -> str:
+    """A hash of every source the compiled step depends on: the step compiler and the workloads,
+    the kernel library and assembler, the ISA table, the simulator (configuration, loader)."""
+    from mcusim import isa, kernels_asm, simulator, workloads
+    return diskcache.source_hash(*(diskcache.package_root(m) for m in (workloads, kernels_asm, isa, simulator)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -575,7 +561,60 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
                  variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepProgram:
     """Compile one SGD step of `net` into a StepProgram (see the module docstring). `budget` caps the
     TCDM bytes the buffers may use (to force tiling on a large TCDM; default: all below the stacks).
-    `variant_plan`: {(layer, phase): {kernel: variant}} over `variants` (workloads.tune)."""
+    `variant_plan`: {(layer, phase): {kernel: variant}} over `variants` (workloads.tune).
+
+    The compiled and assembled program is cached on disk (the assembly cache's directory), keyed by
+    every argument and the hash of the compiler's, kernel library's, assembler's and simulator's
+    sources: generating and assembling the step's kernels takes most of a second, loading the cached
+    program about 20 ms. MCUSIM_CACHE='' disables the cache."""
+    import pickle
+
+    args = (net, dtype, config, cores, params, x, target, lr, variants, double_buffer, budget, variant_plan)
+    name = f"stepprog-{_step_key(*args)}.pkl" if diskcache.cache_dir() is not None else None
+    if name is not None:
+        sp = _unpickle(diskcache.read(name))
+        if isinstance(sp, StepProgram):
+            return sp
+    sp = _compile_step(*args)
+    if name is not None:
+        try:
+            sp.program()        # assembled with the program; an L2 overflow is raised by its caller as before
+        except planner.PlanError:
+            return sp
+        diskcache.write(name, pickle.dumps(sp, protocol=pickle.HIGHEST_PROTOCOL))
+    return sp
+
+
+def _step_key(net: Network, dtype: str, config: ClusterConfig, cores: int, params: Any, x: Any, target: Any,
+              lr: float, variants: Any, double_buffer: bool, budget: Any, variant_plan: Any) -> str:
+    """The disk cache's key of compile_step's arguments (arrays by dtype, shape and bytes)."""
+    h = hashlib.sha256()
+
+    def add(v: Any) -> None:
+        if isinstance(v, np.ndarray):
+            a = np.ascontiguousarray(v)
+            h.update(f"nd{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        elif isinstance(v, Mapping):
+            h.update(b"{")
+            for k in sorted(v, key=repr):
+                add(k)
+                add(v[k])
+            h.update(b"}")
+        else:
+            h.update(repr(v).encode())
+        h.update(b"\0")
+
+    for v in (_source_version(), net, net.description, dtype, config, cores, params, x, target, lr, variants,
+              double_buffer, budget, variant_plan):
+        add(v)
+    return h.hexdigest()[:40]
+
+
+def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
+                  params: Mapping[str, np.ndarray] | None, x: np.ndarray | None, target: Any, lr: float,
+                  variants: Mapping[str, str] | None, double_buffer: bool, budget: int | None,
+                  variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None) -> StepProgram:
     es = elem_bytes(dtype)
     st = NP[dtype]
     variants = dict(variants or {})

@@ -762,8 +762,7 @@ def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: s
     """simulate_step(dma="simulate"): compile the step program, run it once, read the records from
     its regions and the updated weights from L2."""
     from mcusim.workloads import step_program as spm
-    plan = planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
-                                double_buffer) if _plannable(net, dtype, config, double_buffer) else None
+    plan = _plan_or_none(net, dtype, config, double_buffer)
     st = NP_DTYPE[dtype]
     params0 = {k: np.asarray(v, st) for k, v in (params or reference.init_params(net, seed, dtype)).items()}
     x0 = np.asarray(reference.random_input(net, seed, dtype) if x is None else x, st)
@@ -794,12 +793,12 @@ def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: s
     return result
 
 
-def _plannable(net: Network, dtype: str, config: ClusterConfig, double_buffer: bool) -> bool:
+def _plan_or_none(net: Network, dtype: str, config: ClusterConfig, double_buffer: bool) -> planner.Plan | None:
     try:
-        planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024, double_buffer)
-        return True
+        return planner.plan_network(net, dtype, config.tcdm.size_kib * 1024, (config.workers + 1) * 1024,
+                                    double_buffer)
     except planner.PlanError:
-        return False
+        return None
 
 
 def _record(m: Any, run: Any, config: ClusterConfig, engine: str) -> StepRecord:

@@ -38,6 +38,13 @@ from mcusim.kernels_asm.kernels.transforms import (
 )
 
 TL_MATMUL = {("fp16", False): "simd_2x4", ("fp16", True): "tl_2x4", ("fp32", False): "2x4", ("fp32", True): "2x4"}
+# PointWise (pulp_conv_pw, CHW): fw W · X (trans_B = 0), wg dY · Xᵀ (trans_B = 1, X as stored), ig a
+# transpose of W in its own parallel region, then Wᵀ · dY (trans_B = 0); each with TL_MATMUL's matmul.
+# The non-OPTIMIZE build calls the naive mm_fp16 here; the 2x4 matmul is its OPTIMIZE choice
+# (matmul_type 2), taken as for Conv2D.
+TL_PW_FORMS = {"fw": "ab", "wg": "abt", "ig": "ab"}
+TL_PW_HELP = ("PULP-TrainLib style (CHW): fw W·X, wg dY·Xᵀ, ig transpose of W then Wᵀ·dY, one parallel "
+              "region per primitive, 2x4 matmuls (FP16: v2f16 FP16 accumulation, vfmac; no vfdotpex)")
 LOOP_CYCLES_PER_ELEMENT = 4 * TRANSFORM_CYCLES_PER_ELEMENT   # element loops: measured ~10 cycles per element
 
 
@@ -100,7 +107,11 @@ def tl_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]
         gd = ConvGeom(cout, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
         wbt = block_transpose_ref(inputs["W"].reshape(cout, g.c, g.kh, g.kw)).reshape(g.c, cout * g.kk)
         a, b, out = wbt, im2col_grad_ref(inputs["DY"].reshape(cout, g.ho, g.wo), gd, "col"), outputs["DX"]
+    return tl_matmul_check(a, b, out, dtype, _mms(g, cout, phase).bt)
+
+
+def tl_matmul_check(a: np.ndarray, b: np.ndarray, out: np.ndarray, dtype: str, bt: bool) -> Check:
+    """out = a · b (b as k x n) by the rule of the TrainLib-style matmul of the form (TL_MATMUL)."""
     if dtype == "fp32":
         return mm16._check_fp32(a, b, out)
-    bt = _mms(g, cout, phase).bt
     return mm16._check_fp16(a, b, out, mm16.variants(bt, "fp16")[TL_MATMUL[(dtype, bt)]])

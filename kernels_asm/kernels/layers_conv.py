@@ -24,7 +24,9 @@ variants (FP16): FP16 `ab` uses `vfmac.r.h` (FP16 accumulators), FP16 `abt` uses
 (FP32 accumulators, rounded to FP16 at the store). The default form (`choose`) is the one with the
 fewest estimated cycles (matmul estimate + transform estimate). Conv2D phases can have further
 variants built in other modules (`EXTRA_VARIANTS`), priced by the same choice: the input
-gradient's phase sub-convolutions (`poly*`, conv_polyphase.py), taken for strides > 1.
+gradient's phase sub-convolutions (`poly*`, conv_polyphase.py), taken for strides > 1. Variant
+`trainlib` of Conv2D, PointWise and DepthWise (conv_trainlib.py, dw_trainlib.py): built the way
+PULP-TrainLib's C primitives are, for comparison (`mcusim train --kernels trainlib`); never chosen.
 
 Tensors (harness layout): 2-D matrices [channels, pixels] whose row stride is padded to an odd
 number of words (`padded_stride`: rows start in different banks, and FP16 rows have an even number
@@ -46,6 +48,7 @@ import numpy as np
 
 from mcusim.kernels_asm.kernels import conv_polyphase as poly
 from mcusim.kernels_asm.kernels import conv_trainlib as tl
+from mcusim.kernels_asm.kernels import dw_trainlib as dwtl
 from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
 from mcusim.kernels_asm.kernels.harness import KernelProgram
 from mcusim.kernels_asm.kernels.layer_steps import (
@@ -190,8 +193,12 @@ def conv2d_operands(phase: str, inputs: Mapping[str, np.ndarray], g: ConvGeom, c
 
 def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: str, variant: str,
                       cores: int) -> KernelProgram:
-    form, naive = _form(variant)
+    """One phase of a PointWise layer. Variant `trainlib`: the form PULP-TrainLib's CHW primitive
+    uses (conv_trainlib.TL_PW_FORMS) with its matmul (conv_trainlib.TL_MATMUL)."""
+    trainlib = variant == "trainlib"
+    form, naive = (tl.TL_PW_FORMS[phase], False) if trainlib else _form(variant)
     bt = form == "abt"
+    forced = tl.TL_MATMUL[(dtype, bt)] if trainlib else None
     P = h * w
     pb = PhaseBuilder(f"pointwise_{phase}", dtype, cores)
     if phase == "fw":
@@ -201,7 +208,7 @@ def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: st
         if bt:
             pb.tensor("XT", (P, cin), "scratch", bank=1)
             emit_transpose(pb.code(), cin, P, dtype, "X", "XT", cores, pb.stride("X"), pb.stride("XT"))
-        pb.matmul(Mm(cout, P, cin, "W", "XT" if bt else "X", "Y", bt), naive)
+        pb.matmul(Mm(cout, P, cin, "W", "XT" if bt else "X", "Y", bt), naive, forced)
     elif phase == "wg":
         pb.tensor("X", (cin, P), bank=6)
         pb.tensor("DY", (cout, P), bank=3)
@@ -209,7 +216,7 @@ def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: st
         if not bt:
             pb.tensor("XT", (P, cin), "scratch", bank=1)
             emit_transpose(pb.code(), cin, P, dtype, "X", "XT", cores, pb.stride("X"), pb.stride("XT"))
-        pb.matmul(Mm(cout, cin, P, "DY", "X" if bt else "XT", "DW", bt), naive)
+        pb.matmul(Mm(cout, cin, P, "DY", "X" if bt else "XT", "DW", bt), naive, forced)
     elif phase == "ig":
         pb.tensor("W", (cout, cin), bank=3)
         pb.tensor("DY", (cout, P), bank=6)
@@ -221,11 +228,11 @@ def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: st
             pb.tensor("DYT", (P, cout), "scratch", bank=9)
             a("core_id", "a0")
             emit_transpose(a, cout, P, dtype, "DY", "DYT", cores, pb.stride("DY"), pb.stride("DYT"))
-        pb.matmul(Mm(cin, P, cout, "WT", "DYT" if bt else "DY", "DX", bt), naive)
+        pb.matmul(Mm(cin, P, cout, "WT", "DYT" if bt else "DY", "DX", bt), naive, forced)
     else:
         raise ValueError(f"phase must be one of {PHASES}")
     prog = pb.program()
-    prog.meta.update(form=form)
+    prog.meta.update(form=form, **({"trainlib": True} if trainlib else {}))
     return prog
 
 
@@ -357,6 +364,8 @@ def pointwise_inputs(shape, phase, dtype, rng):
 def pointwise_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
     a, b = pointwise_operands(phase, inputs)
     out = outputs[{"fw": "Y", "wg": "DW", "ig": "DX"}[phase]]
+    if variant == "trainlib":
+        return tl.tl_matmul_check(a, b, out, dtype, tl.TL_PW_FORMS[phase] == "abt")
     return matmul_check(a, b, out, dtype, variant, _form(variant)[0] == "abt")
 
 
@@ -366,7 +375,7 @@ def _register_pointwise(phase: str) -> None:
         description={"fw": "PointWise (1x1) forward: Y = W · X",
                      "wg": "PointWise weight gradient: dW = dY · Xᵀ",
                      "ig": "PointWise input gradient: dX = Wᵀ · dY"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + ("trainlib",) for d in ("fp32", "fp16")},
         params=_PW_PARAMS,
         build=lambda shape, dtype, variant, cores: pointwise_program(
             shape["ci"], shape["co"], shape["h"], shape["w"], phase, dtype, variant, cores),
@@ -376,7 +385,8 @@ def _register_pointwise(phase: str) -> None:
         choose=lambda shape, dtype, cores: pointwise_choose(
             shape["ci"], shape["co"], shape["h"] * shape["w"], phase, dtype, cores),
         variant_help={"ab": "A·B (transposes where the layout needs them)", "abt": "A·Bᵀ",
-                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul"},
+                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul",
+                      "trainlib": tl.TL_PW_HELP},
     ))
 
 
@@ -669,6 +679,8 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
     accumulators; fw with stride 1 and ig compute two outputs per vfmac.r.h from a border copy and
     a copy shifted by one element; fw with a larger stride uses scalar fmadd.h)."""
     g.check()
+    if variant == "trainlib":
+        return dwtl.tl_dw_program(g, phase, dtype, cores)
     c, kk = g.c, g.kk
     simd = variant == "simd"
     if simd and dtype != "fp16":
@@ -748,7 +760,9 @@ def depthwise_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.n
     """Per channel, the output is a dot-product matrix (1 x KK · KK x P, or 1 x P · P x KK for wg)
     in the kernel's product order: checked with the matmul rule of the same FMA sequence (FP32:
     gamma bound; FP16 `direct` and wg: FP32-accumulator emulation (fmacex.s.h); FP16 `simd` fw/ig:
-    FP16-accumulator emulation (vfmac.r.h / fmadd.h per lane), bit-exact)."""
+    FP16-accumulator emulation (vfmac.r.h / fmadd.h per lane), bit-exact). `trainlib`: dw_trainlib."""
+    if variant == "trainlib":
+        return dwtl.tl_dw_check(inputs, outputs, g, phase, dtype)
     one = ConvGeom(1, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
     naive16 = mm16.variants(False, "fp16")["naive"]
     if variant == "simd" and phase != "wg":
@@ -810,7 +824,7 @@ def _register_depthwise(phase: str) -> None:
         description={"fw": "DepthWise forward (direct loops over a zero-padded copy)",
                      "wg": "DepthWise weight gradient (per-channel accumulators)",
                      "ig": "DepthWise input gradient (flipped filter over the dilated, padded dY)"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": ("direct",), "fp16": ("simd", "direct")},
+        dtypes=("fp32", "fp16"), variants={"fp32": ("direct", "trainlib"), "fp16": ("simd", "direct", "trainlib")},
         params=(Param("c", 8, "channels"), Param("h", 8, "input rows"), Param("w", 8, "input columns"),
                 Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"), Param("s", 1, "stride"),
                 Param("p", 1, "padding (all sides)", min=0)),
@@ -822,7 +836,8 @@ def _register_depthwise(phase: str) -> None:
         else "direct",
         variant_help={"direct": "direct loops; FP16 with FP32 accumulators (fmacex.s.h)",
                       "simd": "stride 1: fw/ig two outputs per vfmac.r.h (FP16 accumulators), "
-                              "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)"},
+                              "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)",
+                      "trainlib": dwtl.DW_TL_HELP},
     ))
 
 

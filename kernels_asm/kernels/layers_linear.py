@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from mcusim.kernels_asm.kernels import dw_trainlib as tls
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
 from mcusim.kernels_asm.kernels.layer_steps import (
     FORMS,
@@ -41,6 +42,8 @@ def _vector(pb: PhaseBuilder, name: str, n: int, column: bool, role: str = "inpu
 
 
 def linear_program(ci: int, co: int, phase: str, dtype: str, variant: str, cores: int) -> KernelProgram:
+    if variant == "trainlib":
+        return _trainlib_program(ci, co, phase, dtype, cores)
     form, naive = _form(variant)
     bt = form == "abt"
     pb = PhaseBuilder(f"linear_{phase}", dtype, cores)
@@ -66,6 +69,41 @@ def linear_program(ci: int, co: int, phase: str, dtype: str, variant: str, cores
         raise ValueError(f"phase must be one of {PHASES}")
     prog = pb.program()
     prog.meta.update(form=form)
+    return prog
+
+
+# `trainlib`: the phases as PULP-TrainLib's pulp_linear primitives run them (facts from its public
+# sources, no code taken). Every phase is its naive matmul, because the vectors make M or K one
+# (its 2x4 SIMD matmul falls back to the naive one there too): fw y = W · x with mm_fp16 (rows of W
+# in ceil(Co/cores) blocks, a scalar accumulation over Ci in the data type: FP16 fmadd.h into an
+# FP16 accumulator); wg dW = dy · xᵀ with k = 1 (each element one product, rows in ceil blocks);
+# ig dx = dyᵀ · W with mm_M_fp16 (the columns of W, i.e. dx's elements, in ceil(Ci/cores) blocks,
+# W read down its columns). One parallel region each; same tensors as the `ab` form.
+TRAINLIB_HELP = ("PULP-TrainLib style: its naive matmuls (scalar accumulation in the data type, FP16 "
+                 "fmadd.h; rows or columns in ceil(n/cores) blocks)")
+
+
+def _trainlib_program(ci: int, co: int, phase: str, dtype: str, cores: int) -> KernelProgram:
+    pb = PhaseBuilder(f"linear_{phase}", dtype, cores)
+    if phase == "fw":
+        pb.tensor("W", (co, ci), bank=3)
+        _vector(pb, "X", ci, column=True, bank=9)
+        _vector(pb, "Y", co, column=True, role="output", bank=12)
+        tls.emit_mm_dw(pb.code(), 1, co, ci, dtype, "W", "X", 0, 1, 0, 1, 0, pb.stride("W"), "Y", 0, 1, cores)
+    elif phase == "wg":
+        _vector(pb, "DY", co, column=True, bank=3)
+        _vector(pb, "X", ci, column=False, bank=9)
+        pb.tensor("DW", (co, ci), "output", bank=12)
+        tls.emit_outer(pb.code(), co, ci, dtype, "DY", "X", "DW", pb.stride("DW"), cores)
+    elif phase == "ig":
+        pb.tensor("W", (co, ci), bank=3)
+        _vector(pb, "DY", co, column=False, bank=9)
+        _vector(pb, "DX", ci, column=False, role="output", bank=12)
+        tls.emit_mm_dw(pb.code(), 1, ci, co, dtype, "DY", "W", 0, pb.stride("W"), 1, 1, 0, 0, "DX", 0, 1, cores)
+    else:
+        raise ValueError(f"phase must be one of {PHASES}")
+    prog = pb.program()
+    prog.meta.update(form="ab", trainlib=True)
     return prog
 
 
@@ -101,6 +139,8 @@ def linear_check(inputs, outputs, shape, dtype, variant, phase) -> Check:
     a, b = linear_operands(phase, inputs)
     out = outputs[{"fw": "Y", "wg": "DW", "ig": "DX"}[phase]]
     c = out.reshape(a.shape[0], b.shape[1])
+    if variant == "trainlib":     # scalar accumulation in k order: FP16 accumulator, bit-exact
+        return tls.scalar_check(a, b, c, dtype)
     return matmul_check(a, b, c, dtype, variant, _form(variant)[0] == "abt")
 
 
@@ -109,7 +149,7 @@ def _register(phase: str) -> None:
         name=f"linear_{phase}",
         description={"fw": "Linear forward: y = W x", "wg": "Linear weight gradient: dW = dy xᵀ",
                      "ig": "Linear input gradient: dx = Wᵀ dy"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": LAYER_VARIANTS, "fp16": LAYER_VARIANTS},
+        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + ("trainlib",) for d in ("fp32", "fp16")},
         params=(Param("ci", 64, "input features"), Param("co", 16, "output features")),
         build=lambda shape, dtype, variant, cores: linear_program(shape["ci"], shape["co"], phase, dtype, variant,
                                                                   cores),
@@ -118,7 +158,8 @@ def _register(phase: str) -> None:
         macs=lambda shape: shape["ci"] * shape["co"],
         choose=lambda shape, dtype, cores: linear_choose(shape["ci"], shape["co"], phase, dtype, cores),
         variant_help={"ab": "A·B", "abt": "A·Bᵀ (ig: with a transpose of W)",
-                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul"},
+                      "ab_naive": "ab with the naive matmul", "abt_naive": "abt with the naive matmul",
+                      "trainlib": TRAINLIB_HELP},
     ))
 
 

@@ -756,7 +756,7 @@ def emit_im2row_loops(asm: Asm, geom: ConvGeom, dtype: str, src: str, dst: str, 
     ten instructions per element, against ~2 for the generated gathers above. grad=False: forward
     patches of X[C, H, W] (geom as given); grad=True: the input-gradient patches of dY[C, Ho, Wo]
     (geom.c = the channels of dY), i.e. stride-1 patches of dY dilated by the stride inside the
-    border Kh-1-pt / Kw-1-pl (strides must be powers of two: the dilation test is a mask).
+    border Kh-1-pt / Kw-1-pl (the dilation test: a mask for power-of-two strides, else remu/divu).
     `dst_stride`: elements between rows of B; `src_chan`: elements between source channels."""
     g, a, es = geom, asm, ESIZE[dtype]
     g.check()
@@ -767,9 +767,21 @@ def emit_im2row_loops(asm: Asm, geom: ConvGeom, dtype: str, src: str, dst: str, 
     else:
         rows, cols, n_r, n_c = g.ho, g.wo, g.h, g.w
         sr, sc, off_r, off_c, d_r, d_c = g.sh, g.sw, g.pt, g.pl, 1, 1
-    for d in (d_r, d_c):
-        if d & (d - 1):
-            raise ValueError(f"the element-loop im2row of the input gradient needs power-of-two strides, not {d}")
+
+    def on_grid(coord: str, d: int, pad: str) -> None:
+        """t1 = coord / d, or to `pad` when coord is off the dilation grid (a mask and a shift for
+        powers of two, a remainder and a division otherwise)."""
+        if d == 1:
+            a("mv", "t1", coord)
+        elif d & (d - 1) == 0:
+            a("andi", "t0", coord, d - 1)
+            a("bnez", "t0", pad)
+            a("srai", "t1", coord, d.bit_length() - 1)
+        else:
+            a.li("t0", d)
+            a("remu", "t1", coord, "t0")
+            a("bnez", "t1", pad)
+            a("divu", "t1", coord, "t0")
     row_bytes, chan_bytes = n_c * es, (src_chan or n_r * n_c) * es
     dst_row = (dst_stride or g.c * kk) * es
     ld, st = ("lw", "sw") if es == 4 else ("lhu", "sh")
@@ -804,12 +816,7 @@ def emit_im2row_loops(asm: Asm, geom: ConvGeom, dtype: str, src: str, dst: str, 
     a.label(L["kh"])
     # the kernel row: in range (and on the dilation grid) or a row of zeros
     a("bltz", "s8", L["rowpad"])
-    if d_r > 1:
-        a("andi", "t0", "s8", d_r - 1)
-        a("bnez", "t0", L["rowpad"])
-        a("srai", "t1", "s8", d_r.bit_length() - 1)
-    else:
-        a("mv", "t1", "s8")
+    on_grid("s8", d_r, L["rowpad"])
     a.li("t0", n_r)
     a("bge", "t1", "t0", L["rowpad"])
     a.li("t0", row_bytes)
@@ -821,12 +828,7 @@ def emit_im2row_loops(asm: Asm, geom: ConvGeom, dtype: str, src: str, dst: str, 
     a.li("t5", g.kw)
     a.label(L["kw"])
     a("bltz", "s10", L["epad"])
-    if d_c > 1:
-        a("andi", "t0", "s10", d_c - 1)
-        a("bnez", "t0", L["epad"])
-        a("srai", "t1", "s10", d_c.bit_length() - 1)
-    else:
-        a("mv", "t1", "s10")
+    on_grid("s10", d_c, L["epad"])
     a.li("t0", n_c)
     a("bge", "t1", "t0", L["epad"])
     a("slli", "t1", "t1", es.bit_length() - 1)

@@ -11,10 +11,12 @@ views onto the C structs, so the reference code reads and writes the same memory
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterator
 
 from mcusim.isa.codec import decode
 from mcusim.isa.profiles import resolve as resolve_extensions
+from mcusim.simulator import diskcache
 from mcusim.simulator.cengine import binding
 from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
 from mcusim.simulator.profile import code_range
@@ -248,15 +250,50 @@ class CEngine:
             if memory.covers(lo, 2 * halves + 2):
                 # an entry per halfword: the 16-bit parcel there, or the 32-bit word it starts
                 # (parcels with low bits 11); little-endian host
-                code = memoryview(memory.read_bytes(lo, 2 * halves + 2)).cast("H")
-                records = b"".join([self._record(p if p & 3 != 3 else p | code[k + 1] << 16)
-                                    for k, p in enumerate(code[:halves])])
+                raw = memory.read_bytes(lo, 2 * halves + 2)
+                records = self._cached_table(raw, halves)
+                if records is None:
+                    code = memoryview(raw).cast("H")
+                    records = b"".join([self._record(p if p & 3 != 3 else p | code[k + 1] << 16)
+                                        for k, p in enumerate(code[:halves])])
+                    self._store_table(raw, records)
                 self.ffi.memmove(table, records, len(records))
                 self._leave_dispatch_return_to_reference()
             else:                                      # holes in the range: one by one
                 for k in range(halves):
                     self._predecode(memory, k)
         self.memory = memory
+
+    # A code table this large (halfwords) is cached on disk (simulator.diskcache): pre-decoding a
+    # training step's 130 KB of code takes a fifth of a second, reading its table a few ms.
+    DISK_TABLE_HALVES = 8192
+
+    def _table_name(self, raw: bytes, halves: int) -> str | None:
+        if halves < self.DISK_TABLE_HALVES or diskcache.cache_dir() is None:
+            return None
+        import hashlib
+
+        from mcusim import isa
+        core = self.cluster.config.core
+        h = hashlib.sha256(raw)
+        # the records depend on the words, the core's ISA, the ISA table and the compiled struct layout
+        h.update(repr((core.custom_isa, sorted(core.extensions), self.ffi.sizeof("McuInsn"))).encode())
+        h.update(diskcache.source_hash(diskcache.package_root(isa), Path(__file__).parent,
+                                       Path(__file__).parent.parent / "operands.py").encode())
+        so = Path(binding.load().__file__).stat()
+        h.update(f"{so.st_size}:{so.st_mtime_ns}".encode())
+        return f"predecode-{h.hexdigest()[:40]}.bin"
+
+    def _cached_table(self, raw: bytes, halves: int) -> bytes | None:
+        name = self._table_name(raw, halves)
+        data = diskcache.read(name) if name else None
+        size = halves * self.ffi.sizeof("McuInsn")
+        return data if data is not None and len(data) == size else None
+
+    def _store_table(self, raw: bytes, records: bytes) -> None:
+        name = self._table_name(raw, len(raw) // 2 - 1)
+        if name:
+            diskcache.write(name, records)
 
     def _record(self, word: int) -> bytes:
         """The McuInsn record of instruction `word` (a 16-bit parcel or a 32-bit word; the record

@@ -42,6 +42,14 @@ FAST_OPS = [
     ("fmin.s", "s", lambda a, b, c, rm: fp.min_(F32, a, b)),
     ("fmax.s", "s", lambda a, b, c, rm: fp.max_(F32, a, b)),
     ("vfdotpex.s.h", "v", lambda a, b, c, rm: fp.dotpex_h(a, b, c, rm)),
+    ("fmadd.s", "s", lambda a, b, c, rm: fp.fma(F32, a, b, c, rm, False, False)),
+    ("fmsub.s", "s", lambda a, b, c, rm: fp.fma(F32, a, b, c, rm, False, True)),
+    ("fnmsub.s", "s", lambda a, b, c, rm: fp.fma(F32, a, b, c, rm, True, False)),
+    ("fnmadd.s", "s", lambda a, b, c, rm: fp.fma(F32, a, b, c, rm, True, True)),
+    ("fdiv.h", "h", lambda a, b, c, rm: fp.div(F16, a, b, rm)),
+    ("fdiv.s", "s", lambda a, b, c, rm: fp.div(F32, a, b, rm)),
+    ("fsqrt.h", "h", lambda a, b, c, rm: fp.sqrt(F16, a, rm)),
+    ("fsqrt.s", "s", lambda a, b, c, rm: fp.sqrt(F32, a, rm)),
 ]
 NAMES = [op[0] for op in FAST_OPS]
 MODES = [fp.RNE, fp.RTZ, fp.RDN, fp.RUP, fp.RMM]
@@ -92,7 +100,7 @@ def test_special_values_every_mode(lib, op):
         cs = fma_specials(F32)
         cases = [(a, b, c, rm) for rm in MODES for a in vals[::3] for b in vals[1::4] for c in cs]
     elif "ma" in name or "ms" in name:
-        vals = fma_specials(F16)
+        vals = fma_specials(F16 if kind == "h" else F32)
         cases = [(a, b, c, rm) for rm in MODES for a in vals for b in vals for c in vals]
     else:
         vals = specials(F16 if kind == "h" else F32)
@@ -119,6 +127,24 @@ def _window_cases(rng: random.Random, kind: str, n: int):
         yield a, b, c, rng.choice(MODES)
 
 
+def _fma_window_cases(rng: random.Random, kind: str, n: int):
+    """FMA operands whose addend's exponent lies around the product's, from far below to far above
+    (the product has 2p bits: cancellation, ties and sticky bits far away), and division/square root
+    operands whose quotients are exact, midpoints or near them (significands with trailing zeros)."""
+    fmt = F16 if kind == "h" else F32
+    fb, bias, top = fmt.frac_bits, fmt.bias, 2 * fmt.bias
+    fracs = [0, fmt.frac_mask, 1, 1 << (fb - 1), (1 << (fb - 1)) + 1, fmt.frac_mask - 1]
+    for _ in range(n):
+        ea = rng.randint(bias - fb, bias + fb)
+        eb = rng.randint(bias - fb, bias + fb)
+        ep = ea + eb - bias
+        ec = max(min(ep + rng.randint(-3 * fb - 4, 3 * fb + 4), top), 0)
+        a = rng.getrandbits(1) << fmt.sign_shift | ea << fb | rng.choice(fracs + [rng.getrandbits(fb)])
+        b = rng.getrandbits(1) << fmt.sign_shift | eb << fb | rng.choice(fracs + [rng.getrandbits(fb)])
+        c = rng.getrandbits(1) << fmt.sign_shift | ec << fb | rng.choice(fracs + [rng.getrandbits(fb)])
+        yield a, b, c, rng.choice(MODES)
+
+
 @pytest.mark.parametrize("op", range(len(FAST_OPS)), ids=NAMES)
 def test_exactness_windows_and_random_against_python(lib, op):
     """Window edges and biased random operands, against the Python reference."""
@@ -127,6 +153,8 @@ def test_exactness_windows_and_random_against_python(lib, op):
     cases = []
     if kind in "hs":
         cases += list(_window_cases(rng, kind, 600))
+        if name[:2] in ("fm", "fn") and "mul" not in name or name.startswith(("fdiv", "fsqrt")):
+            cases += list(_fma_window_cases(rng, kind, 600))
         fmt = F16 if kind == "h" else F32
         for _ in range(600):
             near = rng.randint(1, fmt.exp_special - 1)

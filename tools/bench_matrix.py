@@ -25,6 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# One BLAS thread, as the command line does (mcusim.cli._quiet_blas): the data generation imports
+# numpy, and OpenBLAS's idle worker threads spin on the other core; process_time counts every thread
+# of the process, so they added about 10% to every figure (perf samples in blas_thread_server).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 # name -> (register data: "h2" FP16 pairs, "h" NaN-boxed FP16, "s" FP32; body maker i -> line(s))
 _A = [f"a{k}" for k in range(8)]
 
@@ -122,7 +128,7 @@ def program(name: str, iters: int, seed: int = 1) -> str:
     return "\n".join(src) + "\n"
 
 
-def measure(name: str, engine: str, iters: int) -> tuple[int, float]:
+def measure(name: str, engine: str, iters: int, cores: int = 8) -> tuple[int, float]:
     """(instructions retired, seconds of Cluster.run) of one run."""
     from mcusim.kernels_asm import assemble, to_elf
     from mcusim.simulator.cluster import Cluster
@@ -131,22 +137,22 @@ def measure(name: str, engine: str, iters: int) -> tuple[int, float]:
     image = read_elf(to_elf(assemble(program(name, iters), name)), name)
     config = load_config()
     start = time.process_time()
-    result = Cluster(image, config, cores=8, engine=engine).run()
+    result = Cluster(image, config, cores=cores, engine=engine).run()
     seconds = time.process_time() - start
     assert result.exit_code == 0, result.reason
     return result.instret, seconds
 
 
-def class_figure(name: str, engine: str, repeat: int, target_s: float = 0.4) -> tuple[float, int]:
+def class_figure(name: str, engine: str, repeat: int, target_s: float = 0.4, cores: int = 8) -> tuple[float, int]:
     """(best ns per instruction, instructions per run) of class `name`; the size is calibrated so a
     run takes about target_s."""
-    _, small = measure(name, engine, 20)
-    _, large = measure(name, engine, 120)
+    _, small = measure(name, engine, 20, cores)
+    _, large = measure(name, engine, 120, cores)
     per_iter = max((large - small) / 100, large / 120 / 4, 1e-9)
     iters = max(20, min(400_000, int(target_s / per_iter)))
     best = None
     for _ in range(repeat):
-        instret, seconds = measure(name, engine, iters)
+        instret, seconds = measure(name, engine, iters, cores)
         ns = seconds / instret * 1e9
         best = ns if best is None else min(best, ns)
     return best, instret
@@ -176,24 +182,30 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     parser.add_argument("--classes", default=",".join(CLASSES), help="comma-separated class names")
     parser.add_argument("--engine", default="c")
+    parser.add_argument("--cores", default="8",
+                        help="comma-separated worker-core counts (1-8): a column per count, ns per instruction")
     parser.add_argument("--startup", action="store_true", help="also measure the start-up figure")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from mcusim.simulator.cengine import binding
     binding.load()
     import mcusim.simulator.cengine.engine  # noqa: F401  (imported before any timer)
-    print(f"# per-class matrix, engine {args.engine}, 8 cores, best of {args.repeat}: "
+    counts = [int(k) for k in args.cores.split(",")]
+    print(f"# per-class matrix, engine {args.engine}, {counts[0]} cores, best of {args.repeat}: "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"| {'class':<22} | {'ns/instr':>8} | {'M instr/s':>9} | {'x add':>5} |")
-    print(f"|{'-' * 24}|{'-' * 10}|{'-' * 11}|{'-' * 7}|")
+          f"{platform.python_implementation()} {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    extra = "".join(f" ns @{k} cores |" for k in counts[1:])
+    print(f"| {'class':<22} | {'ns/instr':>8} | {'M instr/s':>9} | {'x add':>5} |{extra}")
+    print(f"|{'-' * 24}|{'-' * 10}|{'-' * 11}|{'-' * 7}|" + "".join(f"{'-' * 14}|" for _ in counts[1:]))
     base = None
     for name in args.classes.split(","):
-        ns, _ = class_figure(name, args.engine, args.repeat)
+        ns, _ = class_figure(name, args.engine, args.repeat, cores=counts[0])
         if name == "add":
             base = ns
         ratio = f"{ns / base:5.2f}" if base else "    -"
-        print(f"| {name:<22} | {ns:8.1f} | {1e3 / ns:9.1f} | {ratio} |", flush=True)
+        more = "".join(f" {class_figure(name, args.engine, args.repeat, cores=k)[0]:12.1f} |" for k in counts[1:])
+        print(f"| {name:<22} | {ns:8.1f} | {1e3 / ns:9.1f} | {ratio} |{more}", flush=True)
     if args.startup:
         print(f"start-up (`mcusim run` of an empty program, whole process): {startup_seconds(args.repeat):.3f} s")
 

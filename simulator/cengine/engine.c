@@ -412,6 +412,7 @@ static __attribute__((noinline)) int run_one_core_prof(McuCluster *cl, int only,
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
  * every cycle (round-robin priority); an exit remembers where to resume in that order. */
+_Static_assert(MCU_NCORES == 9, "run_impl's minimum over the cores is written out for 9");
 static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_t horizon, const int prof) {
     cl->horizon = horizon;
     const int n = MCU_NCORES;
@@ -454,27 +455,39 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
         if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
         else first = (int)(t % n);
         first_t = t;
-        /* issue the cores ready at t, and find the next cycle and the runnable count in the same pass
-         * (an issue changes only its own core's ready time) */
-        int64_t next_t = MCU_NEVER;
+        /* The cores ready at t, as a mask rotated so that bit j is core (first + j) mod n: the issue
+         * loop visits only them, in round-robin order, with no branch per core (which core issues in
+         * a cycle is data: under bank or FPU conflicts the per-core test was mispredicted often). An
+         * issue changes only its own core's ready time, to a later cycle: the mask stays exact. */
+        uint32_t at = 0;
+        for (int i = 0; i < n; i++) at |= (uint32_t)(ready[i] == t) << i;
+        uint32_t rot = ((at >> first) | (at << (n - first))) & ((1u << n) - 1u);
+        rot &= ~0u << first_i;
+        first_i = 0;
+        while (rot) {
+            int j = __builtin_ctz(rot);
+            rot &= rot - 1u;
+            int index = first + j < n ? first + j : first + j - n;
+            int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
+            if (MCU_UNLIKELY(st)) {
+                cl->exit_core = index;
+                cl->exit_cycle = t;
+                cl->resume_index = j - (st == 4);
+                return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
+            }
+        }
+        /* the next cycle (a pairwise minimum: a short dependency chain) and the runnable count */
+        int64_t m01 = ready[0] < ready[1] ? ready[0] : ready[1], m23 = ready[2] < ready[3] ? ready[2] : ready[3];
+        int64_t m45 = ready[4] < ready[5] ? ready[4] : ready[5], m67 = ready[6] < ready[7] ? ready[6] : ready[7];
+        int64_t m03 = m01 < m23 ? m01 : m23, m47 = m45 < m67 ? m45 : m67;
+        int64_t m07 = m03 < m47 ? m03 : m47;
+        t = m07 < ready[8] ? m07 : ready[8];
         live = 0;
         for (int i = 0; i < n; i++) {
-            int index = first + i < n ? first + i : first + i - n;
-            if (i >= first_i && ready[index] == t) {
-                int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
-                if (MCU_UNLIKELY(st)) {
-                    cl->exit_core = index;
-                    cl->exit_cycle = t;
-                    cl->resume_index = i - (st == 4);
-                    return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
-                }
-            }
-            int64_t r = ready[index];
-            if (r < MCU_NEVER) { live++; only = index; }
-            if (r < next_t) next_t = r;
+            int run = ready[i] < MCU_NEVER;
+            live += run;
+            only = run ? i : only;
         }
-        first_i = 0;
-        t = next_t;
     }
 }
 

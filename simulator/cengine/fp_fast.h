@@ -15,9 +15,16 @@
  *     add/sub .h: both terms are multiples of 2**-24 below 2**16: the sum is below 2**17 (41 bits).
  *     mul .h: the product of two 11-bit significands has 22 bits.
  *     mul .s: the product of two 24-bit significands has 48 bits.
- *     add/sub .s, fma .h: checked per operation on the terms' exponents (the window, below); the
- *       rest (terms far apart) goes to the exact path.
  *     conversions: a binary16 is a binary32 exactly; binary32 to binary16 rounds the float's own bits.
+ * - Sums that may not fit 53 bits (add/sub .s, every FMA) are rounded to odd at 53 bits instead
+ *   (fpf_add_odd, below): the host sum plus its exact error (TwoSum) give the 53-bit neighbour of the
+ *   exact sum whose last bit is 1 when the sum is inexact. Rounding that value once more to 24 or 11
+ *   bits gives the exact sum's rounding in every mode, and NX, because 53 >= 24 + 2 (rounding to odd
+ *   at p + 2 or more bits is innocuous for a later rounding to p bits in any mode: Boldo and
+ *   Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd",
+ *   IEEE Trans. Computers 57(4), 2008).
+ * - Division and square root (fast_div_*, fast_sqrt_*) use the host's correctly rounded double
+ *   division and square root; why one more rounding of that double is exact is argued there.
  * - The one rounding to the destination format is integer code on the exact double's bits
  *   (round_d): every rounding mode, NX when bits fall off. It handles results in the destination's
  *   normal range only; subnormal or tiny results (UF, tininess after rounding) and overflow (OF) are
@@ -66,31 +73,39 @@ FPF_INLINE double fpf_value(uint32_t a, int eb, int fb) {
 FPF_INLINE int fpf_special(uint32_t a, int eb, int fb) { return (a >> fb & ((1u << eb) - 1u)) == (1u << eb) - 1u; }
 
 /* Round the exact nonzero double v to the format; 1 with the result in *out (NX ORed into *flags) when
- * the result is in the format's normal range, else 0 with nothing changed. */
+ * the result is in the format's normal range, else 0 with nothing changed. On the double's bits with
+ * no branch on the data: an increment by mode, added below the kept bits, then truncation (a carry
+ * out of the significand bumps the exponent field, as it should): RNE half - 1 plus the kept LSB,
+ * RMM half, RTZ nothing, RDN/RUP all ones when rounding away from zero. */
 FPF_INLINE int round_d(double v, int eb, int fb, int rm, uint32_t *out, uint32_t *flags) {
     const int bias = (1 << (eb - 1)) - 1, sh = 52 - fb;
-    uint64_t u = fpf_d_to_bits(v);
+    const uint64_t half = 1ull << (sh - 1), ones = (1ull << sh) - 1;
+    uint64_t u = fpf_d_to_bits(v), mag = u & 0x7FFFFFFFFFFFFFFFull;
     uint32_t sign = (uint32_t)(u >> 63);
-    int e = (int)(u >> 52 & 0x7FF) - 1023;
-    if (e < 1 - bias || e > bias) return 0;              /* below the normal range, or overflowing */
-    uint64_t frac = u & ((1ull << 52) - 1);
-    uint64_t r = (uint64_t)(e + bias) << fb | frac >> sh;
-    uint64_t rem = frac & ((1ull << sh) - 1);
-    if (rem) {
-        int half = (int)(rem >> (sh - 1) & 1), sticky = (rem & ((1ull << (sh - 1)) - 1)) != 0, up;
-        switch (rm) {
-        case 0: up = half && (sticky || (int)(r & 1)); break;   /* RNE */
-        case 2: up = (int)sign; break;                           /* RDN */
-        case 3: up = !sign; break;                               /* RUP */
-        case 4: up = half; break;                                /* RMM */
-        default: up = 0; break;                                  /* RTZ */
-        }
-        r += (uint64_t)up;                               /* a carry bumps the exponent field */
-        if (r >= (uint64_t)((1u << eb) - 1u) << fb) return 0;   /* rounded up to overflow */
-        *flags |= 1u;                                    /* NX */
-    }
-    *out = sign << (eb + fb) | (uint32_t)r;
+    /* the exponent within [1 - bias, bias] (one unsigned compare): else below the normal range or
+     * overflowing */
+    if (mag - ((uint64_t)(1024 - bias) << 52) >= (uint64_t)(2 * bias) << 52) return 0;
+    uint64_t inc = rm == 0 ? half - 1 + (mag >> sh & 1u) : rm == 4 ? half : rm == 1 ? 0 : (uint32_t)(rm == 2) == sign ? ones : 0;
+    uint32_t r = (uint32_t)(((mag + inc) >> sh) - ((uint64_t)(1023 - bias) << fb));
+    if (r >= ((1u << eb) - 1u) << fb) return 0;          /* rounded up to overflow */
+    *flags |= (uint32_t)((mag & ones) != 0);             /* NX */
+    *out = sign << (eb + fb) | r;
     return 1;
+}
+
+/* The exact sum x = p + q of two doubles, rounded to odd at 53 bits: s = RN(p + q) and its error
+ * e = x - s by TwoSum (Knuth; exact in round-to-nearest without overflow, which these magnitudes,
+ * at most 2**257, never reach). x lies strictly between s and its neighbour towards e when e != 0;
+ * of the two, round-to-odd takes the one whose last significand bit is 1: s itself when its last bit
+ * is 1, else the neighbour (one unit of the magnitude towards e: from a power of two down, that is
+ * the all-ones significand below, odd too). Zero e: x = s. Branch-free. */
+FPF_INLINE double fpf_add_odd(double p, double q) {
+    double s = p + q, bb = s - p;
+    double e = (p - (s - bb)) + (q - bb);
+    uint64_t u = fpf_d_to_bits(s), ue = fpf_d_to_bits(e);
+    uint64_t move = (uint64_t)((e != 0.0) & !(u & 1u));           /* inexact with an even last bit */
+    uint64_t down = (ue ^ u) >> 63;                                 /* e's sign differs from s's */
+    return fpf_bits_to_d(u + (move & !down) - (move & down));
 }
 
 /* --- add / sub ------------------------------------------------------------------------------------ */
@@ -113,23 +128,17 @@ FPF_INLINE uint32_t fast_sub_h(const mcu_fmt *f, uint32_t a, uint32_t b, int rm,
     return fast_add_h(f, a, b ^ 0x8000u, rm, flags);
 }
 
-/* binary32: exact when both terms fit one 53-bit window. Each term is sig * 2**lsb with sig < 2**24;
- * the sum is below 2**(max(lsb) + 25) and a multiple of 2**min(lsb): max(lsb) - min(lsb) <= 28. */
+/* binary32: the sum of two floats rounded to odd (fpf_add_odd), then to binary32 */
 FPF_INLINE uint32_t fast_add_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     (void)f;
     if (!(fpf_special(a, 8, 23) | fpf_special(b, 8, 23))) {
-        int la = fpf_lsb(a, 8, 23), lb = fpf_lsb(b, 8, 23);
-        int diff = la > lb ? la - lb : lb - la;
-        /* a zero term has the smallest lsb and adds nothing: the window test may only fail, not lie */
-        if (diff <= 28) {
-            double v = fpf_value(a, 8, 23) + fpf_value(b, 8, 23);
-            uint32_t r;
-            if (v == 0.0) {
-                uint32_t sa = a >> 31, sb = b >> 31;
-                return (sa == sb ? sa : (uint32_t)(rm == 2)) << 31;
-            }
-            if (round_d(v, 8, 23, rm, &r, flags)) return r;
+        double v = fpf_add_odd(fpf_value(a, 8, 23), fpf_value(b, 8, 23));
+        uint32_t r;
+        if (v == 0.0) {                                  /* exact zero: x + -x, or zeros */
+            uint32_t sa = a >> 31, sb = b >> 31;
+            return (sa == sb ? sa : (uint32_t)(rm == 2)) << 31;
         }
+        if (round_d(v, 8, 23, rm, &r, flags)) return r;
     }
     return mcu_fp_add(&MCU_F32, a, b, rm, flags);
 }
@@ -160,34 +169,81 @@ FPF_INLINE uint32_t fast_mul_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm,
     return mcu_fp_mul(&MCU_F32, a, b, rm, flags);
 }
 
-/* --- fma (binary16) ------------------------------------------------------------------------------- */
-/* round(+-(a*b) +- c): the product is exact (22 bits, below 2**(lsb_p + 22)); with c (below
- * 2**(lsb_c + 11)) the sum is below 2**(hi + 1) and a multiple of 2**lo over the nonzero terms:
- * exact when hi + 1 - lo <= 53. np/na negate the product/the addend (fmsub, fnmadd, vfmre...). */
-FPF_INLINE uint32_t fast_fma_h(uint32_t a, uint32_t b, uint32_t c, int rm, int np, int na, uint32_t *flags) {
-    if (!(fpf_special(a, 5, 10) | fpf_special(b, 5, 10) | fpf_special(c, 5, 10))) {
-        uint32_t sp = ((a ^ b) >> 15 & 1u) ^ (uint32_t)(np != 0), sc = (c >> 15 & 1u) ^ (uint32_t)(na != 0);
-        uint32_t sigp = fpf_sig(a, 5, 10) * fpf_sig(b, 5, 10), sigc = fpf_sig(c, 5, 10);
-        int lp = fpf_lsb(a, 5, 10) + fpf_lsb(b, 5, 10), lc = fpf_lsb(c, 5, 10);
-        int lo = sigp ? lp : lc, hi = sigc ? lc + 11 : lp + 22;
-        if (sigp && sigc) {
-            lo = lp < lc ? lp : lc;
-            hi = lp + 22 > lc + 11 ? lp + 22 : lc + 11;
+/* --- fma ------------------------------------------------------------------------------------------ */
+/* round(+-(a*b) +- c): the product is exact in a double (22 or 48 bits, magnitude within
+ * [2**-298, 2**256]), the sum is rounded to odd (fpf_add_odd) and then to the format. np/na negate the
+ * product/the addend (fmsub, fnmadd, vfmre...). An exact zero takes its sign by IEEE 754 6.3: the
+ * terms' common sign when both are zeros of one sign, else +0 (-0 rounding down). */
+FPF_INLINE uint32_t fpf_fma(uint32_t a, uint32_t b, uint32_t c, int rm, int np, int na, uint32_t *flags,
+                            int eb, int fb) {
+    const uint32_t sbit = 1u << (eb + fb), mag = sbit - 1u;
+    if (!(fpf_special(a, eb, fb) | fpf_special(b, eb, fb) | fpf_special(c, eb, fb))) {
+        double p = fpf_value(a ^ (np ? sbit : 0u), eb, fb) * fpf_value(b, eb, fb);
+        double v = fpf_add_odd(p, fpf_value(c ^ (na ? sbit : 0u), eb, fb));
+        uint32_t r;
+        if (v == 0.0) {
+            uint32_t sp = ((a ^ b) >> (eb + fb) & 1u) ^ (uint32_t)(np != 0), sc = (c >> (eb + fb) & 1u) ^ (uint32_t)(na != 0);
+            int pzero = !(a & mag) || !(b & mag);
+            uint32_t sg = (pzero && !(c & mag) && sp == sc) ? sp : (uint32_t)(rm == 2);
+            return sg << (eb + fb);
         }
-        if (hi + 1 - lo <= 53) {
-            /* both terms exact, as +-sig * 2**lsb (lsb >= -48) */
-            double p = (double)(int32_t)sigp * fpf_bits_to_d((uint64_t)sp << 63 | (uint64_t)(lp + 1023) << 52);
-            double q = (double)(int32_t)sigc * fpf_bits_to_d((uint64_t)sc << 63 | (uint64_t)(lc + 1023) << 52);
-            double v = p + q;
-            uint32_t r;
-            if (v == 0.0) {                              /* exact zero: sign by IEEE 754 6.3 */
-                uint32_t s = (!sigp && !sigc && sp == sc) ? sp : (uint32_t)(rm == 2);
-                return s << 15;
-            }
-            if (round_d(v, 5, 10, rm, &r, flags)) return r;
-        }
+        if (round_d(v, eb, fb, rm, &r, flags)) return r;
     }
-    return mcu_fp_fma(&MCU_F16, a, b, c, rm, np, na, flags);
+    return mcu_fp_fma(fb == 10 ? &MCU_F16 : &MCU_F32, a, b, c, rm, np, na, flags);
+}
+FPF_INLINE uint32_t fast_fma_h(uint32_t a, uint32_t b, uint32_t c, int rm, int np, int na, uint32_t *flags) {
+    return fpf_fma(a, b, c, rm, np, na, flags, 5, 10);
+}
+FPF_INLINE uint32_t fast_fma_s(uint32_t a, uint32_t b, uint32_t c, int rm, int np, int na, uint32_t *flags) {
+    return fpf_fma(a, b, c, rm, np, na, flags, 8, 23);
+}
+
+/* --- division and square root ------------------------------------------------------------------------ */
+/* The host's double quotient q = RN53(x) of two nonzero finite operands (exact values in a double), x
+ * the exact quotient. With p the format's precision (24 or 11), call a "point" every number of p + 1
+ * significant bits: the format's numbers and the midpoints between them. Rounding to the format in
+ * any mode depends only on which points x lies on or between, and NX on whether x is a format number.
+ * Claim: x is a point, or no point lies between x and q (included); either way rounding q (round_d)
+ * gives x's rounding and flags.
+ *   Write x = (A/B) * 2**E with integers 0 < A, B < 2**p, and 2**k <= x < 2**(k+1). The points in
+ *   [2**k, 2**(k+1)] are the multiples of 2**(k-p). For such a point P, x - P = (A - B*m*2**(k-p-E))
+ *   * 2**E / B with m an integer; k - p - E <= 0 (x < 2**(p+E)), so when nonzero the bracket is at
+ *   least 2**(k-p-E) in magnitude and |x - P| >= 2**(k-p) / B > 2**(k-2p) >= 2**(-2p-1) * x.
+ *   |q - x| <= 2**-53 * x, smaller (2p + 1 <= 49). When x is a point it has p + 1 <= 53 bits: q = x.
+ * Square root: x = sqrt(A * 2**E), 0 < A < 2**p; P as above; x**2 - P**2 is a multiple of 2**(2k-2p)
+ *   (2k < E + p, so 2k - 2p < E), nonzero unless x = P; x + P <= 2**(k+2), so |x - P| >= 2**(k-2p-2)
+ *   > 2**(-2p-3) * x, again more than 2**-53 * x (2p + 3 <= 51).
+ * The host operations see operands of at most 2**128 in magnitude and at least 2**-149, so the
+ * quotient and root are normal doubles; Python leaves the host in round-to-nearest. Zeros,
+ * infinities, NaNs, negative square roots and results outside the normal range (round_d declines)
+ * take the exact path. */
+FPF_INLINE uint32_t fpf_div(uint32_t a, uint32_t b, int rm, uint32_t *flags, int eb, int fb) {
+    const uint32_t mag = (1u << (eb + fb)) - 1u;
+    if (!(fpf_special(a, eb, fb) | fpf_special(b, eb, fb)) && (a & mag) && (b & mag)) {
+        uint32_t r;
+        if (round_d(fpf_value(a, eb, fb) / fpf_value(b, eb, fb), eb, fb, rm, &r, flags)) return r;
+    }
+    return mcu_fp_div(fb == 10 ? &MCU_F16 : &MCU_F32, a, b, rm, flags);
+}
+FPF_INLINE uint32_t fpf_sqrt(uint32_t a, int rm, uint32_t *flags, int eb, int fb) {
+    const uint32_t mag = (1u << (eb + fb)) - 1u;
+    if (!fpf_special(a, eb, fb) && (a & mag) && !(a >> (eb + fb) & 1u)) {
+        uint32_t r;
+        if (round_d(__builtin_sqrt(fpf_value(a, eb, fb)), eb, fb, rm, &r, flags)) return r;
+    }
+    return mcu_fp_sqrt(fb == 10 ? &MCU_F16 : &MCU_F32, a, rm, flags);
+}
+FPF_INLINE uint32_t fast_div_h(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
+    (void)f; return fpf_div(a, b, rm, flags, 5, 10);
+}
+FPF_INLINE uint32_t fast_div_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
+    (void)f; return fpf_div(a, b, rm, flags, 8, 23);
+}
+FPF_INLINE uint32_t fast_sqrt_h(const mcu_fmt *f, uint32_t a, int rm, uint32_t *flags) {
+    (void)f; return fpf_sqrt(a, rm, flags, 5, 10);
+}
+FPF_INLINE uint32_t fast_sqrt_s(const mcu_fmt *f, uint32_t a, int rm, uint32_t *flags) {
+    (void)f; return fpf_sqrt(a, rm, flags, 8, 23);
 }
 
 /* --- conversions ---------------------------------------------------------------------------------- */

@@ -12,7 +12,8 @@
 
 /* Operation ids (tests/test_cengine_fp_fast.py FAST_OPS lists their names in this order). */
 enum { ADD_H, SUB_H, MUL_H, FMADD_H, FMSUB_H, FNMSUB_H, FNMADD_H, ADD_S, SUB_S, MUL_S, CVT_H_S, CVT_S_H,
-       EQ_H, LT_H, LE_H, MIN_H, MAX_H, EQ_S, LT_S, LE_S, MIN_S, MAX_S, DOTPEX_S_H, NUM_FAST_OPS };
+       EQ_H, LT_H, LE_H, MIN_H, MAX_H, EQ_S, LT_S, LE_S, MIN_S, MAX_S, DOTPEX_S_H,
+       FMADD_S, FMSUB_S, FNMSUB_S, FNMADD_S, DIV_H, DIV_S, SQRT_H, SQRT_S, NUM_FAST_OPS };
 
 EXPORT int mcu_fp_fast_num_ops(void) { return NUM_FAST_OPS; }
 
@@ -40,6 +41,14 @@ EXPORT uint32_t mcu_fp_fast_op(int op, uint32_t a, uint32_t b, uint32_t c, int r
     case LE_S: return fast_le_s(0, a, b, fl);
     case MIN_S: return fast_min_s(0, a, b, fl);
     case MAX_S: return fast_max_s(0, a, b, fl);
+    case FMADD_S: return fast_fma_s(a, b, c, rm, 0, 0, fl);
+    case FMSUB_S: return fast_fma_s(a, b, c, rm, 0, 1, fl);
+    case FNMSUB_S: return fast_fma_s(a, b, c, rm, 1, 0, fl);
+    case FNMADD_S: return fast_fma_s(a, b, c, rm, 1, 1, fl);
+    case DIV_H: return fast_div_h(0, a, b, rm, fl);
+    case DIV_S: return fast_div_s(0, a, b, rm, fl);
+    case SQRT_H: return fast_sqrt_h(0, a, rm, fl);
+    case SQRT_S: return fast_sqrt_s(0, a, rm, fl);
     default: {                                    /* DOTPEX_S_H: the double path, else the exact one */
         uint32_t v;
         if (mcu_dotpex_double(a, b, c, rm, &v, fl)) return v;
@@ -73,6 +82,14 @@ EXPORT uint32_t mcu_fp_exact_op(int op, uint32_t a, uint32_t b, uint32_t c, int 
     case LE_S: return mcu_fp_le(S, a, b, fl);
     case MIN_S: return mcu_fp_min(S, a, b, fl);
     case MAX_S: return mcu_fp_max(S, a, b, fl);
+    case FMADD_S: return mcu_fp_fma(S, a, b, c, rm, 0, 0, fl);
+    case FMSUB_S: return mcu_fp_fma(S, a, b, c, rm, 0, 1, fl);
+    case FNMSUB_S: return mcu_fp_fma(S, a, b, c, rm, 1, 0, fl);
+    case FNMADD_S: return mcu_fp_fma(S, a, b, c, rm, 1, 1, fl);
+    case DIV_H: return mcu_fp_div(H, a, b, rm, fl);
+    case DIV_S: return mcu_fp_div(S, a, b, rm, fl);
+    case SQRT_H: return mcu_fp_sqrt(H, a, rm, fl);
+    case SQRT_S: return mcu_fp_sqrt(S, a, rm, fl);
     default: {                                    /* DOTPEX_S_H: the general sum of products */
         static const mcu_fmt *const fmts[2] = {&MCU_F16, &MCU_F16};
         uint32_t x[2] = {a & 0xFFFFu, a >> 16}, y[2] = {b & 0xFFFFu, b >> 16};
@@ -130,7 +147,8 @@ static uint32_t rand_operand(uint64_t *s, int eb, int fb, int near) {
 
 /* operand formats per op: 'h' half, 's' single, 'v' two halves (a, b of dotpex) */
 static void op_formats(int op, char *fa, char *fc) {
-    *fa = (op <= FNMADD_H || (op >= EQ_H && op <= MAX_H) || op == CVT_S_H) ? 'h' : op == DOTPEX_S_H ? 'v' : 's';
+    *fa = (op <= FNMADD_H || (op >= EQ_H && op <= MAX_H) || op == CVT_S_H || op == DIV_H || op == SQRT_H) ? 'h'
+          : op == DOTPEX_S_H ? 'v' : 's';
     *fc = op == DOTPEX_S_H ? 's' : *fa;
 }
 

@@ -34,7 +34,7 @@ static inline uint32_t second(const McuCore *c, int r, int rep) {
 }
 
 /* --- vector lane loops (inlined with constant fn/rep at every call site) ----------------------------- */
-static inline int v_arith(McuCore *c, const McuInsn *d, mcu_bin_fn fn, int rep) {
+static inline __attribute__((always_inline)) int v_arith(McuCore *c, const McuInsn *d, mcu_bin_fn fn, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
     uint32_t lo = fn(F16, a & 0xFFFFu, b & 0xFFFFu, rm, &fl), hi = fn(F16, a >> 16, b >> 16, rm, &fl);
@@ -43,7 +43,7 @@ static inline int v_arith(McuCore *c, const McuInsn *d, mcu_bin_fn fn, int rep) 
     return MCU_OK;
 }
 
-static inline int v_minmax(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep) {
+static inline __attribute__((always_inline)) int v_minmax(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep) {
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
     uint32_t lo = fn(F16, a & 0xFFFFu, b & 0xFFFFu, &fl), hi = fn(F16, a >> 16, b >> 16, &fl);
     mcu_accrue(c, fl);
@@ -52,7 +52,7 @@ static inline int v_minmax(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep)
 }
 
 /* comparisons: `swap` compares (b, a) (vfge, vfgt), `invert` negates the result (vfne; flags kept) */
-static inline int v_compare(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep, int swap, int invert) {
+static inline __attribute__((always_inline)) int v_compare(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep, int swap, int invert) {
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0, lo, hi;
     if (swap) {
         lo = fn(F16, b & 0xFFFFu, a & 0xFFFFu, &fl);
@@ -68,7 +68,7 @@ static inline int v_compare(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep
 }
 
 /* vfmac / vfmre: vd[i] = round(v1[i] * v2[i] +- vd[i]) */
-static inline int v_fma(McuCore *c, const McuInsn *d, int neg_addend, int rep) {
+static inline __attribute__((always_inline)) int v_fma(McuCore *c, const McuInsn *d, int neg_addend, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), v = c->f[d->rd], fl = 0;
     uint32_t lo = fast_fma_h(a & 0xFFFFu, b & 0xFFFFu, v & 0xFFFFu, rm, 0, neg_addend, &fl);
@@ -79,7 +79,7 @@ static inline int v_fma(McuCore *c, const McuInsn *d, int neg_addend, int rep) {
 }
 
 /* sign injection on both lanes at once: kind 0 sgnj, 1 sgnjn, 2 sgnjx */
-static inline int v_sgnj(McuCore *c, const McuInsn *d, int kind, int rep) {
+static inline __attribute__((always_inline)) int v_sgnj(McuCore *c, const McuInsn *d, int kind, int rep) {
     const uint32_t sign = 0x80008000u;
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep);
     uint32_t v = kind == 0 ? (a & ~sign) | (b & sign) : kind == 1 ? (a & ~sign) | (~b & sign) : a ^ (b & sign);
@@ -174,10 +174,10 @@ static inline uint32_t class_block(uint32_t a) {
 #define FP_PRECISION(P, p)                                                                      \
     FP_FMA(FMADD_##P, 0, 0) FP_FMA(FMSUB_##P, 0, 1) FP_FMA(FNMSUB_##P, 1, 0) FP_FMA(FNMADD_##P, 1, 1) \
     FP_ARITH(FADD_##P, fast_add_##p) FP_ARITH(FSUB_##P, fast_sub_##p)                           \
-    FP_ARITH(FMUL_##P, fast_mul_##p) FP_ARITH(FDIV_##P, mcu_fp_div)                             \
+    FP_ARITH(FMUL_##P, fast_mul_##p) FP_ARITH(FDIV_##P, fast_div_##p)                             \
     case MCU_OP_FSQRT_##P: {                                                                    \
         ROUNDING(d->rm);                                                                        \
-        uint32_t fl = 0, v = mcu_fp_sqrt(FMT, RD(d->rs1), rm, &fl);                             \
+        uint32_t fl = 0, v = fast_sqrt_##p(FMT, RD(d->rs1), rm, &fl);                           \
         mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
     }                                                                                           \
     FP_SGNJ(FSGNJ_##P, b) FP_SGNJ(FSGNJN_##P, ~b) FP_SGNJ(FSGNJX_##P, a ^ b)                    \
@@ -250,7 +250,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
 #define WR WR_S
 #define SIGN 0x80000000u
 #define MASK 0xFFFFFFFFu
-#define FMA(a, b, c3, rm, np, na, fl) mcu_fp_fma(F32, a, b, c3, rm, np, na, fl)
+#define FMA(a, b, c3, rm, np, na, fl) fast_fma_s(a, b, c3, rm, np, na, fl)
     FP_PRECISION(S, s)
     case MCU_OP_FMV_X_W: mcu_wx(c, d->rd, c->f[d->rs1]); return MCU_OK;
     case MCU_OP_FMV_W_X: mcu_wf(c, d->rd, c->x[d->rs1]); return MCU_OK;
@@ -293,7 +293,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
 #define V_ADD(rep) v_arith(c, d, fast_add_h, rep)
 #define V_SUB(rep) v_arith(c, d, fast_sub_h, rep)
 #define V_MUL(rep) v_arith(c, d, fast_mul_h, rep)
-#define V_DIV(rep) v_arith(c, d, mcu_fp_div, rep)
+#define V_DIV(rep) v_arith(c, d, fast_div_h, rep)
 #define V_AVG(rep) v_arith(c, d, mcu_fp_average, rep)
 #define V_MIN(rep) v_minmax(c, d, fast_min_h, rep)
 #define V_MAX(rep) v_minmax(c, d, fast_max_h, rep)
@@ -318,7 +318,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
     case MCU_OP_VFSQRT_H: {
         ROUNDING(7);
         uint32_t a = c->f[d->rs1], fl = 0;
-        uint32_t lo = mcu_fp_sqrt(F16, a & 0xFFFFu, rm, &fl), hi = mcu_fp_sqrt(F16, a >> 16, rm, &fl);
+        uint32_t lo = fast_sqrt_h(F16, a & 0xFFFFu, rm, &fl), hi = fast_sqrt_h(F16, a >> 16, rm, &fl);
         mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
     }
     case MCU_OP_VFCLASS_H: {

@@ -161,11 +161,13 @@ def sweep(spec: str | Path | Mapping[str, Any], grid: Mapping[str, Any] | None =
 
 
 def tune(network: str, dtype: str = "fp32", config: Any = None, cores: int = 8, engine: str = "c", jobs: int = 1,
-         scheduler: Any = None, out: str | Path | None = None):
-    """Pick the fastest kernel variant per layer-phase (`mcusim tune`); a TunedPlan (steps, to_json);
-    with `out`, the plan file for train(..., plan_file=out) is written too."""
+         scheduler: Any = None, out: str | Path | None = None, prune: float | None = 1.25, verify: bool = True):
+    """Pick the fastest kernel variant x tiling per layer-phase (`mcusim tune`; prune=None: every
+    variant with every tiling); a TunedPlan (steps, default_step, tuned_step, to_json); with `out`,
+    the plan file for train(..., plan_file=out) is written too."""
     from mcusim.workloads import tune as tune_mod
-    plan = tune_mod.tune(network, dtype, _config(config), cores=cores, engine=engine, jobs=jobs, scheduler=scheduler)
+    plan = tune_mod.tune(network, dtype, _config(config), cores=cores, engine=engine, jobs=jobs, scheduler=scheduler,
+                         prune=prune, verify=verify)
     if out is not None:
         tune_mod.save_plan(plan, str(out))
     return plan

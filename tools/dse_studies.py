@@ -1,6 +1,6 @@
 """Run the design-space studies of docs/DSE.md: every sweep spec in tools/dse/, its rows to
 docs/dse/NAME.csv and its figure to docs/img/dse_NAME.png, plus the TCDM each network needs
-(planner only, no simulation), printed as Markdown tables.
+(the step compiler's tiling, no simulation), printed as Markdown tables.
 
     python tools/dse_studies.py [--jobs N] [--only NAME[,NAME]] [--need-only]
 
@@ -22,23 +22,35 @@ IMG_DIR = ROOT / "docs" / "img"
 NETWORKS = ("resnet8", "dscnn")
 
 
-def smallest_kib(net, dtype: str, untiled: bool, hi: int = 2048) -> int | None:
-    """The smallest TCDM (KiB, 8 workers + controller stacks) the planner places the step in (with
-    untiled: without tiling any step); None above `hi`."""
+def _fits(net, dtype: str, kib: int, untiled: bool) -> bool:
+    """Whether the step compiler (workloads.step_program, what `mcusim train` runs) places every
+    layer-phase of the step in a TCDM of `kib` KiB (8 workers + controller stacks), with untiled:
+    each one whole."""
+    from mcusim.simulator.config import load_config
     from mcusim.workloads import planner
-
-    def ok(kib: int) -> bool:
+    from mcusim.workloads import step_program as spm
+    config = load_config(overrides={"tcdm": {"size_kib": kib}})
+    alias = spm.grad_aliases(net)
+    for lay, ph in spm.todo(net):
+        names = spm.step_names(lay, alias)
+        label = spm.LOSS if lay.is_loss else ph.value
         try:
-            plan = planner.plan_network(net, dtype, kib * 1024, 9 * 1024)
+            f = spm.fit_step(lay, ph, names, dtype, 8, {}, config, True, label, net.name)
         except planner.PlanError:
             return False
-        return not (untiled and plan.tiled_steps)
-    if not ok(hi):
+        if untiled and len(f.code.tiles) > 1:
+            return False
+    return True
+
+
+def smallest_kib(net, dtype: str, untiled: bool, hi: int = 2048) -> int | None:
+    """The smallest TCDM (KiB) the step compiler places the step in (_fits); None above `hi`."""
+    if not _fits(net, dtype, hi, untiled):
         return None
     lo = 10                       # below 10 KiB the stacks leave nothing
     while lo < hi:
         mid = (lo + hi) // 2
-        if ok(mid):
+        if _fits(net, dtype, mid, untiled):
             hi = mid
         else:
             lo = mid + 1
@@ -47,16 +59,13 @@ def smallest_kib(net, dtype: str, untiled: bool, hi: int = 2048) -> int | None:
 
 def tcdm_need() -> None:
     from mcusim.workloads import model
-    print("| network | dtype | smallest TCDM that holds the step (tiled) | smallest with no tiled step | peak step footprint at 256 KiB |")
-    print("|---|---|---|---|---|")
-    from mcusim.workloads import planner
+    print("| network | dtype | smallest TCDM that holds the step (tiled) | smallest with no tiled step |")
+    print("|---|---|---|---|")
     for name in NETWORKS:
         net = model.build(name)
         for dtype in ("fp32", "fp16"):
-            tiled = smallest_kib(net, dtype, False)
-            whole = smallest_kib(net, dtype, True)
-            peak = planner.plan_network(net, dtype, 256 * 1024, 9 * 1024).peak_bytes
-            print(f"| {name} | {dtype} | {tiled} KiB | {whole} KiB | {peak / 1024:.1f} KiB |")
+            print(f"| {name} | {dtype} | {smallest_kib(net, dtype, False)} KiB | {smallest_kib(net, dtype, True)} KiB |",
+                  flush=True)
 
 
 def run(names: list[str], jobs: int) -> None:

@@ -3,6 +3,7 @@
     mcusim sweep SPEC.toml [--out FILE.parquet|FILE.csv] [--csv FILE.csv] [--jobs N]
                  [--scheduler tcp://HOST:PORT] [--plot FILE.png] [--retry-failed] [-q]
     mcusim tune NETWORK --dtype D --out PLAN.json [--jobs N] [--scheduler tcp://HOST:PORT]
+                [--prune F | --exhaustive] [--no-verify]
                 [--config FILE] [--preset NAME] [--cores N] [--engine c|py] [-q]
 
 `sweep` runs the spec's grid (workloads/sweep.py documents the spec and the columns): points in
@@ -12,9 +13,9 @@ stdout as CSV when neither is given. Points already in the output are skipped (-
 the failed ones again). Exit status 0 when every point ran, 1 when some failed (recorded in the
 `error` column), 2 for a bad spec (one line naming the key and value, before anything runs).
 
-`tune` simulates every kernel variant of each layer-phase of the network (workloads/tune.py), keeps
-the fastest, writes the plan (`mcusim train NETWORK --plan-file PLAN.json` uses it) and prints the
-gain over the default choice per layer-phase.
+`tune` simulates the kernel variant x tiling candidates of each layer-phase of the network
+(workloads/tune.py), keeps the fastest, checks the whole step, writes the plan (`mcusim train
+NETWORK --plan-file PLAN.json` uses it) and prints the gain over the default choice per layer-phase.
 
 Hook-up: add_sweep_parser(sub); add_tune_parser(sub) in the top-level parser.
 """
@@ -59,12 +60,20 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
 def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `mcusim tune` on the top-level sub-parsers."""
     from mcusim.simulator.config import PRESETS
-    p = subparsers.add_parser("tune", help="pick the fastest kernel variant per layer-phase of a network",
-                              description="Simulate every kernel variant of each layer-phase, keep the fastest, "
-                                          "write the plan for `mcusim train --plan-file`.")
+    from mcusim.workloads.tune import PRUNE
+    p = subparsers.add_parser("tune", help="pick the fastest kernel variant and tiling per layer-phase of a network",
+                              description="Simulate the kernel variant x tiling candidates of each layer-phase, "
+                                          "keep the fastest, check the whole step, write the plan for "
+                                          "`mcusim train --plan-file`.")
     p.add_argument("network", help="resnet8, dscnn or a description FILE.json")
     p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
     p.add_argument("--out", metavar="PLAN.json", required=True, help="the chosen plan")
+    p.add_argument("--prune", type=_factor, default=PRUNE, metavar="F",
+                   help=f"try the other tilings only of the variants within F times the fastest on their own "
+                        f"tiling (default {PRUNE})")
+    p.add_argument("--exhaustive", action="store_true", help="every variant x every tiling (no pruning)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not simulate the whole step with the plan against the default one")
     _executor_options(p)
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")
@@ -129,6 +138,16 @@ def _short(name: str) -> str:
     return Path(name).name
 
 
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not value >= 1.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return value
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from mcusim.simulator.config import ConfigError, load_config
     from mcusim.workloads import tune
@@ -142,7 +161,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise _user_error(f"--cores {args.cores}: the configuration has {config.workers} workers")
     try:
         plan = tune.tune(args.network, args.dtype, config, cores=args.cores, engine=args.engine, jobs=args.jobs,
-                         scheduler=args.scheduler, progress=None if args.quiet else sys.stderr)
+                         scheduler=args.scheduler, progress=None if args.quiet else sys.stderr,
+                         verify=not args.no_verify, prune=None if args.exhaustive else args.prune)
         tune.save_plan(plan, args.out)
     except (tune.TuneError, ExecError) as exc:
         raise _user_error(str(exc)) from None

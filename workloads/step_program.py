@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,7 @@ class StepProgram:
     l2_bytes: int
     steps: list[StepInfo]
     loss_parts: int = 1            # partial loss values (a tiled MSE), summed when read back
+    cache: bool = True             # assemble through the memo and the disk cache (not for throw-away programs)
     _program: Program | None = field(default=None, repr=False)
 
     def blob(self) -> bytes:
@@ -116,7 +117,7 @@ class StepProgram:
     def program(self) -> Program:
         """The assembled program with the L2 tensors' initial contents in its .l2data section."""
         if self._program is None:
-            prog = assemble_cached(self.text)
+            prog = assemble_cached(self.text) if self.cache else assemble(self.text, "<step program>")
             sec = prog.section(".l2data")
             assert sec is not None and sec.size == self.l2_bytes
             end = sec.address + sec.size
@@ -289,12 +290,29 @@ def _candidates(e1: int, e2: int, prefer_second: bool) -> list[tuple[int, int]]:
     return out
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """A layer-phase's tiling: the tile counts asked for along its two split dimensions
+    (step_lower.lower's t) and whether the per-tile buffers are double-buffered."""
+    t1: int
+    t2: int
+    double: bool
+
+    def label(self) -> str:
+        return f"{self.t1}x{self.t2}" + (" 2buf" if self.double else "")
+
+
+# The key of a variant plan's entry that forces a tiling ({(layer, phase): {kernel: variant, TILING: Tiling}}).
+TILING = "tiling"
+
+
 @dataclass
 class _Fitted:
     code: StepCode
     layout: dict[str, BufLayout]
     used: int
     double: bool
+    tiling: Tiling
 
 
 def _layout(code: StepCode, base: int, limit: int, banks: int) -> tuple[dict[str, BufLayout], int] | None:
@@ -341,76 +359,141 @@ def _check_transfers(code: StepCode, layout: Mapping[str, BufLayout]) -> None:
             raise LowerError(f"{code.layer} {code.phase}: a transfer of {xf.tensor} overruns buffer {xf.buf}")
 
 
-def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
-             variants: Mapping[str, str], config: ClusterConfig, double_buffer: bool,
-             label: str, network: str, budget: int | None = None) -> _Fitted:
-    """The tiling with the fewest tiles whose buffers fit the TCDM below the stacks: for each count
-    along the second split dimension, the fewest along the first (found by doubling, then
-    bisection, then a check of the result); double-buffered when that needs at most twice the
-    tiles of single buffers."""
-    limit = arg_base(config) if budget is None else min(arg_base(config), TCDM_BASE + budget)
-    e1, e2 = _extents(lay, phase, cores)
-    prefer_second = lay.kind == "PointWise"
-    memo: dict[tuple[int, int, bool], _Fitted | None] = {}
-    smallest = [0]
+class _Fitter:
+    """Lowers one layer-phase for tile counts and lays it out in the TCDM (memoised per count)."""
 
-    def attempt(t1: int, t2: int, double: bool) -> _Fitted | None:
+    def __init__(self, lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
+                 variants: Mapping[str, str], config: ClusterConfig, label: str, budget: int | None) -> None:
+        self.lay, self.phase, self.names, self.dtype, self.cores = lay, phase, names, dtype, cores
+        self.variants, self.config, self.label = variants, config, label
+        self.limit = arg_base(config) if budget is None else min(arg_base(config), TCDM_BASE + budget)
+        self.e1, self.e2 = _extents(lay, phase, cores)
+        self.prefer_second = lay.kind == "PointWise"
+        self.memo: dict[tuple[int, int, bool], _Fitted | None] = {}
+        self.smallest = 0
+
+    def attempt(self, t1: int, t2: int, double: bool) -> _Fitted | None:
         key = (t1, t2, double)
-        if key not in memo:
-            ctx = Ctx(dtype, cores, variants, double)
-            split, tiles, bufs = lower(lay, phase, names, (t1, t2), ctx)
-            code = StepCode(lay.name, lay.kind, label, 0, split, tiles, bufs)
+        if key not in self.memo:
+            ctx = Ctx(self.dtype, self.cores, self.variants, double)
+            split, tiles, bufs = lower(self.lay, self.phase, self.names, (t1, t2), ctx)
+            code = StepCode(self.lay.name, self.lay.kind, self.label, 0, split, tiles, bufs)
             _hoist(code)
+            dbl = double and len(tiles) > 1
             if not tiles:
-                memo[key] = _Fitted(code, {}, 0, False)
+                self.memo[key] = _Fitted(code, {}, 0, False, Tiling(t1, t2, False))
             else:
-                res = _layout(code, TCDM_BASE, limit, config.tcdm.banks)
+                banks = self.config.tcdm.banks
+                res = _layout(code, TCDM_BASE, self.limit, banks)
                 if res is None:
-                    full = _layout(code, TCDM_BASE, 1 << 40, config.tcdm.banks)
-                    smallest[0] = full[1] if full else 0
-                memo[key] = None if res is None else _Fitted(code, res[0], res[1], double and len(tiles) > 1)
-        return memo[key]
+                    full = _layout(code, TCDM_BASE, 1 << 40, banks)
+                    self.smallest = full[1] if full else 0
+                self.memo[key] = None if res is None else _Fitted(code, res[0], res[1], dbl, Tiling(t1, t2, dbl))
+        return self.memo[key]
 
-    first = attempt(1, 1, False)
-    if first is not None:
-        return first
-    whole = smallest[0]
+    def fewest_first(self, t2: int, double: bool) -> _Fitted | None:
+        """The fewest tiles along the first dimension that fit with `t2` along the second (doubling,
+        then bisection, then a check of the result)."""
+        lo, hi = 1, 1
+        while hi < self.e1 and self.attempt(hi, t2, double) is None:
+            lo, hi = hi + 1, min(self.e1, hi * 2)
+        if self.attempt(hi, t2, double) is None:
+            return None
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.attempt(mid, t2, double) is not None:
+                hi = mid
+            else:
+                lo = mid + 1
+        return self.attempt(hi, t2, double)
 
-    def best(double: bool) -> tuple[int, int, _Fitted] | None:
-        found: tuple[int, int, _Fitted] | None = None
-        seconds = sorted({1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, e2} & set(range(1, e2 + 1)))
-        for t2 in seconds:
-            if found is not None and t2 >= found[0] * found[1]:
+    def seconds(self) -> list[int]:
+        return sorted({1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, self.e2} & set(range(1, self.e2 + 1)))
+
+    def best(self, double: bool) -> _Fitted | None:
+        """The fewest tiles over the counts along the second dimension."""
+        found: _Fitted | None = None
+        for t2 in self.seconds():
+            if found is not None and t2 >= found.tiling.t1 * found.tiling.t2:
                 break
-            lo, hi = 1, 1
-            while hi < e1 and attempt(hi, t2, double) is None:
-                lo, hi = hi + 1, min(e1, hi * 2)
-            if attempt(hi, t2, double) is None:
+            f = self.fewest_first(t2, double)
+            if f is None:
                 continue
-            while lo < hi:                      # the fewest t1 in [lo, hi] that fits
-                mid = (lo + hi) // 2
-                if attempt(mid, t2, double) is not None:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            f = attempt(hi, t2, double)
-            assert f is not None
             n = len(f.code.tiles)
-            if found is None or n < len(found[2].code.tiles) or \
-                    (n == len(found[2].code.tiles) and prefer_second and hi < found[0]):
-                found = (hi, t2, f)
+            if found is None or n < len(found.code.tiles) or \
+                    (n == len(found.code.tiles) and self.prefer_second and f.tiling.t1 < found.tiling.t1):
+                found = f
         return found
 
-    single = best(False)
-    double = best(True) if double_buffer else None
-    if double is not None and (single is None or len(double[2].code.tiles) <= 2 * len(single[2].code.tiles)):
-        return double[2]
-    if single is not None:
-        return single[2]
-    avail = limit - TCDM_BASE
-    raise planner.PlanError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: its smallest tiles "
-                            f"need more TCDM than the {avail:,} B available below the stacks (untiled "
-                            f"{whole:,} B)")
+    def default(self, double_buffer: bool, network: str) -> _Fitted:
+        """The tiling with the fewest tiles that fits; double-buffered when that needs at most twice
+        the tiles of single buffers. PlanError when none fits."""
+        first = self.attempt(1, 1, False)
+        if first is not None:
+            return first
+        whole = self.smallest
+        single = self.best(False)
+        double = self.best(True) if double_buffer else None
+        if double is not None and (single is None or len(double.code.tiles) <= 2 * len(single.code.tiles)):
+            return double
+        if single is not None:
+            return single
+        raise planner.PlanError(f"{network}: layer {self.lay.name!r} ({self.lay.kind}) phase {self.label}: its "
+                                f"smallest tiles need more TCDM than the {self.limit - TCDM_BASE:,} B available "
+                                f"below the stacks (untiled {whole:,} B)")
+
+
+def fit_step(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
+             variants: Mapping[str, str], config: ClusterConfig, double_buffer: bool,
+             label: str, network: str, budget: int | None = None, tiling: Tiling | None = None) -> _Fitted:
+    """The tiling with the fewest tiles whose buffers fit the TCDM below the stacks: for each count
+    along the second split dimension, the fewest along the first; double-buffered when that needs
+    at most twice the tiles of single buffers. `tiling` forces one (a tuned plan): PlanError when
+    it does not fit."""
+    fitter = _Fitter(lay, phase, names, dtype, cores, variants, config, label, budget)
+    if tiling is None:
+        return fitter.default(double_buffer, network)
+    f = fitter.attempt(max(1, tiling.t1), max(1, tiling.t2), tiling.double)
+    if f is None:
+        raise planner.PlanError(f"{network}: layer {lay.name!r} ({lay.kind}) phase {label}: tiling "
+                                f"{tiling.label()} needs {fitter.smallest:,} B of TCDM, "
+                                f"{fitter.limit - TCDM_BASE:,} B available below the stacks")
+    return f
+
+
+def tiling_candidates(lay: Layer, phase: Phase, names: dict[str, str], dtype: str, cores: int,
+                      variants: Mapping[str, str], config: ClusterConfig, label: str, network: str,
+                      double_buffer: bool = True, budget: int | None = None, limit: int = 8) -> list[Tiling]:
+    """The tilings of one layer-phase that fit the TCDM, the default (fit_step's) first, at most
+    `limit`: along the second dimension 1, 2, 4 and the default's count, the fewest tiles along
+    the first with single and with double buffers (the planner's frontier); then the default and
+    the best double-buffered one with 2x and 4x the tiles along the first dimension, double-buffered
+    (more, smaller tiles hide more of the DMA behind compute, at a cost per tile). PlanError when
+    nothing fits."""
+    fitter = _Fitter(lay, phase, names, dtype, cores, variants, config, label, budget)
+    default = fitter.default(double_buffer, network)
+    found: list[_Fitted] = [default]
+    if default.code.tiles:
+        for t2 in sorted({1, 2, 4, default.tiling.t2} & set(range(1, fitter.e2 + 1))):
+            for double in (False, True) if double_buffer else (False,):
+                f = fitter.fewest_first(t2, double)
+                if f is not None:
+                    found.append(f)
+        bases = [default] + [f for f in found if f.double][:1]
+        for base in bases if double_buffer else ():
+            for k in (2, 4):
+                t1 = min(fitter.e1, base.tiling.t1 * k)
+                f = fitter.attempt(t1, base.tiling.t2, True)
+                if f is not None:
+                    found.append(f)
+    out: list[Tiling] = []
+    seen: set[tuple] = set()
+    for f in found:
+        sig = (f.code.split, len(f.code.tiles), f.double, f.used)
+        if sig not in seen:
+            seen.add(sig)
+            out.append(f.tiling)
+    return out[:limit]
 
 
 def arg_base(config: ClusterConfig) -> int:
@@ -558,10 +641,14 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
                  params: Mapping[str, np.ndarray] | None = None, x: np.ndarray | None = None,
                  target: Any = None, lr: float = 0.01, variants: Mapping[str, str] | None = None,
                  double_buffer: bool = True, budget: int | None = None,
-                 variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepProgram:
+                 variant_plan: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+                 only: Collection[tuple[str, str]] | None = None) -> StepProgram:
     """Compile one SGD step of `net` into a StepProgram (see the module docstring). `budget` caps the
     TCDM bytes the buffers may use (to force tiling on a large TCDM; default: all below the stacks).
-    `variant_plan`: {(layer, phase): {kernel: variant}} over `variants` (workloads.tune).
+    `variant_plan`: {(layer, phase): {kernel: variant, TILING: Tiling}} over `variants`
+    (workloads.tune). `only`: the (layer, phase) pairs to compile, the others left out, with only
+    the L2 tensors they touch (tune measures one layer-phase so: its span is the one it has in the
+    whole step, since every layer-phase starts and ends with the DMA idle and the workers joined).
 
     The compiled and assembled program is cached on disk (the assembly cache's directory), keyed by
     every argument and the hash of the compiler's, kernel library's, assembler's and simulator's
@@ -569,8 +656,9 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     program about 20 ms. MCUSIM_CACHE='' disables the cache."""
     import pickle
 
-    args = (net, dtype, config, cores, params, x, target, lr, variants, double_buffer, budget, variant_plan)
-    name = f"stepprog-{_step_key(*args)}.pkl" if diskcache.cache_dir() is not None else None
+    args = (net, dtype, config, cores, params, x, target, lr, variants, double_buffer, budget, variant_plan, only)
+    # one layer-phase alone (tune's many throw-away programs) stays out of the cache
+    name = f"stepprog-{_step_key(*args)}.pkl" if diskcache.cache_dir() is not None and only is None else None
     if name is not None:
         sp = _unpickle(diskcache.read(name))
         if isinstance(sp, StepProgram):
@@ -586,7 +674,7 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
 
 
 def _step_key(net: Network, dtype: str, config: ClusterConfig, cores: int, params: Any, x: Any, target: Any,
-              lr: float, variants: Any, double_buffer: bool, budget: Any, variant_plan: Any) -> str:
+              lr: float, variants: Any, double_buffer: bool, budget: Any, variant_plan: Any, only: Any) -> str:
     """The disk cache's key of compile_step's arguments (arrays by dtype, shape and bytes)."""
     h = hashlib.sha256()
 
@@ -606,7 +694,7 @@ def _step_key(net: Network, dtype: str, config: ClusterConfig, cores: int, param
         h.update(b"\0")
 
     for v in (_source_version(), net, net.description, dtype, config, cores, params, x, target, lr, variants,
-              double_buffer, budget, variant_plan):
+              double_buffer, budget, variant_plan, sorted(only) if only is not None else None):
         add(v)
     return h.hexdigest()[:40]
 
@@ -614,7 +702,8 @@ def _step_key(net: Network, dtype: str, config: ClusterConfig, cores: int, param
 def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
                   params: Mapping[str, np.ndarray] | None, x: np.ndarray | None, target: Any, lr: float,
                   variants: Mapping[str, str] | None, double_buffer: bool, budget: int | None,
-                  variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None) -> StepProgram:
+                  variant_plan: Mapping[tuple[str, str], Mapping[str, Any]] | None,
+                  only: Collection[tuple[str, str]] | None) -> StepProgram:
     es = elem_bytes(dtype)
     st = NP[dtype]
     variants = dict(variants or {})
@@ -623,10 +712,13 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
     # --- lower and fit every step
     fitted: list[tuple[Layer, Phase, str, _Fitted]] = []
     for lay, ph in work:
+        if only is not None and (lay.name, ph.value) not in only:
+            continue
         label = LOSS if lay.is_loss else ph.value
         names = step_names(lay, alias)
         chosen = {**variants, **(variant_plan or {}).get((lay.name, ph.value), {})}
-        f = fit_step(lay, ph, names, dtype, cores, chosen, config, double_buffer, label, net.name, budget)
+        tiling = chosen.pop(TILING, None)
+        f = fit_step(lay, ph, names, dtype, cores, chosen, config, double_buffer, label, net.name, budget, tiling)
         _check_transfers(f.code, f.layout)
         f.code.macs = lay.macs(ph) + (lay.macs(Phase.INPUT_GRAD) if lay.is_loss else 0)
         if lay.kind == "Add" and ph is Phase.INPUT_GRAD:
@@ -694,6 +786,10 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
             first[xf.tensor] = min(first.get(xf.tensor, i), i)
             last[xf.tensor] = max(last.get(xf.tensor, i), i)
     tensor("zeros", zero_len, bytes(zero_len))
+    if only is not None:                     # some layer-phases: only the tensors they touch
+        touched = {xf.tensor for *_, f in fitted for xf in f.code.res_loads +
+                   [x for tl in f.code.tiles for x in tl.loads + tl.stores]} | {"zeros", "loss"}
+        sizes = {n: v for n, v in sizes.items() if n in touched}
     for name in sizes:                       # never touched (e.g. an unused gradient): keep it apart
         first.setdefault(name, -1)
         last.setdefault(name, len(fitted))

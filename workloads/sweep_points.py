@@ -204,12 +204,20 @@ def _train_run(name: str, args: dict, config, cores: int, engine: str) -> dict[s
 
 
 # ------------------------------------------------------------------------------------------------
-# Kind "layer": one layer-phase of a network as its library kernel, in one variant (workloads.tune)
+# Kind "layer": one layer-phase of a network's step program, alone (workloads.tune)
 # ------------------------------------------------------------------------------------------------
 
+def _tiles(v: Any) -> list[int]:
+    if not isinstance(v, list) or len(v) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
+                                                      for n in v):
+        raise PointError(f"expected [T1, T2], tile counts >= 1, got {v!r}")
+    return v
+
+
 def _layer_options(name: str) -> dict[str, Callable[[Any], Any]]:
-    return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad"), "variant": _string,
-            "dtype": _choice("fp32", "fp16"), "seed": _int(0)}
+    return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad", "update"),
+            "variant": _string, "tiles": _tiles, "double_buffer": _bool, "dtype": _choice("fp32", "fp16"),
+            "seed": _int(0)}
 
 
 def _layer_check_name(name: str) -> None:
@@ -221,18 +229,19 @@ def _layer_check_name(name: str) -> None:
 
 
 def _layer_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str, Any]:
+    """args: layer, phase (forward), variant (default: the library's rule), tiles [T1, T2] with
+    double_buffer (default: the step compiler's tiling), dtype, seed."""
     from mcusim.workloads import tune
     if "layer" not in args:
         raise PointError("args.layer: name the layer to run (kind layer)")
-    phase, dtype = args.get("phase", "forward"), args.get("dtype", "fp32")
-    variant = args.get("variant")
-    if variant is None:
-        lay = tune.network(name).layer(args["layer"])
-        low = tune.lowering(lay.kind, phase)
-        if low is None:
-            raise PointError(f"layer {args['layer']!r} ({lay.kind}) phase {phase}: no tunable kernel")
-        variant = low.default(lay, dtype, cores)
-    return tune.run_layer(name, args["layer"], phase, variant, dtype, config, cores, engine, args.get("seed", 0))
+    if "double_buffer" in args and "tiles" not in args:
+        raise PointError("args.double_buffer: goes with args.tiles")
+    tiles = (*args["tiles"], args.get("double_buffer", False)) if "tiles" in args else None
+    try:
+        return tune.run_layer(name, args["layer"], args.get("phase", "forward"), args.get("variant"), tiles,
+                              args.get("dtype", "fp32"), config, cores, engine, args.get("seed", 0))
+    except KeyError as exc:
+        raise PointError(str(exc.args[0] if exc.args else exc)) from None
 
 
 KINDS: dict[str, Kind] = {

@@ -664,7 +664,7 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                   target: Any = None, double_buffer: bool = True,
                   variants: Mapping[str, str] | None = None, verify: bool = True,
                   profile: bool = False, dma: str = "simulate",
-                  variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
+                  variant_plan: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> StepResult:
     """Simulate one SGD training step (see the module docstring). Initial weights, input and target
     default to reference.init_params / random_input / random_target with `seed`. `variants` forces a
     kernel variant per kernel name (e.g. {"conv2d_fw": "ab"}). `verify` compares the updated weights
@@ -677,7 +677,8 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     the cores' sleeps such as barrier waits; simulated: one profile of the whole program).
     `progress(done, total, record)`: called per layer-phase (simulated: as the simulation reaches
     it, record None until the run ends). `variant_plan` (workloads.tune.load_plan) forces kernel
-    variants per layer-phase: {(layer, phase): {kernel: variant}}, over `variants`."""
+    variants per layer-phase over `variants`, and (dma="simulate") tilings:
+    {(layer, phase): {kernel: variant, step_program.TILING: Tiling}}."""
     if dtype not in NP_DTYPE:
         raise ValueError(f"dtype must be fp32 or fp16, not {dtype!r}")
     if dma not in ("model", "simulate"):
@@ -707,8 +708,9 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
     plans = dict(zip(((lay.name, ph) for lay, ph in schedule), plan.steps))
     todo = [(lay, ph) for lay, ph in schedule if not (lay.is_loss and ph is Phase.INPUT_GRAD)]
     for lay, ph in todo:
-        run = _Runner(config, cores, eng, {**(variants or {}), **(variant_plan or {}).get((lay.name, ph.value), {})},
-                      profile, dma)
+        chosen = {k: v for k, v in (variant_plan or {}).get((lay.name, ph.value), {}).items()
+                  if isinstance(v, str)}         # a plan's tiling is the step program's (dma="simulate")
+        run = _Runner(config, cores, eng, {**(variants or {}), **chosen}, profile, dma)
         xs = [acts[i] for i in lay.inputs]
         w = weights.get(lay.name)
         steps = [plans[(lay.name, ph)]]
@@ -758,7 +760,7 @@ def _simulate_program(net: Network, dtype: str, config: ClusterConfig, engine: s
                       lr: float, progress: Progress | None, params: Mapping[str, np.ndarray] | None,
                       x: np.ndarray | None, target: Any, double_buffer: bool,
                       variants: Mapping[str, str] | None, verify: bool, profile: bool,
-                      variant_plan: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> StepResult:
+                      variant_plan: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> StepResult:
     """simulate_step(dma="simulate"): compile the step program, run it once, read the records from
     its regions and the updated weights from L2."""
     from mcusim.workloads import step_program as spm

@@ -15,8 +15,8 @@ against the numpy reference. `--plan` prints the TCDM plan (workloads.planner) a
 profiles every kernel run and prints, after the report, the kernels with their stall causes and the
 hottest instructions and labels of the whole step (simulator/profile.py, workloads/report.py);
 `--timeline` writes a Chrome/Perfetto trace of the step (workloads/timeline.py); `--plot` draws the
-per-layer cycles by phase of FP32 beside FP16 (workloads/plot.py; the other dtype is simulated
-too when only one was asked for). Exit status: 0,
+per-layer cycles by phase of FP32 beside FP16, or beside bfloat16 with --dtype bf16 (workloads/plot.py;
+the other dtype is simulated too when only one was asked for). Exit status: 0,
 1 when the numerics check fails, 2 for bad input (including a network the TCDM cannot hold).
 
 `reproduce` runs the study's experiments (Conv2D training step FP16 vs FP32 on the tutorial layer
@@ -31,6 +31,7 @@ import argparse
 import sys
 from typing import Any
 
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 from mcusim.simulator.argtypes import finite_positive, non_negative, positive
 from mcusim.workloads import networks
 
@@ -92,7 +93,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("network", help="resnet8, dscnn, a description FILE.json (docs/NETWORKS.md), 'layer' (with "
                                    "--type and the shape options), or a layer type (conv2d, pointwise, "
                                    "depthwise, linear: the same as layer --type TYPE)")
-    p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default="fp32",
+                   help="data type: fp32, fp16 (IEEE half) or bf16 (bfloat16, smallFloat .ah) (default fp32)")
     g = p.add_argument_group("single layer (network 'layer')")
     g.add_argument("--type", choices=LAYER_TYPES, default="conv2d", help="layer type (default conv2d)")
     g.add_argument("--cin", type=positive, default=8, help="input channels (linear: input features); default 8")
@@ -131,7 +133,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "DMA (simulated: the waits and transfers as they happened; model: the formula's) "
                         "(open in ui.perfetto.dev)")
     g.add_argument("--plot", metavar="FILE.png",
-                   help="plot cycles per layer and phase, FP32 beside FP16 (runs the other dtype too)")
+                   help="plot cycles per layer and phase, FP32 beside FP16 (beside BF16 with --dtype bf16; "
+                        "runs the other dtype too)")
     p.set_defaults(func=cmd_train)
     return p
 
@@ -396,7 +399,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         from mcusim.workloads import plot
         by_dtype = {r.dtype: r for r in results}
-        _write_file(args.plot, lambda tmp: plot.plot_dtypes(by_dtype["fp32"], by_dtype["fp16"], tmp,
+        half = next(d for d in by_dtype if d != "fp32")     # fp16, or bf16 when that was asked
+        _write_file(args.plot, lambda tmp: plot.plot_dtypes(by_dtype["fp32"], by_dtype[half], tmp,
                                                             args.freq_mhz))
         if not args.quiet:
             con.print(f"plot: {args.plot}", highlight=False, markup=False)

@@ -25,6 +25,7 @@ import argparse
 import sys
 from typing import Any
 
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 from mcusim.simulator.argtypes import positive
 
 
@@ -66,7 +67,8 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
                                           "keep the fastest, check the whole step, write the plan for "
                                           "`mcusim train --plan-file`.")
     p.add_argument("network", help="resnet8, dscnn or a description FILE.json")
-    p.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="data type (default fp32)")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default="fp32",
+                   help="data type: fp32, fp16 (IEEE half) or bf16 (bfloat16, smallFloat .ah) (default fp32)")
     p.add_argument("--out", metavar="PLAN.json", required=True, help="the chosen plan")
     p.add_argument("--prune", type=_factor, default=PRUNE, metavar="F",
                    help=f"try the other tilings only of the variants within F times the fastest on their own "

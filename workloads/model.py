@@ -34,7 +34,7 @@ from typing import Any
 from mcusim.workloads import networks
 
 Shape = tuple[int, int, int]
-DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2}
+DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2}
 INPUT = "input"                              # the name of the network input
 
 WEIGHTED = ("Conv2D", "PointWise", "DepthWise", "Linear")

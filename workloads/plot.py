@@ -1,4 +1,4 @@
-"""Per-layer cycles by phase, FP32 beside FP16, as a PNG: `mcusim train --plot FILE.png`.
+"""Per-layer cycles by phase, FP32 beside FP16 (or bfloat16 with --dtype bf16), as a PNG: `mcusim train --plot FILE.png`.
 
 One pair of stacked bars per layer (left FP32, right FP16, hatched), each stacked by phase
 (forward, loss, weight gradient, input gradient, update, exposed DMA), in the network's layer
@@ -36,16 +36,18 @@ def _time(cycles: int, freq_mhz: float) -> str:
 
 
 def plot_dtypes(a: StepResult, b: StepResult, path: str | Path, freq_mhz: float | None = None) -> Path:
-    """Write the FP32-vs-FP16 per-layer plot (`a` and `b` are the two dtypes' steps of one network)."""
+    """Write the FP32-vs-16-bit per-layer plot (`a` and `b` are the steps of one network in fp32 and in
+    fp16 or bf16)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    if {a.dtype, b.dtype} != {"fp32", "fp16"}:
-        raise ValueError(f"the plot needs an fp32 and an fp16 step, not {a.dtype} and {b.dtype}")
     if a.dtype != "fp32":
         a, b = b, a
+    if a.dtype != "fp32" or b.dtype not in ("fp16", "bf16"):
+        raise ValueError(f"the plot needs an fp32 and an fp16 or bf16 step, not {a.dtype} and {b.dtype}")
+    half = b.dtype.upper()
     ca, cb = layer_phase_cycles(a), layer_phase_cycles(b)
     layers = list(dict.fromkeys([*ca, *cb]))
     width = 0.38
@@ -68,16 +70,16 @@ def plot_dtypes(a: StepResult, b: StepResult, path: str | Path, freq_mhz: float 
     ax.set_xticklabels(layers, rotation=35 if len(layers) > 6 else 0, ha="right" if len(layers) > 6 else "center",
                        fontsize=8 if dense else 9)
     ax.set_ylabel("kilocycles")
-    ax.set_xlabel("layer (left bar FP32, right bar FP16, hatched)")
+    ax.set_xlabel(f"layer (left bar FP32, right bar {half}, hatched)")
     speed = a.cycles / b.cycles if b.cycles else float("nan")
     title = (f"{a.network}: cycles per layer and phase ({a.cores} cores)\n"
-             f"step: FP32 {a.cycles:,} vs FP16 {b.cycles:,} cycles (FP16 speedup {speed:.2f}x)")
+             f"step: FP32 {a.cycles:,} vs {half} {b.cycles:,} cycles ({half} speedup {speed:.2f}x)")
     if freq_mhz:
         title += f"\n{_time(a.cycles, freq_mhz)} vs {_time(b.cycles, freq_mhz)} at {freq_mhz:g} MHz"
     ax.set_title(title, fontsize=10)
     used = [ph for ph in PHASES if any(v[ph] for v in (*ca.values(), *cb.values()))]
     handles = [Patch(facecolor=COLORS[ph], label=LABELS[ph]) for ph in used]
-    handles.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="FP16"))
+    handles.append(Patch(facecolor="white", edgecolor="black", hatch="//", label=half))
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)

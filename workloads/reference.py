@@ -18,6 +18,9 @@ order or threading):
   FP16 kernels that accumulate in FP32 (vfdotpex) and round once per output agree up to the
   FP32 summation error; kernels that accumulate in FP16 (vfmac) round at every step and differ
   more. The loss value itself is not rounded.
+- "bf16": bfloat16 values (held in float32 arrays, numpy has no bfloat16), every op's result
+  rounded once to bfloat16 (round to nearest even from float64: the same emulation as the kernel
+  checks, kernels_asm.dtypes). Same relation to the hardware as fp16, with 8 significant bits.
 
 Conv2D, DepthWise and the pools are computed as im2col (layout [C*Kh*Kw, Ho*Wo], row = c, kh, kw,
 the kernel library's `col` layout) followed by a matmul; input gradients use col2im, the adjoint of
@@ -38,17 +41,26 @@ from typing import Any
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import DTYPES
 from mcusim.workloads.model import INPUT, Layer, Network
 
 Precision = str
-_STORE = {"fp32": np.float32, "fp64": np.float64, "fp16": np.float16}
-_COMPUTE = {"fp32": np.float64, "fp64": np.float64, "fp16": np.float64}
+_STORE = {"fp32": np.float32, "fp64": np.float64, "fp16": np.float16, "bf16": np.float32}
+_COMPUTE = {"fp32": np.float64, "fp64": np.float64, "fp16": np.float64, "bf16": np.float64}
 
 
 def _dtypes(precision: Precision) -> tuple[type, type]:
     if precision not in _STORE:
         raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(_STORE)}")
     return _STORE[precision], _COMPUTE[precision]
+
+
+def _rnd(a: Any, precision: Precision) -> np.ndarray:
+    """`a` rounded once to the precision's storage format (bf16: float32 arrays of bfloat16 values,
+    rounded from float64 to nearest even, kernels_asm.dtypes)."""
+    if precision == "bf16":
+        return DTYPES["bf16"].round(np.asarray(a, np.float64))
+    return np.asarray(a).astype(_STORE[precision])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -207,23 +219,23 @@ def _all(arrays: Sequence[np.ndarray], dt: type) -> list[np.ndarray]:
 def layer_forward(lay: Layer, inputs: Sequence[np.ndarray], w: np.ndarray | None,
                   precision: Precision = "fp32") -> np.ndarray:
     """Forward output of one layer, rounded to the precision's storage dtype."""
-    st, ct = _dtypes(precision)
-    return _fw(lay, _all(inputs, ct), _compute(w, ct)).astype(st)
+    _, ct = _dtypes(precision)
+    return _rnd(_fw(lay, _all(inputs, ct), _compute(w, ct)), precision)
 
 
 def layer_weight_grad(lay: Layer, inputs: Sequence[np.ndarray], dy: np.ndarray,
                       precision: Precision = "fp32") -> np.ndarray:
     """dL/dW of one trainable layer from its inputs and its output gradient."""
-    st, ct = _dtypes(precision)
-    return _wg(lay, _all(inputs, ct), np.asarray(dy, ct)).astype(st)
+    _, ct = _dtypes(precision)
+    return _rnd(_wg(lay, _all(inputs, ct), np.asarray(dy, ct)), precision)
 
 
 def layer_input_grad(lay: Layer, inputs: Sequence[np.ndarray], w: np.ndarray | None, dy: np.ndarray,
                      precision: Precision = "fp32") -> list[np.ndarray]:
     """dL/d(input) for each input of one layer (Add: both operands), before any fan-out sum."""
-    st, ct = _dtypes(precision)
+    _, ct = _dtypes(precision)
     dxs = _ig(lay, _all(inputs, ct), _compute(w, ct), np.asarray(dy, ct))
-    return [np.array(d, dtype=st) for d in dxs]
+    return [_rnd(d, precision) for d in dxs]
 
 
 def loss_forward(lay: Layer, logits: np.ndarray, target: Any, precision: Precision = "fp32") -> float:
@@ -239,7 +251,7 @@ def loss_forward(lay: Layer, logits: np.ndarray, target: Any, precision: Precisi
 
 def loss_grad(lay: Layer, logits: np.ndarray, target: Any, precision: Precision = "fp32") -> np.ndarray:
     """dL/dlogits: softmax - onehot (CrossEntropy) or 2 (y - t) / N (MSE)."""
-    st, ct = _dtypes(precision)
+    _, ct = _dtypes(precision)
     z: np.ndarray = np.asarray(logits, ct)
     flat = z.reshape(-1)
     if lay.kind == "CrossEntropy":
@@ -248,13 +260,13 @@ def loss_grad(lay: Layer, logits: np.ndarray, target: Any, precision: Precision 
         g[int(target)] -= 1
     else:
         g = 2 * (flat - np.asarray(target, ct).reshape(-1)) / flat.size
-    return g.reshape(z.shape).astype(st)
+    return _rnd(g.reshape(z.shape), precision)
 
 
 def sgd_update(w: np.ndarray, g: np.ndarray, lr: float, precision: Precision = "fp32") -> np.ndarray:
     """w - lr * g, rounded once to the storage dtype."""
-    st, ct = _dtypes(precision)
-    return (np.asarray(w, ct) - ct(lr) * np.asarray(g, ct)).astype(st)
+    _, ct = _dtypes(precision)
+    return _rnd(np.asarray(w, ct) - ct(lr) * np.asarray(g, ct), precision)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,7 +281,7 @@ def _weights_shape(lay: Layer) -> tuple[int, ...]:
 
 def init_params(net: Network, seed: int = 0, precision: Precision = "fp32") -> dict[str, np.ndarray]:
     """Weights of every trainable layer (see the module docstring for the distributions)."""
-    st, _ = _dtypes(precision)
+    _dtypes(precision)
     params: dict[str, np.ndarray] = {}
     for i, lay in enumerate(net.layers):
         if not lay.trainable:
@@ -282,24 +294,24 @@ def init_params(net: Network, seed: int = 0, precision: Precision = "fp32") -> d
         else:
             fan_in = int(np.prod(shape[1:]))
             w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-        params[lay.name] = w.astype(st)
+        params[lay.name] = _rnd(w, precision)
     return params
 
 
 def random_input(net: Network, seed: int = 0, precision: Precision = "fp32") -> np.ndarray:
     """x ~ N(0, 1) of the network's input shape."""
-    st, _ = _dtypes(precision)
-    return np.random.default_rng([seed, 1 << 20]).standard_normal(net.input_shape).astype(st)
+    _dtypes(precision)
+    return _rnd(np.random.default_rng([seed, 1 << 20]).standard_normal(net.input_shape), precision)
 
 
 def random_target(net: Network, seed: int = 0, precision: Precision = "fp32") -> Any:
     """A class label in [0, classes) for CrossEntropy, a N(0, 1) tensor for MSE."""
-    st, _ = _dtypes(precision)
+    _dtypes(precision)
     rng = np.random.default_rng([seed, 1 << 21])
     out = net.output.out_shape
     if net.loss.kind == "CrossEntropy":
         return int(rng.integers(out[0]))
-    return rng.standard_normal(out).astype(st)
+    return _rnd(rng.standard_normal(out), precision)
 
 
 @dataclass
@@ -316,8 +328,8 @@ class StepResult:
 def forward(net: Network, params: dict[str, np.ndarray], x: np.ndarray,
             precision: Precision = "fp32") -> dict[str, np.ndarray]:
     """Forward outputs of every layer (the loss excluded); INPUT -> x in the storage dtype."""
-    st, _ = _dtypes(precision)
-    acts: dict[str, np.ndarray] = {INPUT: np.asarray(x, st)}
+    _dtypes(precision)
+    acts: dict[str, np.ndarray] = {INPUT: _rnd(x, precision)}
     for lay in net.layers[:-1]:
         acts[lay.name] = layer_forward(lay, [acts[i] for i in lay.inputs], params.get(lay.name), precision)
     return acts
@@ -333,8 +345,8 @@ def loss_of(net: Network, params: dict[str, np.ndarray], x: np.ndarray, target: 
 def train_step(net: Network, params: dict[str, np.ndarray], x: np.ndarray, target: Any,
                lr: float = 0.01, precision: Precision = "fp32") -> StepResult:
     """One SGD training step on one sample (see the module docstring). `params` is not modified."""
-    st, ct = _dtypes(precision)
-    params = {k: np.asarray(v, st) for k, v in params.items()}
+    _, ct = _dtypes(precision)
+    params = {k: _rnd(v, precision) for k, v in params.items()}
     acts = forward(net, params, x, precision)
     logits = acts[net.output.name]
     loss = loss_forward(net.loss, logits, target, precision)
@@ -358,6 +370,6 @@ def train_step(net: Network, params: dict[str, np.ndarray], x: np.ndarray, targe
                 continue
             # the model's accumulate flags must describe exactly what happens here
             assert (src in grads) == acc, f"{lay.name}: accumulate flag of {src} disagrees"
-            grads[src] = (np.asarray(grads[src], ct) + np.asarray(dx, ct)).astype(st) if acc else dx
+            grads[src] = _rnd(np.asarray(grads[src], ct) + np.asarray(dx, ct), precision) if acc else dx
     new = {name: sgd_update(params[name], g, lr, precision) for name, g in wgrads.items()}
     return StepResult(loss, acts, grads, igrads, wgrads, new)

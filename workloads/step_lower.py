@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import DTYPES as FLOAT
+from mcusim.kernels_asm.dtypes import is_half
 from mcusim.kernels_asm.kernels.harness import KernelProgram
 from mcusim.kernels_asm.kernels.layers_conv import (
     conv2d_choose,
@@ -160,7 +162,7 @@ linear_choose = functools.lru_cache(maxsize=4096)(linear_choose)
 
 def dw_variant(g: ConvGeom, dtype: str) -> str:
     """The registry's rule for depthwise (simd needs stride 1 and rows of at least 4)."""
-    return "simd" if dtype == "fp16" and g.sh == 1 and g.sw == 1 and g.w >= 4 else "direct"
+    return "simd" if is_half(dtype) and g.sh == 1 and g.sw == 1 and g.w >= 4 else "direct"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -737,4 +739,4 @@ def _pool(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tuple
 
 
 def pool_vector(n: int, dtype: str) -> np.ndarray:
-    return np.full(n, 1.0 / n, {"fp32": np.float32, "fp16": np.float16}[dtype])
+    return FLOAT[dtype].round(np.full(n, 1.0 / n))

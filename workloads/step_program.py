@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from mcusim.kernels_asm import Program, assemble, to_elf
+from mcusim.kernels_asm.dtypes import DTYPES as FLOAT
 from mcusim.kernels_asm.kernels.harness import DTYPES, KernelProgram
 from mcusim.kernels_asm.program import Section
 from mcusim.simulator import diskcache
@@ -53,7 +54,7 @@ LOSS = "loss"
 ALIGN = 64
 L2_SYMBOL = "__l2"
 CTRL_REGIONS = ("step", "dma_exposed")
-NP = {"fp32": np.float32, "fp16": np.float16}
+NP = {name: dt.np_type for name, dt in FLOAT.items()}    # numpy type of each dtype's values
 
 
 @dataclass
@@ -734,7 +735,7 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
     last: dict[str, int] = {}
 
     def raw(a: np.ndarray) -> bytes:
-        return np.ascontiguousarray(np.asarray(a, st)).astype(DTYPES[dtype]).tobytes()
+        return np.ascontiguousarray(FLOAT[dtype].to_bits(np.asarray(a))).tobytes()
 
     def tensor(name: str, nbytes: int, content: bytes | None = None, keep: bool = False) -> None:
         sizes[name] = nbytes
@@ -743,14 +744,14 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
         if content is not None or keep:
             first[name], last[name] = -1, len(fitted)
 
-    x0 = np.asarray(x, st)
+    x0 = FLOAT[dtype].round(np.asarray(x))
     tensor(_act(INPUT), x0.size * es, raw(x0))
     for lay in net.layers:
         if lay.is_loss:
             continue
         tensor(_act(lay.name), math.prod(lay.out_shape) * es)
         if lay.trainable:
-            w = np.asarray(params[lay.name], st) if params else np.zeros(lay.weight_shape, st)
+            w = FLOAT[dtype].round(np.asarray(params[lay.name])) if params else np.zeros(lay.weight_shape, st)
             tensor(f"W:{lay.name}", w.size * es, raw(w))
             tensor(f"dW:{lay.name}", w.size * es, keep=True)          # read back after the run
         g = f"grad:{lay.name}"
@@ -768,7 +769,7 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
         t = np.zeros(n_logits, st)
         t[int(target)] = 1
     else:
-        t = np.asarray(target, st).reshape(-1)
+        t = FLOAT[dtype].round(np.asarray(target)).reshape(-1)
     tensor("target", n_logits * es, raw(t))
     loss_parts = max((len(f.code.tiles) for lay_, *_, f in fitted if lay_.is_loss), default=1)
     tensor("loss", 4 * loss_parts, keep=True)
@@ -934,9 +935,12 @@ class StepRun:
 
     def tensor(self, name: str, shape: tuple[int, ...], dtype: str | None = None) -> np.ndarray:
         t = self.program.l2[name]
-        dt = DTYPES[dtype or self.program.dtype]
+        dtype = dtype or self.program.dtype
+        dt = DTYPES[dtype]
         n = int(np.prod(shape)) if shape else 1
         raw = self.read(self.program.tensor_address(name), n * dt.itemsize)
+        if dtype == "bf16":
+            return FLOAT[dtype].from_bits(np.frombuffer(raw, dt)).reshape(shape)
         return np.frombuffer(raw, dt).reshape(shape).copy()
 
     def loss(self) -> float:

@@ -170,7 +170,7 @@ def _run_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str
 # ------------------------------------------------------------------------------------------------
 
 def _train_options(name: str) -> dict[str, Callable[[Any], Any]]:
-    return {"dtype": _choice("fp32", "fp16"), "seed": _int(0), "lr": _number, "dma": _choice("model", "simulate"),
+    return {"dtype": _choice("fp32", "fp16", "bf16"), "seed": _int(0), "lr": _number, "dma": _choice("model", "simulate"),
             "verify": _bool, "plan_file": _string}
 
 
@@ -216,7 +216,7 @@ def _tiles(v: Any) -> list[int]:
 
 def _layer_options(name: str) -> dict[str, Callable[[Any], Any]]:
     return {"layer": _string, "phase": _choice("forward", "weight_grad", "input_grad", "update"),
-            "variant": _string, "tiles": _tiles, "double_buffer": _bool, "dtype": _choice("fp32", "fp16"),
+            "variant": _string, "tiles": _tiles, "double_buffer": _bool, "dtype": _choice("fp32", "fp16", "bf16"),
             "seed": _int(0)}
 
 

@@ -304,8 +304,9 @@ def tune(network_name: str, dtype: str = "fp32", config=None, cores: int = 8, en
     from mcusim.simulator.config import load_config
     from mcusim.workloads.sweep_exec import Progress, execute
     from mcusim.workloads.sweep_points import Task, evaluate
-    if dtype not in ("fp32", "fp16"):
-        raise TuneError(f"--dtype {dtype!r}: expected fp32 or fp16")
+    from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
+    if dtype not in FLOAT_DTYPES:
+        raise TuneError(f"--dtype {dtype!r}: expected one of {', '.join(FLOAT_DTYPES)}")
     if prune is not None and not prune >= 1.0:
         raise TuneError(f"--prune {prune}: expected a factor >= 1")
     config = config or load_config()

@@ -1,7 +1,7 @@
 """`mcusim kernel`: list, build, run and check the registered kernels.
 
     mcusim kernel --list
-    mcusim kernel NAME [--dtype fp32|fp16] [--variant V] [--m M --n N --k K ...] [--cores N]
+    mcusim kernel NAME [--dtype fp32|fp16|bf16] [--variant V] [--m M --n N --k K ...] [--cores N]
                        [--preset NAME] [--config FILE] [--seed S] [--engine c|py] [--json FILE|-] [-q]
 
 Builds kernel NAME for the shape (each kernel's parameters are options: --m --n --k for matmul; the
@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from mcusim.simulator.argtypes import cycles, integer, non_negative, positive
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",
@@ -47,7 +48,7 @@ def build_kernel_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcusim kernel", description=__doc__.splitlines()[0])
     p.add_argument("name", nargs="?", metavar="NAME", help="kernel to run (see --list)")
     p.add_argument("--list", action="store_true", help="list kernels, dtypes, variants and parameters")
-    p.add_argument("--dtype", choices=("fp32", "fp16"), help="data type (default: the kernel's first)")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, help="data type (default: the kernel's first)")
     p.add_argument("--variant", help="kernel variant (default: chosen for the shape; see --list)")
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset")

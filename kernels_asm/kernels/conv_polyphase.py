@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import is_half
 from mcusim.kernels_asm.kernels.harness import KernelProgram, padded_stride
 from mcusim.kernels_asm.kernels.layer_steps import Mm, PhaseBuilder, _estimate, matmul_check
 from mcusim.kernels_asm.kernels.registry import Check
@@ -368,7 +369,7 @@ def poly_program(g: ConvGeom, cout: int, dtype: str, variant: str, cores: int, v
     if live:
         gs, ws, cs = pb.stride("G"), pb.stride("WP"), pb.stride("DXP")
         a = pb.code()
-        emit_gather(a, patch_gather(lay, pb.stride("DY"), gs, vec and dtype == "fp16"), cores)
+        emit_gather(a, patch_gather(lay, pb.stride("DY"), gs, vec and is_half(dtype)), cores)
         a("core_id", "a0")
         emit_gather(a, weight_gather(lay, pb.stride("W"), ws), cores)
         strides = {"G": gs, "WP": ws, "DXP": cs}

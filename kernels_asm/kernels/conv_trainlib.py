@@ -37,7 +37,8 @@ from mcusim.kernels_asm.kernels.transforms import (
     im2col_ref,
 )
 
-TL_MATMUL = {("fp16", False): "simd_2x4", ("fp16", True): "tl_2x4", ("fp32", False): "2x4", ("fp32", True): "2x4"}
+TL_MATMUL = {("fp16", False): "simd_2x4", ("fp16", True): "tl_2x4", ("fp32", False): "2x4", ("fp32", True): "2x4",
+             ("bf16", False): "simd_2x4", ("bf16", True): "tl_2x4"}
 # PointWise (pulp_conv_pw, CHW): fw W · X (trans_B = 0), wg dY · Xᵀ (trans_B = 1, X as stored), ig a
 # transpose of W in its own parallel region, then Wᵀ · dY (trans_B = 0); each with TL_MATMUL's matmul.
 # The non-OPTIMIZE build calls the naive mm_fp16 here; the 2x4 matmul is its OPTIMIZE choice
@@ -114,4 +115,4 @@ def tl_matmul_check(a: np.ndarray, b: np.ndarray, out: np.ndarray, dtype: str, b
     """out = a · b (b as k x n) by the rule of the TrainLib-style matmul of the form (TL_MATMUL)."""
     if dtype == "fp32":
         return mm16._check_fp32(a, b, out)
-    return mm16._check_fp16(a, b, out, mm16.variants(bt, "fp16")[TL_MATMUL[(dtype, bt)]])
+    return mm16._check_fp16(a, b, out, mm16.variants(bt, dtype)[TL_MATMUL[(dtype, bt)]])

@@ -40,7 +40,8 @@ from mcusim.kernels_asm.kernels.transforms import ESIZE, Asm, ConvGeom, emit_im2
 DW_TL_HELP = ("PULP-TrainLib style: im2row element loops, then per output and channel a scalar "
               "accumulation over the taps (FP16: fmadd.h, FP16 accumulator; wg over the pixels), "
               "channels in ceil(C/cores) blocks, one parallel region per primitive")
-_OPS = {"fp32": ("flw", "fsw", "fmadd.s", "fmv.w.x"), "fp16": ("flh", "fsh", "fmadd.h", "fmv.h.x")}   # fmv.h.x: NaN-boxed zero
+_OPS = {"fp32": ("flw", "fsw", "fmadd.s", "fmv.w.x"), "fp16": ("flh", "fsh", "fmadd.h", "fmv.h.x"),   # fmv.h.x: NaN-boxed zero
+        "bf16": ("flh", "fsh", "fmadd.ah", "fmv.h.x")}        # bfloat16: the .ah twins (TrainLib HEAD's "fp16")
 
 
 def _ceil_block(a: Asm, total: int, cores: int) -> None:
@@ -116,7 +117,7 @@ def emit_outer(a: Asm, rows: int, cols: int, dtype: str, x: str, y: str, dst: st
     ceil blocks, x[i] kept in a register, one product per element."""
     es = ESIZE[dtype]
     ld, st = _OPS[dtype][:2]
-    mul = "fmul.s" if dtype == "fp32" else "fmul.h"
+    mul = {"fp32": "fmul.s", "fp16": "fmul.h", "bf16": "fmul.ah"}[dtype]
     done = a.fresh("outer_done")
     _ceil_block(a, rows, cores)
     a("bgeu", "s0", "s1", done)
@@ -150,7 +151,7 @@ def scalar_check(a: np.ndarray, b: np.ndarray, out: np.ndarray, dtype: str) -> C
     emulation, FP32 within gamma_k of sum|a||b|."""
     if dtype == "fp32":
         return mm16._check_fp32(a, b, out)
-    return mm16._check_fp16(a, b, out, family_variant("fp16", False, False))
+    return mm16._check_fp16(a, b, out, family_variant(dtype, False, False))
 
 
 def tl_dw_program(g: ConvGeom, phase: str, dtype: str, cores: int) -> KernelProgram:

@@ -16,6 +16,7 @@ API (stable; the transform and layer kernels use it too):
 
 Tensors
   dtype "fp32" (float32), "fp16" (IEEE half, stored as raw 16-bit words; numpy float16 in and out),
+  "bf16" (bfloat16 words; numpy float32 holding bfloat16 values in and out, see kernels_asm.dtypes),
   "int32", "int16", "int8". A tensor is stored row by row: the last axis is a row, the leading axes are
   flattened into rows; `row_stride` (in elements, default shape[-1]) is the distance between rows, so
   a kernel can pad rows to avoid systematic TCDM bank conflicts (`padded_stride` suggests one).
@@ -62,6 +63,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mcusim.kernels_asm import Builder, Program, assemble
+from mcusim.kernels_asm.dtypes import DTYPES as FLOAT_DTYPES
 from mcusim.simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.loader import Image, Segment, program_image
@@ -69,9 +71,10 @@ from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 from mcusim.simulator.profile import Profile
 
 DTYPES: dict[str, np.dtype] = {
-    "fp32": np.dtype("<f4"), "fp16": np.dtype("<f2"), "int32": np.dtype("<i4"),
+    "fp32": np.dtype("<f4"), "fp16": np.dtype("<f2"), "bf16": np.dtype("<u2"), "int32": np.dtype("<i4"),
     "int16": np.dtype("<i2"), "int8": np.dtype("i1"),
 }
+BF16 = FLOAT_DTYPES["bf16"]
 ENGINES = ("c", "py")
 Watch = Callable[[Cluster], contextlib.AbstractContextManager]    # see simulate
 _REGISTERS = re.compile(r"(x\d+|f\d+|zero|ra|sp|gp|tp|fp|t[0-6]|s\d+|a[0-7]|f[tsa]\d+)")
@@ -205,6 +208,8 @@ def _raw(t: Tensor, data: np.ndarray) -> bytes:
         arr = arr.view(np.float16)
     if arr.shape != tuple(t.shape):
         raise HarnessError(f"tensor {t.name}: data shape {arr.shape} != {tuple(t.shape)}")
+    if t.dtype == "bf16" and arr.dtype != np.uint16:     # values -> bfloat16 words
+        arr = BF16.to_bits(arr)
     arr = arr.astype(DTYPES[t.dtype], copy=False).reshape(t.rows, t.cols)
     if t.stride != t.cols:
         padded = np.zeros((t.rows, t.stride), DTYPES[t.dtype])
@@ -217,6 +222,8 @@ def _read(t: Tensor, raw: bytes) -> np.ndarray:
     dt = DTYPES[t.dtype]
     full = raw + bytes(t.rows * t.stride * t.itemsize - len(raw))
     arr = np.frombuffer(full, dt).reshape(t.rows, t.stride)[:, :t.cols]
+    if t.dtype == "bf16":
+        return BF16.from_bits(arr).reshape(t.shape)
     return arr.reshape(t.shape).copy()
 
 

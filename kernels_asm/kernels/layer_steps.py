@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.dtypes import is_half
 from mcusim.kernels_asm.kernels import matmul_fp16 as mm16
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
 from mcusim.kernels_asm.kernels.matmul_fp32 import MatmulSpec, Operand, gen_matmul
@@ -48,7 +49,7 @@ def matmul_variant(mm: Mm, dtype: str, cores: int, naive: bool = False) -> str:
     if naive:
         names = [v for v in names if v.startswith("naive")]
     else:
-        names = [v for v in names if (v.startswith("simd") if dtype == "fp16" else not v.startswith("naive"))]
+        names = [v for v in names if (v.startswith("simd") if is_half(dtype) else not v.startswith("naive"))]
     shape = {"m": mm.m, "n": mm.n, "k": mm.k}
     return min(names, key=lambda v: mm16.estimate_cycles(shape, dtype, v, cores, mm.bt))
 
@@ -58,7 +59,7 @@ def family_variant(dtype: str, bt: bool, naive: bool) -> mm16.Variant:
     vs = mm16.variants(bt, dtype)
     if naive:
         return vs["naive"]
-    return next(v for n, v in vs.items() if (n.startswith("simd") if dtype == "fp16" else n != "naive"))
+    return next(v for n, v in vs.items() if (n.startswith("simd") if is_half(dtype) else n != "naive"))
 
 
 def _halfword_only(fam: type) -> type:
@@ -80,14 +81,17 @@ def _halfword_only(fam: type) -> type:
     return Relaxed
 
 
-_RELAXED: dict[type, object] = {}
+_RELAXED: dict[tuple[type, str], object] = {}
 
 
 def _relax(v: mm16.Variant, mm: Mm) -> mm16.Variant:
     """The variant with the half-word-only rule above when an operand is a column (n or k = 1)."""
     if mm.n != 1 and mm.k != 1 or type(v.family) not in (mm16.Vfmac, mm16.Dotp):
         return v
-    fam = _RELAXED.setdefault(type(v.family), _halfword_only(type(v.family))())
+    key = (type(v.family), v.family.dt.name)
+    if key not in _RELAXED:
+        _RELAXED[key] = _halfword_only(type(v.family))(v.family.dt)
+    fam = _RELAXED[key]
     return dataclasses.replace(v, family=fam)
 
 

@@ -1,6 +1,8 @@
-"""Convolution layers, forward (fw), weight gradient (wg) and input gradient (ig), FP32 and FP16, CHW:
-Conv2D (any kernel, stride, padding), PointWise (1x1) and DepthWise (direct loops, see its
-section below).
+"""Convolution layers, forward (fw), weight gradient (wg) and input gradient (ig), FP32, FP16 and
+bfloat16, CHW: Conv2D (any kernel, stride, padding), PointWise (1x1) and DepthWise (direct loops,
+see its section below). Everything said of FP16 below holds for bfloat16 (dtype bf16) with the
+`.ah` twins of the instructions; where bfloat16 has no twin (fmacex/fmulex) the operands are widened
+with the exact fcvt.s.ah and multiplied in FP32 (the same single rounding).
 
 How a layer phase is built. One program per layer phase, as PULP-TrainLib runs it: the shape
 transforms (transforms.py) as one parallel step, a `barrier`, then the matrix multiplication
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import DTYPES, FLOAT_DTYPES, is_half
 from mcusim.kernels_asm.kernels import conv_polyphase as poly
 from mcusim.kernels_asm.kernels import conv_trainlib as tl
 from mcusim.kernels_asm.kernels import dw_trainlib as dwtl
@@ -134,7 +137,7 @@ def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str,
     bt = form == "abt"
     cin, kk = g.c, g.kk
     K, P, HW = cin * kk, g.ho * g.wo, g.h * g.w
-    fp16v = vec and dtype == "fp16"
+    fp16v = vec and is_half(dtype)
     pb = PhaseBuilder(f"conv2d_{phase}", dtype, cores)
     if phase == "fw":
         pb.tensor("X", (cin, g.h, g.w), padded=False)
@@ -330,7 +333,7 @@ def _register_conv2d(phase: str) -> None:
         description={"fw": "Conv2D forward: Y = conv(X, W) as im2col + matmul",
                      "wg": "Conv2D weight gradient: dW = dY · im2row(X)",
                      "ig": "Conv2D input gradient: dX = flip(W)ᵀ · im2col(dilated, padded dY)"}[phase],
-        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + tuple(EXTRA_VARIANTS[phase]) for d in ("fp32", "fp16")},
+        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + tuple(EXTRA_VARIANTS[phase]) for d in FLOAT_DTYPES},
         params=_CONV_PARAMS,
         build=lambda shape, dtype, variant, cores: conv2d_program(
             conv_geom(shape), shape["co"], phase, dtype, variant, cores),
@@ -375,7 +378,7 @@ def _register_pointwise(phase: str) -> None:
         description={"fw": "PointWise (1x1) forward: Y = W · X",
                      "wg": "PointWise weight gradient: dW = dY · Xᵀ",
                      "ig": "PointWise input gradient: dX = Wᵀ · dY"}[phase],
-        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + ("trainlib",) for d in ("fp32", "fp16")},
+        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + ("trainlib",) for d in FLOAT_DTYPES},
         params=_PW_PARAMS,
         build=lambda shape, dtype, variant, cores: pointwise_program(
             shape["ci"], shape["co"], shape["h"], shape["w"], phase, dtype, variant, cores),
@@ -421,13 +424,25 @@ DW_MAX_TAPS = 28        # taps (fw, ig: weights in f4..f31; wg: accumulators in 
 
 
 def _dw_ops(mode: str) -> dict[str, str]:
-    """Instructions of a depthwise accumulation mode: fp32; fp16_acc32 (FP16 operands, FP32
-    accumulator, the `direct` variant); fp16_acc16 and simd (FP16 accumulator: scalar fmadd.h, or
-    vfmac.r.h on two adjacent outputs; the `simd` variant)."""
-    return {"fp32": {"ld": "flw", "st": "fsw", "first": "fmul.s", "mac": "fmadd.s"},
-            "fp16_acc32": {"ld": "flh", "st": "fsh", "first": "fmulex.s.h", "mac": "fmacex.s.h"},
-            "fp16_acc16": {"ld": "flh", "st": "fsh", "first": "fmul.h", "mac": "fmadd.h"},
-            "simd": {"ld": "flw", "st": "fsw", "first": "vfmul.r.h", "mac": "vfmac.r.h"}}[mode]
+    """Instructions of a depthwise accumulation mode: fp32; <half>_acc32 (16-bit operands, FP32
+    accumulator, the `direct` variant); <half>_acc16 and <half>_simd (16-bit accumulator: scalar
+    fmadd.<h|ah>, or vfmac.r.<h|ah> on two adjacent outputs; the `simd` variant), <half> = fp16 or
+    bf16 ("simd" alone is fp16). bfloat16 has no fmulex/fmacex: bf16_acc32 widens every loaded
+    operand with the exact fcvt.s.ah ("widen") and multiplies in FP32 (the same single rounding)."""
+    if mode == "fp32":
+        return {"ld": "flw", "st": "fsw", "first": "fmul.s", "mac": "fmadd.s"}
+    half, _, kind = (mode if "_" in mode else "fp16_simd").partition("_")
+    s = DTYPES[half].suffix
+    if kind == "acc32" and half == "bf16":
+        return {"ld": "flh", "st": "fsh", "first": "fmul.s", "mac": "fmadd.s", "widen": "fcvt.s.ah"}
+    return {"acc32": {"ld": "flh", "st": "fsh", "first": f"fmulex.s.{s}", "mac": f"fmacex.s.{s}"},
+            "acc16": {"ld": "flh", "st": "fsh", "first": f"fmul.{s}", "mac": f"fmadd.{s}"},
+            "simd": {"ld": "flw", "st": "fsw", "first": f"vfmul.r.{s}", "mac": f"vfmac.r.{s}"}}[kind]
+
+
+def _dw_mode(dtype: str, kind: str) -> str:
+    """The _dw_ops mode of a dtype: kind acc32 | acc16 | simd (FP32 has one mode)."""
+    return "fp32" if dtype == "fp32" else f"{dtype}_{kind}"
 
 
 def _tap_pointers(a: Asm, offsets: list[int], base: str, regs: list[str]) -> list[tuple[str, int]]:
@@ -457,7 +472,8 @@ def _dw_direct(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src
     (src moved left by one element) for odd j; src_w must be even and leave one spare column."""
     op = _dw_ops(mode)
     es, kk = (4 if mode == "fp32" else 2), kh * kw
-    simd = mode == "simd"
+    simd = mode.endswith("simd")
+    widen = op.get("widen")
     if kk > DW_MAX_TAPS:
         raise ValueError(f"depthwise kernel of {kk} taps; at most {DW_MAX_TAPS}")
     if simd and (sw != 1 or src_w % 2 or shifted is None):
@@ -492,6 +508,8 @@ def _dw_direct(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src
     wld = "flh" if mode != "fp32" else "flw"
     for k in range(kk):
         a(wld, wregs[k], f"{(kk - 1 - k if flip else k) * es}(s7)")
+        if widen:
+            a(widen, wregs[k], wregs[k])
     a("mv", "a1", "s3")
     a("mv", "a2", "s4")
     offs = [(i * src_w + j) * es for i in range(kh) for j in range(kw)]
@@ -511,21 +529,25 @@ def _dw_direct(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src
     def output(lanes: int = 2) -> None:
         x = ["f0", "f1"]
         acc = "f2"
-        ld = lambda k: a(op["ld"], x[k % 2], f"{taps[k][1]}({taps[k][0]})")
+
+        def ld(k: int) -> None:
+            a(op["ld"], x[k % 2], f"{taps[k][1]}({taps[k][0]})")
+            if widen:
+                a(widen, x[k % 2], x[k % 2])
         ld(0)
         if kk > 1:
             ld(1)
         for k in range(kk):
             if k == 0:
                 a(op["first"], acc, x[0], wregs[0])
-            elif op["mac"] in ("fmadd.s", "fmadd.h"):
+            elif op["mac"] in ("fmadd.s", "fmadd.h", "fmadd.ah"):
                 a(op["mac"], acc, x[k % 2], wregs[k], acc)
             else:
                 a(op["mac"], acc, x[k % 2], wregs[k])
             if k + 2 < kk:
                 ld(k + 2)
-        if mode == "fp16_acc32":
-            a("fcvt.h.s", "f3", acc)
+        if mode.endswith("acc32"):
+            a(f"fcvt.{DTYPES[mode.partition('_')[0]].suffix}.s", "f3", acc)
             acc = "f3"
         for p in ptrs:
             a.addi(p, p, step)
@@ -574,7 +596,9 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     from rows of dy_w (even) elements whose padding is zero, the src pairs as in _dw_direct."""
     es, kk = ESIZE[dtype], kh * kw
     simd = shifted is not None
-    op = _dw_ops("fp32" if dtype == "fp32" else "fp16_acc32")
+    op = _dw_ops(_dw_mode(dtype, "acc32"))
+    widen = op.get("widen")
+    sfx = DTYPES[dtype].suffix
     if kk > DW_MAX_TAPS:
         raise ValueError(f"depthwise kernel of {kk} taps; at most {DW_MAX_TAPS}")
     dy_w = dy_w or wo
@@ -616,8 +640,8 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
         taps = _tap_pointers(a, offs, "a1", ["a3", "a4", "a5", "a6", "a7"])
     ptrs = sorted({r for r, _ in taps})
     if simd:
-        mac = lambda acc, xr: a("vfdotpex.s.h", acc, xr, "f2")
-    elif dtype == "fp32":
+        mac = lambda acc, xr: a(f"vfdotpex.s.{sfx}", acc, xr, "f2")
+    elif op["mac"] == "fmadd.s":
         mac = lambda acc, xr: a(op["mac"], acc, xr, "f2", acc)
     else:
         mac = lambda acc, xr: a(op["mac"], acc, xr, "f2")
@@ -627,7 +651,13 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     def pixel() -> None:
         x = ["f0", "f1"]
         a("flw" if simd else op["ld"], "f2", "0(a2)")
-        ld = lambda k: a(ld_x, x[k % 2], f"{taps[k][1]}({taps[k][0]})")
+        if widen and not simd:
+            a(widen, "f2", "f2")
+
+        def ld(k: int) -> None:
+            a(ld_x, x[k % 2], f"{taps[k][1]}({taps[k][0]})")
+            if widen and not simd:
+                a(widen, x[k % 2], x[k % 2])
         ld(0)
         if kk > 1:
             ld(1)
@@ -653,8 +683,8 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     else:
         row()
     for k, r in enumerate(accs):
-        if dtype == "fp16":
-            a("fcvt.h.s", r, r)
+        if dtype != "fp32":
+            a(f"fcvt.{sfx}.s", r, r)
         a(op["st"], r, f"{k * es}(s7)")
     a.addi("s3", "s3", src_h * src_w * es)
     if simd:
@@ -683,9 +713,9 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
         return dwtl.tl_dw_program(g, phase, dtype, cores)
     c, kk = g.c, g.kk
     simd = variant == "simd"
-    if simd and dtype != "fp16":
-        raise ValueError("the simd depthwise variant is FP16 only")
-    scalar_mode = "fp32" if dtype == "fp32" else ("fp16_acc16" if simd else "fp16_acc32")
+    if simd and not is_half(dtype):
+        raise ValueError("the simd depthwise variant is FP16 / bfloat16 only")
+    scalar_mode = _dw_mode(dtype, "acc16" if simd else "acc32")
     pb = PhaseBuilder(f"depthwise_{phase}", dtype, cores)
     padded = (g.pt, g.pb, g.pl, g.pr) != (0, 0, 0, 0)
     hp = g.h + g.pt + g.pb
@@ -711,7 +741,7 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
             wp = g.w + g.pl + g.pr
             pb.tensor("XP", (c, hp * wp), "scratch", padded=False, bank=5)
             emit_gather(pb.code(), pad_gather(c, g.h, g.w, dtype, "X", "XP", g.pt, g.pb, g.pl, g.pr,
-                                              vec=dtype == "fp16"), cores)
+                                              vec=is_half(dtype)), cores)
             pb.sync()
             src, src_h, src_w = "XP", hp, wp
         else:
@@ -720,7 +750,7 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
             pb.tensor("W", (c, kk), padded=False, bank=9)
             pb.tensor("Y", (c, g.ho * g.wo), "output", padded=False, bank=12)
             _dw_direct(pb.code(), c, g.ho, g.wo, g.kh, g.kw, src, src_h, src_w, g.sh, g.sw, "Y", "W",
-                       "simd" if pair else scalar_mode, False, cores, "XS" if pair else None)
+                       _dw_mode(dtype, "simd") if pair else scalar_mode, False, cores, "XS" if pair else None)
         else:
             pb.tensor("DY", (c, g.ho * g.wo), padded=False, bank=9)
             pb.tensor("DW", (c, kk), "output", padded=False, bank=12)
@@ -739,7 +769,7 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
         pb.tensor("DX", (c, g.h * g.w), "output", padded=False, bank=12)
         a = pb.code()
         emit_gather(a, pad_gather(c, g.ho, g.wo, dtype, "DY", "D", top, bottom, left, right, g.sh, g.sw,
-                                  vec=dtype == "fp16"), cores)
+                                  vec=is_half(dtype)), cores)
         if simd:
             pb.tensor("DS", (c, dh * dw_), "scratch", padded=False, bank=13)
             a("core_id", "a0")
@@ -747,7 +777,7 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
                                       vec=True), cores)
         pb.sync()
         _dw_direct(pb.code(), c, g.h, g.w, g.kh, g.kw, "D", dh, dw_, 1, 1, "DX", "W",
-                   "simd" if simd else scalar_mode, True, cores, "DS" if simd else None)
+                   _dw_mode(dtype, "simd") if simd else scalar_mode, True, cores, "DS" if simd else None)
     else:
         raise ValueError(f"phase must be one of {PHASES}")
     prog = pb.program()
@@ -764,9 +794,10 @@ def depthwise_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.n
     if variant == "trainlib":
         return dwtl.tl_dw_check(inputs, outputs, g, phase, dtype)
     one = ConvGeom(1, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
-    naive16 = mm16.variants(False, "fp16")["naive"]
+    half = dtype if is_half(dtype) else "fp16"
+    naive16 = mm16.variants(False, half)["naive"]
     if variant == "simd" and phase != "wg":
-        naive16 = family_variant("fp16", False, False)
+        naive16 = family_variant(half, False, False)
     pairs_wg = variant == "simd" and phase == "wg" and g.sw == 1
     worst: Check | None = None
     for ch in range(g.c):
@@ -785,7 +816,7 @@ def depthwise_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.n
                 bb = np.zeros((g.ho, wo2, b.shape[1]), b.dtype)
                 bb[:, :g.wo] = b.reshape(g.ho, g.wo, -1)
                 a, b = a.reshape(1, -1), bb.reshape(-1, b.shape[1])
-                chk = mm16._check_fp16(a, b, out, family_variant("fp16", True, False))
+                chk = mm16._check_fp16(a, b, out, family_variant(half, True, False))
                 if not chk.ok:
                     chk.detail = f"channel {ch}: {chk.detail}"
                     return chk
@@ -824,7 +855,8 @@ def _register_depthwise(phase: str) -> None:
         description={"fw": "DepthWise forward (direct loops over a zero-padded copy)",
                      "wg": "DepthWise weight gradient (per-channel accumulators)",
                      "ig": "DepthWise input gradient (flipped filter over the dilated, padded dY)"}[phase],
-        dtypes=("fp32", "fp16"), variants={"fp32": ("direct", "trainlib"), "fp16": ("simd", "direct", "trainlib")},
+        dtypes=FLOAT_DTYPES, variants={"fp32": ("direct", "trainlib"), "fp16": ("simd", "direct", "trainlib"),
+                                       "bf16": ("simd", "direct", "trainlib")},
         params=(Param("c", 8, "channels"), Param("h", 8, "input rows"), Param("w", 8, "input columns"),
                 Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"), Param("s", 1, "stride"),
                 Param("p", 1, "padding (all sides)", min=0)),
@@ -832,9 +864,9 @@ def _register_depthwise(phase: str) -> None:
         inputs=lambda shape, dtype, rng: depthwise_inputs(shape, phase, dtype, rng),
         check=lambda i, o, shape, dtype, variant: depthwise_check(i, o, dw_geom(shape), phase, dtype, variant),
         macs=lambda shape: shape["c"] * shape["kh"] * shape["kw"] * dw_geom(shape).ho * dw_geom(shape).wo,
-        choose=lambda shape, dtype, cores: "simd" if dtype == "fp16" and shape["s"] == 1 and shape["w"] >= 4
+        choose=lambda shape, dtype, cores: "simd" if is_half(dtype) and shape["s"] == 1 and shape["w"] >= 4
         else "direct",
-        variant_help={"direct": "direct loops; FP16 with FP32 accumulators (fmacex.s.h)",
+        variant_help={"direct": "direct loops; FP16 with FP32 accumulators (fmacex.s.h; bf16: fcvt.s.ah + fmadd.s)",
                       "simd": "stride 1: fw/ig two outputs per vfmac.r.h (FP16 accumulators), "
                               "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)",
                       "trainlib": dwtl.DW_TL_HELP},

@@ -1,4 +1,6 @@
-"""Element-wise and pooling layer kernels, forward and backward, FP32 and FP16.
+"""Element-wise and pooling layer kernels, forward and backward, FP32, FP16 and bfloat16 (bf16: the FP16
+column with the `.ah` twins, e.g. vfadd.ah, vfmac.r.ah; the integer ReLU forms are the same code, since
+both 16-bit formats keep the sign in bit 15; `cast` variant `vfcpka_bf16` converts FP32 to bfloat16).
 
 | kernel | computes | FP32 | FP16 |
 |---|---|---|---|
@@ -30,6 +32,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import DTYPES, FLOAT_DTYPES
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
 from mcusim.kernels_asm.kernels.registry import KernelDef, Param, register
 from mcusim.kernels_asm.kernels.transforms import ESIZE, Asm, core_range, exact_check, random_tensor
@@ -128,7 +131,10 @@ def _pairs_and_tail(asm: Asm, n: int, dtype: str, cores: int, ptrs: list[tuple[s
 def relu_program(n: int, dtype: str, variant: str, cores: int) -> KernelProgram:
     a = Asm("relu")
     fp32 = dtype == "fp32"
+    sfx = DTYPES[dtype].suffix
     if variant in ("int", "int_simd"):
+        # sign-magnitude: a float is > 0 exactly when its bit pattern is a positive integer, for
+        # both 16-bit formats (the sign is bit 15 of each lane)
         op = "p.max" if fp32 else "pv.max.h"
 
         def group(ks: list[int]) -> None:
@@ -140,7 +146,7 @@ def relu_program(n: int, dtype: str, variant: str, cores: int) -> KernelProgram:
                 a("sw", f"t{k}", f"{4 * k}(a2)")
     else:
         a("fmv.w.x", "f31", "zero")
-        op = "fmax.s" if fp32 else "vfmax.h"
+        op = "fmax.s" if fp32 else f"vfmax.{sfx}"
 
         def group(ks: list[int]) -> None:
             for k in ks:
@@ -190,7 +196,8 @@ def relu_bwd_program(n: int, dtype: str, cores: int) -> KernelProgram:
 
 def add_program(n: int, dtype: str, cores: int) -> KernelProgram:
     a = Asm("add")
-    op = "fadd.s" if dtype == "fp32" else "vfadd.h"
+    sfx = DTYPES[dtype].suffix
+    op = "fadd.s" if dtype == "fp32" else f"vfadd.{sfx}"
 
     def group(ks: list[int]) -> None:
         for k in ks:
@@ -204,24 +211,26 @@ def add_program(n: int, dtype: str, cores: int) -> KernelProgram:
     def scalar() -> None:
         a("flh", "f0", "0(a1)")
         a("flh", "f1", "0(a2)")
-        a("fadd.h", "f0", "f0", "f1")
+        a(f"fadd.{sfx}", "f0", "f0", "f1")
         a("fsh", "f0", "0(a3)")
     _pairs_and_tail(a, n, dtype, cores, [("a1", "X"), ("a2", "Y"), ("a3", "Z")], group, scalar)
     return KernelProgram("add", a.source(), [Tensor("X", (n,), dtype), Tensor("Y", (n,), dtype),
                                              Tensor("Z", (n,), dtype, role="output")])
 
 
-def cast_program(n: int, src_dtype: str, cores: int) -> KernelProgram:
-    """FP32 -> FP16 (src fp32) or FP16 -> FP32 (src fp16), round to nearest even."""
+def cast_program(n: int, src_dtype: str, cores: int, half: str = "fp16") -> KernelProgram:
+    """FP32 -> `half` (src fp32; fp16 or bf16) or a 16-bit format -> FP32 (src fp16 or bf16), round to
+    nearest even (frm)."""
     a = Asm("cast")
     a("mv", "s11", "a0")
+    sfx = DTYPES[half if src_dtype == "fp32" else src_dtype].suffix
     if src_dtype == "fp32":
         def group(ks: list[int]) -> None:       # a unit = two elements: 8 source bytes, 4 destination
             for k in ks:
                 a("flw", F[2 * k], f"{8 * k}(a1)")
                 a("flw", F[2 * k + 1], f"{8 * k + 4}(a1)")
             for k in ks:
-                a("vfcpka.h.s", F[2 * k], F[2 * k], F[2 * k + 1])
+                a(f"vfcpka.{sfx}.s", F[2 * k], F[2 * k], F[2 * k + 1])
             for k in ks:
                 a("fsw", F[2 * k], f"{4 * k}(a2)")
         if n // 2:
@@ -231,16 +240,16 @@ def cast_program(n: int, src_dtype: str, cores: int) -> KernelProgram:
                 a.li("a1", f"X + {4 * (n - 1)}")
                 a.li("a2", f"Y + {2 * (n - 1)}")
                 a("flw", "f0", "0(a1)")
-                a("fcvt.h.s", "f0", "f0")
+                a(f"fcvt.{sfx}.s", "f0", "f0")
                 a("fsh", "f0", "0(a2)")
             emit_last_core(a, cores, tail)
-        dst = "fp16"
+        dst = half
     else:
         def group(ks: list[int]) -> None:
             for k in ks:
                 a("flh", F[k], f"{2 * k}(a1)")
             for k in ks:
-                a("fcvt.s.h", F[k], F[k])
+                a(f"fcvt.s.{sfx}", F[k], F[k])
             for k in ks:
                 a("fsw", F[k], f"{4 * k}(a2)")
         emit_stream(a, n, cores, [("a1", "X", 2), ("a2", "Y", 4)], group)
@@ -264,23 +273,24 @@ def sgd_program(n: int, dtype: str, cores: int) -> KernelProgram:
             for k in ks:
                 a("fsw", F[2 * k], f"{4 * k}(a1)")
     else:
+        sfx = DTYPES[dtype].suffix
         a.li("t0", "LR")
         a("flh", "f31", "0(t0)")
-        a("fneg.h", "f31", "f31")
+        a(f"fsgnjn.{sfx}", "f31", "f31", "f31")                      # -lr
 
         def group(ks: list[int]) -> None:
             for k in ks:
                 a("flw", F[2 * k], f"{4 * k}(a1)")
                 a("flw", F[2 * k + 1], f"{4 * k}(a2)")
             for k in ks:
-                a("vfmac.r.h", F[2 * k], F[2 * k + 1], "f31")             # w + g*(-lr), fused
+                a(f"vfmac.r.{sfx}", F[2 * k], F[2 * k + 1], "f31")        # w + g*(-lr), fused
             for k in ks:
                 a("fsw", F[2 * k], f"{4 * k}(a1)")
 
     def scalar() -> None:
         a("flh", "f0", "0(a1)")
         a("flh", "f1", "0(a2)")
-        a("fmadd.h", "f0", "f1", "f31", "f0")
+        a(f"fmadd.{DTYPES[dtype].suffix}", "f0", "f1", "f31", "f0")
         a("fsh", "f0", "0(a1)")
     _pairs_and_tail(a, n, dtype, cores, [("a1", "W"), ("a2", "G")], group, scalar)
     return KernelProgram("sgd", a.source(), [Tensor("W", (n,), dtype, role="output"), Tensor("G", (n,), dtype),
@@ -332,7 +342,7 @@ def pool_fwd_program(c: int, h: int, w: int, k: int, s: int, dtype: str, kind: s
     """Max or average pooling; work split over output rows (c, oh)."""
     ho, wo = pool_out(h, w, k, s)
     es = ESIZE[dtype]
-    sfx = "s" if dtype == "fp32" else "h"
+    sfx = DTYPES[dtype].suffix
     ld, st = ("flw", "fsw") if dtype == "fp32" else ("flh", "fsh")
     a = Asm(kind)
     if kind == "avgpool":
@@ -391,7 +401,7 @@ def _load_const(a: Asm, freg: str, value: float, dtype: str) -> None:
         a.li("t0", int(np.float32(value).view(np.uint32)))
         a("fmv.w.x", freg, "t0")
     else:
-        a.li("t0", int(np.float16(value).view(np.uint16)) | 0xFFFF0000)
+        a.li("t0", int(DTYPES[dtype].to_bits(np.float64(value))) | 0xFFFF0000)
         a("fmv.w.x", freg, "t0")
 
 
@@ -399,7 +409,7 @@ def pool_bwd_program(c: int, h: int, w: int, k: int, s: int, dtype: str, kind: s
     """dX from dY (and X for max pooling): zero dX, barrier, scatter the window gradients."""
     ho, wo = pool_out(h, w, k, s)
     es = ESIZE[dtype]
-    sfx = "s" if dtype == "fp32" else "h"
+    sfx = DTYPES[dtype].suffix
     ld, st = ("flw", "fsw") if dtype == "fp32" else ("flh", "fsh")
     a = Asm(kind)
     emit_zero(a, "DX", c * h * w * es, cores)
@@ -514,7 +524,15 @@ def pool_bwd_program(c: int, h: int, w: int, k: int, s: int, dtype: str, kind: s
 # ------------------------------------------------------------------------------------------------
 
 def _np(dtype: str) -> type:
-    return np.float32 if dtype == "fp32" else np.float16
+    return DTYPES[dtype].np_type
+
+
+def _rounder(x: np.ndarray, dtype: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Rounding of float64 values to the kernels' format: `dtype`'s, else x's numpy type (numpy has no
+    bfloat16: a bf16 tensor is float32 and needs its dtype named)."""
+    if dtype is None:
+        return lambda v: np.asarray(v).astype(x.dtype)
+    return DTYPES[dtype].round
 
 
 def relu_ref(x: np.ndarray) -> np.ndarray:
@@ -525,11 +543,17 @@ def relu_bwd_ref(x: np.ndarray, dy: np.ndarray) -> np.ndarray:
     return np.where(x > 0, dy, np.zeros_like(dy))
 
 
-def sgd_ref(w: np.ndarray, g: np.ndarray, lr: np.ndarray) -> np.ndarray:
-    """One rounding of w - lr*g: exact in float64 then rounded once (the product of two FP32 / FP16
-    values is exact in float64, and float64 -> dtype double rounding is innocuous here: 53 >= 2p+2)."""
+def sgd_ref(w: np.ndarray, g: np.ndarray, lr: np.ndarray, dtype: str | None = None) -> np.ndarray:
+    """One rounding of w - lr*g: exact in float64 then rounded once (the product of two FP32 / FP16 /
+    bfloat16 values is exact in float64, and float64 -> dtype double rounding is innocuous here:
+    53 >= 2p+2)."""
     exact = w.astype(np.float64) - lr.astype(np.float64)[0] * g.astype(np.float64)
-    return exact.astype(w.dtype)
+    return _rounder(w, dtype)(exact)
+
+
+def add_ref(x: np.ndarray, y: np.ndarray, dtype: str | None = None) -> np.ndarray:
+    """x + y rounded once to the format (the float64 sum's double rounding is innocuous: 53 >= 2p+2)."""
+    return _rounder(x, dtype)(x.astype(np.float64) + y.astype(np.float64))
 
 
 def rv_max(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -537,11 +561,11 @@ def rv_max(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.where((p > q) | ((p == q) & ~np.signbit(p)), p, q)
 
 
-def pool_fwd_ref(x: np.ndarray, k: int, s: int, kind: str) -> np.ndarray:
+def pool_fwd_ref(x: np.ndarray, k: int, s: int, kind: str, dtype: str | None = None) -> np.ndarray:
     c, h, w = x.shape
     ho, wo = pool_out(h, w, k, s)
-    t = x.dtype.type
-    inv = t(1.0 / (k * k))
+    rnd = _rounder(x, dtype)
+    inv = rnd(1.0 / (k * k)).astype(np.float64)
     y = np.empty((c, ho, wo), x.dtype)
     for oh in range(ho):
         for ow in range(wo):
@@ -549,15 +573,17 @@ def pool_fwd_ref(x: np.ndarray, k: int, s: int, kind: str) -> np.ndarray:
             if kind == "maxpool":
                 y[:, oh, ow] = tree(win, rv_max)
             else:
-                y[:, oh, ow] = tree(win, lambda p, q: (p + q).astype(x.dtype)) * inv
+                y[:, oh, ow] = rnd(tree(win, lambda p, q: rnd(p.astype(np.float64) + q)).astype(np.float64) * inv)
     return y
 
 
-def pool_bwd_ref(x: np.ndarray | None, dy: np.ndarray, h: int, w: int, k: int, s: int, kind: str) -> np.ndarray:
+def pool_bwd_ref(x: np.ndarray | None, dy: np.ndarray, h: int, w: int, k: int, s: int, kind: str,
+                 dtype: str | None = None) -> np.ndarray:
     c, ho, wo = dy.shape
     dt = dy.dtype
+    rnd = _rounder(dy, dtype)
     dx = np.zeros((c, h, w), dt)
-    inv = dt.type(1.0 / (k * k))
+    inv = float(rnd(1.0 / (k * k)))
     for ch in range(c):
         for oh in range(ho):
             for ow in range(wo):
@@ -565,11 +591,11 @@ def pool_bwd_ref(x: np.ndarray | None, dy: np.ndarray, h: int, w: int, k: int, s
                     win = x[ch, oh * s:oh * s + k, ow * s:ow * s + k].reshape(-1)
                     i = int(np.argmax(win))
                     r, q = oh * s + i // k, ow * s + i % k
-                    dx[ch, r, q] = dt.type(dx[ch, r, q] + dy[ch, oh, ow])
+                    dx[ch, r, q] = rnd(float(dx[ch, r, q]) + float(dy[ch, oh, ow]))
                 else:
-                    gval = dt.type(dy[ch, oh, ow] * inv)
+                    gval = float(rnd(float(dy[ch, oh, ow]) * inv))
                     blk = dx[ch, oh * s:oh * s + k, ow * s:ow * s + k]
-                    blk[...] = (blk + gval).astype(dt)
+                    blk[...] = rnd(blk.astype(np.float64) + gval)
     return dx
 
 
@@ -584,9 +610,9 @@ _POOL = (Param("c", 4, "channels"), Param("h", 8, "input rows"), Param("w", 8, "
 
 def _ew(name: str, desc: str, variants: dict, build, inputs, ref, help_: dict | None = None) -> None:
     register(KernelDef(
-        name=name, description=desc, dtypes=("fp32", "fp16"), variants=variants, params=_N,
+        name=name, description=desc, dtypes=FLOAT_DTYPES, variants=variants, params=_N,
         build=build, inputs=inputs,
-        check=lambda i, o, shape, dtype, variant: exact_check(o, ref(i, dtype)),
+        check=lambda i, o, shape, dtype, variant: exact_check(o, ref(i, dtype, variant)),
         macs=lambda shape: 0, variant_help=help_ or {}))
 
 
@@ -598,31 +624,34 @@ def _rand(rng: np.random.Generator, n: int, dtype: str, zeros: bool = True) -> n
     return x
 
 
-_ew("relu", "y = max(x, 0)", {"fp32": ("int", "fp"), "fp16": ("int_simd", "simd")},
+_ew("relu", "y = max(x, 0)", {"fp32": ("int", "fp"), "fp16": ("int_simd", "simd"), "bf16": ("int_simd", "simd")},
     lambda shape, dtype, variant, cores: relu_program(shape["n"], dtype, variant, cores),
     lambda shape, dtype, rng: {"X": _rand(rng, shape["n"], dtype)},
-    lambda i, dtype: {"Y": relu_ref(i["X"])},
+    lambda i, dtype, _: {"Y": relu_ref(i["X"])},
     {"int": "p.max on the FP32 bit pattern", "fp": "fmax.s", "int_simd": "pv.max.h on both halves",
-     "simd": "vfmax.h"})
-_ew("relu_bwd", "dx = dy where x > 0 else 0", {"fp32": ("mask",), "fp16": ("simd_mask",)},
+     "simd": "vfmax.h / vfmax.ah"})
+_ew("relu_bwd", "dx = dy where x > 0 else 0", {"fp32": ("mask",), "fp16": ("simd_mask",), "bf16": ("simd_mask",)},
     lambda shape, dtype, variant, cores: relu_bwd_program(shape["n"], dtype, cores),
     lambda shape, dtype, rng: {"X": _rand(rng, shape["n"], dtype), "DY": _rand(rng, shape["n"], dtype, False)},
-    lambda i, dtype: {"DX": relu_bwd_ref(i["X"], i["DY"])})
+    lambda i, dtype, _: {"DX": relu_bwd_ref(i["X"], i["DY"])})
 _ew("add", "z = x + y (residual add; backward: the sum of two gradients)",
-    {"fp32": ("scalar",), "fp16": ("simd",)},
+    {"fp32": ("scalar",), "fp16": ("simd",), "bf16": ("simd",)},
     lambda shape, dtype, variant, cores: add_program(shape["n"], dtype, cores),
     lambda shape, dtype, rng: {"X": _rand(rng, shape["n"], dtype, False), "Y": _rand(rng, shape["n"], dtype, False)},
-    lambda i, dtype: {"Z": (i["X"] + i["Y"]).astype(i["X"].dtype)})
-_ew("cast", "FP32 -> FP16 (dtype fp32) or FP16 -> FP32 (dtype fp16), round to nearest even",
-    {"fp32": ("vfcpka",), "fp16": ("fcvt",)},
-    lambda shape, dtype, variant, cores: cast_program(shape["n"], dtype, cores),
-    lambda shape, dtype, rng: {"X": (rng.standard_normal(shape["n"]) * 100).astype(_np(dtype))},
-    lambda i, dtype: {"Y": i["X"].astype(np.float16 if dtype == "fp32" else np.float32)})
-_ew("sgd", "w -= lr * g (in place)", {"fp32": ("fnmsub",), "fp16": ("simd",)},
+    lambda i, dtype, _: {"Z": add_ref(i["X"], i["Y"], dtype)})
+_ew("cast", "FP32 -> FP16 (dtype fp32, variant vfcpka) or bfloat16 (variant vfcpka_bf16), or FP16 / bfloat16 -> "
+    "FP32 (dtype fp16 / bf16), round to nearest even",
+    {"fp32": ("vfcpka", "vfcpka_bf16"), "fp16": ("fcvt",), "bf16": ("fcvt",)},
+    lambda shape, dtype, variant, cores: cast_program(shape["n"], dtype, cores,
+                                                      "bf16" if variant == "vfcpka_bf16" else "fp16"),
+    lambda shape, dtype, rng: {"X": DTYPES[dtype].round(rng.standard_normal(shape["n"]) * 100)},
+    lambda i, dtype, variant: {"Y": DTYPES["bf16" if variant == "vfcpka_bf16" else "fp16"].round(i["X"].astype(np.float64))
+                               if dtype == "fp32" else i["X"].astype(np.float32)})
+_ew("sgd", "w -= lr * g (in place)", {"fp32": ("fnmsub",), "fp16": ("simd",), "bf16": ("simd",)},
     lambda shape, dtype, variant, cores: sgd_program(shape["n"], dtype, cores),
     lambda shape, dtype, rng: {"W": _rand(rng, shape["n"], dtype, False), "G": _rand(rng, shape["n"], dtype, False),
-                               "LR": np.array([0.05], _np(dtype))},
-    lambda i, dtype: {"W": sgd_ref(i["W"], i["G"], i["LR"])})
+                               "LR": DTYPES[dtype].round(np.array([0.05]))},
+    lambda i, dtype, _: {"W": sgd_ref(i["W"], i["G"], i["LR"], dtype)})
 
 
 def _pool_inputs(shape: dict, dtype: str, rng: np.random.Generator, kind: str) -> dict[str, np.ndarray]:
@@ -632,29 +661,29 @@ def _pool_inputs(shape: dict, dtype: str, rng: np.random.Generator, kind: str) -
     if kind != "avgpool_bwd":
         x = random_tensor(rng, (c, h, w), dtype)
         if kind.startswith("maxpool"):
-            x = (np.round(x * 4) / 4).astype(x.dtype)     # few distinct values: ties in the windows
+            x = DTYPES[dtype].round(np.round(x * 4) / 4)   # few distinct values: ties in the windows
         out["X"] = x
     if kind.endswith("_bwd"):
         out["DY"] = random_tensor(rng, (c, ho, wo), dtype)
     return out
 
 
-def _pool_ref(i: dict, shape: dict, kind: str) -> dict[str, np.ndarray]:
+def _pool_ref(i: dict, shape: dict, kind: str, dtype: str | None = None) -> dict[str, np.ndarray]:
     h, w, k, s = (shape[p] for p in "hwks")
     if kind in ("maxpool", "avgpool"):
-        return {"Y": pool_fwd_ref(i["X"], k, s, kind)}
-    return {"DX": pool_bwd_ref(i.get("X"), i["DY"], h, w, k, s, kind)}
+        return {"Y": pool_fwd_ref(i["X"], k, s, kind, dtype)}
+    return {"DX": pool_bwd_ref(i.get("X"), i["DY"], h, w, k, s, kind, dtype)}
 
 
 def _register_pool(kind: str, desc: str) -> None:
     build = pool_fwd_program if kind in ("maxpool", "avgpool") else pool_bwd_program
     register(KernelDef(
-        name=kind, description=desc, dtypes=("fp32", "fp16"),
-        variants={"fp32": ("scalar",), "fp16": ("scalar",)}, params=_POOL,
+        name=kind, description=desc, dtypes=FLOAT_DTYPES,
+        variants={d: ("scalar",) for d in FLOAT_DTYPES}, params=_POOL,
         build=lambda shape, dtype, variant, cores: build(shape["c"], shape["h"], shape["w"], shape["k"], shape["s"],
                                                          dtype, kind, cores),
         inputs=lambda shape, dtype, rng: _pool_inputs(shape, dtype, rng, kind),
-        check=lambda i, o, shape, dtype, variant: exact_check(o, _pool_ref(i, shape, kind)),
+        check=lambda i, o, shape, dtype, variant: exact_check(o, _pool_ref(i, shape, kind, dtype)),
         macs=lambda shape: 0))
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
 from mcusim.kernels_asm.kernels import dw_trainlib as tls
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
 from mcusim.kernels_asm.kernels.layer_steps import (
@@ -149,7 +150,7 @@ def _register(phase: str) -> None:
         name=f"linear_{phase}",
         description={"fw": "Linear forward: y = W x", "wg": "Linear weight gradient: dW = dy xᵀ",
                      "ig": "Linear input gradient: dx = Wᵀ dy"}[phase],
-        dtypes=("fp32", "fp16"), variants={d: LAYER_VARIANTS + ("trainlib",) for d in ("fp32", "fp16")},
+        dtypes=FLOAT_DTYPES, variants={d: LAYER_VARIANTS + ("trainlib",) for d in FLOAT_DTYPES},
         params=(Param("ci", 64, "input features"), Param("co", 16, "output features")),
         build=lambda shape, dtype, variant, cores: linear_program(shape["ci"], shape["co"], phase, dtype, variant,
                                                                   cores),

@@ -1,6 +1,7 @@
 """Losses for one sample: mean squared error and cross-entropy with softmax, value and gradient.
-Both dtypes compute in FP32 (FP16 inputs are widened exactly with fcvt.s.h; the gradient is rounded
-once to FP16 with fcvt.h.s; the loss value is always an FP32 scalar): the losses are tiny next to
+Every dtype computes in FP32 (FP16 / bfloat16 inputs are widened exactly with fcvt.s.h / fcvt.s.ah;
+the gradient is rounded once to the 16-bit format with fcvt.h.s / fcvt.ah.s; the loss value is always an
+FP32 scalar): the losses are tiny next to
 the layers, and FP16 exp/log/division would lose the accuracy the training step needs.
 
 `mse`: L = (1/N) sum (y - t)^2, dY = (2/N) (y - t). Each core: d = y - t (fsub.s), its partial sum
@@ -39,6 +40,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from mcusim.kernels_asm.dtypes import DTYPES, FLOAT_DTYPES
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
 from mcusim.kernels_asm.kernels.layers_elementwise import emit_stream
 from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
@@ -69,14 +71,14 @@ def _load(a: Asm, dtype: str, freg: str, addr: str) -> None:
         a("flw", freg, addr)
     else:
         a("flh", freg, addr)
-        a("fcvt.s.h", freg, freg)
+        a(f"fcvt.s.{DTYPES[dtype].suffix}", freg, freg)
 
 
 def _store(a: Asm, dtype: str, freg: str, addr: str, tmp: str) -> None:
     if dtype == "fp32":
         a("fsw", freg, addr)
     else:
-        a("fcvt.h.s", tmp, freg)
+        a(f"fcvt.{DTYPES[dtype].suffix}.s", tmp, freg)
         a("fsh", tmp, addr)
 
 
@@ -98,6 +100,7 @@ def mse_program(n: int, dtype: str, cores: int, norm: int | None = None) -> Kern
     a block of a larger tensor passes the whole tensor's size, its LOSS is then a partial sum)."""
     a = Asm("mse")
     es = ESIZE[dtype]
+    sfx = DTYPES[dtype].suffix
     N = norm or n
     a("mv", "s11", "a0")
     _fconst(a, "f31", _f32bits(2.0 / N))
@@ -112,10 +115,10 @@ def mse_program(n: int, dtype: str, cores: int, norm: int | None = None) -> Kern
                 ops += [("flw", y, f"{4 * k}(a1)"), ("flw", t, f"{4 * k}(a2)")]
             else:
                 ops += [("flh", y, f"{2 * k}(a1)"), ("flh", t, f"{2 * k}(a2)"),
-                        ("fcvt.s.h", y, y), ("fcvt.s.h", t, t)]
+                        (f"fcvt.s.{sfx}", y, y), (f"fcvt.s.{sfx}", t, t)]
             ops += [("fsub.s", y, y, t), ("fmul.s", g, y, "f31")]
             ops += [("fsw", g, f"{4 * k}(a3)")] if dtype == "fp32" else \
-                [("fcvt.h.s", g, g), ("fsh", g, f"{2 * k}(a3)")]
+                [(f"fcvt.{sfx}.s", g, g), ("fsh", g, f"{2 * k}(a3)")]
             lanes.append(ops)
         _interleave(a, lanes)
         for k in ks:                          # the partial sum in element order
@@ -143,10 +146,12 @@ def mse_program(n: int, dtype: str, cores: int, norm: int | None = None) -> Kern
         Tensor("LOSS", (1,), "fp32", role="output"), Tensor("RED", (MAX_CORES,), "fp32", role="scratch")])
 
 
-def mse_grad_ref(y: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """fl(fl(y - t) * fl(2/N)) in FP32, then rounded to the dtype (bit-exact)."""
+def mse_grad_ref(y: np.ndarray, t: np.ndarray, dtype: str | None = None) -> np.ndarray:
+    """fl(fl(y - t) * fl(2/N)) in FP32, then rounded to the dtype (bit-exact; `dtype` names the format
+    when y is a float32 array of bfloat16 values)."""
     d = y.astype(np.float32) - t.astype(np.float32)
-    return (d * np.float32(2.0 / y.size)).astype(y.dtype)
+    g = d * np.float32(2.0 / y.size)
+    return DTYPES[dtype].round(g.astype(np.float64)) if dtype else g.astype(y.dtype)
 
 
 def mse_loss_ref(y: np.ndarray, t: np.ndarray, cores: int) -> np.float32:
@@ -171,9 +176,9 @@ def mse_loss_ref(y: np.ndarray, t: np.ndarray, cores: int) -> np.float32:
     return np.float32(total * np.float32(1.0 / n))
 
 
-def mse_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> Check:
+def mse_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], dtype: str | None = None) -> Check:
     y, t = inputs["Y"], inputs["T"]
-    g = mse_grad_ref(y, t)
+    g = mse_grad_ref(y, t, dtype)
     out_g = outputs["DY"]
     if not np.array_equal(out_g.view(np.uint16 if out_g.dtype == np.float16 else np.uint32),
                           g.view(np.uint16 if g.dtype == np.float16 else np.uint32)):
@@ -301,7 +306,7 @@ def crossentropy_program(n: int, dtype: str, cores: int) -> KernelProgram:
         for k in ks:
             z, tt, e = f"f{8 * k}", f"f{8 * k + 1}", f"f{8 * k + 2}"
             ops = [("flw", z, f"{4 * k}(a1)") if dtype == "fp32" else ("flh", z, f"{2 * k}(a1)")]
-            ops += [] if dtype == "fp32" else [("fcvt.s.h", z, z)]
+            ops += [] if dtype == "fp32" else [(f"fcvt.s.{DTYPES[dtype].suffix}", z, z)]
             ops += [("fsub.s", z, z, C_MAX)]
             ops += exp_ops(z, e, [f"f{8 * k + 3}", f"f{8 * k + 4}", f"f{8 * k + 5}"], f"t{k}")
             ops += [("fsw", e, f"{4 * k}(a3)")]
@@ -371,17 +376,18 @@ def softmax_ce_ref(z: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray, dic
                            "A_abs": float(np.sum(np.abs(t64 * (z64 - m))))}
 
 
-def crossentropy_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> Check:
+def crossentropy_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
+                       dtype: str | None = None) -> Check:
     z, t = inputs["Z"], inputs["T"]
     n = z.size
     loss64, g64, q = softmax_ce_ref(z, t)
     p, t64 = q["p"], t.astype(np.float64)
     bound_g = (2 * EXP_REL + (n + 6) * U32) * p + U32 * (p + np.abs(t64))
     out_g = outputs["DZ"].astype(np.float64)
-    if z.dtype == np.float16:      # plus the final rounding of the FP32 value to FP16 (half an ulp)
+    half = dtype if dtype else ("fp16" if z.dtype == np.float16 else None)
+    if half and half != "fp32":    # plus the final rounding of the FP32 value to 16 bits (half an ulp)
         top = np.abs(g64) + bound_g
-        ulp16 = 2.0 ** (np.floor(np.log2(np.maximum(top, 2.0 ** -14))) - 10)
-        bound_g = bound_g + ulp16 / 2
+        bound_g = bound_g + DTYPES[half].ulp(top) / 2
     err_g = np.abs(out_g - g64)
     bound_l = q["T"] * (EXP_REL + (n + 8) * U32) + (n + 16) * U32 * (q["T"] * abs(q["logS"]) + q["A_abs"])
     err_l = abs(float(outputs["LOSS"][0]) - loss64)
@@ -404,7 +410,7 @@ def _mse_inputs(shape: dict, dtype: str, rng: np.random.Generator) -> dict[str, 
 
 def _ce_inputs(shape: dict, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n = shape["n"]
-    z = (rng.standard_normal(n) * 3).astype(np.float32 if dtype == "fp32" else np.float16)
+    z = DTYPES[dtype].round(rng.standard_normal(n) * 3)
     t = np.zeros(n, z.dtype)
     t[rng.integers(0, n)] = 1                      # one-hot target
     return {"Z": z, "T": t}
@@ -412,19 +418,19 @@ def _ce_inputs(shape: dict, dtype: str, rng: np.random.Generator) -> dict[str, n
 
 register(KernelDef(
     name="mse", description="mean squared error loss (FP32 value) and its gradient 2 (y - t) / N",
-    dtypes=("fp32", "fp16"), variants={"fp32": ("fp32",), "fp16": ("fp32_math",)},
+    dtypes=FLOAT_DTYPES, variants={"fp32": ("fp32",), "fp16": ("fp32_math",), "bf16": ("fp32_math",)},
     params=(Param("n", 10, "elements"),),
     build=lambda shape, dtype, variant, cores: mse_program(shape["n"], dtype, cores),
     inputs=_mse_inputs,
-    check=lambda i, o, shape, dtype, variant: mse_check(i, o),
+    check=lambda i, o, shape, dtype, variant: mse_check(i, o, dtype),
     macs=lambda shape: 0,
 ))
 register(KernelDef(
     name="crossentropy", description="softmax + cross-entropy loss (FP32 value) and its gradient p - t",
-    dtypes=("fp32", "fp16"), variants={"fp32": ("fp32",), "fp16": ("fp32_math",)},
+    dtypes=FLOAT_DTYPES, variants={"fp32": ("fp32",), "fp16": ("fp32_math",), "bf16": ("fp32_math",)},
     params=(Param("n", 10, "classes"),),
     build=lambda shape, dtype, variant, cores: crossentropy_program(shape["n"], dtype, cores),
     inputs=_ce_inputs,
-    check=lambda i, o, shape, dtype, variant: crossentropy_check(i, o),
+    check=lambda i, o, shape, dtype, variant: crossentropy_check(i, o, dtype),
     macs=lambda shape: 0,
 ))

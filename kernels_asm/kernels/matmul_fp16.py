@@ -1,7 +1,12 @@
-"""FP16 matrix-multiplication micro-kernels, and the registry entries `matmul` and `matmul_bt` (both
-dtypes; the framework and the FP32 family are in matmul_fp32.py).
+"""16-bit (FP16 and bfloat16) matrix-multiplication micro-kernels, and the registry entries `matmul` and
+`matmul_bt` (every dtype; the framework and the FP32 family are in matmul_fp32.py).
 
-Data are IEEE half (binary16) in memory, row-major; C is written as FP16. Families:
+Data are IEEE half (binary16, dtype fp16) or bfloat16 (dtype bf16, the smallFloat `.ah` instructions)
+in memory, row-major; C is written in the same format. Each family below is one class built for a
+format (`dtypes.DType`): the bf16 kernels are the FP16 ones with the `.ah` twins of the FP16
+instructions, except where bfloat16 has no twin: there is no `fmacex.s.ah`, so the scalar FP32-
+accumulator steps (`f16` family, the odd k of `dotp`) widen each loaded operand with the exact
+`fcvt.s.ah` and use `fmadd.s` (the same single rounding). The table names the FP16 instructions:
 
 | family | instruction | accumulator | layouts | used by |
 |---|---|---|---|---|
@@ -36,6 +41,7 @@ from functools import lru_cache
 import numpy as np
 
 from mcusim.kernels_asm import Builder
+from mcusim.kernels_asm.dtypes import DTYPES, HALF_DTYPES, DType
 from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor, padded_stride
 from mcusim.kernels_asm.kernels.matmul_fp32 import (
     FP32_VARIANTS,
@@ -52,11 +58,26 @@ from mcusim.kernels_asm.kernels.matmul_fp32 import (
 from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
 
 
-class F16(Family):
-    """Scalar FP16 operands, FP32 accumulators: flh, fmacex.s.h; fcvt.h.s + fsh to store."""
+class HalfFamily(Family):
+    """A family of one 16-bit format: `dt` (fp16 or bf16) gives its instructions' suffix."""
+
+    def __init__(self, dt: DType = DTYPES["fp16"]):
+        self.dt = dt
+        self.s = dt.suffix
+        self.instr = self.instr.replace(".h", f".{dt.suffix}")
+
+
+class F16(HalfFamily):
+    """Scalar FP16 operands, FP32 accumulators: flh, fmacex.s.h; fcvt.h.s + fsh to store (bf16: flh,
+    fcvt.s.ah, fmadd.s)."""
     name = "f16"
     instr = "fmacex.s.h"
     a_elem = b_elem = c_elem = 2
+
+    def __init__(self, dt: DType = DTYPES["fp16"]):
+        super().__init__(dt)
+        if dt.name == "bf16":
+            self.instr, self.widen = "fmadd.s", "fcvt.s.ah"
 
     def step(self, r, w, spec, single=False):
         loads = [("flh", f"a{i}", "a", i * spec.a.stride) for i in range(r)]
@@ -64,7 +85,7 @@ class F16(Family):
             loads += [("flh", f"b{j}", "b", j * spec.b.stride) for j in range(w)]
         else:
             loads += [("flh", f"b{j}", "b", 2 * j) for j in range(w)]
-        computes = [("fmacex.s.h", f"c{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
+        computes = [(self.instr, f"c{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
         return Step(loads, computes)
 
     def store(self, r, w, spec, reg, temp):
@@ -72,12 +93,12 @@ class F16(Family):
         for i in range(r):
             for j in range(w):
                 t = temp()
-                ops.append(Op("fcvt.h.s", (t, reg(f"c{i}_{j}")), (t,), (reg(f"c{i}_{j}"),), "fp"))
+                ops.append(Op(f"fcvt.{self.s}.s", (t, reg(f"c{i}_{j}")), (t,), (reg(f"c{i}_{j}"),), "fp"))
                 ops.append(store("fsh", t, "c", i * spec.c.stride + 2 * j))
         return ops
 
 
-class Vfmac(Family):
+class Vfmac(HalfFamily):
     """FP16 vector accumulators (2 columns each): flh A (broadcast), flw B pairs, vfmac.r.h; fsw.
     Width 1 (a last odd column) uses scalar fmadd.h."""
     name = "vfmac"
@@ -99,10 +120,10 @@ class Vfmac(Family):
         loads = [("flh", f"a{i}", "a", i * spec.a.stride) for i in range(r)]
         if w == 1:
             loads += [("flh", "b0", "b", 0)]
-            computes = [("fmadd.h", f"c{i}_0", (f"a{i}", "b0")) for i in range(r)]
+            computes = [(f"fmadd.{self.s}", f"c{i}_0", (f"a{i}", "b0")) for i in range(r)]
         else:
             loads += [("flw", f"b{v}", "b", 4 * v) for v in range(w // 2)]
-            computes = [("vfmac.r.h", f"c{i}_{v}", (f"b{v}", f"a{i}")) for i in range(r) for v in range(w // 2)]
+            computes = [(f"vfmac.r.{self.s}", f"c{i}_{v}", (f"b{v}", f"a{i}")) for i in range(r) for v in range(w // 2)]
         return Step(loads, computes)
 
     def init(self, acc, w):
@@ -117,7 +138,7 @@ class Vfmac(Family):
                 for i in range(r) for v in range(w // 2)]
 
 
-class Dotp(Family):
+class Dotp(HalfFamily):
     """FP32 accumulators, two k per instruction: flw A and Bᵀ pairs, vfdotpex.s.h; an odd last k with
     flh + fmacex.s.h; vfcpka.h.s packs two results for one fsw (fcvt.h.s + fsh for an odd one)."""
     name = "dotp"
@@ -130,9 +151,15 @@ class Dotp(Family):
     def word_aligned(self, spec):
         return ("a", "b", "c")
 
+    def __init__(self, dt: DType = DTYPES["fp16"]):
+        super().__init__(dt)
+        self.single_op = "fmacex.s.h"
+        if dt.name == "bf16":
+            self.single_op, self.widen = "fmadd.s", "fcvt.s.ah"
+
     def step(self, r, w, spec, single=False):
         ld = "flh" if single else "flw"
-        op = "fmacex.s.h" if single else "vfdotpex.s.h"
+        op = self.single_op if single else self.instr
         loads = [(ld, f"a{i}", "a", i * spec.a.stride) for i in range(r)]
         loads += [(ld, f"b{j}", "b", j * spec.b.stride) for j in range(w)]
         computes = [(op, f"c{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
@@ -145,17 +172,17 @@ class Dotp(Family):
             for p in range(w // 2):
                 t = temp()
                 lo, hi = reg(f"c{i}_{2 * p}"), reg(f"c{i}_{2 * p + 1}")
-                ops.append(Op("vfcpka.h.s", (t, lo, hi), (t,), (lo, hi), "fp"))
+                ops.append(Op(f"vfcpka.{self.s}.s", (t, lo, hi), (t,), (lo, hi), "fp"))
                 ops.append(store("fsw", t, "c", base + 4 * p))
             if w % 2:
                 t = temp()
                 acc = reg(f"c{i}_{w - 1}")
-                ops.append(Op("fcvt.h.s", (t, acc), (t,), (acc,), "fp"))
+                ops.append(Op(f"fcvt.{self.s}.s", (t, acc), (t,), (acc,), "fp"))
                 ops.append(store("fsh", t, "c", base + 2 * (w - 1)))
         return ops
 
 
-class TlDot(Family):
+class TlDot(HalfFamily):
     """PULP-TrainLib's FP16 A·Bᵀ (mm_fp16_SIMD_2x4 with B transposed, the paper-era structure): per
     C element a v2f16 accumulator of FP16 lanes, vfmac.h on word pairs of A and Bᵀ along k (lane 0
     sums the even k, lane 1 the odd k, one rounding per lane and step), then the two lanes added in
@@ -182,9 +209,9 @@ class TlDot(Family):
         loads = [(ld, f"a{i}", "a", i * spec.a.stride) for i in range(r)]
         loads += [(ld, f"b{j}", "b", j * spec.b.stride) for j in range(w)]
         if single:
-            computes = [("fmul.h", f"s{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
+            computes = [(f"fmul.{self.s}", f"s{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
         else:
-            computes = [("vfmac.h", f"c{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
+            computes = [(f"vfmac.{self.s}", f"c{i}_{j}", (f"a{i}", f"b{j}")) for i in range(r) for j in range(w)]
         return Step(loads, computes)
 
     def store(self, r, w, spec, reg, temp):
@@ -196,43 +223,55 @@ class TlDot(Family):
                     Op("fmv.h.x", (lo, x), (lo,), (x,), "fp"),
                     Op("srli", (x, x, 16), (x,), (x,), "alu"),
                     Op("fmv.h.x", (hi, x), (hi,), (x,), "fp"),
-                    Op("fadd.h", (lo, lo, hi), (lo,), (lo, hi), "fp")]
+                    Op(f"fadd.{self.s}", (lo, lo, hi), (lo,), (lo, hi), "fp")]
             if spec.k % 2:
                 s_acc = reg(f"s{i}_{j}")
-                ops.append(Op("fadd.h", (lo, lo, s_acc), (lo,), (lo, s_acc), "fp"))
+                ops.append(Op(f"fadd.{self.s}", (lo, lo, s_acc), (lo,), (lo, s_acc), "fp"))
             ops.append(store("fsh", lo, "c", i * spec.c.stride + 2 * j))
         return ops
 
 
-_F16, _VFMAC, _DOTP, _TLDOT = F16(), Vfmac(), Dotp(), TlDot()
+def _half_variants(dt: DType) -> tuple[dict[str, Variant], dict[str, Variant]]:
+    """The A·B and A·Bᵀ variants of one 16-bit format (help texts name its instructions)."""
+    f16, vfmac, dotp, tldot = F16(dt), Vfmac(dt), Dotp(dt), TlDot(dt)
+    x = lambda text: text.replace(".h", f".{dt.suffix}").replace("FP16", dt.name.upper()) \
+        .replace("scalar fmacex.s.ah", "scalar fcvt.s.ah + fmadd.s")
+    b_variants = {
+        "naive": Variant("naive", f16, 1, 1, 1, help=x("scalar fmacex.s.h, FP32 accumulator, no unrolling")),
+        "naive_cols": Variant("naive_cols", f16, 1, 1, 1, "cols", help="naive, columns of C split over the cores"),
+        "simd_2x4": Variant("simd_2x4", vfmac, 2, 4, 2, help=x("vfmac.r.h, FP16 accumulators, 2 rows x 4 columns")),
+        "simd_4x8": Variant("simd_4x8", vfmac, 4, 8, 2, help=x("vfmac.r.h, FP16 accumulators, 4 rows x 8 columns")),
+        "simd_8x6": Variant("simd_8x6", vfmac, 8, 6, 2, help=x("vfmac.r.h, FP16 accumulators, 8 rows x 6 columns")),
+        "simd_1x8_cols": Variant("simd_1x8_cols", vfmac, 1, 8, 2, "cols",
+                                 help=x("vfmac.r.h 1x8 blocks, columns of C split over the cores")),
+    }
+    bt_variants = {
+        "naive": Variant("naive", f16, 1, 1, 1, help=x("scalar fmacex.s.h, FP32 accumulator, no unrolling")),
+        "naive_cols": Variant("naive_cols", f16, 1, 1, 1, "cols", help="naive, columns of C split over the cores"),
+        "simd_2x4": Variant("simd_2x4", dotp, 2, 4, 2, help=x("vfdotpex.s.h, FP32 accumulators, 2 rows x 4 columns")),
+        "simd_4x4": Variant("simd_4x4", dotp, 4, 4, 2, help=x("vfdotpex.s.h, FP32 accumulators, 4 rows x 4 columns")),
+        "simd_4x6": Variant("simd_4x6", dotp, 4, 6, 2, help=x("vfdotpex.s.h, FP32 accumulators, 4 rows x 6 columns")),
+        "simd_1x8_cols": Variant("simd_1x8_cols", dotp, 1, 8, 2, "cols",
+                                 help=x("vfdotpex.s.h 1x8 blocks, columns of C split over the cores")),
+        "tl_2x4": Variant("tl_2x4", tldot, 2, 4, 1,
+                          help=x("PULP-TrainLib style: vfmac.h on k pairs into FP16 lanes, 2 rows x 4 columns, "
+                                 "lanes added in FP16 at the store (no vfdotpex)")),
+    }
+    return b_variants, bt_variants
 
-FP16_B_VARIANTS: dict[str, Variant] = {
-    "naive": Variant("naive", _F16, 1, 1, 1, help="scalar fmacex.s.h, FP32 accumulator, no unrolling"),
-    "naive_cols": Variant("naive_cols", _F16, 1, 1, 1, "cols", help="naive, columns of C split over the cores"),
-    "simd_2x4": Variant("simd_2x4", _VFMAC, 2, 4, 2, help="vfmac.r.h, FP16 accumulators, 2 rows x 4 columns"),
-    "simd_4x8": Variant("simd_4x8", _VFMAC, 4, 8, 2, help="vfmac.r.h, FP16 accumulators, 4 rows x 8 columns"),
-    "simd_8x6": Variant("simd_8x6", _VFMAC, 8, 6, 2, help="vfmac.r.h, FP16 accumulators, 8 rows x 6 columns"),
-    "simd_1x8_cols": Variant("simd_1x8_cols", _VFMAC, 1, 8, 2, "cols",
-                             help="vfmac.r.h 1x8 blocks, columns of C split over the cores"),
-}
-FP16_BT_VARIANTS: dict[str, Variant] = {
-    "naive": Variant("naive", _F16, 1, 1, 1, help="scalar fmacex.s.h, FP32 accumulator, no unrolling"),
-    "naive_cols": Variant("naive_cols", _F16, 1, 1, 1, "cols", help="naive, columns of C split over the cores"),
-    "simd_2x4": Variant("simd_2x4", _DOTP, 2, 4, 2, help="vfdotpex.s.h, FP32 accumulators, 2 rows x 4 columns"),
-    "simd_4x4": Variant("simd_4x4", _DOTP, 4, 4, 2, help="vfdotpex.s.h, FP32 accumulators, 4 rows x 4 columns"),
-    "simd_4x6": Variant("simd_4x6", _DOTP, 4, 6, 2, help="vfdotpex.s.h, FP32 accumulators, 4 rows x 6 columns"),
-    "simd_1x8_cols": Variant("simd_1x8_cols", _DOTP, 1, 8, 2, "cols",
-                             help="vfdotpex.s.h 1x8 blocks, columns of C split over the cores"),
-    "tl_2x4": Variant("tl_2x4", _TLDOT, 2, 4, 1,
-                      help="PULP-TrainLib style: vfmac.h on k pairs into FP16 lanes, 2 rows x 4 columns, "
-                           "lanes added in FP16 at the store (no vfdotpex)"),
-}
+
+HALF_VARIANTS: dict[str, tuple[dict[str, Variant], dict[str, Variant]]] = {d: _half_variants(DTYPES[d])
+                                                                            for d in HALF_DTYPES}
+FP16_B_VARIANTS, FP16_BT_VARIANTS = HALF_VARIANTS["fp16"]
+_F16, _VFMAC, _DOTP, _TLDOT = (FP16_B_VARIANTS["naive"].family, FP16_B_VARIANTS["simd_2x4"].family,
+                               FP16_BT_VARIANTS["simd_2x4"].family, FP16_BT_VARIANTS["tl_2x4"].family)
+MATMUL_DTYPES = ("fp32",) + HALF_DTYPES
 
 
 def variants(bt: bool, dtype: str) -> dict[str, Variant]:
     if dtype == "fp32":
         return FP32_VARIANTS
-    return FP16_BT_VARIANTS if bt else FP16_B_VARIANTS
+    return HALF_VARIANTS[dtype][1 if bt else 0]
 
 
 def gen(b: Builder, spec: MatmulSpec, dtype: str, variant: str | None = None) -> Variant:
@@ -274,9 +313,9 @@ def build(shape: Mapping[str, int], dtype: str, variant: str, cores: int, bt: bo
 
 def make_inputs(shape: Mapping[str, int], dtype: str, rng: np.random.Generator, bt: bool) -> dict:
     m, n, k = shape["m"], shape["n"], shape["k"]
-    dt = np.float32 if dtype == "fp32" else np.float16
-    a = rng.uniform(-1, 1, (m, k)).astype(dt)
-    b = rng.uniform(-1, 1, (n, k) if bt else (k, n)).astype(dt)
+    dt = DTYPES[dtype]
+    a = dt.round(rng.uniform(-1, 1, (m, k)))
+    b = dt.round(rng.uniform(-1, 1, (n, k) if bt else (k, n)))
     return {"A": a, "B": b}
 
 
@@ -337,7 +376,23 @@ def _emulate_f32acc(a: np.ndarray, b: np.ndarray, pairs: bool) -> tuple[np.ndarr
     return acc, steps * ulp
 
 
-def _emulate_f16acc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def fma_round(dt: DType, acc: np.ndarray, prod: np.ndarray) -> np.ndarray:
+    """round_dt(acc + prod) with one rounding, for float64 `acc` and exact float64 products `prod`.
+    FP16: the float64 sum rounded (exact enough: see _emulate_f16acc). bfloat16 spans binary32's
+    exponent range, so a product can be a bfloat16 rounding midpoint while a tiny accumulator makes
+    the float64 sum lose the bit that breaks the tie: the sum's error term (TwoSum, exact) decides
+    the ties, which makes the emulation a correctly rounded FMA."""
+    s = acc + prod
+    if dt.name != "bf16":
+        return dt.round64(s)
+    bb = s - acc
+    err = (acc - (s - bb)) + (prod - bb)
+    with np.errstate(invalid="ignore"):
+        mid = np.isfinite(s) & ((np.abs(s) / dt.ulp(s)) % 1 == 0.5) & (err != 0)
+    return dt.round64(np.where(mid, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s))
+
+
+def _emulate_f16acc(a: np.ndarray, b: np.ndarray, dt: DType = DTYPES["fp16"]) -> np.ndarray:
     """vfmac.h / fmadd.h: acc = f16(acc + a_i b_i) for i = 0..k-1, one rounding per step, computed as
     float64(a*b + acc) rounded to FP16. This is the correctly rounded FMA (round to nearest even):
     a*b is exact in float64 (22 bits); if a*b + acc is not, the terms span more than 53 bits, so the
@@ -347,20 +402,20 @@ def _emulate_f16acc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     acc = np.zeros((a64.shape[0], b64.shape[1]))
     for i in range(a64.shape[1]):
-        acc = (acc + np.outer(a64[:, i], b64[i])).astype(np.float16).astype(np.float64)
+        acc = fma_round(dt, acc, np.outer(a64[:, i], b64[i]))
     return acc
 
 
-def _emulate_tl_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _emulate_tl_dot(a: np.ndarray, b: np.ndarray, dt: DType = DTYPES["fp16"]) -> np.ndarray:
     """TlDot: lane 0 = FP16 FMA chain over the even k, lane 1 over the odd k (pairs only), then
     f16(lane0 + lane1), then f16(that + f16(a b)) for an odd last k. Each step is one correctly
     rounded operation, emulated exactly as in _emulate_f16acc."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    f16 = lambda x: x.astype(np.float16).astype(np.float64)
+    f16 = dt.round64
     k = a64.shape[1]
     lanes = [np.zeros((a64.shape[0], b64.shape[1])) for _ in range(2)]
     for i in range(k - k % 2):
-        lanes[i % 2] = f16(lanes[i % 2] + np.outer(a64[:, i], b64[i]))
+        lanes[i % 2] = fma_round(dt, lanes[i % 2], np.outer(a64[:, i], b64[i]))
     out = f16(lanes[0] + lanes[1])
     if k % 2:
         out = f16(out + f16(np.outer(a64[:, k - 1], b64[k - 1])))
@@ -368,9 +423,12 @@ def _emulate_tl_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _check_fp16(a: np.ndarray, b: np.ndarray, c: np.ndarray, v: Variant) -> Check:
+    """A 16-bit variant's output against the emulation of its rounding sequence (the format is the
+    variant family's: FP16 or bfloat16)."""
+    dt = v.family.dt
     c64 = c.astype(np.float64)
     if v.family.name in ("vfmac", "tl_dot"):
-        ref = _emulate_f16acc(a, b) if v.family.name == "vfmac" else _emulate_tl_dot(a, b)
+        ref = _emulate_f16acc(a, b, dt) if v.family.name == "vfmac" else _emulate_tl_dot(a, b, dt)
         diff = c64 != ref
         ok = not diff.any()
         err = np.abs(c64 - ref)
@@ -379,11 +437,11 @@ def _check_fp16(a: np.ndarray, b: np.ndarray, c: np.ndarray, v: Variant) -> Chec
         bound = 0.0
     else:
         acc, margin = _emulate_f32acc(a, b, pairs=v.family.name == "dotp")
-        ref16 = acc.astype(np.float16).astype(np.float64)
+        ref16 = dt.round64(acc)
         err = np.abs(c64 - ref16)
-        # Bit-exact, or a correct FP16 rounding of a value within the double-rounding margin of the
+        # Bit-exact, or a correct 16-bit rounding of a value within the double-rounding margin of the
         # emulated FP32 result: |c - acc| <= ulp16(acc) / 2 + margin.
-        ulp16 = np.maximum(2.0 ** (np.floor(np.log2(np.maximum(np.abs(acc), 2.0 ** -14))) - 10), 2.0 ** -24)
+        ulp16 = dt.ulp(acc)
         diff = c64 != ref16
         ok = bool(np.all(~diff | (np.abs(c64 - acc) <= ulp16 / 2 + margin)))
         bound = float(margin.max(initial=0.0))
@@ -404,12 +462,13 @@ def reference(inputs: Mapping[str, np.ndarray], shape: Mapping[str, int], dtype:
     b = inputs["B"].T if bt else inputs["B"]
     if dtype == "fp32":
         return {"C": a.astype(np.float64) @ b.astype(np.float64)}
+    dt = DTYPES[dtype]
     if variants(bt, dtype)[variant].family.name == "vfmac":
-        return {"C": _emulate_f16acc(a, b).astype(np.float16)}
+        return {"C": dt.round(_emulate_f16acc(a, b, dt))}
     if variants(bt, dtype)[variant].family.name == "tl_dot":
-        return {"C": _emulate_tl_dot(a, b).astype(np.float16)}
+        return {"C": dt.round(_emulate_tl_dot(a, b, dt))}
     pairs = variants(bt, dtype)[variant].family.name == "dotp"
-    return {"C": _emulate_f32acc(a, b, pairs)[0].astype(np.float16)}
+    return {"C": dt.round(_emulate_f32acc(a, b, pairs)[0])}
 
 
 def check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], shape: Mapping[str, int],
@@ -499,8 +558,8 @@ def _register(bt: bool) -> None:
         name=name,
         description=("C = A·Bᵀ (A m x k, B stored transposed n x k, C m x n; row-major)" if bt else
                      "C = A·B (A m x k, B k x n, C m x n; row-major)"),
-        dtypes=("fp32", "fp16"),
-        variants={d: tuple(variants(bt, d)) for d in ("fp32", "fp16")},
+        dtypes=MATMUL_DTYPES,
+        variants={d: tuple(variants(bt, d)) for d in MATMUL_DTYPES},
         params=(Param("m", 64, "rows of C and A"), Param("n", 64, "columns of C"),
                 Param("k", 64, "inner dimension")),
         build=lambda shape, dtype, variant, cores: build(shape, dtype, variant, cores, bt),
@@ -510,7 +569,7 @@ def _register(bt: bool) -> None:
         choose=lambda shape, dtype, cores: choose(shape, dtype, cores, bt),
         reference=lambda inputs, shape, dtype, variant: reference(inputs, shape, dtype, variant, bt),
         ceiling=lambda shape, dtype, variant: ceiling(shape, dtype, variant, bt),
-        variant_help={f"{d}:{n}": v.help for d in ("fp32", "fp16") for n, v in variants(bt, d).items()},
+        variant_help={f"{d}:{n}": v.help for d in MATMUL_DTYPES for n, v in variants(bt, d).items()},
     ))
 
 

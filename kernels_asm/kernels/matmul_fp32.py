@@ -247,6 +247,10 @@ class Family:
     col_align = 1          # column split chunks are multiples of this (vector stores need 2)
     layouts = ("b", "bt")
     instr = ""             # the multiply-accumulate instruction, for reports
+    # an instruction applied in place after each scalar (flh) load: bfloat16 has no expanding
+    # multiply-accumulate (no fmacex.s.ah), so its scalar steps widen operands with the exact
+    # fcvt.s.ah and use fmadd.s, which rounds once as fmacex would
+    widen: str | None = None
 
     def word_aligned(self, spec: MatmulSpec) -> tuple[str, ...]:
         """Operands whose rows are read or written as 32-bit words (stride must be a multiple of 4;
@@ -300,8 +304,8 @@ class F32(Family):
 
 
 def compute_op(mnem: str, acc: str, operands: tuple[str, ...]) -> Op:
-    """Multiply-accumulate forms: fmadd.s/.h take (a, b, acc); the others accumulate into fd."""
-    if mnem in ("fmadd.s", "fmadd.h"):
+    """Multiply-accumulate forms: fmadd.s/.h/.ah take (a, b, acc); the others accumulate into fd."""
+    if mnem in ("fmadd.s", "fmadd.h", "fmadd.ah"):
         return Op(mnem, (acc, operands[0], operands[1], acc), (acc,), (operands[0], operands[1], acc), "fp")
     return Op(mnem, (acc, *operands), (acc,), (*operands, acc), "fp")
 
@@ -391,6 +395,8 @@ def build_micro(fam: Family, spec: MatmulSpec, r: int, w: int, u: int, xregs: li
                         rename[o] = reg
                         preg, imm = ptrs[s].resolve(off + uu * (adv_a if s == "a" else adv_b))
                         ops.append(Op(lm, (reg, f"{imm}({preg})"), (reg,), (preg,), "load"))
+                        if fam.widen and lm == "flh":
+                            ops.append(Op(fam.widen, (reg, reg), (reg,), (reg,), "fp"))
                         loaded.add(o)
                 ops.append(compute_op(mnem, acc_reg[acc], tuple(rename[o] for o in operands)))
                 for o in operands:

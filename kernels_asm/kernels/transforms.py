@@ -33,10 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcusim.kernels_asm.kernels.harness import DTYPES, KernelProgram, Tensor
+from mcusim.kernels_asm.dtypes import DTYPES as FLOAT, FLOAT_DTYPES
+from mcusim.kernels_asm.kernels.harness import KernelProgram, Tensor
 from mcusim.kernels_asm.kernels.registry import Check, KernelDef, Param, register
 
-ESIZE = {"fp32": 4, "fp16": 2}
+ESIZE = {name: dt.bytes for name, dt in FLOAT.items()}
 ZERO_REGS = ("zero",)
 
 
@@ -904,15 +905,16 @@ def random_tensor(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) 
     """Random values in [-1, 1) of the dtype (no zeros, so moved zeros are told from data)."""
     x = rng.uniform(-1.0, 1.0, size=shape)
     x = np.where(np.abs(x) < 1e-3, 0.5, x)
-    return x.astype(DTYPES[dtype])
+    return FLOAT[dtype].round(x)
 
 
-_I2C_VARIANTS = {"fp32": ("col", "row", "tl_row"), "fp16": ("col_vec", "col", "row", "tl_row")}
+_I2C_VARIANTS = {"fp32": ("col", "row", "tl_row"), "fp16": ("col_vec", "col", "row", "tl_row"),
+                 "bf16": ("col_vec", "col", "row", "tl_row")}
 
 register(KernelDef(
     name="im2col",
     description="im2col / im2row of X[c,h,w] for a kh x kw kernel (forward and weight-gradient patches)",
-    dtypes=("fp32", "fp16"), variants=_I2C_VARIANTS, params=_CONV_PARAMS,
+    dtypes=FLOAT_DTYPES, variants=_I2C_VARIANTS, params=_CONV_PARAMS,
     build=lambda shape, dtype, variant, cores: im2col_program(_geom(shape), dtype, _variant(variant)[0], cores,
                                                               _variant(variant)[1], False, _variant(variant)[2]),
     inputs=lambda shape, dtype, rng: {"X": random_tensor(rng, (shape["c"], shape["h"], shape["w"]), dtype)},
@@ -927,7 +929,7 @@ register(KernelDef(
 register(KernelDef(
     name="im2col_grad",
     description="input-gradient patches of dY[c,ho,wo]: im2col of dY dilated by the stride in a zero border",
-    dtypes=("fp32", "fp16"), variants=_I2C_VARIANTS, params=_CONV_PARAMS,
+    dtypes=FLOAT_DTYPES, variants=_I2C_VARIANTS, params=_CONV_PARAMS,
     build=lambda shape, dtype, variant, cores: im2col_program(_geom(shape), dtype, _variant(variant)[0], cores,
                                                               _variant(variant)[1], True, _variant(variant)[2]),
     inputs=lambda shape, dtype, rng: {"X": random_tensor(
@@ -952,7 +954,7 @@ def _bt_program(shape: dict, dtype: str, cores: int) -> KernelProgram:
 register(KernelDef(
     name="block_transpose",
     description="Wbt[ci,co,kh,kw] = W[co,ci,kh-1-kh,kw-1-kw] (180° kernel flip, Cin/Cout swap)",
-    dtypes=("fp32", "fp16"), variants={"fp32": ("scalar",), "fp16": ("scalar",)},
+    dtypes=FLOAT_DTYPES, variants={d: ("scalar",) for d in FLOAT_DTYPES},
     params=(Param("co", 8, "output channels"), Param("ci", 8, "input channels"),
             Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns")),
     build=lambda shape, dtype, variant, cores: _bt_program(shape, dtype, cores),
@@ -974,7 +976,7 @@ def _tr_program(shape: dict, dtype: str, cores: int) -> KernelProgram:
 register(KernelDef(
     name="transpose",
     description="B[c,r] = A[r,c]",
-    dtypes=("fp32", "fp16"), variants={"fp32": ("scalar",), "fp16": ("scalar",)},
+    dtypes=FLOAT_DTYPES, variants={d: ("scalar",) for d in FLOAT_DTYPES},
     params=(Param("r", 16, "rows of A"), Param("c", 16, "columns of A")),
     build=lambda shape, dtype, variant, cores: _tr_program(shape, dtype, cores),
     inputs=lambda shape, dtype, rng: {"A": random_tensor(rng, (shape["r"], shape["c"]), dtype)},

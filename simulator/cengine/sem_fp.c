@@ -1,4 +1,4 @@
-/* Floating-point semantics in C: RV32F, Zfh, Xfvec, Xfaux. The twin of isa/ext/rv32f.py, zfh.py,
+/* Floating-point semantics in C: RV32F, Zfh, Xfvec, Xfaux (bfloat16: sem_bf16.c). The twin of isa/ext/rv32f.py, zfh.py,
  * xfvec.py; arithmetic through the inline fast paths of fp_fast.h and dotpex_fast.h, which fall back
  * to the exact functions of ieee754.c for what they do not cover.
  *
@@ -205,6 +205,9 @@ static inline uint32_t class_block(uint32_t a) {
     X(VFDOTP_H) X(VFDOTP_R_H) X(VFDOTPEX_S_H) X(VFDOTPEX_S_R_H) X(VFAVG_H) X(VFAVG_R_H)                 \
     X(FMULEX_S_H) X(FMACEX_S_H)
 
+/* bfloat16 (.ah) ops: their own file, reached from the default case of sem_fp_inline */
+#include "sem_bf16.c"
+
 /* Exported (not only hidden like the rest of the library) so that the tests can query it. */
 __attribute__((visibility("default"))) int mcu_sem_fp_supports(int op) {
 #define MCU_FP_CASE(NAME) case MCU_OP_##NAME:
@@ -212,7 +215,7 @@ __attribute__((visibility("default"))) int mcu_sem_fp_supports(int op) {
     MCU_FP_OPS(MCU_FP_CASE)
         return 1;
     default:
-        return 0;
+        return mcu_sem_bf16_supports(op);
     }
 #undef MCU_FP_CASE
 }
@@ -371,7 +374,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
         mcu_accrue(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
     }
     default:
-        return MCU_UNSUPPORTED;
+        return sem_bf16_inline(c, m, d, op);
     }
 }
 

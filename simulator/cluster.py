@@ -296,6 +296,9 @@ class Cluster:
         prefix = mm.REGION_SYMBOL_PREFIX
         self.region_names = {value: name[len(prefix):] for name, value in image.symbols.items()
                              if name.startswith(prefix)}
+        # called after every region marker as hook(core, name, begin), with the core's counters as
+        # they are at the marker (e.g. workloads.step_program.Counters: energy per layer-phase)
+        self.region_hooks: list[Callable[[CoreModel, str, bool], None]] = []
         self.finished: tuple[int, str] | None = None
         self.progress_tick = NEVER                 # next progress report (set_progress), none by default
         self.progress_step = NEVER
@@ -474,6 +477,8 @@ class Cluster:
         snapshot = (core.issue_cycle + 1, core.hart.instret + 1, dict(core.stalls))
         if begin:
             core.regions_open[name] = snapshot
+            for hook in self.region_hooks:
+                hook(core, name, begin)
             return
         start = core.regions_open.pop(name, None)
         if start is None:
@@ -484,6 +489,8 @@ class Cluster:
         self.regions.setdefault(name, RegionRecord(name)).add(
             core.id, core.issue_cycle + 1 - start[0], core.hart.instret + 1 - start[1], stalls,
             (start[0], core.issue_cycle + 1))
+        for hook in self.region_hooks:
+            hook(core, name, begin)
 
     # --- timing ------------------------------------------------------------------------------------
     def _timing(self, d) -> tuple:

@@ -92,7 +92,7 @@ DW_SHAPES = [
 
 
 @pytest.mark.parametrize("phase", ["fw", "wg", "ig"])
-@pytest.mark.parametrize("dtype,variant", [("fp32", "direct"), ("fp16", "direct"), ("fp16", "simd")])
+@pytest.mark.parametrize("dtype,variant", [("fp32", "direct"), ("fp16", "direct"), ("fp16", "simd"), ("fp16", "simd16")])
 def test_depthwise(phase: str, dtype: str, variant: str) -> None:
     """Strides 2 and 1, odd and even rows (the simd pairs store lane by lane on odd rows; its wg
     pads dy rows with a zero), a 5 x 5 kernel, no padding."""

@@ -78,6 +78,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="no tables or progress bar on stderr (errors are still printed)")
     p.add_argument("--progress", action="store_true",
                    help="report the layer-phase reached and the time left on stderr also when it is not a terminal")
+    p.add_argument("--extensions", metavar="PROFILE",
+                   help="the cores' ISA profile (core.extensions, over --config): all, pulp-dotp, pulp (without the "
+                        "Xfaux dot products such as vfdotpex.s.h) or a comma-separated list of extensions; kernels "
+                        "are chosen among the variants it allows")
     p.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="library",
                    help="library (default): mcusim's kernels, chosen per shape; trainlib: Conv2D, PointWise, "
                         "DepthWise and Linear phases built as PULP-TrainLib's C kernels are (" + TRAINLIB_MISSING +
@@ -120,6 +124,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="kernel variant per layer-phase from `mcusim tune` (default: the library's choice)")
     p.add_argument("--compare-dtypes", action="store_true",
                    help="run FP32 and FP16 and show them side by side with the speedup per layer and phase")
+    p.add_argument("--compare-profile", metavar="PROFILE", nargs="?", const="all",
+                   help="run the step also with core.extensions = PROFILE (default: all) and show both per layer "
+                        "and phase: kernel and matmul variants, cycles, MAC/clk, energy (--json: "
+                        "profile_comparison; --csv: the comparison rows)")
     p.add_argument("--seed", type=non_negative, default=0, help="seed of the weights, input and target (default 0)")
     p.add_argument("--lr", type=finite_positive, default=0.01, help="SGD learning rate (default 0.01)")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with the numpy reference")
@@ -168,7 +176,21 @@ def _config(args: argparse.Namespace):
         raise _user_error(str(exc)) from None
     if args.cores > config.workers:
         raise _user_error(f"--cores {args.cores}: the configuration has {config.workers} workers")
+    if getattr(args, "extensions", None):
+        config = with_extensions(config, args.extensions, "--extensions")
     return config
+
+
+def with_extensions(config, profile: str, option: str):
+    """`config` with core.extensions = profile (checked: a user error names the option)."""
+    import dataclasses
+
+    from mcusim.isa.profiles import resolve
+    try:
+        resolve(profile)
+    except ValueError as exc:
+        raise _user_error(f"{option} {profile}: {exc}") from None
+    return dataclasses.replace(config, core=dataclasses.replace(config.core, extensions=profile))
 
 
 def _description(args: argparse.Namespace) -> dict:
@@ -343,8 +365,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise _user_error(str(exc)) from None
             print(planner.format_plan(plan))
         return 0
+    if args.compare_dtypes and args.compare_profile:
+        raise _user_error("--compare-dtypes and --compare-profile: give one of them")
+    other_config = with_extensions(config, args.compare_profile, "--compare-profile") if args.compare_profile \
+        else None
     engine = _engine(args.engine, args.quiet)
     con = report.stderr_console()
+    checked = []                            # steps whose numerics set the exit status besides `results`
     if args.compare_dtypes:
         a = run_step(net, "fp32", config, args, engine)
         b = run_step(net, "fp16", config, args, engine)
@@ -368,20 +395,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         results = [a, b]
     else:
         res = run_step(net, args.dtype, config, args, engine)
+        other = None
+        if other_config is not None:
+            other = run_step(net, args.dtype, other_config, args, engine, f"core.extensions={args.compare_profile}")
         if not args.quiet:
             report.print_report(res, args.freq_mhz, con)
             if args.profile:
                 report.print_profile(res, con, args.top)
+            if other is not None:
+                con.print(report.profile_compare_table(res, other, args.freq_mhz))
+                for line in report.summary_lines(other, args.freq_mhz)[:1] + [report.profile_line(other)] + \
+                        ([other.numerics.describe()] if other.numerics else []):
+                    con.print(line, highlight=False, markup=False)
         if args.json:
             doc = report.to_json(res, args.freq_mhz)
             if args.profile:
                 doc["profile"] = report.profile_json(res, args.top)
+            if other is not None:
+                doc["profile_comparison"] = report.profile_compare_json(res, other, args.freq_mhz)
             report.write_text(args.json, report.dumps(doc))
         if args.csv:
-            _csv(args.csv, lambda f: report.write_csv(res, f))
+            if other is not None:
+                _csv(args.csv, lambda f: report.profile_compare_csv(res, other, f))
+            else:
+                _csv(args.csv, lambda f: report.write_csv(res, f))
         if args.emit_elf or args.emit_asm:
             _emit(args, res)
         results = [res]
+        if other is not None:
+            checked.append(other)
         if args.plot:                       # the plot sets both dtypes side by side
             other = run_step(net, "fp16" if res.dtype == "fp32" else "fp32", config, args, engine)
             results.append(other)
@@ -404,7 +446,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                             args.freq_mhz))
         if not args.quiet:
             con.print(f"plot: {args.plot}", highlight=False, markup=False)
-    return 0 if all(r.numerics is None or r.numerics.ok for r in results) else 1
+    return 0 if all(r.numerics is None or r.numerics.ok for r in results + checked) else 1
 
 
 def _write_file(path: str, write) -> None:

@@ -9,7 +9,10 @@ JSON schema `mcusim-train/1` (`to_json`):
   instret, macs, mac_per_clk, loss,
   config (every cluster parameter),
   numerics {ok, rule, loss, loss_ref, tensors: [{name, max_error, bound, ok, update, update_rel_error}]},
-  phases {forward|loss|weight_grad|input_grad|update|dma|overhead: {cycles, macs, mac_per_clk, share}}
+  extensions (core.extensions), energy_uj, parts_uj {part: µJ}, gflops_per_w (the step, by the energy
+  model at energy_freq_mhz: docs/ENERGY.md), run_energy_uj (simulated: the whole program run),
+  phases {forward|loss|weight_grad|input_grad|update|dma|overhead: {cycles, macs, mac_per_clk, share,
+    energy_uj, gflops_per_w (None for dma and overhead, whose energy is in the phases)}}
     (overhead only when simulated: fork/join, barriers, DMA programming while the workers wait),
   stalls {cause: cycles, all steps and cores},
   layers: one per step [{name, kind, phase, kernel, variant, cycles, compute_cycles, dma_cycles,
@@ -17,11 +20,15 @@ JSON schema `mcusim-train/1` (`to_json`):
     dma {tiles, split, double_buffer, bytes_in, bytes_out, transfers, busy_cycles, exposed_cycles,
     exposed_in, mode (simulated | model), bank_cycles (TCDM bank cycles the DMA took from the cores)},
     overhead_cycles, tile_cycles (simulated: compute of every fork, in order),
-    stalls {cause: cycles}, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine,
+    stalls {cause: cycles}, matmul (the matmul variants its kernels used), energy_uj, parts_uj,
+    gflops_per_w, kernels [{kernel, variant, role, cycles, instret, tcdm_kib, engine, energy_uj,
     per_core [{core, cycles, instret, stalls}]}]}]
+With `--compare-profile`: profile_comparison {a, b (the two core.extensions), step_b (the other
+step's document), rows [{name, phase, kind, macs, variant_a, matmul_a, cycles_a, energy_uj_a, the
+same for b, ratio = cycles_a / cycles_b}]}.
 `compare_json(a, b)` is the `--compare-dtypes` document: both steps and the speedup per row.
 With `--profile`, to_json's document gets `profile` (`profile_json`): {cycles (profiled core cycles,
-all kernels), kernels [{kernel, variant, calls, cycles, core_cycles, instret, share, stalls}],
+all kernels), kernels [{kernel, variant, calls, cycles, core_cycles, instret, share, stalls, energy_uj}],
 instructions [{kernel, variant, where, text, count, cycles, share, stalls}] (the hottest first),
 labels [{kernel, variant, label, count, cycles, share, stalls}]}.
 
@@ -42,6 +49,7 @@ from rich.table import Table
 from mcusim.simulator import ifetch
 from mcusim.simulator import profile as prof
 from mcusim.simulator.cluster import STALL_CAUSES
+from mcusim.simulator.energy import Energy
 from mcusim.workloads.train import StepRecord, StepResult
 from mcusim.simulator.tables import keep_headers
 
@@ -93,20 +101,38 @@ def _record_json(r: StepRecord, total: int) -> dict[str, Any]:
                 "busy_cycles": r.dma.busy_cycles, "exposed_cycles": r.dma.exposed_cycles,
                 "exposed_in": r.dma.exposed_in, "mode": r.dma.mode, "bank_cycles": r.dma.bank_cycles},
         "overhead_cycles": r.overhead_cycles, "tile_cycles": r.tile_cycles,
-        "stalls": r.stalls(),
+        "stalls": r.stalls(), "matmul": r.matmuls,
+        "energy_uj": _uj(r.energy), "parts_uj": _parts(r.energy), "gflops_per_w": _round(r.gflops_per_w, 2),
         "kernels": [{"kernel": k.kernel, "variant": k.variant, "role": k.role, "cycles": k.cycles,
                      "instret": k.instret, "tcdm_kib": k.tcdm_kib, "engine": k.engine,
-                     "per_core": k.per_core} for k in r.kernels],
+                     "energy_uj": _uj(k.energy), "per_core": k.per_core} for k in r.kernels],
     }
 
 
+def _uj(e: Energy | None) -> float | None:
+    return None if e is None else round(e.total_uj, 6)
+
+
+def _parts(e: Energy | None) -> dict[str, float] | None:
+    return None if e is None else {k: round(v * 1e-6, 6) for k, v in e.parts_pj.items()}
+
+
+def _round(v: float | None, digits: int) -> float | None:
+    return None if v is None else round(v, digits)
+
+
 def phase_rows(res: StepResult) -> dict[str, dict[str, Any]]:
-    """Per phase (and "dma"): cycles, MACs, MAC/clk, share of the step."""
+    """Per phase (and "dma"): cycles, MACs, MAC/clk, share of the step; energy_uj and gflops_per_w of
+    the phase's layer-phases (their DMA included; None for the "dma" and "overhead" rows, whose
+    energy is inside the phases)."""
     out = {}
+    energies = res.phase_energy()
     for ph, v in res.by_phase().items():
+        e = energies.get(ph)
         out[ph] = {"cycles": v["cycles"], "macs": v["macs"],
                    "mac_per_clk": round(v["macs"] / v["cycles"], 4) if v["cycles"] else 0.0,
-                   "share": round(_share(v["cycles"], res.cycles), 6)}
+                   "share": round(_share(v["cycles"], res.cycles), 6), "energy_uj": _uj(e),
+                   "gflops_per_w": _round(e.gflops_per_w(2 * v["macs"]) if e is not None and v["macs"] else None, 2)}
     return out
 
 
@@ -124,13 +150,18 @@ def to_json(res: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ) -> dict[str, An
             "ok": num.ok, "rule": num.rule, "loss": num.loss, "loss_ref": num.loss_ref,
             "tensors": [vars(t) for t in num.tensors]},
         "phases": phase_rows(res), "stalls": res.stalls(),
+        "extensions": res.config.core.extensions,
+        "energy_uj": _uj(res.energy), "parts_uj": _parts(res.energy),
+        "gflops_per_w": _round(res.energy.gflops_per_w(2 * res.macs) if res.energy is not None else None, 2),
+        "energy_freq_mhz": res.config.energy.freq_mhz, "run_energy_uj": _uj(res.run_energy),
         "layers": [_record_json(r, res.cycles) for r in res.records],
     }
 
 
 CSV_FIELDS = ("layer", "kind", "phase", "kernel", "variant", "cycles", "compute_cycles", "dma_cycles",
               "instret", "macs", "mac_per_clk", "share", "tiles", "double_buffer", "dma_bytes_in",
-              "dma_bytes_out", "tcdm_kib", "enlarged") + tuple(f"stall_{c}" for c in STALL_CAUSES)
+              "dma_bytes_out", "tcdm_kib", "enlarged") + tuple(f"stall_{c}" for c in STALL_CAUSES) + \
+    ("matmul", "energy_uj", "gflops_per_w")
 
 
 def write_csv(res: StepResult, out: IO[str]) -> None:
@@ -142,7 +173,9 @@ def write_csv(res: StepResult, out: IO[str]) -> None:
         w.writerow([r.layer, r.kind, r.phase, r.kernel, r.variant, r.cycles, r.compute_cycles, r.dma_cycles,
                     r.instret, r.macs, f"{r.mac_per_clk:.4f}", f"{_share(r.cycles, res.cycles):.6f}",
                     r.dma.tiles, int(r.dma.double_buffer), r.dma.bytes_in, r.dma.bytes_out, r.tcdm_kib,
-                    int(r.enlarged)] + [st[c] for c in STALL_CAUSES])
+                    int(r.enlarged)] + [st[c] for c in STALL_CAUSES] +
+                   [r.matmuls, "" if r.energy is None else f"{r.energy.total_uj:.6f}",
+                    "" if r.gflops_per_w is None else f"{r.gflops_per_w:.2f}"])
 
 
 def dumps(doc: Any) -> str:
@@ -172,26 +205,59 @@ def step_table(res: StepResult) -> Table:
     t = Table(title=f"{res.network} {res.dtype} training step: {res.cores} cores", title_justify="left")
     for col, just in (("layer", "left"), ("phase", "left"), ("kernel", "left"), ("variant", "left"),
                       ("cycles", "right"), ("compute", "right"), ("DMA", "right"), ("MACs", "right"),
-                      ("MAC/clk", "right"), ("share", "right"), ("TCDM", "right")):
+                      ("MAC/clk", "right"), ("share", "right"), ("TCDM", "right"), ("µJ", "right"),
+                      ("GFLOPS/W", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in res.records:
         tcdm = f"{r.tcdm_kib}K*" if r.enlarged else (f"{r.dma.tiles} tiles" if r.dma.tiles > 1 else "")
         t.add_row(r.layer, SHORT[r.phase], r.kernel, r.variant, _n(r.cycles), _n(r.compute_cycles),
                   _n(r.dma_cycles), _n(r.macs), f"{r.mac_per_clk:.2f}" if r.macs else "",
-                  _pct(_share(r.cycles, res.cycles)), tcdm)
+                  _pct(_share(r.cycles, res.cycles)), tcdm, _energy_cell(r.energy),
+                  "" if r.gflops_per_w is None else f"{r.gflops_per_w:.1f}")
     return keep_headers(t)
+
+
+def _energy_cell(e: Energy | None) -> str:
+    return "" if e is None else f"{e.total_uj:.4g}"
 
 
 def phase_table(res: StepResult, freq_mhz: float) -> Table:
     t = Table(title="per phase", title_justify="left")
-    for col in ("phase", "cycles", "MACs", "MAC/clk", "share", "ms"):
-        t.add_column(col, justify="left" if col == "phase" else "right")
+    for col in ("phase", "cycles", "MACs", "MAC/clk", "share", "ms", "µJ", "GFLOPS/W"):
+        # the phase names stay on one line: the numeric columns fold first on a narrow terminal
+        t.add_column(col, justify="left" if col == "phase" else "right", no_wrap=col == "phase")
     for ph, v in phase_rows(res).items():
         t.add_row(PHASE_LABEL[ph], _n(v["cycles"]), _n(v["macs"]), f"{v['mac_per_clk']:.2f}" if v["macs"] else "",
-                  _pct(v["share"]), f"{time_ms(v['cycles'], freq_mhz):.3f}")
+                  _pct(v["share"]), f"{time_ms(v['cycles'], freq_mhz):.3f}",
+                  "" if v["energy_uj"] is None else f"{v['energy_uj']:.4g}",
+                  "" if v["gflops_per_w"] is None else f"{v['gflops_per_w']:.1f}")
+    e = res.energy
     t.add_row("total", _n(res.cycles), _n(res.macs), f"{res.mac_per_clk:.2f}", "100.0%",
-              f"{time_ms(res.cycles, freq_mhz):.3f}", style="bold")
+              f"{time_ms(res.cycles, freq_mhz):.3f}", _energy_cell(e),
+              "" if e is None else f"{e.gflops_per_w(2 * res.macs):.1f}", style="bold")
     return keep_headers(t)
+
+
+def energy_line(res: StepResult) -> str | None:
+    """The step's energy by the model (docs/ENERGY.md), its parts and efficiency, one line."""
+    e = res.energy
+    if e is None:
+        return None
+    parts = ", ".join(f"{k} {v * 1e-6:.3g}" for k, v in e.parts_pj.items() if v)
+    run = res.run_energy
+    whole = f"; whole program run {run.total_uj:.4g} µJ" if run is not None else ""
+    return (f"energy (model, docs/ENERGY.md): {e.total_uj:.4g} µJ per step, {e.gflops_per_w(2 * res.macs):.1f} "
+            f"GFLOPS/W at {res.config.energy.freq_mhz:g} MHz (energy.freq_mhz) ({parts} µJ){whole}")
+
+
+def profile_line(res: StepResult) -> str:
+    """The cores' ISA profile and the matmul variants the step's kernels used."""
+    used: dict[str, int] = {}
+    for r in res.records:
+        for v in filter(None, r.matmuls.split("+")):
+            used[v] = used.get(v, 0) + 1
+    mm = ", ".join(f"{v} ({n} layer-phases)" for v, n in used.items()) or "none recorded"
+    return f"ISA profile core.extensions = {res.config.core.extensions!r}; matmul variants used: {mm}"
 
 
 def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
@@ -222,6 +288,11 @@ def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
                      f"tiles them in {res.config.tcdm.size_kib} KiB): their cycles approximate the tiles' compute")
     lines.append("shape transforms (im2col, transposes, padding) are inside the kernels' cycles (one region "
                  "per kernel), not reported separately")
+    line = energy_line(res)
+    if line:
+        lines.append(line)
+    if res.dma_mode == "simulated":
+        lines.append(profile_line(res))
     if res.numerics is not None:
         lines.append(res.numerics.describe())
     return lines
@@ -295,6 +366,79 @@ def compare_table(a: StepResult, b: StepResult, freq_mhz: float) -> Table:
 
 def compare_csv(a: StepResult, b: StepResult, out: IO[str]) -> None:
     rows = compare_rows(a, b)
+    w = csv.DictWriter(out, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# One step under two ISA profiles (`--compare-profile`)
+# ------------------------------------------------------------------------------------------------
+
+def profile_compare_rows(a: StepResult, b: StepResult) -> list[dict[str, Any]]:
+    """Rows (layer, phase) of one step under two ISA profiles (a: the configured one, b: the
+    comparison): each side's variant, matmul variants, cycles and energy, and ratio = cycles a /
+    cycles b; then one row per phase and a total."""
+    if [(r.layer, r.phase) for r in a.records] != [(r.layer, r.phase) for r in b.records]:
+        raise ValueError("the two steps have different schedules")
+
+    def side(tag: str, cycles: int, energy: Energy | None, variant: str = "", matmul: str = "") -> dict[str, Any]:
+        return {f"variant_{tag}": variant, f"matmul_{tag}": matmul, f"cycles_{tag}": cycles,
+                f"energy_uj_{tag}": _uj(energy)}
+
+    rows = []
+    for ra, rb in zip(a.records, b.records):
+        rows.append({"name": ra.layer, "phase": ra.phase, "kind": ra.kind, "macs": ra.macs,
+                     **side("a", ra.cycles, ra.energy, ra.variant, ra.matmuls),
+                     **side("b", rb.cycles, rb.energy, rb.variant, rb.matmuls),
+                     "ratio": round(ra.cycles / rb.cycles, 4) if rb.cycles else None})
+    pa, pb = a.by_phase(), b.by_phase()
+    ea, eb = a.phase_energy(), b.phase_energy()
+    for ph in pa:
+        ca, cb = pa[ph]["cycles"], pb[ph]["cycles"]
+        rows.append({"name": "(all)", "phase": ph, "kind": "", "macs": pa[ph]["macs"], **side("a", ca, ea.get(ph)),
+                     **side("b", cb, eb.get(ph)), "ratio": round(ca / cb, 4) if cb else None})
+    rows.append({"name": "(total)", "phase": "step", "kind": "", "macs": a.macs, **side("a", a.cycles, a.energy),
+                 **side("b", b.cycles, b.energy), "ratio": round(a.cycles / b.cycles, 4) if b.cycles else None})
+    return rows
+
+
+def profile_compare_json(a: StepResult, b: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ) -> dict[str, Any]:
+    """`--compare-profile`'s part of the JSON: the profiles (a = the configured one), the other step
+    and the rows of profile_compare_rows."""
+    return {"a": a.config.core.extensions, "b": b.config.core.extensions, "step_b": to_json(b, freq_mhz),
+            "rows": profile_compare_rows(a, b)}
+
+
+def _variant_cell(variant: str, matmul: str) -> str:
+    return f"{variant} ({matmul})" if matmul else variant
+
+
+def profile_compare_table(a: StepResult, b: StepResult, freq_mhz: float) -> Table:
+    pa, pb = a.config.core.extensions, b.config.core.extensions
+    t = Table(title=f"{a.network} {a.dtype}: core.extensions {pa!r} vs {pb!r} (ratio = cycles {pa} / cycles {pb}; "
+                    f"variant (matmul variants))", title_justify="left")
+    for col in ("layer", "phase", f"{pa} variant", f"{pb} variant", f"{pa} cycles", f"{pb} cycles", "ratio",
+                f"{pa} MAC/clk", f"{pb} MAC/clk", f"{pa} µJ", f"{pb} µJ"):
+        t.add_column(col, justify="left" if col in ("layer", "phase") or col.endswith("variant") else "right")
+    for row in profile_compare_rows(a, b):
+        ca, cb, m = row["cycles_a"], row["cycles_b"], row["macs"]
+        total = row["name"].startswith("(")
+        phase = PHASE_LABEL.get(row["phase"], row["phase"]) if total else SHORT.get(row["phase"], row["phase"])
+        t.add_row(row["name"], phase, _variant_cell(row["variant_a"], row["matmul_a"]),
+                  _variant_cell(row["variant_b"], row["matmul_b"]), _n(ca), _n(cb),
+                  f"{row['ratio']:.3f}" if row["ratio"] else "-",
+                  f"{m / ca:.2f}" if m and ca else "", f"{m / cb:.2f}" if m and cb else "",
+                  "" if row["energy_uj_a"] is None else f"{row['energy_uj_a']:.4g}",
+                  "" if row["energy_uj_b"] is None else f"{row['energy_uj_b']:.4g}", style="bold" if total else None)
+    t.caption = (f"step: {_n(a.cycles)} cycles, {a.mac_per_clk:.2f} MAC/clk, {time_ms(a.cycles, freq_mhz):.2f} ms "
+                 f"with {pa!r}; {_n(b.cycles)} cycles, {b.mac_per_clk:.2f} MAC/clk, "
+                 f"{time_ms(b.cycles, freq_mhz):.2f} ms with {pb!r} at {freq_mhz:g} MHz")
+    return keep_headers(t)
+
+
+def profile_compare_csv(a: StepResult, b: StepResult, out: IO[str]) -> None:
+    rows = profile_compare_rows(a, b)
     w = csv.DictWriter(out, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
@@ -378,14 +522,17 @@ def reproduce_attribution(rows: Sequence[dict[str, Any]], freq_mhz: float, fetch
 def kernel_profile_rows(res: StepResult) -> list[dict[str, Any]]:
     """Per kernel program (registry name and variant), most cycles first: calls, cycles (regions,
     slowest core, summed over the calls), core_cycles (regions, all cores), instret, share (of the
-    step's kernel cycles), stalls {cause: cycles, all cores}. Needs no profile (region counters)."""
+    step's kernel cycles), stalls {cause: cycles, all cores}, energy_uj (the energy model over the
+    kernel's forks; None when not known). Needs no profile (region counters)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in res.records:
         for k in r.kernels:
             row = out.setdefault((k.kernel, k.variant), {"kernel": k.kernel, "variant": k.variant, "calls": 0,
                                                          "cycles": 0, "core_cycles": 0, "instret": 0,
-                                                         "stalls": dict.fromkeys(STALL_CAUSES, 0)})
+                                                         "stalls": dict.fromkeys(STALL_CAUSES, 0), "energy_uj": 0.0})
             row["calls"] += 1
+            if row["energy_uj"] is not None:
+                row["energy_uj"] = None if k.energy is None else row["energy_uj"] + k.energy.total_uj
             row["cycles"] += k.cycles
             row["core_cycles"] += sum(p["cycles"] for p in k.per_core)
             row["instret"] += k.instret
@@ -462,11 +609,12 @@ def print_profile(res: StepResult, console: Console | None = None, top: int = 20
     t = Table(title=f"{res.network} {res.dtype}: kernels (all calls; stall shares of the kernels' cycles "
                     f"summed over the cores)", title_justify="left")
     causes = [c for c in STALL_CAUSES if any(r["stalls"][c] for r in krows)]
-    for col in ("kernel", "variant", "calls", "cycles", "share", "core cycles", "IPC/core", *causes):
+    for col in ("kernel", "variant", "calls", "cycles", "share", "core cycles", "IPC/core", "µJ", *causes):
         t.add_column(col, justify="left" if col in ("kernel", "variant") else "right")
     for r in krows:
         t.add_row(r["kernel"], r["variant"], str(r["calls"]), _n(r["cycles"]), _pct(r["share"]), _n(r["core_cycles"]),
                   f"{_share(r['instret'], r['core_cycles']):.2f}",
+                  "" if r["energy_uj"] is None else f"{r['energy_uj']:.4g}",
                   *[_pct(_share(r["stalls"][c], r["core_cycles"])) for c in causes])
     con.print(t)
     rows = instruction_profile_rows(res)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcusim.isa.profiles import extensions_of_source
 from mcusim.kernels_asm.dtypes import DTYPES as FLOAT
 from mcusim.kernels_asm.dtypes import is_half
 from mcusim.kernels_asm.kernels.harness import KernelProgram
@@ -48,6 +49,7 @@ from mcusim.kernels_asm.kernels.layers_elementwise import (
     relu_program,
     sgd_program,
 )
+from mcusim.kernels_asm.kernels.layer_steps import ProfileError
 from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
 from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
 from mcusim.kernels_asm.kernels.transforms import ConvGeom
@@ -126,13 +128,15 @@ class StepCode:
 # ------------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=4096)
-def _conv(g: ConvGeom, co: int, ph: str, dtype: str, variant: str, cores: int) -> KernelProgram:
-    return conv2d_program(g, co, ph, dtype, variant, cores)
+def _conv(g: ConvGeom, co: int, ph: str, dtype: str, variant: str, cores: int,
+          ext: frozenset[str] | None = None) -> KernelProgram:
+    return conv2d_program(g, co, ph, dtype, variant, cores, ext=ext)
 
 
 @functools.lru_cache(maxsize=4096)
-def _pw(c: int, co: int, h: int, w: int, ph: str, dtype: str, variant: str, cores: int) -> KernelProgram:
-    return pointwise_program(c, co, h, w, ph, dtype, variant, cores)
+def _pw(c: int, co: int, h: int, w: int, ph: str, dtype: str, variant: str, cores: int,
+        ext: frozenset[str] | None = None) -> KernelProgram:
+    return pointwise_program(c, co, h, w, ph, dtype, variant, cores, ext)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -141,8 +145,9 @@ def _dw(g: ConvGeom, ph: str, dtype: str, cores: int, variant: str) -> KernelPro
 
 
 @functools.lru_cache(maxsize=4096)
-def _lin(ci: int, co: int, ph: str, dtype: str, variant: str, cores: int) -> KernelProgram:
-    return linear_program(ci, co, ph, dtype, variant, cores)
+def _lin(ci: int, co: int, ph: str, dtype: str, variant: str, cores: int,
+         ext: frozenset[str] | None = None) -> KernelProgram:
+    return linear_program(ci, co, ph, dtype, variant, cores, ext)
 
 
 _add = functools.lru_cache(maxsize=4096)(add_program)
@@ -249,6 +254,8 @@ class Ctx:
     cores: int
     variants: Mapping[str, str]
     double: bool
+    ext: frozenset[str] | None = None     # the cores' extensions (core.extensions; None: all)
+    profile: str = "all"                  # core.extensions as configured (for messages)
 
     @property
     def es(self) -> int:
@@ -256,6 +263,64 @@ class Ctx:
 
     def variant(self, kernel: str, default: Callable[[], str]) -> str:
         return self.variants.get(kernel) or default()
+
+    def pick(self, kernel: str, default: Callable[[], str],
+             build: Callable[[str], KernelProgram]) -> tuple[str, KernelProgram]:
+        """The variant of `kernel` and its program. A forced variant (`variants`) must run on the
+        cores' ISA profile; otherwise the default choice (made for the profile), else the first of
+        the registry's variants for the dtype whose code the profile allows. ProfileError (naming
+        every candidate and the extensions it lacks) when none runs."""
+        forced = self.variants.get(kernel)
+        first = forced or default()
+        candidates = [first] if forced else list(dict.fromkeys([first, *registry_variants(kernel, self.dtype)]))
+        lacking: dict[str, set[str]] = {}
+        for v in candidates:
+            try:
+                prog = build(v)
+            except ProfileError as exc:
+                lacking[v] = exc.missing
+                continue
+            missing = missing_extensions(prog, self.ext)
+            if not missing:
+                return v, prog
+            lacking[v] = missing
+        detail = "; ".join(f"{v} needs {', '.join(sorted(m))}" for v, m in lacking.items())
+        raise ProfileError(f"kernel {kernel} ({self.dtype}): no variant runs on core.extensions = "
+                           f"{self.profile!r} ({detail})", set().union(*lacking.values()))
+
+
+def registry_variants(kernel: str, dtype: str) -> tuple[str, ...]:
+    """The registry's variants of `kernel` for `dtype` (none for a name it does not know)."""
+    from mcusim.kernels_asm.kernels import registry
+    try:
+        return tuple(registry.get(kernel).variants.get(dtype, ()))
+    except KeyError:
+        return ()
+
+
+def missing_extensions(prog: KernelProgram, ext: frozenset[str] | None) -> set[str]:
+    """The extensions `prog`'s code uses that `ext` lacks (none when ext is None); the program's
+    extensions are derived once from its source and kept in its meta."""
+    if ext is None:
+        return set()
+    used = prog.meta.get("extensions")
+    if used is None:
+        used = prog.meta["extensions"] = frozenset(extensions_of_source(prog.source()))
+    return set(used - ext)
+
+
+def check_profile(tiles: list[Tile], ctx: Ctx) -> None:
+    """Every kernel of a layer-phase runs on the cores' profile (the kernels without variants:
+    element-wise, losses, SGD, partial sums); ProfileError otherwise."""
+    if ctx.ext is None:
+        return
+    for tl in tiles:
+        for call in tl.calls:
+            missing = missing_extensions(call.prog, ctx.ext)
+            if missing:
+                raise ProfileError(f"kernel {call.kernel} ({ctx.dtype}) {call.variant} needs "
+                                   f"{', '.join(sorted(missing))}, which core.extensions = {ctx.profile!r} "
+                                   f"lacks", missing)
 
 
 class _Builder:
@@ -307,7 +372,14 @@ def _grad_out(b: _Builder, tile: Tile, i: int, prog: KernelProgram, name: str, t
 
 def lower(lay: Layer, phase: Phase, names: dict[str, str], t: tuple[int, int], ctx: Ctx) -> tuple[str, list[Tile], dict[str, str]]:
     """Tiles of one layer-phase for tile counts t = (t1, t2) along its two split dimensions.
-    `names`: the L2 tensors x, y, w, dy, dw, dx and dx_role (out | inout)."""
+    `names`: the L2 tensors x, y, w, dy, dw, dx and dx_role (out | inout). Every kernel runs on the
+    cores' ISA profile (ctx.ext), or ProfileError."""
+    split, tiles, bufs = _lower(lay, phase, names, t, ctx)
+    check_profile(tiles, ctx)
+    return split, tiles, bufs
+
+
+def _lower(lay: Layer, phase: Phase, names: dict[str, str], t: tuple[int, int], ctx: Ctx) -> tuple[str, list[Tile], dict[str, str]]:
     b = _Builder(ctx)
     es, dt, cores = ctx.es, ctx.dtype, ctx.cores
     kind = lay.kind
@@ -384,8 +456,8 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
                 i = len(b.tiles)
                 sub, x0, x1 = out_rows_geom(g, a, bb)
                 cot = o1 - o0
-                v = ctx.variant("conv2d_fw", lambda: conv2d_choose(sub, cot, "fw", dt, cores))
-                prog = _conv(sub, cot, "fw", dt, v, cores)
+                v, prog = ctx.pick("conv2d_fw", lambda: conv2d_choose(sub, cot, "fw", dt, cores, ext=ctx.ext),
+                                 lambda vv: _conv(sub, cot, "fw", dt, vv, cores, ctx.ext))
                 cp = b.copy("tile", i)
                 xk = "res" if len(rows) == 1 else "tile"
                 wk = "res" if len(chans) == 1 else "tile"
@@ -406,8 +478,8 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
                 i = len(b.tiles)
                 sub, x0, x1 = out_rows_geom(g, a, bb)
                 sub = ConvGeom(c1 - c0, sub.h, sub.w, sub.kh, sub.kw, sub.sh, sub.sw, sub.pt, sub.pb, sub.pl, sub.pr)
-                v = ctx.variant("conv2d_wg", lambda: conv2d_choose(sub, co, "wg", dt, cores))
-                prog = _conv(sub, co, "wg", dt, v, cores)
+                v, prog = ctx.pick("conv2d_wg", lambda: conv2d_choose(sub, co, "wg", dt, cores, ext=ctx.ext),
+                                 lambda vv: _conv(sub, co, "wg", dt, vv, cores, ctx.ext))
                 cp = b.copy("tile", i)
                 xk = "res" if len(rows) == 1 and len(chans) == 1 else "tile"
                 dyk = "res" if len(rows) == 1 else "tile"
@@ -440,8 +512,8 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
         for (lo, hi) in rows:
             sub, ua, hop = in_rows_geom(g, ho, lo, hi)
             sub = ConvGeom(c1 - c0, sub.h, sub.w, sub.kh, sub.kw, sub.sh, sub.sw, sub.pt, sub.pb, sub.pl, sub.pr)
-            v = ctx.variant("conv2d_ig", lambda: conv2d_choose(sub, co, "ig", dt, cores))
-            prog = _conv(sub, co, "ig", dt, v, cores)
+            v, prog = ctx.pick("conv2d_ig", lambda: conv2d_choose(sub, co, "ig", dt, cores, ext=ctx.ext),
+                             lambda vv: _conv(sub, co, "ig", dt, vv, cores, ctx.ext))
             cp = b.copy("tile", i)
             tl = Tile([], copy=cp)
             dyk = "res" if len(rows) == 1 else "tile"
@@ -483,8 +555,9 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
         for oi, (o0, o1) in enumerate(chans):
             for pi, (p0, p1) in enumerate(pix):
                 i = len(b.tiles)
-                v = ctx.variant("pointwise_fw", lambda: pointwise_choose(c, o1 - o0, p1 - p0, "fw", dt, cores))
-                prog = _pw(c, o1 - o0, 1, p1 - p0, "fw", dt, v, cores)
+                v, prog = ctx.pick("pointwise_fw",
+                                   lambda: pointwise_choose(c, o1 - o0, p1 - p0, "fw", dt, cores, ext=ctx.ext),
+                                 lambda vv: _pw(c, o1 - o0, 1, p1 - p0, "fw", dt, vv, cores, ctx.ext))
                 cp = b.copy("tile", i)
                 xk, wk = ("res" if len(pix) == 1 else "tile"), ("res" if len(chans) == 1 else "tile")
                 tl = Tile([], copy=cp)
@@ -501,8 +574,9 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
         for oi, (o0, o1) in enumerate(chans):
             for pi, (p0, p1) in enumerate(pix):
                 i = len(b.tiles)
-                v = ctx.variant("pointwise_wg", lambda: pointwise_choose(c, o1 - o0, p1 - p0, "wg", dt, cores))
-                prog = _pw(c, o1 - o0, 1, p1 - p0, "wg", dt, v, cores)
+                v, prog = ctx.pick("pointwise_wg",
+                                   lambda: pointwise_choose(c, o1 - o0, p1 - p0, "wg", dt, cores, ext=ctx.ext),
+                                 lambda vv: _pw(c, o1 - o0, 1, p1 - p0, "wg", dt, vv, cores, ctx.ext))
                 cp = b.copy("tile", i)
                 xk = "res" if len(pix) == 1 else "tile"
                 tl = Tile([], copy=cp)
@@ -530,8 +604,9 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
     for (c0, c1) in chans:
         for (p0, p1) in pix:
             i = len(b.tiles)
-            v = ctx.variant("pointwise_ig", lambda: pointwise_choose(c1 - c0, co, p1 - p0, "ig", dt, cores))
-            prog = _pw(c1 - c0, co, 1, p1 - p0, "ig", dt, v, cores)
+            v, prog = ctx.pick("pointwise_ig",
+                               lambda: pointwise_choose(c1 - c0, co, p1 - p0, "ig", dt, cores, ext=ctx.ext),
+                             lambda vv: _pw(c1 - c0, co, 1, p1 - p0, "ig", dt, vv, cores, ctx.ext))
             cp = b.copy("tile", i)
             dyk, wk = ("res" if len(pix) == 1 else "tile"), ("res" if len(chans) == 1 else "tile")
             tl = Tile([], copy=cp)
@@ -560,8 +635,8 @@ def _depthwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
     chans = ranges(c, t[0] * t[1])
     for i, (c0, c1) in enumerate(chans):
         sub = ConvGeom(c1 - c0, h, w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
-        v = ctx.variant(kname, lambda: dw_variant(sub, dt))
-        prog = _dw(sub, ph, dt, cores, v)
+        v, prog = ctx.pick(kname, lambda: dw_variant(sub, dt),
+                         lambda vv: _dw(sub, ph, dt, cores, vv))
         cp = b.copy("tile", i)
         tl = Tile([], copy=cp)
         bind: dict[str, tuple[str, int]] = {}
@@ -610,8 +685,8 @@ def _linear(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
 
     if phase is Phase.FORWARD:
         for i, (o0, o1) in enumerate(ranges(co, t[0] * t[1])):
-            v = ctx.variant("linear_fw", lambda: linear_choose(ci, o1 - o0, "fw", dt, cores))
-            prog = _lin(ci, o1 - o0, "fw", dt, v, cores)
+            v, prog = ctx.pick("linear_fw", lambda: linear_choose(ci, o1 - o0, "fw", dt, cores, ext=ctx.ext),
+                             lambda vv: _lin(ci, o1 - o0, "fw", dt, vv, cores, ctx.ext))
             cp = b.copy("tile", i)
             tl = Tile([], copy=cp)
             if pool:
@@ -628,8 +703,8 @@ def _linear(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
     if phase is Phase.WEIGHT_GRAD or pool:
         # Linear dW = dY · Xᵀ; pool backward dX[C, window] = dY · vᵀ
         for i, (o0, o1) in enumerate(ranges(co, t[0] * t[1])):
-            v = ctx.variant("linear_wg", lambda: linear_choose(ci, o1 - o0, "wg", dt, cores))
-            prog = _lin(ci, o1 - o0, "wg", dt, v, cores)
+            v, prog = ctx.pick("linear_wg", lambda: linear_choose(ci, o1 - o0, "wg", dt, cores, ext=ctx.ext),
+                             lambda vv: _lin(ci, o1 - o0, "wg", dt, vv, cores, ctx.ext))
             cp = b.copy("tile", i)
             tl = Tile([], copy=cp)
             tl.loads += flat(b.buf("DY", "tile"), names["dy"], o0, o1, es)
@@ -645,8 +720,8 @@ def _linear(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
             b.tiles.append(tl)
         return _split_name(("channels" if pool else "out_features", len(b.tiles))), b.tiles, b.bufs
     for i, (i0, i1) in enumerate(even_ranges(ci, t[0] * t[1], 2)):
-        v = ctx.variant("linear_ig", lambda: linear_choose(i1 - i0, co, "ig", dt, cores))
-        prog = _lin(i1 - i0, co, "ig", dt, v, cores)
+        v, prog = ctx.pick("linear_ig", lambda: linear_choose(i1 - i0, co, "ig", dt, cores, ext=ctx.ext),
+                         lambda vv: _lin(i1 - i0, co, "ig", dt, vv, cores, ctx.ext))
         cp = b.copy("tile", i)
         tl = Tile([], copy=cp)
         tl.loads += flat(b.buf("DY", "res"), names["dy"], 0, co, es)

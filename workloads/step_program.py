@@ -48,6 +48,9 @@ from mcusim.simulator.loader import Image, program_image
 from mcusim.simulator.memory_map import L2_BASE, MAX_REGIONS, TCDM_BASE
 from mcusim.workloads import planner
 from mcusim.workloads.model import INPUT, Layer, Network, Phase, elem_bytes
+from mcusim.isa.profiles import PROFILES
+from mcusim.isa.profiles import resolve as resolve_extensions
+from mcusim.kernels_asm.kernels.layer_steps import ProfileError
 from mcusim.workloads.step_lower import Ctx, LowerError, StepCode, Tile, Xfer, lower, pool_vector
 
 LOSS = "loss"
@@ -92,6 +95,7 @@ class StepInfo:
     region: str
     calls: list[tuple[str, str, str]]       # per fork, in order: (kernel, variant, role)
     note: str = ""
+    matmuls: list[str] = field(default_factory=list)   # per fork: its matmul variants ("+"-joined; "" none)
 
 
 @dataclass
@@ -372,12 +376,17 @@ class _Fitter:
         self.prefer_second = lay.kind == "PointWise"
         self.memo: dict[tuple[int, int, bool], _Fitted | None] = {}
         self.smallest = 0
+        ext = resolve_extensions(config.core.extensions)
+        self.ext = None if ext == PROFILES["all"] else ext      # the full set: no checks to make
 
     def attempt(self, t1: int, t2: int, double: bool) -> _Fitted | None:
         key = (t1, t2, double)
         if key not in self.memo:
-            ctx = Ctx(self.dtype, self.cores, self.variants, double)
-            split, tiles, bufs = lower(self.lay, self.phase, self.names, (t1, t2), ctx)
+            ctx = Ctx(self.dtype, self.cores, self.variants, double, self.ext, self.config.core.extensions)
+            try:
+                split, tiles, bufs = lower(self.lay, self.phase, self.names, (t1, t2), ctx)
+            except ProfileError as exc:
+                raise LowerError(f"layer {self.lay.name!r} ({self.lay.kind}) phase {self.label}: {exc}") from None
             code = StepCode(self.lay.name, self.lay.kind, self.label, 0, split, tiles, bufs)
             _hoist(code)
             dbl = double and len(tiles) > 1
@@ -809,11 +818,13 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
         region = "kernels" if shared else f"s{i}_{re.sub(r'[^A-Za-z0-9_]', '_', lay.name)}_{ph.short}"
         bufs = f.layout
         calls_meta = [(c.kernel, c.variant, c.role) for tl in code.tiles for c in tl.calls]
+        matmuls = ["+".join(dict.fromkeys(v for _, v in c.prog.meta.get("matmuls", ()))) for tl in code.tiles
+                   for c in tl.calls]
         bytes_in = sum(xf.nbytes for xf in code.res_loads) + sum(xf.nbytes for tl in code.tiles for xf in tl.loads)
         bytes_out = sum(xf.nbytes for tl in code.tiles for xf in tl.stores)
         ntrans = len(code.res_loads) + sum(len(tl.loads) + len(tl.stores) for tl in code.tiles)
         infos.append(StepInfo(i, lay.name, lay.kind, label, code.macs, code.split, len(code.tiles), f.double,
-                              f.used, bytes_in, bytes_out, ntrans, region, calls_meta, code.note))
+                              f.used, bytes_in, bytes_out, ntrans, region, calls_meta, code.note, matmuls))
         em.c(f"# step {i}: {lay.name} {label} ({code.split}, {len(code.tiles)} tiles"
              f"{', double-buffered' if f.double else ''})", "\tregion_begin step")
         if not code.tiles:
@@ -902,6 +913,8 @@ class StepMeasure:
     dma_spans: list[tuple[int, int]] = field(default_factory=list)
     fork_spans: list[tuple[int, int]] = field(default_factory=list)
     core_spans: list[dict[int, tuple[int, int]]] = field(default_factory=list)   # per fork: core -> span
+    counters: dict[int, dict] = field(default_factory=dict)        # core -> {instret, events} in the span
+    fork_counters: list[dict[int, dict]] = field(default_factory=list)   # per fork: worker -> {instret, events}
 
     @property
     def compute_cycles(self) -> int:
@@ -924,6 +937,7 @@ class StepRun:
     read: Callable[[int, int], bytes]
     measures: list[StepMeasure]
     dma_log: list[tuple[int, int, int, int, int]] = field(default_factory=list)  # (start, end, src, dst, bytes)
+    counters: "Counters | None" = None   # the per-core counters around layer-phases and forks
 
     def l2_contents(self) -> bytes:
         """The whole L2 after the run (code, tensors, everything)."""
@@ -952,8 +966,9 @@ class StepRun:
         return float(total)
 
 
-def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
-    """Per layer-phase measurements from the run's regions (see the module docstring)."""
+def measure(sp: StepProgram, result: Any, counters: "Counters | None" = None) -> list[StepMeasure]:
+    """Per layer-phase measurements from the run's regions (see the module docstring), with the
+    per-core counters of each layer-phase and fork when `counters` recorded them."""
     from mcusim.simulator.cluster import STALL_CAUSES
     regions = result.regions
     ctrl = 8
@@ -1007,7 +1022,54 @@ def measure(sp: StepProgram, result: Any) -> list[StepMeasure]:
                 spans = {c: (min(a for a, _ in v), max(b for _, b in v)) for c, v in sorted(reg.spans.items())}
         out.append(StepMeasure(info, s1 - s0, compute, exposed, instret, stalls, per_core, spans, s0, mine, fork_spans,
                                core_spans))
+    if counters is not None:
+        counters.attach(out)
     return out
+
+
+class Counters:
+    """Each core's counters (instret and the events of simulator.cluster.EVENTS, the energy model's
+    inputs) taken at the controller's layer-phase boundaries (region `step`) and around every fork
+    on the workers (their worker region), so the energy of a layer-phase and of a kernel is computed
+    from what was counted during it. Installed on a cluster before its run (`install`)."""
+
+    def __init__(self) -> None:
+        self.phase_marks: list[dict[int, tuple[int, dict[str, int]]]] = []   # begin, end, begin, ...
+        self.fork_deltas: dict[int, list[dict]] = {}                         # worker -> per fork, in order
+        self._open: dict[int, tuple[int, dict[str, int]]] = {}
+
+    @staticmethod
+    def _now(core: Any) -> tuple[int, dict[str, int]]:
+        return core.hart.instret, dict(core.events)
+
+    def install(self, cluster: Any) -> None:
+        ctrl = 8
+
+        def mark(core, name, begin):
+            if core.id == ctrl:
+                if name == "step":
+                    self.phase_marks.append({c.id: self._now(c) for c in cluster.cores})
+            elif name not in CTRL_REGIONS:
+                if begin:
+                    self._open[core.id] = self._now(core)
+                else:
+                    i0, e0 = self._open.pop(core.id)
+                    i1, e1 = self._now(core)
+                    self.fork_deltas.setdefault(core.id, []).append(
+                        {"instret": i1 - i0, "events": {k: e1[k] - e0[k] for k in e1}})
+        cluster.region_hooks.append(mark)
+
+    def attach(self, measures: list[StepMeasure]) -> None:
+        """Give each measure its layer-phase's and forks' counter deltas."""
+        fork = 0
+        for i, m in enumerate(measures):
+            if 2 * i + 1 < len(self.phase_marks):
+                a, b = self.phase_marks[2 * i], self.phase_marks[2 * i + 1]
+                m.counters = {c: {"instret": b[c][0] - a[c][0],
+                                  "events": {k: b[c][1][k] - a[c][1][k] for k in b[c][1]}} for c in b}
+            for _ in m.info.calls:
+                m.fork_counters.append({c: lst[fork] for c, lst in self.fork_deltas.items() if fork < len(lst)})
+                fork += 1
 
 
 def run_step_program(sp: StepProgram, engine: str = "c", profile: bool = False,
@@ -1017,10 +1079,13 @@ def run_step_program(sp: StepProgram, engine: str = "c", profile: bool = False,
     cluster = Cluster(sp.image(), sp.config, cores=sp.cores, engine=engine, profile=profile, controller=True)
     if on_region is not None:
         _hook_progress(cluster, on_region, len(sp.steps))
+    counters = Counters()
+    counters.install(cluster)
     result = cluster.run()
     if result.exit_code != 0:
         raise RuntimeError(f"step program exited with code {result.exit_code} ({result.reason})")
-    return StepRun(sp, result, cluster.memory.read_bytes, measure(sp, result), list(cluster.dma.log))
+    return StepRun(sp, result, cluster.memory.read_bytes, measure(sp, result, counters), list(cluster.dma.log),
+                   counters)
 
 
 def _hook_progress(cluster: Any, cb: Callable[[int, int], None], total: int) -> None:

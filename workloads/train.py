@@ -81,7 +81,9 @@ from mcusim.kernels_asm.kernels.layers_elementwise import (
 from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
 from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
 from mcusim.kernels_asm.kernels.transforms import ConvGeom
+from mcusim.simulator import energy as energy_model
 from mcusim.simulator.cluster import STALL_CAUSES
+from mcusim.simulator.energy import Energy
 from mcusim.simulator.config import ClusterConfig, load_config
 from mcusim.simulator.memory_map import TCDM_BASE
 from mcusim.simulator.profile import Profile
@@ -142,6 +144,8 @@ class KernelCall:
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)   # core -> region (first, end) cycle
     profile: Profile | None = None   # per-instruction profile of the program run (profile=True)
     dma_cycles: tuple[int, int] | None = None   # dma="simulate": the controller's simulated (in, out) DMA
+    energy: Energy | None = None     # the energy model over the kernel's forks (simulated: the workers'
+    #                                  counters in them, background and leakage over their spans)
 
 
 @dataclass
@@ -178,6 +182,17 @@ class StepRecord:
     measured_cycles: int | None = None   # simulated step program: the controller's span of the step
     start_cycle: int = 0                 # simulated step program: where that span starts
     tile_cycles: list[int] = field(default_factory=list)   # simulated: compute of every fork
+    energy: Energy | None = None         # the energy model over the layer-phase (simulated: every core's
+    #                                      counters during its span, its DMA bytes, background, leakage)
+    matmuls: str = ""                    # the matmul variants its kernels used ("+"-joined)
+
+    @property
+    def energy_uj(self) -> float | None:
+        return None if self.energy is None else self.energy.total_uj
+
+    @property
+    def gflops_per_w(self) -> float | None:
+        return None if self.energy is None or not self.macs else self.energy.gflops_per_w(2 * self.macs)
 
     @property
     def compute_cycles(self) -> int:
@@ -324,6 +339,33 @@ class StepResult:
     def stalls(self) -> dict[str, int]:
         return {c: sum(r.stalls()[c] for r in self.records) for c in STALL_CAUSES}
 
+    @property
+    def energy(self) -> Energy | None:
+        """The step's energy: the sum of its layer-phases' (None when one has none)."""
+        return sum_energy([r.energy for r in self.records])
+
+    @property
+    def run_energy(self) -> Energy | None:
+        """Simulated: the energy of the whole program run (boot and exit included)."""
+        return None if self.cluster_result is None else energy_model.of_result(self.cluster_result)
+
+    def phase_energy(self) -> dict[str, Energy | None]:
+        """{phase: energy} of the phases of PHASE_ORDER (their layer-phases' sum; DMA included)."""
+        return {p: sum_energy([r.energy for r in self.records if r.phase == p]) for p in PHASE_ORDER}
+
+
+def sum_energy(parts: list[Energy | None], extra: Mapping[str, float] | None = None) -> Energy | None:
+    """The sum of energies part by part (None when one of them is None), plus `extra` pJ per part."""
+    if any(e is None for e in parts):
+        return None
+    total = dict.fromkeys(energy_model.PARTS, 0.0)
+    for e in parts:
+        for k, v in e.parts_pj.items():
+            total[k] += v
+    for k, v in (extra or {}).items():
+        total[k] += v
+    return Energy(total)
+
 
 # ------------------------------------------------------------------------------------------------
 # Running one kernel
@@ -385,7 +427,8 @@ class _Runner:
         kr = harness.run_kernel(prog, inputs, self.cores, cfg, self.engine, self.profile, dma=simulate_dma)
         self.calls.append(KernelCall(kernel, variant, role, kr.cycles, kr.instret, kr.stalls(), kr.per_core,
                                      cfg.tcdm.size_kib, getattr(kr.result, "engine", self.engine), kr.spans,
-                                     kr.profile, (kr.dma_in_cycles, kr.dma_out_cycles) if simulate_dma else None))
+                                     kr.profile, (kr.dma_in_cycles, kr.dma_out_cycles) if simulate_dma else None,
+                                     energy_model.of_result(kr.result, self.config.energy)))
         return kr.outputs
 
 
@@ -752,6 +795,9 @@ def simulate_step(network: Network | Mapping[str, Any] | str, dtype: str = "fp32
                          step_dma, max(s.tcdm_bytes for s in steps),
                          max((k.tcdm_kib for k in run.calls), default=config.tcdm.size_kib), note,
                          config.tcdm.size_kib)
+        # model: the kernels' runs (each a whole harness run) plus the modelled DMA's bytes
+        rec.energy = sum_energy([k.energy for k in run.calls],
+                                {"dma": (step_dma.bytes_in + step_dma.bytes_out) * config.energy.dma_byte_pj})
         records.append(rec)
         if progress is not None:
             progress(len(records), len(todo), rec)
@@ -813,15 +859,23 @@ def _plan_or_none(net: Network, dtype: str, config: ClusterConfig, double_buffer
 def _record(m: Any, run: Any, config: ClusterConfig, engine: str) -> StepRecord:
     """A StepRecord from one layer-phase's measurements in the step program."""
     info = m.info
+    coeff = config.energy
+    ran = {c.id for c in run.result.ran}
     kernels: list[KernelCall] = []
     groups: dict[tuple[str, str, str], int] = {}
-    for (kern, var, role), cyc in zip(info.calls, m.compute):
+    for e, ((kern, var, role), cyc) in enumerate(zip(info.calls, m.compute)):
         key = (kern, var, role)
         if key not in groups:
             groups[key] = len(kernels)
             kernels.append(KernelCall(kern, var, role, 0, 0, dict.fromkeys(STALL_CAUSES, 0), [],
-                                      config.tcdm.size_kib, engine))
-        kernels[groups[key]].cycles += cyc
+                                      config.tcdm.size_kib, engine,
+                                      energy=Energy(dict.fromkeys(energy_model.PARTS, 0.0))))
+        k = kernels[groups[key]]
+        k.cycles += cyc
+        if e < len(m.fork_counters):
+            # a fork: the workers' counters inside it; every worker is powered over its whole span
+            workers = [{"cycles": cyc, **v} for c, v in m.fork_counters[e].items() if c in ran]
+            k.energy = sum_energy([k.energy, energy_model.estimate(workers, cyc, 0, coeff)])
     if kernels:
         # per-region counters cover every fork of the step: they go to its first kernel
         kernels[0].instret, kernels[0].stalls, kernels[0].per_core = m.instret, dict(m.stalls), m.per_core
@@ -831,9 +885,14 @@ def _record(m: Any, run: Any, config: ClusterConfig, engine: str) -> StepRecord:
     dma = DmaModel(info.tiles, info.split if info.tiles > 1 else "whole", info.double_buffer, info.bytes_in,
                    info.bytes_out, info.transfers, _busy(info, config), m.exposed,
                    sum(b - a for a, b in m.dma_spans[:1]), "simulated", m.bank_cycles, m.overhead)
+    phase_energy = None
+    if m.counters:
+        cores = [{"cycles": m.cycles, **v} for c, v in m.counters.items() if c in ran]
+        phase_energy = energy_model.estimate(cores, m.cycles, info.bytes_in + info.bytes_out, coeff)
+    matmuls = "+".join(dict.fromkeys(v for mm in info.matmuls for v in mm.split("+") if v))
     return StepRecord(info.layer, info.kind, info.phase, info.macs, kernels, dma, info.tcdm_bytes,
                       config.tcdm.size_kib, info.note, config.tcdm.size_kib, m.cycles, m.start,
-                      list(m.compute))
+                      list(m.compute), phase_energy, matmuls)
 
 
 def _busy(info: Any, config: ClusterConfig) -> int:

@@ -351,13 +351,14 @@ def emit_scatter(a: Asm, items: list[Placement], channels: int, dst: str, src: s
 # The program
 # ------------------------------------------------------------------------------------------------
 
-def poly_program(g: ConvGeom, cout: int, dtype: str, variant: str, cores: int, vec: bool = True) -> KernelProgram:
+def poly_program(g: ConvGeom, cout: int, dtype: str, variant: str, cores: int, vec: bool = True,
+                 ext: frozenset[str] | None = None) -> KernelProgram:
     """The Conv2D input gradient of `g` (cout output channels) by phase sub-convolutions. Tensors as
     the im2col input gradient: W[cout, Ci*Kh*Kw], DY[cout, Ho*Wo] in, DX[Ci, H*W] out."""
     g.check()
     lay = layout(g, cout, dtype, variant)
     es, cin = ESIZE[dtype], g.c
-    pb = PhaseBuilder("conv2d_ig", dtype, cores)
+    pb = PhaseBuilder("conv2d_ig", dtype, cores, ext)
     pb.tensor("W", (cout, cin * g.kk), bank=3)
     pb.tensor("DY", (cout, g.ho * g.wo), bank=7)
     live = lay.live
@@ -401,18 +402,19 @@ def poly_program(g: ConvGeom, cout: int, dtype: str, variant: str, cores: int, v
 # Estimate (variant choice) and numpy references
 # ------------------------------------------------------------------------------------------------
 
-def poly_estimate(g: ConvGeom, cout: int, dtype: str, variant: str, cores: int) -> float:
+def poly_estimate(g: ConvGeom, cout: int, dtype: str, variant: str, cores: int,
+                  ext: frozenset[str] | None = None) -> float:
     """Cycles by the layer estimate: the phases' matmuls plus every element the three steps move."""
     lay = layout(g, cout, dtype, variant)
     live = lay.live
     if not live:
-        return _estimate([], g.c * g.h * g.w, dtype, cores)
+        return _estimate([], g.c * g.h * g.w, dtype, cores, ext)
     gs = padded_stride(lay.g_shape()[1], dtype)
     ws = padded_stride(lay.w_shape()[1], dtype)
     cs = padded_stride(lay.dxp_shape()[1], dtype)
     mms = [lay.matmul(p, gs, ws, cs) for p in live]
     moved = sum(p.ntaps * cout * p.npix for p in live) + cout * g.c * g.kk + g.c * g.h * g.w
-    return _estimate(mms, moved, dtype, cores)
+    return _estimate(mms, moved, dtype, cores, ext)
 
 
 def phase_operands(p: Phase, w4: np.ndarray, dy: np.ndarray, g: ConvGeom) -> tuple[np.ndarray, np.ndarray]:

@@ -41,15 +41,50 @@ class Mm:
     bt: bool
 
 
-def matmul_variant(mm: Mm, dtype: str, cores: int, naive: bool = False) -> str:
-    """The matmul variant for a layer step: the naive one when asked; otherwise the fastest by the
-    matmul generator's estimate among the blocked (FP32) or SIMD (FP16) variants, so the FP16
-    accumulation rule is fixed by the form (ab: vfmac, FP16 accumulators; abt: dotp, FP32)."""
+class ProfileError(ValueError):
+    """No variant the cores' ISA profile (`core.extensions`) allows (the message names what is missing)."""
+
+    def __init__(self, message: str, missing: set[str] | frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.missing = set(missing)
+
+
+# The matmul families a layer step chooses from, in order of preference (variant name prefixes):
+# a later tier is used only when the ISA profile allows no variant of the earlier ones (FP16 A·Bᵀ
+# without Xfaux: the TrainLib-style vfmac.h dot products instead of vfdotpex.s.h). A dtype not
+# listed has one tier: every variant but the naive ones.
+MATMUL_TIERS: dict[str, tuple[tuple[str, ...], ...]] = {"fp16": (("simd",), ("tl_",)), "bf16": (("simd",), ("tl_",))}
+
+
+def matmul_candidates(mm: Mm, dtype: str, naive: bool = False,
+                      ext: frozenset[str] | None = None) -> list[str]:
+    """The matmul variants `matmul_variant` prices for a step: the first tier (MATMUL_TIERS; the
+    naive ones when asked) with a variant whose extensions (matmul_fp16.variant_extensions) `ext`
+    holds (None: every extension). ProfileError when no tier has one."""
     names = list(mm16.variants(mm.bt, dtype))
     if naive:
-        names = [v for v in names if v.startswith("naive")]
+        tiers = [[v for v in names if v.startswith("naive")]]
+    elif dtype in MATMUL_TIERS:
+        tiers = [[v for v in names if v.startswith(prefixes)] for prefixes in MATMUL_TIERS[dtype]]
     else:
-        names = [v for v in names if (v.startswith("simd") if is_half(dtype) else not v.startswith("naive"))]
+        tiers = [[v for v in names if not v.startswith("naive")]]
+    missing: set[str] = set()
+    for tier in tiers:
+        allowed = [v for v in tier if ext is None or mm16.variant_extensions(mm.bt, dtype, v) <= ext]
+        if allowed:
+            return allowed
+        for v in tier:
+            missing |= mm16.variant_extensions(mm.bt, dtype, v) - (ext or frozenset())
+    raise ProfileError(f"no {'naive ' if naive else ''}{dtype} {'A·Bᵀ' if mm.bt else 'A·B'} matmul variant "
+                       f"runs without {', '.join(sorted(missing))}", missing)
+
+
+def matmul_variant(mm: Mm, dtype: str, cores: int, naive: bool = False, ext: frozenset[str] | None = None) -> str:
+    """The matmul variant for a layer step: the naive one when asked; otherwise the fastest by the
+    matmul generator's estimate among the blocked (FP32) or SIMD (FP16) variants, so the FP16
+    accumulation rule is fixed by the form (ab: vfmac, FP16 accumulators; abt: dotp, FP32). `ext`:
+    the extensions the cores have (None: all); see matmul_candidates."""
+    names = matmul_candidates(mm, dtype, naive, ext)
     shape = {"m": mm.m, "n": mm.n, "k": mm.k}
     return min(names, key=lambda v: mm16.estimate_cycles(shape, dtype, v, cores, mm.bt))
 
@@ -98,8 +133,9 @@ def _relax(v: mm16.Variant, mm: Mm) -> mm16.Variant:
 class PhaseBuilder:
     """Collects the tensors and code of one layer phase: transform steps, barrier, matmuls."""
 
-    def __init__(self, name: str, dtype: str, cores: int) -> None:
+    def __init__(self, name: str, dtype: str, cores: int, ext: frozenset[str] | None = None) -> None:
         self.name, self.dtype, self.cores = name, dtype, cores
+        self.ext = ext                      # the cores' extensions (None: all): limits the matmul choice
         self.es = ESIZE[dtype]
         self.tensors: list[Tensor] = []
         self.b = Builder()
@@ -140,7 +176,7 @@ class PhaseBuilder:
         """Emit `mm` after a barrier; `variant` forces a matmul variant (default: matmul_variant)."""
         self.sync()
         es = self.es
-        variant = variant or matmul_variant(mm, self.dtype, self.cores, naive)
+        variant = variant or matmul_variant(mm, self.dtype, self.cores, naive, self.ext)
         v = _relax(mm16.variants(mm.bt, self.dtype)[variant], mm)
         spec = MatmulSpec(mm.m, mm.n, mm.k, Operand(mm.a, self.stride(mm.a) * es),
                           Operand(mm.b, self.stride(mm.b) * es), Operand(mm.c, self.stride(mm.c) * es),
@@ -166,9 +202,13 @@ def matmul_check(a: np.ndarray, b: np.ndarray, c: np.ndarray, dtype: str, varian
     return mm16._check_fp16(a, b, c, family_variant(dtype, bt, _form(variant)[1]))
 
 
-def _estimate(mms: list[Mm], moved: int, dtype: str, cores: int) -> float:
+def _estimate(mms: list[Mm], moved: int, dtype: str, cores: int, ext: frozenset[str] | None = None) -> float:
+    """Estimated cycles; infinite when `ext` allows no matmul variant for one of the steps."""
     total = TRANSFORM_CYCLES_PER_ELEMENT * moved / cores
     for mm in mms:
-        v = matmul_variant(mm, dtype, cores)
+        try:
+            v = matmul_variant(mm, dtype, cores, ext=ext)
+        except ProfileError:
+            return float("inf")
         total += mm16.estimate_cycles({"m": mm.m, "n": mm.n, "k": mm.k}, dtype, v, cores, mm.bt)
     return total

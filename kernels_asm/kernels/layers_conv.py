@@ -91,10 +91,10 @@ from mcusim.kernels_asm.kernels.transforms import (
 @dataclass(frozen=True)
 class Conv2dVariant:
     """A Conv2D phase variant built by another module: its program (g, cout, dtype, variant,
-    cores), its cycle estimate (same arguments, no simulation) and its check (inputs, outputs, g,
-    cout, dtype, variant)."""
-    build: Callable[[ConvGeom, int, str, str, int], KernelProgram]
-    estimate: Callable[[ConvGeom, int, str, str, int], float]
+    cores, ext), its cycle estimate (same arguments, no simulation) and its check (inputs, outputs, g,
+    cout, dtype, variant). `ext`: the cores' extensions (None: all), for the matmul choice."""
+    build: Callable[[ConvGeom, int, str, str, int, frozenset[str] | None], KernelProgram]
+    estimate: Callable[[ConvGeom, int, str, str, int, frozenset[str] | None], float]
     check: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray], ConvGeom, int, str, str], Check]
     help: str
     when: Callable[[ConvGeom], bool]     # the geometries `conv2d_choose` considers it for
@@ -105,7 +105,9 @@ class Conv2dVariant:
 # the stride-dilated dY. Chosen only for strides > 1: with stride 1 they do the im2col forms' MACs
 # plus a scatter and need one more dX-sized buffer than the planner budgets for an input gradient
 # (`polyt_*` is still faster there on few input channels; it stays selectable by name).
-_POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
+_POLY = {v: Conv2dVariant(lambda g, cout, dtype, variant, cores, ext: poly.poly_program(g, cout, dtype, variant,
+                                                                                         cores, ext=ext),
+                          poly.poly_estimate, poly.poly_check, poly.POLY_HELP[v],
                           lambda g: g.sh > 1 or g.sw > 1)
          for v in poly.POLY_VARIANTS}
 # `trainlib`: each phase built the way PULP-TrainLib's C primitives are (conv_trainlib), for
@@ -114,8 +116,8 @@ _POLY = {v: Conv2dVariant(poly.poly_program, poly.poly_estimate, poly.poly_check
 
 def _trainlib(phase: str) -> dict[str, Conv2dVariant]:
     return {"trainlib": Conv2dVariant(
-        lambda g, cout, dtype, variant, cores: tl.tl_program(g, cout, phase, dtype, cores),
-        lambda g, cout, dtype, variant, cores: tl.tl_estimate(g, cout, phase, dtype, cores),
+        lambda g, cout, dtype, variant, cores, ext: tl.tl_program(g, cout, phase, dtype, cores),
+        lambda g, cout, dtype, variant, cores, ext: tl.tl_estimate(g, cout, phase, dtype, cores),
         lambda i, o, g, cout, dtype, variant: tl.tl_check(i, o, g, cout, phase, dtype),
         "PULP-TrainLib style: im2row element loops, one parallel region per primitive, 2x4 matmuls "
         "(FP16: v2f16 FP16 accumulation, vfmac; no vfdotpex)",
@@ -127,18 +129,19 @@ EXTRA_VARIANTS: dict[str, dict[str, Conv2dVariant]] = {"fw": _trainlib("fw"), "w
 
 
 def conv2d_program(g: ConvGeom, cout: int, phase: str, dtype: str, variant: str, cores: int,
-                   vec: bool = True) -> KernelProgram:
-    """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels)."""
+                   vec: bool = True, ext: frozenset[str] | None = None) -> KernelProgram:
+    """One phase of a Conv2D layer (g: input geometry and kernel; cout output channels). `ext`: the
+    cores' extensions (None: all): the matmul is chosen among the variants they allow."""
     g.check()
     extra = EXTRA_VARIANTS.get(phase, {}).get(variant)
     if extra is not None:
-        return extra.build(g, cout, dtype, variant, cores)
+        return extra.build(g, cout, dtype, variant, cores, ext)
     form, naive = _form(variant)
     bt = form == "abt"
     cin, kk = g.c, g.kk
     K, P, HW = cin * kk, g.ho * g.wo, g.h * g.w
     fp16v = vec and is_half(dtype)
-    pb = PhaseBuilder(f"conv2d_{phase}", dtype, cores)
+    pb = PhaseBuilder(f"conv2d_{phase}", dtype, cores, ext)
     if phase == "fw":
         pb.tensor("X", (cin, g.h, g.w), padded=False)
         pb.tensor("W", (cout, K), bank=3)
@@ -195,15 +198,16 @@ def conv2d_operands(phase: str, inputs: Mapping[str, np.ndarray], g: ConvGeom, c
 # ------------------------------------------------------------------------------------------------
 
 def pointwise_program(cin: int, cout: int, h: int, w: int, phase: str, dtype: str, variant: str,
-                      cores: int) -> KernelProgram:
+                      cores: int, ext: frozenset[str] | None = None) -> KernelProgram:
     """One phase of a PointWise layer. Variant `trainlib`: the form PULP-TrainLib's CHW primitive
-    uses (conv_trainlib.TL_PW_FORMS) with its matmul (conv_trainlib.TL_MATMUL)."""
+    uses (conv_trainlib.TL_PW_FORMS) with its matmul (conv_trainlib.TL_MATMUL). `ext`: the cores'
+    extensions (None: all): the matmul is chosen among the variants they allow."""
     trainlib = variant == "trainlib"
     form, naive = (tl.TL_PW_FORMS[phase], False) if trainlib else _form(variant)
     bt = form == "abt"
     forced = tl.TL_MATMUL[(dtype, bt)] if trainlib else None
     P = h * w
-    pb = PhaseBuilder(f"pointwise_{phase}", dtype, cores)
+    pb = PhaseBuilder(f"pointwise_{phase}", dtype, cores, ext)
     if phase == "fw":
         pb.tensor("X", (cin, P), bank=6)
         pb.tensor("W", (cout, cin), bank=3)
@@ -253,7 +257,8 @@ def pointwise_operands(phase: str, inputs: Mapping[str, np.ndarray]) -> tuple[np
 
 
 
-def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) -> str:
+def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int,
+                  ext: frozenset[str] | None = None) -> str:
     K, P, HW, kk = g.c * g.kk, g.ho * g.wo, g.h * g.w, g.kk
 
     def mms(bt: bool) -> tuple[list[Mm], int]:
@@ -262,20 +267,22 @@ def conv2d_choose(g: ConvGeom, cout: int, phase: str, dtype: str, cores: int) ->
         if phase == "wg":
             return [Mm(cout, K, P, "DY", "B", "DW", bt)], K * P
         return [Mm(g.c, HW, cout * kk, "WBT", "G", "DX", bt)], cout * kk * HW + cout * K
-    cost = {f: _estimate(*mms(f == "abt"), dtype, cores) for f in FORMS}
+    cost = {f: _estimate(*mms(f == "abt"), dtype, cores, ext) for f in FORMS}
     for name, v in EXTRA_VARIANTS[phase].items():
         if v.when(g):
-            cost[name] = v.estimate(g, cout, dtype, name, cores)
+            cost[name] = v.estimate(g, cout, dtype, name, cores, ext)
     return min(cost, key=lambda name: cost[name])
 
 
-def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int) -> str:
+def pointwise_choose(cin: int, cout: int, P: int, phase: str, dtype: str, cores: int,
+                     ext: frozenset[str] | None = None) -> str:
     def cost(bt: bool) -> float:
         if phase == "fw":
-            return _estimate([Mm(cout, P, cin, "W", "X", "Y", bt)], cin * P if bt else 0, dtype, cores)
+            return _estimate([Mm(cout, P, cin, "W", "X", "Y", bt)], cin * P if bt else 0, dtype, cores, ext)
         if phase == "wg":
-            return _estimate([Mm(cout, cin, P, "DY", "X", "DW", bt)], 0 if bt else cin * P, dtype, cores)
-        return _estimate([Mm(cin, P, cout, "WT", "DY", "DX", bt)], cin * cout + (cout * P if bt else 0), dtype, cores)
+            return _estimate([Mm(cout, cin, P, "DY", "X", "DW", bt)], 0 if bt else cin * P, dtype, cores, ext)
+        return _estimate([Mm(cin, P, cout, "WT", "DY", "DX", bt)], cin * cout + (cout * P if bt else 0), dtype,
+                         cores, ext)
     return min(FORMS, key=lambda f: cost(f == "abt"))
 
 
@@ -590,13 +597,16 @@ def _dw_direct(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src
 
 def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_h: int, src_w: int,
               sh: int, sw: int, dy: str, dw: str, dtype: str, cores: int, shifted: str | None = None,
-              dy_w: int | None = None) -> None:
+              dy_w: int | None = None, mode: str | None = None) -> None:
     """dw[c, k] = sum_{oh, ow} dy[c, oh, ow] * src[c, oh*sh + i, ow*sw + j], channels split.
     With `shifted` (FP16, stride 1): two pixels per vfdotpex.s.h (FP32 accumulators), dy read
-    from rows of dy_w (even) elements whose padding is zero, the src pairs as in _dw_direct."""
+    from rows of dy_w (even) elements whose padding is zero, the src pairs as in _dw_direct.
+    `mode` (_dw_ops) of the scalar loop: fp32, fp16_acc32 (the FP16 default) or fp16_acc16
+    (FP16 accumulators, fmadd.h: no Xfaux instruction)."""
     es, kk = ESIZE[dtype], kh * kw
     simd = shifted is not None
-    op = _dw_ops(_dw_mode(dtype, "acc32"))
+    mode = mode or _dw_mode(dtype, "acc32")
+    op = _dw_ops(mode)
     widen = op.get("widen")
     sfx = DTYPES[dtype].suffix
     if kk > DW_MAX_TAPS:
@@ -625,8 +635,8 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     a("add", "s7", "s7", "t1")
     accs = F_REGS[3:3 + kk]
     a.label(loop)
-    for r in accs:
-        a("fmv.w.x", r, "zero")
+    for r in accs:          # a 16-bit accumulator is a NaN-boxed half
+        a("fmv.h.x" if mode.endswith("_acc16") else "fmv.w.x", r, "zero")
     a("mv", "a1", "s3")
     a("mv", "a2", "s4")
     offs = [(i * src_w + j) * es for i in range(kh) for j in range(kw)]
@@ -641,7 +651,7 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     ptrs = sorted({r for r, _ in taps})
     if simd:
         mac = lambda acc, xr: a(f"vfdotpex.s.{sfx}", acc, xr, "f2")
-    elif op["mac"] == "fmadd.s":
+    elif op["mac"].startswith("fmadd."):
         mac = lambda acc, xr: a(op["mac"], acc, xr, "f2", acc)
     else:
         mac = lambda acc, xr: a(op["mac"], acc, xr, "f2")
@@ -683,7 +693,7 @@ def _dw_wgrad(a: Asm, c: int, ho: int, wo: int, kh: int, kw: int, src: str, src_
     else:
         row()
     for k, r in enumerate(accs):
-        if dtype != "fp32":
+        if mode.endswith("_acc32"):
             a(f"fcvt.{sfx}.s", r, r)
         a(op["st"], r, f"{k * es}(s7)")
     a.addi("s3", "s3", src_h * src_w * es)
@@ -703,25 +713,35 @@ def _even(n: int) -> int:
     return n + n % 2
 
 
+# (in the order a training step tries them when the ISA profile lacks the default's extensions)
+DW_VARIANTS: dict[str, tuple[str, ...]] = {"fp32": ("direct", "trainlib"),
+                                           "fp16": ("simd", "simd16", "direct", "trainlib"),
+                                           "bf16": ("simd", "direct", "trainlib")}
+
+
 def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: str = "direct") -> KernelProgram:
     """One phase of a DepthWise layer (g.c channels in and out, one filter per channel).
     Variants: `direct` (FP32; FP16 with FP32 accumulators) and, FP16 only, `simd` (FP16
     accumulators; fw with stride 1 and ig compute two outputs per vfmac.r.h from a border copy and
-    a copy shifted by one element; fw with a larger stride uses scalar fmadd.h)."""
+    a copy shifted by one element; fw with a larger stride uses scalar fmadd.h) and `simd16` (as
+    `simd`, but wg accumulates in FP16 with scalar fmadd.h: no Xfaux instruction in any phase,
+    for cores without the dot products)."""
     g.check()
     if variant == "trainlib":
         return dwtl.tl_dw_program(g, phase, dtype, cores)
     c, kk = g.c, g.kk
-    simd = variant == "simd"
-    if simd and not is_half(dtype):
-        raise ValueError("the simd depthwise variant is FP16 / bfloat16 only")
+    if variant not in DW_VARIANTS[dtype]:
+        raise ValueError(f"depthwise {dtype} has no variant {variant!r} "
+                         f"(variants: {', '.join(DW_VARIANTS[dtype])})")
+    simd = variant in ("simd", "simd16")
+    acc16_wg = variant == "simd16" and phase == "wg"
     scalar_mode = _dw_mode(dtype, "acc16" if simd else "acc32")
     pb = PhaseBuilder(f"depthwise_{phase}", dtype, cores)
     padded = (g.pt, g.pb, g.pl, g.pr) != (0, 0, 0, 0)
     hp = g.h + g.pt + g.pb
     if phase in ("fw", "wg"):
         pb.tensor("X", (c, g.h, g.w), padded=False)
-        pair = simd and g.sw == 1
+        pair = simd and g.sw == 1 and not acc16_wg
         if pair:            # even rows with a spare column, and the copy shifted left by one
             wp = _even(g.w + g.pl + g.pr + 1)
             pb.tensor("XP", (c, hp * wp), "scratch", padded=False, bank=5)
@@ -756,7 +776,7 @@ def depthwise_program(g: ConvGeom, phase: str, dtype: str, cores: int, variant: 
             pb.tensor("DW", (c, kk), "output", padded=False, bank=12)
             dys, dy_w = ("DYP", g.wo + 1) if pair and g.wo % 2 else ("DY", g.wo)
             _dw_wgrad(pb.code(), c, g.ho, g.wo, g.kh, g.kw, src, src_h, src_w, g.sh, g.sw, dys, "DW", dtype, cores,
-                      "XS" if pair else None, dy_w)
+                      "XS" if pair else None, dy_w, _dw_mode(dtype, "acc16") if acc16_wg else None)
     elif phase == "ig":
         top, left = g.kh - 1 - g.pt, g.kw - 1 - g.pl
         dh = g.h + g.kh - 1
@@ -796,7 +816,7 @@ def depthwise_check(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.n
     one = ConvGeom(1, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.pt, g.pb, g.pl, g.pr)
     half = dtype if is_half(dtype) else "fp16"
     naive16 = mm16.variants(False, half)["naive"]
-    if variant == "simd" and phase != "wg":
+    if variant == "simd16" or (variant == "simd" and phase != "wg"):
         naive16 = family_variant(half, False, False)
     pairs_wg = variant == "simd" and phase == "wg" and g.sw == 1
     worst: Check | None = None
@@ -855,8 +875,7 @@ def _register_depthwise(phase: str) -> None:
         description={"fw": "DepthWise forward (direct loops over a zero-padded copy)",
                      "wg": "DepthWise weight gradient (per-channel accumulators)",
                      "ig": "DepthWise input gradient (flipped filter over the dilated, padded dY)"}[phase],
-        dtypes=FLOAT_DTYPES, variants={"fp32": ("direct", "trainlib"), "fp16": ("simd", "direct", "trainlib"),
-                                       "bf16": ("simd", "direct", "trainlib")},
+        dtypes=FLOAT_DTYPES, variants=DW_VARIANTS,
         params=(Param("c", 8, "channels"), Param("h", 8, "input rows"), Param("w", 8, "input columns"),
                 Param("kh", 3, "kernel rows"), Param("kw", 3, "kernel columns"), Param("s", 1, "stride"),
                 Param("p", 1, "padding (all sides)", min=0)),
@@ -869,6 +888,8 @@ def _register_depthwise(phase: str) -> None:
         variant_help={"direct": "direct loops; FP16 with FP32 accumulators (fmacex.s.h; bf16: fcvt.s.ah + fmadd.s)",
                       "simd": "stride 1: fw/ig two outputs per vfmac.r.h (FP16 accumulators), "
                               "wg two pixels per vfdotpex.s.h (FP32); larger strides: scalar fmadd.h (fw)",
+                      "simd16": "as simd, but wg with FP16 accumulators (scalar fmadd.h): no Xfaux "
+                                "instruction (core.extensions = pulp)",
                       "trainlib": dwtl.DW_TL_HELP},
     ))
 

@@ -42,12 +42,13 @@ def _vector(pb: PhaseBuilder, name: str, n: int, column: bool, role: str = "inpu
     pb.views[name] = 1 if column else n + n % 2
 
 
-def linear_program(ci: int, co: int, phase: str, dtype: str, variant: str, cores: int) -> KernelProgram:
+def linear_program(ci: int, co: int, phase: str, dtype: str, variant: str, cores: int,
+                   ext: frozenset[str] | None = None) -> KernelProgram:
     if variant == "trainlib":
         return _trainlib_program(ci, co, phase, dtype, cores)
     form, naive = _form(variant)
     bt = form == "abt"
-    pb = PhaseBuilder(f"linear_{phase}", dtype, cores)
+    pb = PhaseBuilder(f"linear_{phase}", dtype, cores, ext)
     if phase == "fw":
         pb.tensor("W", (co, ci), bank=3)
         _vector(pb, "X", ci, column=not bt, bank=9)
@@ -117,13 +118,13 @@ def linear_operands(phase: str, inputs: Mapping[str, np.ndarray]) -> tuple[np.nd
     return inputs["DY"].reshape(1, -1), inputs["W"]
 
 
-def linear_choose(ci: int, co: int, phase: str, dtype: str, cores: int) -> str:
+def linear_choose(ci: int, co: int, phase: str, dtype: str, cores: int, ext: frozenset[str] | None = None) -> str:
     def cost(bt: bool) -> float:
         if phase == "fw":
-            return _estimate([Mm(co, 1, ci, "W", "X", "Y", bt)], 0, dtype, cores)
+            return _estimate([Mm(co, 1, ci, "W", "X", "Y", bt)], 0, dtype, cores, ext)
         if phase == "wg":
-            return _estimate([Mm(co, ci, 1, "DY", "X", "DW", bt)], 0, dtype, cores)
-        return _estimate([Mm(1, ci, co, "DY", "W", "DX", bt)], ci * co if bt else 0, dtype, cores)
+            return _estimate([Mm(co, ci, 1, "DY", "X", "DW", bt)], 0, dtype, cores, ext)
+        return _estimate([Mm(1, ci, co, "DY", "W", "DX", bt)], ci * co if bt else 0, dtype, cores, ext)
     return min(FORMS, key=lambda f: cost(f == "abt"))
 
 

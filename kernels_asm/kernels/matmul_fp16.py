@@ -274,6 +274,15 @@ def variants(bt: bool, dtype: str) -> dict[str, Variant]:
     return HALF_VARIANTS[dtype][1 if bt else 0]
 
 
+@lru_cache(maxsize=None)
+def variant_extensions(bt: bool, dtype: str, variant: str) -> frozenset[str]:
+    """The ISA extensions a matmul variant's code uses (isa/profiles.py), derived from the code it
+    emits for a probe shape with odd m, n and k, so every leftover path (single k step, last column,
+    last row) is in it: what `core.extensions` must hold for the variant to run."""
+    from mcusim.isa.profiles import extensions_of_source
+    return frozenset(extensions_of_source(build({"m": 9, "n": 11, "k": 7}, dtype, variant, 8, bt).source()))
+
+
 def gen(b: Builder, spec: MatmulSpec, dtype: str, variant: str | None = None) -> Variant:
     """Emit a matmul into `b` for a layer program: `spec` names the operands (symbols and row strides
     in bytes; FP16 SIMD variants need word-aligned bases and strides that are multiples of 4 bytes),

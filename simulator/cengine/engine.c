@@ -419,6 +419,10 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
     int64_t *ready = cl->ready;
     int64_t t;
     int first_i = 0, live = 0, only = 0;
+    /* the runnable cores (ready < MCU_NEVER): only the reference wakes a core (between two calls), so
+     * within a call the set can only shrink; the passes over the cores below visit only these */
+    uint32_t runnable = 0;
+    for (int i = 0; i < n; i++) runnable |= (uint32_t)(ready[i] < MCU_NEVER) << i;
     if (cl->resume_pending) {
         t = cl->exit_cycle;
         first_i = cl->resume_index + 1;
@@ -459,8 +463,14 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
          * loop visits only them, in round-robin order, with no branch per core (which core issues in
          * a cycle is data: under bank or FPU conflicts the per-core test was mispredicted often). An
          * issue changes only its own core's ready time, to a later cycle: the mask stays exact. */
+        /* (many runnable cores: one fixed pass over all of them; few: a pass over their bits only, so
+         * that 2 or 4 cores do not pay for 9 per cycle) */
+        const int many = __builtin_popcount(runnable) > 4;
         uint32_t at = 0;
-        for (int i = 0; i < n; i++) at |= (uint32_t)(ready[i] == t) << i;
+        if (many)
+            for (int i = 0; i < n; i++) at |= (uint32_t)(ready[i] == t) << i;
+        else
+            for (uint32_t m = runnable; m; m &= m - 1u) at |= (uint32_t)(ready[__builtin_ctz(m)] == t) << __builtin_ctz(m);
         uint32_t rot = ((at >> first) | (at << (n - first))) & ((1u << n) - 1u);
         rot &= ~0u << first_i;
         first_i = 0;
@@ -476,18 +486,31 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
                 return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
             }
         }
-        /* the next cycle (a pairwise minimum: a short dependency chain) and the runnable count */
-        int64_t m01 = ready[0] < ready[1] ? ready[0] : ready[1], m23 = ready[2] < ready[3] ? ready[2] : ready[3];
-        int64_t m45 = ready[4] < ready[5] ? ready[4] : ready[5], m67 = ready[6] < ready[7] ? ready[6] : ready[7];
-        int64_t m03 = m01 < m23 ? m01 : m23, m47 = m45 < m67 ? m45 : m67;
-        int64_t m07 = m03 < m47 ? m03 : m47;
-        t = m07 < ready[8] ? m07 : ready[8];
-        live = 0;
-        for (int i = 0; i < n; i++) {
-            int run = ready[i] < MCU_NEVER;
-            live += run;
-            only = run ? i : only;
+        /* the next cycle (many cores: a pairwise minimum, a short dependency chain) and the runnable set */
+        if (many) {
+            int64_t m01 = ready[0] < ready[1] ? ready[0] : ready[1], m23 = ready[2] < ready[3] ? ready[2] : ready[3];
+            int64_t m45 = ready[4] < ready[5] ? ready[4] : ready[5], m67 = ready[6] < ready[7] ? ready[6] : ready[7];
+            int64_t m03 = m01 < m23 ? m01 : m23, m47 = m45 < m67 ? m45 : m67;
+            int64_t m07 = m03 < m47 ? m03 : m47;
+            t = m07 < ready[8] ? m07 : ready[8];
+        } else {
+            t = MCU_NEVER;
+            for (uint32_t m = runnable; m; m &= m - 1u) t = ready[__builtin_ctz(m)] < t ? ready[__builtin_ctz(m)] : t;
         }
+        /* The next cycle is most often the next one: as a predicted branch, the following cycle's work
+         * starts from t + 1 without waiting for the minimum (a chain through this cycle's issues, their
+         * ready times and the compares). The asm hides the equality, so that the compiler keeps t + 1
+         * (a value of the previous cycle) rather than the minimum it equals. */
+        int64_t t_next = first_t + 1;
+        if (__builtin_expect(t == t_next, 1)) {
+            __asm__("" : "+r"(t_next));
+            t = t_next;
+        }
+        uint32_t still = 0;
+        for (uint32_t m = runnable; m; m &= m - 1u) still |= (uint32_t)(ready[__builtin_ctz(m)] < MCU_NEVER) << __builtin_ctz(m);
+        runnable = still;
+        live = __builtin_popcount(runnable);
+        only = runnable ? __builtin_ctz(runnable) : 0;
     }
 }
 

@@ -120,10 +120,10 @@ GVSOC_FETCH = "calibrated on GVSoC pulp-open: 16 nops + csrr, 21 cycles warm, 89
 
 @dataclass(frozen=True)
 class IcacheConfig:
-    model: str = param("ideal", "instruction fetch: 'ideal' (every fetch is free) or 'cache' (per-core L0 "
-                                "prefetch buffer in front of the shared L1 I-cache, refilled from L2; miss "
-                                "cycles are `imiss` stalls). Off by default: the documented cycle figures "
-                                "are measured with ideal fetch", "mcusim (docs/TIMING.md)",
+    model: str = param("cache", "instruction fetch: 'cache' (per-core L0 prefetch buffer in front of the "
+                                "shared L1 I-cache, refilled from L2, with a sequential stream prefetch; miss "
+                                "cycles are `imiss` stalls) or 'ideal' (every fetch is free)",
+                       "mcusim (docs/TIMING.md)",
                        choices=("cache", "ideal"))
     l0_size: int = param(512, "bytes of each core's L0 prefetch buffer (direct-mapped lines)",
                          "GVSoC pulp-open L0 buffer (its docs: 512 B)", 4, 65536)
@@ -138,6 +138,11 @@ class IcacheConfig:
     refill_latency: int = param(18, "stall cycles of an L1 I-cache miss, refilled from L2 (about "
                                     "l2.latency 15 + 2 beats of a 16 B line on the 64-bit bus + 1)",
                                 GVSOC_FETCH, 1, 10000)
+    stream_after: int = param(4, "consecutive sequential L0 line misses after which each line's arrival "
+                                 "prefetches the next (the L0's next-line prefetch; the L1 refill streams "
+                                 "from L2), so straight-line code stops stalling; -1: no prefetch",
+                              "calibrated on GVSoC pulp-open: a cold straight-line block pays 4 to 5 line "
+                              "refills whatever its length (docs/TIMING.md)", -1, 1 << 20)
 
 
 VEGA = ("fitted to Vega's 79 GFLOPS/W FP32 / 129 GFLOPS/W FP16 (Rossi et al., arXiv 2110.09101) by "

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mcusim.simulator import energy
+from mcusim.simulator import energy, ifetch
 from mcusim.simulator.cluster import STALL_CAUSES, ClusterResult
 from mcusim.simulator.tables import keep_headers
 
@@ -63,6 +63,7 @@ def to_json(result: ClusterResult, program: str, error: Exception | None = None)
         "cycles": result.cycles,
         "instret": result.instret,
         "config": result.config.to_dict(),
+        "fetch": ifetch.describe(result.config.icache),
         "cores": cores,
         "regions": regions,
         **energy.of_result(result).to_json(),
@@ -98,6 +99,8 @@ def print_table(doc: dict[str, Any], console=None) -> None:
         table.add_row("total", f"{total['cycles']:,}", f"{total['instret']:,}", f"{ipc:.2f}",
                       *[f"{total[c]:,}" for c in causes], style="bold")
     console.print(keep_headers(table))
+    if "fetch" in doc:
+        console.print(doc["fetch"], highlight=False, markup=False)
     if "energy_uj" in doc:
         parts = ", ".join(f"{k} {v:.3g}" for k, v in doc["parts_uj"].items() if v)
         console.print(f"energy (model, docs/ENERGY.md): {doc['energy_uj']:.4g} µJ ({parts})")

@@ -6,6 +6,10 @@ from mcusim.simulator.cluster import Cluster, ClusterResult
 from mcusim.simulator.config import load_config
 from mcusim.simulator.loader import read_elf
 
+# `icache=IDEAL_FETCH`: for a test of core or cluster timing in isolation (the default fetch model
+# adds the code's cold I-cache refills, docs/TIMING.md)
+IDEAL_FETCH = {"model": "ideal"}
+
 
 def run_asm(source: str, cores: int = 1, controller: bool = False, preset: str = "default",
             **overrides) -> ClusterResult:

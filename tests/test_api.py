@@ -50,7 +50,11 @@ def test_kernel_report_has_the_fields_of_mcusim_kernel_json(capsys):
 def test_run_report_from_source_and_file(tmp_path, capsys):
     src = ".globl _start\n_start:\n  li a0, 5\n  li a7, 93\n  ecall\n"
     r = mcusim.run(src, cores=2)
-    assert r.schema == "mcusim-run/1" and r.exit_code == 5 and r.cycles == 3 and len(r.cores) == 2
+    # 3 instructions in one 16 B line, which comes from L2 once (the default fetch model)
+    refill = mcusim.Config().icache.refill_latency
+    assert r.schema == "mcusim-run/1" and r.exit_code == 5 and r.cycles == 3 + refill and len(r.cores) == 2
+    assert r.cores[0]["stalls"]["imiss"] == refill and "instruction fetch: modelled" in r.fetch
+    assert mcusim.run(src, cores=2, config={"icache.model": "ideal"}).cycles == 3
     path = tmp_path / "p.s"
     path.write_text(src)
     assert main(["run", str(path), "--json", "-", "-q", "--exit-code", "program"]) == 5

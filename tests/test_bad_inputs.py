@@ -192,7 +192,8 @@ def test_bad_input(case: Case, template: Path, monkeypatch) -> None:
 @pytest.mark.parametrize("program, extra, status, reason, error", [
     ("trap_illegal.s", [], 3, "trap", "core 0: illegal instruction at pc 0x1c000000"),
     ("loop.s", ["--max-cycles", "500"], 4, "max-cycles", "did not finish within 500 cycles"),
-    ("deadlock_barrier.s", ["--cores", "2"], 3, "deadlock", "deadlock at cycle 6"),
+    # 6 cycles of instructions + 2 x 18: its two 16 B code lines refilled from L2 (icache defaults)
+    ("deadlock_barrier.s", ["--cores", "2"], 3, "deadlock", "deadlock at cycle 42"),
     ("hang.s", [], 3, "hang", "jump-to-self"),
     ("fork_no_join.s", ["--controller"], 3, "program", "fork without join"),
 ])

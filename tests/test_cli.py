@@ -39,7 +39,10 @@ def test_run_exit_code_and_json(tmp_path, capsys):
     prog = write(tmp_path, "p.s", EXIT_42)
     assert main(["run", str(prog), "--json", "-", "-q", "--exit-code", "program"]) == 42
     doc = json.loads(capsys.readouterr().out)
-    assert doc["exit_code"] == 42 and doc["cycles"] == 3 and doc["instret"] == 3
+    # 3 instructions in one 16 B line, which comes from L2 once (the default fetch model)
+    refill = doc["config"]["icache"]["refill_latency"]
+    assert doc["exit_code"] == 42 and doc["cycles"] == 3 + refill and doc["instret"] == 3
+    assert doc["cores"][0]["stalls"]["imiss"] == refill and doc["fetch"].startswith("instruction fetch: modelled")
     assert doc["cores"][0]["id"] == 0 and set(doc["cores"][0]["stalls"]) >= {"load_use", "tcdm_contention"}
     assert doc["config"]["tcdm"]["size_kib"] == 256 and doc["regions"] == []
 

@@ -1,6 +1,7 @@
-"""Instruction fetch (config `icache.model = "cache"`, simulator/ifetch.py and its twin in engine.c):
-the GVSoC calibration, the L0 / L1 rules, the `imiss` stall cause and counter, and both engines
-giving identical results on random programs with small caches that evict."""
+"""Instruction fetch (config `icache.model = "cache"`, the default; simulator/ifetch.py and its twin in
+engine.c): the GVSoC calibration on short and long straight-line blocks, the L0 / L1 / stream rules,
+the `imiss` stall cause and counter, and both engines giving identical results on random programs
+with small caches that evict, with and without the stream."""
 import pytest
 
 from mcusim.kernels_asm import assemble, to_elf
@@ -13,16 +14,21 @@ from tests.test_profile import _need_c, _same
 from tools.gen_cluster_program import generate
 
 CACHE = {"icache": {"model": "cache"}}
+IDEAL = {"icache": {"model": "ideal"}}
 # small caches: the random programs' code evicts lines from both levels
-SMALL = {"icache": {"model": "cache", "l0_size": 32, "size": 256, "ways": 2, "refill_latency": 9}}
+SMALL = {"icache": {"model": "cache", "l0_size": 32, "size": 256, "ways": 2, "refill_latency": 9,
+                    "stream_after": 1}}
 SMALL_WIDE = {"icache": {"model": "cache", "l0_size": 64, "l0_line": 8, "line": 32, "size": 512, "ways": 1,
-                         "hit_latency": 2}}
+                         "hit_latency": 2, "stream_after": 0}}
+PER_LINE = {"icache": {"model": "cache", "l0_size": 64, "size": 512, "ways": 2, "stream_after": -1}}
 
-NOPS = "\n".join(["    nop"] * 16)
-EVICT = "\n".join(["    nop"] * 160)       # 640 B of straight code: evicts a 512 B L0, fits the 4 KiB L1
-# GVSoC's instruction-fetch test (docs/TIMING.md): 16 nops and the closing csrr between two mcycle reads,
-# on a cold call (s2), a warm call after other code replaced the L0 (s3) and a call right after it (s4).
-CALIBRATION = f"""
+
+def straight(n: int, evict: int = 160) -> str:
+    """A block of n nops between two mcycle reads, called cold (s2), then after `evict` other nops
+    replaced the L0 (s3) and once more at once (s4): the calibration program for any length."""
+    nops = "\n".join(["    nop"] * n)
+    other = "\n".join(["    nop"] * evict)
+    return f"""
     .text
     .globl _start
 _start:
@@ -39,19 +45,24 @@ _start:
     .balign 16
 block:
     csrr t0, mcycle
-{NOPS}
+{nops}
     csrr t1, mcycle
     sub a0, t1, t0
     ret
     .balign 16
 evict:
-{EVICT}
+{other}
     ret
 """
 
 
-def _calibration(overrides):
-    results = run_both(CALIBRATION, 1, overrides)
+# GVSoC's instruction-fetch test (docs/TIMING.md): 16 nops and the closing csrr between two mcycle reads
+CALIBRATION = straight(16)
+
+
+def _calibration(overrides, program=CALIBRATION):
+    """(cold, warm, resident) cycles of the block and the report, both engines checked equal."""
+    results = run_both(program, 1, overrides)
     assert_same(results)
     regs = results[0][2][0][0]
     return regs[18], regs[19], regs[20], results[0][0]
@@ -63,7 +74,66 @@ def test_gvsoc_calibration_warm_21_cold_89():
     assert (cold, warm) == (89, 21)
     assert resident == 17                   # still in the L0: no miss at all
     assert doc["cores"][0]["stalls"]["imiss"] > 72 + 4
-    assert _calibration({})[:3] == (17, 17, 17)     # ideal fetch (the default)
+    assert _calibration(IDEAL)[:3] == (17, 17, 17)
+
+
+@pytest.mark.parametrize("n", [16, 64, 1152, 4094])
+def test_a_straight_block_pays_its_first_lines_whatever_its_length(n):
+    """GVSoC: a straight-line block costs +70 to +90 cycles cold (1,153 to 4,095 instructions) as it
+    does on 17 (+72): after 4 sequential line misses the prefetch streams. The 4 lines after the first
+    (whose miss precedes the first mcycle read) pay a refill each cold, a hit each warm; nothing after.
+    Blocks larger than the 4 KiB L1 evict their own first lines, so their warm call is cold."""
+    cold, warm, resident, _ = _calibration(CACHE, straight(n))
+    assert cold == n + 1 + 4 * 18
+    assert warm == n + 1 + (4 * 18 if 4 * (n + 2) > 4096 else 4)
+    assert resident == n + 1 + (0 if 4 * (n + 2) <= 512 else 4 * 18 if 4 * (n + 2) > 4096 else 4)
+
+
+def test_stream_after_sets_where_the_prefetch_takes_over():
+    n = 200                                   # 800 B: 50 lines, in the L1, not in the L0
+    lines = (4 * (n + 2) - 1) // 16           # lines after the first
+    for after in (-1, 0, 1, 4, 12):
+        cold, warm, _, _ = _calibration({"icache": {"model": "cache", "stream_after": after}}, straight(n))
+        paid = lines if after < 0 else after
+        assert (cold, warm) == (n + 1 + 18 * paid, n + 1 + paid), after
+
+
+def test_a_jump_restarts_the_stream():
+    """Forward jumps over a line: no run of consecutive lines, so every line pays its refill."""
+    hops = "\n".join(f"""    .balign 16
+    nop
+    nop
+    nop
+    j 1f
+    nop
+    nop
+    nop
+    nop
+1:""" for _ in range(12))
+    src = f"""
+    .globl _start
+_start:
+    csrr t0, mcycle
+{hops}
+    csrr t1, mcycle
+    sub a0, t1, t0
+    li a7, 93
+    ecall
+"""
+    results = run_both(src, 1, CACHE)
+    assert_same(results)
+    ideal = run_both(src, 1, IDEAL)
+    extra = results[0][2][0][0][10] - ideal[0][2][0][0][10]
+    assert extra == 13 * 18     # the 12 groups (jump targets) and the line after; the lines jumped over: never fetched
+
+
+def test_eight_cores_share_the_stream_and_its_refills():
+    one = _calibration(CACHE, straight(1152))
+    results = run_both(straight(1152), 8, CACHE)
+    assert_same(results)
+    for i in range(8):
+        cold = results[0][2][i][0][18]
+        assert one[0] - 1 <= cold <= one[0] + 2, (i, cold)
 
 
 def test_refill_and_hit_latency_scale_the_misses():
@@ -97,7 +167,7 @@ _start:
     li a7, 93
     ecall
 """
-    for overrides, expected in ((CACHE, 2 * 18), ({}, 0)):
+    for overrides, expected in ((CACHE, 2 * 18), (IDEAL, 0)):
         results = run_both(src, 1, overrides)
         assert_same(results)
         assert results[0][2][0][0][10] == expected
@@ -131,7 +201,7 @@ _start:
 """
     results = run_both(src, 1, CACHE)
     assert_same(results)
-    ideal = run_both(src, 1, {})
+    ideal = run_both(src, 1, IDEAL)
     core = results[0][0]["cores"][0]
     extra = core["cycles"] - ideal[0][0]["cores"][0]["cycles"]
     assert extra == core["stalls"]["imiss"] > 0
@@ -142,10 +212,10 @@ _start:
     assert small[0][0]["cores"][0]["stalls"]["imiss"] >= 100 * 5
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_random_programs_identical_with_instruction_fetch(seed):
     cores = [1, 3, 8][seed % 3]
-    overrides = [CACHE, SMALL, SMALL_WIDE][seed % 3]
+    overrides = [CACHE, SMALL, SMALL_WIDE, PER_LINE][seed % 4]
     results = run_both(generate(100 + seed, blocks=25), cores, overrides)
     assert_same(results)
     assert sum(core["stalls"]["imiss"] for core in results[0][0]["cores"]) > 0
@@ -174,6 +244,7 @@ def test_profile_identical_with_instruction_fetch():
     ({"l0_line": 32}, "icache.l0_line: 32 is larger than icache.line"),
     ({"size": 32, "ways": 4}, "icache.size"),
     ({"refill_latency": 0}, "icache.refill_latency"),
+    ({"stream_after": -2}, "icache.stream_after"),
 ])
 def test_bad_icache_settings_are_named(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -183,7 +254,8 @@ def test_bad_icache_settings_are_named(values, message):
 def test_api_and_toml_select_the_model(tmp_path):
     import mcusim
     assert mcusim.Config(icache_model="cache").icache.model == "cache"
-    assert mcusim.Config().icache.model == "ideal"
+    assert mcusim.Config(icache_model="ideal").icache.model == "ideal"
+    assert mcusim.Config().icache.model == "cache"          # fetch is modelled by default
     path = tmp_path / "fetch.toml"
     path.write_text('[icache]\nmodel = "cache"\nrefill_latency = 30\n')
     config = load_config(path=path)

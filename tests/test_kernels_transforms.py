@@ -93,8 +93,11 @@ def test_parallel_split_uses_every_core_for_three_channels() -> None:
     """Items are (kernel offset, channel) pairs, so a 3-channel input keeps 8 cores busy."""
     g = ConvGeom(3, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1)
     x = random_tensor(np.random.default_rng(1), (3, 8, 8), "fp32")
-    one = run_kernel(im2col_program(g, "fp32", "col", 1), {"X": x}, 1, CFG)
-    eight = run_kernel(im2col_program(g, "fp32", "col", 8), {"X": x}, 8, CFG)
+    # ideal fetch: the check is the work split; on this small input the cold I-cache refills, the
+    # same for 1 and 8 cores, would be a third of the 8-core time
+    ideal = load_config(overrides={"icache": {"model": "ideal"}})
+    one = run_kernel(im2col_program(g, "fp32", "col", 1), {"X": x}, 1, ideal)
+    eight = run_kernel(im2col_program(g, "fp32", "col", 8), {"X": x}, 8, ideal)
     assert all(p["instret"] > 100 for p in eight.per_core)
     assert eight.cycles < one.cycles / 4
 

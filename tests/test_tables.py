@@ -12,14 +12,22 @@ from mcusim.cli import main
 EXAMPLE = Path(__file__).resolve().parent.parent / "kernels_asm" / "examples" / "dot_fp16.s"
 
 
-def test_run_and_kernel_tables_at_80_columns(monkeypatch, capsys):
+def test_run_and_kernel_tables_at_80_columns(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("COLUMNS", "80")
-    assert main(["run", str(EXAMPLE), "--cores", "8", "--engine", "py"]) == 0
+    ideal = tmp_path / "ideal.toml"
+    ideal.write_text('[icache]\nmodel = "ideal"\n')
+    # ideal fetch (no imiss column): every header fits whole
+    assert main(["run", str(EXAMPLE), "--cores", "8", "--engine", "py", "--config", str(ideal)]) == 0
     err = capsys.readouterr().err
     assert "…" not in err and "contention" in err and "load use" in err
-    assert main(["kernel", "matmul", "--m", "8", "--n", "8", "--k", "8", "--engine", "py"]) == 0
+    # the default fetch model adds the imiss column: headers fold where they must, never cut
+    assert main(["run", str(EXAMPLE), "--cores", "8", "--engine", "py"]) == 0
     err = capsys.readouterr().err
-    assert "…" not in err and "contention" in err
+    assert "…" not in err and "imiss" in err and "instruction fetch: modelled" in err
+    for config, whole in ((["--config", str(ideal)], "contention"), ([], "imiss")):
+        assert main(["kernel", "matmul", "--m", "8", "--n", "8", "--k", "8", "--engine", "py", *config]) == 0
+        err = capsys.readouterr().err
+        assert "…" not in err and whole in err
 
 
 def test_train_tables_at_80_columns():

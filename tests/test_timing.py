@@ -2,7 +2,7 @@
 (cycles for 256 repetitions - cycles for 128) / 128 on the cluster model, matched exactly."""
 import pytest
 
-from tests.cluster_helpers import marginal_cycles, run_asm
+from tests.cluster_helpers import IDEAL_FETCH, marginal_cycles, run_asm
 
 NOP = 1  # the loop's trailing nop
 
@@ -104,6 +104,6 @@ _start:
 1:  addi a1, a1, 1
     li a7, 93
     li a0, 0
-    ecall""")
+    ecall""", icache=IDEAL_FETCH)
     assert one.cores[0].stalls["branch"] == 0 and one.cores[0].stalls["jump"] == 0
     assert one.cycles == one.instret

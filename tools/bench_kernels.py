@@ -208,6 +208,8 @@ def _variant_section() -> list[str]:
 
 def render(results: list[dict], size: int, engine: str, elapsed: float, argv: list[str],
            strided: list[dict] | None = None) -> str:
+    from mcusim.simulator import ifetch
+    from mcusim.simulator.config import load_config
     by = {(r["kernel"], r["dtype"], r["variant"], r["cores"]): r for r in results}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -233,6 +235,7 @@ def render(results: list[dict], size: int, engine: str, elapsed: float, argv: li
         "[-1, 1] (seed 1), every result checked (column `ok`)"),
         ("- cluster: the default configuration (`docs/CONFIG.md`: 16 TCDM banks, 8 private FPUs, FPU "
         "latency 1, load-use stall 1)"),
+        f"- {ifetch.describe(load_config().icache)}; each run starts cold, as a kernel's first call does",
         (f"- engine: {engine}; machine: {platform.machine()} {platform.processor() or ''} "
         f"({os.cpu_count()} CPUs), Python {platform.python_version()}, {platform.system()}; "
         f"mcusim commit {commit}"),

@@ -537,6 +537,7 @@ def reproduce(config, args: argparse.Namespace, engine: str) -> dict[str, Any]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from mcusim.simulator import ifetch
     from mcusim.workloads import report
     _check_train_outputs(args)
     config = _config(args)
@@ -551,8 +552,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                   f"in 17.1 ms), so times are compared at 700 MHz by default. Its DS-CNN figures would imply "
                   f"~1.48 GHz with our 7.65 M MACs: the study's DS-CNN MAC count differs, so compare MAC/clk "
                   f"there. Targets are this project's goals, not published figures.", highlight=False, markup=False)
+        con.print(ifetch.describe(config.icache), highlight=False, markup=False)
     if args.json:
-        doc = {"schema": "mcusim-reproduce/1", "freq_mhz": args.freq_mhz, "published": report.PUBLISHED,
+        doc = {"schema": "mcusim-reproduce/1", "freq_mhz": args.freq_mhz, "fetch": ifetch.describe(config.icache),
+               "published": report.PUBLISHED,
                "targets": report.TARGETS, "rows": [{k: v for k, v in r.items() if k != "fmt"} for r in out["rows"]],
                "attribution": out["attribution"], "steps": out["steps"]}
         report.write_text(args.json, report.dumps(doc))

@@ -46,6 +46,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
+from mcusim.simulator import ifetch
 from mcusim.simulator import profile as prof
 from mcusim.simulator.cluster import STALL_CAUSES
 from mcusim.simulator.energy import Energy
@@ -144,7 +145,7 @@ def to_json(res: StepResult, freq_mhz: float = DEFAULT_FREQ_MHZ) -> dict[str, An
         "time_ms": round(time_ms(res.cycles, freq_mhz), 6), "cycles": res.cycles,
         "compute_cycles": res.compute_cycles, "dma_cycles": res.dma_cycles, "instret": res.instret,
         "macs": res.macs, "mac_per_clk": round(res.mac_per_clk, 4), "loss": res.loss, "lr": res.lr,
-        "seed": res.seed, "config": res.config.to_dict(),
+        "seed": res.seed, "config": res.config.to_dict(), "fetch": ifetch.describe(res.config.icache),
         "numerics": None if num is None else {
             "ok": num.ok, "rule": num.rule, "loss": num.loss, "loss_ref": num.loss_ref,
             "tensors": [vars(t) for t in num.tensors]},
@@ -266,7 +267,8 @@ def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
               + f"), {_n(res.instret)} instructions, {_n(res.macs)} MACs, "
               f"{res.mac_per_clk:.2f} MAC/clk; {time_ms(res.cycles, freq_mhz):.2f} ms at {freq_mhz:g} MHz "
               f"(default 700 MHz: the clock the study's ResNet8 figures imply, see workloads/report.py)"),
-             f"engine: {', '.join(res.engines_used) or '-'} (requested {res.engine}); loss {res.loss:.6g}"]
+             f"engine: {', '.join(res.engines_used) or '-'} (requested {res.engine}); loss {res.loss:.6g}",
+             ifetch.describe(res.config.icache)]
     if res.dma_mode == "simulated":
         tiled = [r for r in res.records if r.dma.tiles > 1]
         lines.append(f"simulated: the whole step as one program ({_n(res.run_cycles)} cycles run) on the configured "

@@ -25,8 +25,10 @@ What is simulated, and what is not (default, `dma="simulate"`: workloads/step_pr
   are idle), overhead (the rest: fork/join, argument tables, DMA programming), bank cycles the DMA
   took (`dma_bank` stalls). DmaModel.busy_cycles is the only computed figure: the DMA rule applied
   to the step's transfers (the simulator uses the same rule).
-- Not modelled: instruction fetch from L2 (the step's code lives in L2; fetch is free, as in every
-  mcusim program), the host side (weights, input and target are in the image before cycle 0), the
+- Instruction fetch as configured (`icache.model`): by default modelled, the step's code lives in L2
+  and reaches the cores through their L0 buffers and the shared I-cache (misses are `imiss` stalls,
+  docs/TIMING.md); `"ideal"` makes every fetch free.
+- Not modelled: the host side (weights, input and target are in the image before cycle 0), the
   summing of a tiled MSE's partial loss values (read back and added in FP32 on the host; the
   gradient is the kernels'). Layer-phases do not overlap each other (the next one's first loads
   start after the previous one's last stores).

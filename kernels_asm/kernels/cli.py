@@ -143,7 +143,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
 def to_json(outcome, config, seed: int, engine: str, ceiling: float | None) -> dict[str, Any]:
     """The JSON document `mcusim-kernel/1` (see the keys below)."""
     run = outcome.run
-    from mcusim.simulator import energy
+    from mcusim.simulator import energy, ifetch
     spent = energy.of_result(run.result)
     gflops_w = spent.gflops_per_w(2 * outcome.macs)
     return {
@@ -168,6 +168,7 @@ def to_json(outcome, config, seed: int, engine: str, ceiling: float | None) -> d
                   "detail": outcome.check.detail},
         "per_core": run.per_core,
         "config": config.to_dict(),
+        "fetch": ifetch.describe(config.icache),
     }
 
 
@@ -197,6 +198,7 @@ def print_table(doc: dict[str, Any], console=None) -> None:
     summary.add_row("check", f"max error {doc['check']['max_error']:.3g}, bound {doc['check']['bound']:.3g}")
     console.print(summary)
     console.print(doc["check"]["detail"])
+    console.print(doc["fetch"], highlight=False, markup=False)
     causes = [c for c in STALL_CAUSES if any(p["stalls"][c] for p in doc["per_core"])]
     table = Table(title="kernel region per core")
     for col in ["core", "cycles", "instret", "IPC", *causes]:

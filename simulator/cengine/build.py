@@ -72,6 +72,8 @@ typedef struct McuCluster {
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
     int64_t *l0, *l1_tag, *l1_ready;
     int32_t *l1_next;
+    int32_t icache_stream_after;
+    int64_t *fetch_stream;
     int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
 } McuCluster;

@@ -72,10 +72,13 @@ typedef struct McuCluster {
     int64_t *prof[MCU_NCORES];
     /* instruction fetch (simulator/ifetch.py; icache_on 0: ideal). Per core its direct-mapped L0
      * (l0: l0_lines line numbers per core, -1 empty); the shared L1:
-     * l1_tag and l1_ready (cycle the line is usable) per set x way, l1_next (FIFO victim) per set */
+     * l1_tag and l1_ready (cycle the line is usable) per set x way, l1_next (FIFO victim) per set;
+     * icache_stream_after and fetch_stream (3 per core): the sequential prefetch (ifetch_miss) */
     int32_t icache_on, l0_shift, l1_shift, l0_lines, l1_sets, l1_ways, icache_hit, icache_refill;
     int64_t *l0, *l1_tag, *l1_ready;
     int32_t *l1_next;
+    int32_t icache_stream_after;
+    int64_t *fetch_stream;
     /* --trace (off when trace is 0): records of the instructions C executes, of the cores in
      * trace_cores (a bit per core index) issued in [trace_lo, trace_hi); trace_n of trace_cap used */
     int32_t trace;

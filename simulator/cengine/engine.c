@@ -118,29 +118,47 @@ static inline int divide_cycles(uint32_t divisor, int is_signed, int base, int b
     return __builtin_clz(divisor) + base;
 }
 
-/* Instruction fetch, the miss path (simulator/ifetch.py InstrFetch.fetch): stall cycles of core `index`
- * fetching pc at cycle t when pc's line is not in its L0. `commit` 0 only computes (the issue may
- * still hand the instruction to the reference), 1 also updates the L0 and L1 state. */
-static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, uint32_t pc, int64_t t,
-                                                     int commit) {
-    int64_t line = pc >> cl->l0_shift;
-    int64_t *l0 = &cl->l0[(int64_t)index * cl->l0_lines + (line & (cl->l0_lines - 1))];
-    if (commit) *l0 = line;
-    int64_t l1_line = pc >> cl->l1_shift;
+/* Instruction fetch: the cycle an L1 I-cache request for l1_line made at cycle t is served (hit_latency
+ * after, or when its refill lands); a miss takes `miss` cycles and, if commit, puts the line in the L1
+ * (simulator/ifetch.py InstrFetch._l1). */
+static inline int64_t ifetch_l1(McuCluster *cl, int64_t l1_line, int64_t t, int64_t miss, int commit) {
     int s = (int)(l1_line & (cl->l1_sets - 1)), base = s * cl->l1_ways;
     for (int w = base; w < base + cl->l1_ways; w++) {
         if (cl->l1_tag[w] == l1_line) {
-            int64_t wait = cl->l1_ready[w] - t;
-            return wait > cl->icache_hit ? wait : cl->icache_hit;
+            int64_t ready = cl->l1_ready[w];
+            return ready > t + cl->icache_hit ? ready : t + cl->icache_hit;
         }
     }
     if (commit) {
         int victim = base + cl->l1_next[s];
         cl->l1_next[s] = (cl->l1_next[s] + 1) % cl->l1_ways;
         cl->l1_tag[victim] = l1_line;
-        cl->l1_ready[victim] = t + cl->icache_refill;
+        cl->l1_ready[victim] = t + miss;
     }
-    return cl->icache_refill;
+    return t + miss;
+}
+
+/* Instruction fetch, the miss path (simulator/ifetch.py InstrFetch.fetch): stall cycles of core `index`
+ * fetching pc at cycle t when pc's line is not in its L0. `commit` 0 only computes (the issue may
+ * still hand the instruction to the reference), 1 also updates the L0, L1 and stream state.
+ * fetch_stream per core: the last L0 line missed, the run of consecutive line misses ending with it,
+ * the cycle the prefetched next line arrives. */
+static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, uint32_t pc, int64_t t,
+                                                     int commit) {
+    int64_t line = pc >> cl->l0_shift;
+    int64_t *st = &cl->fetch_stream[(int64_t)index * 3];
+    const int64_t run = line == st[0] + 1 ? st[1] + 1 : 0, after = cl->icache_stream_after;
+    const int64_t ready = after >= 0 && run > after ? st[2]
+        : ifetch_l1(cl, pc >> cl->l1_shift, t, cl->icache_refill, commit);
+    const int64_t arrival = ready > t ? ready : t;
+    if (commit) {
+        cl->l0[(int64_t)index * cl->l0_lines + (line & (cl->l0_lines - 1))] = line;
+        st[0] = line;
+        st[1] = run;
+        if (after >= 0 && run >= after)     /* prefetch the next line */
+            st[2] = ifetch_l1(cl, ((line + 1) << cl->l0_shift) >> cl->l1_shift, arrival, cl->icache_hit, 1);
+    }
+    return arrival - t;
 }
 
 /* Profile: the instruction timed since prof_t gets the cycles up to t and the stalls since its

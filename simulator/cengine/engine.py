@@ -218,7 +218,7 @@ class CEngine:
         sizes = InstrFetch.array_sizes(cfg, 9)
         arrays = {}
         for name, ctype in (("l0", "int64_t[]"), ("l1_tag", "int64_t[]"), ("l1_ready", "int64_t[]"),
-                            ("l1_next", "int32_t[]")):
+                            ("l1_next", "int32_t[]"), ("fetch_stream", "int64_t[]")):
             arrays[name] = self.ffi.new(ctype, sizes[name])
             self._keep.append(arrays[name])
             setattr(st, name, arrays[name])
@@ -227,6 +227,7 @@ class CEngine:
         st.l0_lines, st.l1_ways = cfg.l0_size // cfg.l0_line, cfg.ways
         st.l1_sets = cfg.size // (cfg.line * cfg.ways)
         st.icache_hit, st.icache_refill = cfg.hit_latency, cfg.refill_latency
+        st.icache_stream_after = cfg.stream_after
         return arrays
 
     def core_struct(self, index: int) -> Any:

@@ -356,6 +356,29 @@ def _accumulate(b: _Builder, tile: Tile, part: tuple[str, int], acc: tuple[str, 
     tile.calls.append(Call(_add(n, ctx.dtype, ctx.cores), {"X": acc, "Y": part, "Z": acc}, "add", v, "partial sum"))
 
 
+def _reduction_step(b: _Builder, tile: Tile, prog: KernelProgram, bind: dict[str, tuple[str, int]], kernel: str,
+                    variant: str, step: int, steps: int, acc_copy: int,
+                    store: Callable[[str, int | None], list[Xfer]]) -> None:
+    """The weight-gradient call of one tile of a reduction over `steps` tiles (`step` its index): a lone
+    tile writes the output buffer and stores it; otherwise the first tile writes the accumulator (copy
+    `acc_copy`), each later one a partial sum that is added to it, and the last stores the accumulator.
+    store(buffer, copy) gives the stores (copy None: the tile's own)."""
+    if steps == 1:
+        bind["DW"] = (b.buf("out", "tile"), tile.copy)
+    elif step == 0:
+        bind["DW"] = (b.buf("acc", "tile"), acc_copy)
+    else:
+        bind["DW"] = (b.buf("part", "scratch"), 0)
+    tile.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), kernel, variant, "layer"))
+    if steps == 1:
+        tile.stores += store("out", None)
+        return
+    if step > 0:
+        _accumulate(b, tile, bind["DW"], ("acc", acc_copy), _span(prog, "DW"))
+    if step == steps - 1:
+        tile.stores += store("acc", acc_copy)
+
+
 def _grad_out(b: _Builder, tile: Tile, i: int, prog: KernelProgram, name: str, tensor: str, role: str,
               view: Callable[[str, int], list[Xfer]]) -> None:
     """Store kernel output `name` (bound to buffer "out") to L2 `tensor` through `view`; when the
@@ -488,21 +511,9 @@ def _conv2d(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: tup
                 tl.loads += mat(b.buf("DY", dyk), names["dy"], ho * wo, 0, co, a * wo, bb * wo, es, _stride(prog, "DY"))
                 bind = {"X": ("X", cp if xk == "tile" else 0), "DY": ("DY", cp if dyk == "tile" else 0)}
                 sdw = _stride(prog, "DW")
-                if len(rows) == 1:
-                    bind["DW"] = (b.buf("out", "tile"), cp)
-                    tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "conv2d_wg", v, "layer"))
-                    tl.stores += mat("out", names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw)
-                else:
-                    acc = (b.buf("acc", "tile"), ci % 2 if ctx.double else 0)
-                    if ri == 0:
-                        bind["DW"] = acc
-                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "conv2d_wg", v, "layer"))
-                    else:
-                        bind["DW"] = (b.buf("part", "scratch"), 0)
-                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "conv2d_wg", v, "layer"))
-                        _accumulate(b, tl, bind["DW"], acc, _span(prog, "DW"))
-                    if ri == len(rows) - 1:
-                        tl.stores += mat("acc", names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw, copy=acc[1])
+                _reduction_step(b, tl, prog, bind, "conv2d_wg", v, ri, len(rows), ci % 2 if ctx.double else 0,
+                                lambda buf, copy: mat(buf, names["dw"], K, 0, co, c0 * kk, c1 * kk, es, sdw,
+                                                      copy=copy))
                 b.tiles.append(tl)
         return _split_name(("in_channels", len(chans)), ("out_rows", len(rows))), b.tiles, b.bufs
     # input gradient: input rows x input channels
@@ -583,21 +594,9 @@ def _pointwise(b: _Builder, lay: Layer, phase: Phase, names: dict[str, str], t: 
                 tl.loads += mat(b.buf("X", xk), names["x"], P, 0, c, p0, p1, es, _stride(prog, "X"))
                 tl.loads += mat(b.buf("DY", "tile"), names["dy"], P, o0, o1, p0, p1, es, _stride(prog, "DY"))
                 bind = {"X": ("X", cp if xk == "tile" else 0), "DY": ("DY", cp)}
-                if len(pix) == 1:
-                    bind["DW"] = (b.buf("out", "tile"), cp)
-                    tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_wg", v, "layer"))
-                    tl.stores += mat("out", names["dw"], c, o0, o1, 0, c, es, _stride(prog, "DW"))
-                else:
-                    acc = (b.buf("acc", "tile"), oi % 2 if ctx.double else 0)
-                    if pi == 0:
-                        bind["DW"] = acc
-                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_wg", v, "layer"))
-                    else:
-                        bind["DW"] = (b.buf("part", "scratch"), 0)
-                        tl.calls.append(Call(prog, _with_scratch(prog, bind, b.bufs), "pointwise_wg", v, "layer"))
-                        _accumulate(b, tl, bind["DW"], acc, _span(prog, "DW"))
-                    if pi == len(pix) - 1:
-                        tl.stores += mat("acc", names["dw"], c, o0, o1, 0, c, es, _stride(prog, "DW"), copy=acc[1])
+                _reduction_step(b, tl, prog, bind, "pointwise_wg", v, pi, len(pix), oi % 2 if ctx.double else 0,
+                                lambda buf, copy: mat(buf, names["dw"], c, o0, o1, 0, c, es, _stride(prog, "DW"),
+                                                      copy=copy))
                 b.tiles.append(tl)
         return _split_name(("pixels", len(pix)), ("out_channels", len(chans))), b.tiles, b.bufs
     chans = ranges(c, t[1])

@@ -333,6 +333,6 @@ def test_plan_strided_halo_takes_the_worst_tile() -> None:
     lay = model.build("resnet8").layer("s3_conv1")
     strat = next(s for s in planner._strategies(lay, IG) if s.split == "in_rows")
     dy = next(op for op in strat.ops if op.name == "dY")
-    assert [dy.count(lo, hi) for lo, hi in planner._tiles(16, 6)] == [64 * 8 * n for n in (2, 2, 3, 2, 2, 2)]
+    assert [dy.count(lo, hi) for lo, hi in model.ranges(16, 6)] == [64 * 8 * n for n in (2, 2, 3, 2, 2, 2)]
     _, bufs = planner._footprint(strat, 6, 4, False)
     assert next(b for b in bufs if b.name == "dY").elems == 64 * 8 * 3

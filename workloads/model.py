@@ -489,3 +489,16 @@ def _conv_out(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
         raise ValueError(f"kernel {kernel[0]}x{kernel[1]} larger than the padded input {hp}x{wp} "
                          f"(input {h}x{w}, padding {pad})")
     return (hp - kernel[0]) // stride[0] + 1, (wp - kernel[1]) // stride[1] + 1
+
+
+def ranges(extent: int, t: int) -> list[tuple[int, int]]:
+    """T near-equal contiguous ranges covering [0, extent) (the first ones one unit larger); t is
+    clamped to 1..extent. The tilings of the planner and of the step compiler both split this way."""
+    t = max(1, min(t, extent))
+    q, r = divmod(extent, t)
+    out, lo = [], 0
+    for i in range(t):
+        hi = lo + q + (1 if i < r else 0)
+        out.append((lo, hi))
+        lo = hi
+    return out

@@ -55,7 +55,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mcusim.workloads.model import Layer, Network, Phase, elem_bytes
+from mcusim.workloads.model import Layer, Network, Phase, elem_bytes, ranges
 
 DEFAULT_TCDM_BYTES = 256 * 1024
 DEFAULT_RESERVE_BYTES = 9 * 1024          # 1 KiB stack per core: 8 workers + the controller
@@ -375,19 +375,8 @@ def _align(nbytes: int) -> int:
     return -(-nbytes // ALIGN) * ALIGN
 
 
-def _tiles(extent: int, t: int) -> list[tuple[int, int]]:
-    """T near-equal contiguous ranges covering [0, extent) (the first ones one unit larger)."""
-    q, r = divmod(extent, t)
-    out, lo = [], 0
-    for i in range(t):
-        hi = lo + q + (1 if i < r else 0)
-        out.append((lo, hi))
-        lo = hi
-    return out
-
-
 def _footprint(st: _Strategy, t: int, es: int, double: bool) -> tuple[int, list[Buffer]]:
-    tiles = _tiles(st.extent, t)
+    tiles = ranges(st.extent, t)
     bufs = []
     for op in st.ops:
         if op.count is None:
@@ -401,7 +390,7 @@ def _footprint(st: _Strategy, t: int, es: int, double: bool) -> tuple[int, list[
 
 
 def _dma(st: _Strategy, t: int, es: int) -> tuple[int, int]:
-    tiles = _tiles(st.extent, t)
+    tiles = ranges(st.extent, t)
     din = dout = 0
     for op in st.ops:
         if op.role == "scratch":
@@ -427,7 +416,7 @@ def _step_plan(lay: Layer, phase: Phase, st: _Strategy, t: int, es: int, double:
     total, bufs = _footprint(st, t, es, double)
     din, dout = _dma(st, t, es)
     split = "whole" if t == 1 else st.split
-    units = max(hi - lo for lo, hi in _tiles(st.extent, t))
+    units = max(hi - lo for lo, hi in ranges(st.extent, t))
     return StepPlan(lay.name, lay.kind, phase, lay.macs(phase), split, st.extent if t > 1 else 1, t,
                     units if t > 1 else 1, double and t > 1, tuple(bufs), total, din, dout)
 

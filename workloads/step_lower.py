@@ -53,7 +53,7 @@ from mcusim.kernels_asm.kernels.layer_steps import ProfileError
 from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
 from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
 from mcusim.kernels_asm.kernels.transforms import ConvGeom
-from mcusim.workloads.model import Layer, Phase, elem_bytes
+from mcusim.workloads.model import Layer, Phase, elem_bytes, ranges
 
 
 class LowerError(ValueError):
@@ -194,18 +194,6 @@ def flat(buf: str, tensor: str, lo: int, hi: int, es: int, buf_off: int = 0) -> 
 def zeros(buf: str, rows: int, length: int, buf_stride: int, buf_off: int) -> list[Xfer]:
     """Zero rows into a buffer (from the L2 zero block)."""
     return [Xfer(buf, buf_off, "zeros", 0, rows, length, 0, buf_stride)] if rows > 0 and length > 0 else []
-
-
-def ranges(extent: int, t: int) -> list[tuple[int, int]]:
-    """T near-equal contiguous ranges covering [0, extent) (the first ones one unit larger)."""
-    t = max(1, min(t, extent))
-    q, r = divmod(extent, t)
-    out, lo = [], 0
-    for i in range(t):
-        hi = lo + q + (1 if i < r else 0)
-        out.append((lo, hi))
-        lo = hi
-    return out
 
 
 def even_ranges(n: int, t: int, unit: int) -> list[tuple[int, int]]:

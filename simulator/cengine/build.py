@@ -74,6 +74,8 @@ typedef struct McuCluster {
     int32_t *l1_next;
     int32_t icache_stream_after;
     int64_t *fetch_stream;
+    int64_t l0_last[9];
+    int64_t dma_lo, dma_hi;
     int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
 } McuCluster;

@@ -25,6 +25,10 @@ enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_
 
 /* run results (MCU_RUN_TRACE: the trace buffer is full; Python empties it and resumes the loop) */
 enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4 };
+/* an issue's result (engine.c issue_body) beside 0 (done in C) and the MCU_RUN_* exits 1, 3, 4: done in
+ * C, but it may have changed other cores' ready cycles or which cores are runnable (woken, started or
+ * put to sleep a core): run_impl rebuilds its schedule and finishes the cycle's pass */
+#define MCU_ISSUE_RESCHEDULE 5
 
 /* One executed instruction for --trace (Cluster._trace_line formats it): its issue cycle, core index,
  * pc and word, the values of the registers it wrote (regs: scoreboard indices as McuInsn.writes,
@@ -79,6 +83,13 @@ typedef struct McuCluster {
     int32_t *l1_next;
     int32_t icache_stream_after;
     int64_t *fetch_stream;
+    /* C's own caches, recomputed by mcu_run on entry (the reference may change what they summarise
+     * between two calls): l0_last, per core, the L0 line its last issue in C fetched (in its L0 since:
+     * only that core's misses replace its L0 lines; -1 none), so that a fetch from the same line skips
+     * the L0 lookup; dma_lo/dma_hi, the cycles [lo, hi) in which some transfer of dma[] holds TCDM
+     * banks (an access outside skips dma_first_free_slot; whatever changes dma[] in C calls dma_window) */
+    int64_t l0_last[MCU_NCORES];
+    int64_t dma_lo, dma_hi;
     /* --trace (off when trace is 0): records of the instructions C executes, of the cores in
      * trace_cores (a bit per core index) issued in [trace_lo, trace_hi); trace_n of trace_cap used */
     int32_t trace;

@@ -10,6 +10,7 @@
 
 #define MCU_EXPORT __attribute__((visibility("default")))
 #define MCU_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MCU_LIKELY(x) __builtin_expect(!!(x), 1)
 
 static inline int exec_insn(McuCore *c, McuMem *m, const McuInsn *d) {
     c->next_pc = c->pc + d->size;
@@ -71,34 +72,52 @@ static inline int64_t dma_first_free_slot(const McuCluster *cl, int bank, int64_
     return cycle;
 }
 
+/* The cycles [dma_lo, dma_hi) in which a transfer of dma[] may hold TCDM banks (cluster.h). */
+static void dma_window(McuCluster *cl) {
+    int64_t lo = MCU_NEVER, hi = 0;
+    for (int i = 0; i < cl->ndma; i++) {
+        const McuDma *t = &cl->dma[i];
+        if (t->base_word < 0 || t->end <= t->start) continue;
+        if (t->start < lo) lo = t->start;
+        if (t->end > hi) hi = t->end;
+    }
+    cl->dma_lo = lo;
+    cl->dma_hi = hi;
+}
+
+/* Book `bank` for core c at the first cycle >= grant the cores and the DMA leave it free (Cluster._bank_grant) */
+static inline __attribute__((always_inline)) int64_t bank_grant(McuCluster *cl, McuCore *c, int bank, int64_t grant) {
+    if (cl->bank_free[bank] > grant) grant = cl->bank_free[bank];
+    /* cycles the DMA held the bank: dma_bank, not core contention; outside [dma_lo, dma_hi) no transfer
+     * holds a bank, so dma_first_free_slot would return grant unchanged */
+    if (MCU_UNLIKELY(grant >= cl->dma_lo) && grant < cl->dma_hi) {
+        int64_t held = dma_first_free_slot(cl, bank, grant);
+        c->stalls[MCU_S_DMA_BANK] += held - grant;
+        c->stalls[MCU_S_TCDM] -= held - grant;
+        grant = held;
+    }
+    cl->bank_free[bank] = grant + 1;
+    c->events[MCU_E_TCDM]++;
+    return grant;
+}
+
 /* Cycle at which the access completes (Cluster._memory_cost). */
 static inline __attribute__((always_inline)) int64_t memory_cost(McuCluster *cl, McuCore *c, int64_t start) {
     uint32_t addr = c->acc_addr, size = c->acc_size;
     c->events[c->acc_store ? MCU_E_STORES : MCU_E_LOADS]++;
-    if (addr >= cl->tcdm_base && addr < cl->tcdm_end) {
-        uint32_t w0 = addr >> 2;
-        int nwords = ((addr & 3) + size > 4) ? 2 : 1;
-        int64_t grant = start;
-        for (int k = 0; k < nwords; k++) {
-            int bank = (int)((w0 + (uint32_t)k - (cl->tcdm_base >> 2)) & (uint32_t)(cl->banks - 1));
-            if (cl->bank_free[bank] > grant) grant = cl->bank_free[bank];
-            if (cl->ndma) {     /* cycles the DMA held the bank: dma_bank, not core contention */
-                int64_t held = dma_first_free_slot(cl, bank, grant);
-                c->stalls[MCU_S_DMA_BANK] += held - grant;
-                c->stalls[MCU_S_TCDM] -= held - grant;
-                grant = held;
-            }
-            cl->bank_free[bank] = grant + 1;
-            c->events[MCU_E_TCDM]++;
-            grant++;
+    if (addr - cl->tcdm_base < cl->tcdm_end - cl->tcdm_base) {
+        const uint32_t bank_mask = (uint32_t)(cl->banks - 1), w0 = (addr - cl->tcdm_base) >> 2;
+        if (MCU_LIKELY((addr & 3) + size <= 4)) {     /* one word, one bank */
+            int64_t grant = bank_grant(cl, c, (int)(w0 & bank_mask), start);
+            if (grant > start) c->stalls[MCU_S_TCDM] += grant - start;
+            return grant + 1;
         }
-        grant--;
-        int64_t end = grant + 1;
-        int64_t extra = (nwords - 1) * (int64_t)cl->misaligned_extra;
-        if (nwords > 1) {
-            c->stalls[MCU_S_MISALIGNED] += extra;
-            if (start + 1 + extra > end) end = start + 1 + extra;
-        }
+        /* a misaligned access across two words (Cluster._split_access_cost) */
+        int64_t grant = bank_grant(cl, c, (int)(w0 & bank_mask), start);
+        grant = bank_grant(cl, c, (int)((w0 + 1) & bank_mask), grant + 1);
+        int64_t end = grant + 1, extra = cl->misaligned_extra;
+        c->stalls[MCU_S_MISALIGNED] += extra;
+        if (start + 1 + extra > end) end = start + 1 + extra;
         int64_t contention = end - (start + 1) - extra;
         if (contention > 0) c->stalls[MCU_S_TCDM] += contention;
         return end;
@@ -219,7 +238,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     /* 1. fetch (when modelled: an L0 hit is one compare with the line's L0 slot), then wait for source
      * operands */
     const int64_t fetch_line = pc >> cl->l0_shift;
-    const int fetch_miss = cl->icache_on &&
+    const int fetch_miss = cl->icache_on && fetch_line != cl->l0_last[index] &&
         cl->l0[(int64_t)index * cl->l0_lines + (fetch_line & (cl->l0_lines - 1))] != fetch_line;
     const int64_t fetched = fetch_miss ? t + ifetch_miss(cl, index, pc, t, 0) : t;
     int64_t start = fetched;
@@ -252,6 +271,7 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
         ifetch_miss(cl, index, pc, t, 1);
         c->stalls[MCU_S_IMISS] += fetched - t;
     }
+    cl->l0_last[index] = fetch_line;       /* in the L0 now (any value will do when the fetch is ideal) */
     if (cause >= 0) c->stalls[cause] += start - fetched;
     if (jr) {                              /* rare: no memory update on the common path */
         c->stalls[MCU_S_JR] += jr;
@@ -344,15 +364,15 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
 /* The plain issue path, one function per op of MCU_SPECIALISED_OPS (opgen.SPECIALISED_ISSUE) and a
  * generic one for every other op, called through a table indexed by op: each function's branches
  * are predicted for its op alone, and its semantic and cost switches fold to one case. */
-typedef int (*issue_fn)(McuCluster *, McuCore *, const McuInsn *, int, uint32_t, uint32_t, int64_t);
-static __attribute__((noinline)) int issue_generic(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
-                                                   uint32_t pc, uint32_t word_index, int64_t t) {
-    return issue_body(cl, c, d, index, pc, word_index, t, 0, -1, -1);
+typedef int (*issue_fn)(McuCluster *, McuCore *, const McuInsn *, int, int64_t);
+/* (five arguments, all in registers: the pc is the core's, the code-table index is for the profile) */
+static __attribute__((noinline)) int issue_generic(McuCluster *cl, McuCore *c, const McuInsn *d, int index, int64_t t) {
+    return issue_body(cl, c, d, index, c->pc, 0, t, 0, -1, -1);
 }
 #define MCU_ISSUE_FN(OP, CLS)                                                                           \
     static __attribute__((noinline)) int issue_##OP(McuCluster *cl, McuCore *c, const McuInsn *d, int index, \
-                                                    uint32_t pc, uint32_t word_index, int64_t t) {      \
-        return issue_body(cl, c, d, index, pc, word_index, t, 0, OP, CLS);                            \
+                                                    int64_t t) {                                        \
+        return issue_body(cl, c, d, index, c->pc, 0, t, 0, OP, CLS);                                    \
     }
 MCU_SPECIALISED_OPS(MCU_ISSUE_FN)
 #undef MCU_ISSUE_FN
@@ -371,11 +391,13 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     uint32_t pc = c->pc;
     /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
      * (never pre-decoded): the reference executes it */
-    uint32_t word_index = (pc - m->code_base) >> 1;     /* the code table has an entry per halfword */
-    if (MCU_UNLIKELY((pc & 1) || pc < m->code_base || word_index >= m->code_halves)) return 1;
+    /* the code table has an entry per halfword; one compare: code_base is a multiple of 4, so an odd pc
+     * rotates its low bit to bit 31 and a pc below code_base wraps, both beyond code_halves */
+    const uint32_t off = pc - m->code_base, word_index = (off >> 1) | (off << 31);
+    if (MCU_UNLIKELY(word_index >= m->code_halves)) return 1;
     const McuInsn *d = &m->code[word_index];
     if (MCU_UNLIKELY(!d->sem)) return 1;
-    if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, pc, word_index, t);
+    if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, t);
     /* the reference keeps the counters of instructions outside the table */
     if (cl->profile && (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
         return 1;
@@ -409,43 +431,88 @@ static __attribute__((noinline)) int run_one_core_prof(McuCluster *cl, int only,
     return run_one_core(cl, only, t, 1);
 }
 
+/* The cores' ready cycles, kept incrementally for run_impl (a timing wheel): a pass at cycle t finds
+ * the cores due at t in one slot and the next cycle with a bit scan, so a cycle costs the same whether
+ * one core issues in it or eight (before: every pass compared all nine cores' ready cycles twice and
+ * rebuilt the runnable set, about 20 ns a cycle with one core issuing under bank conflicts).
+ * Invariant, for the pass cycle lo: every runnable core (ready < MCU_NEVER) is either in
+ * slot[ready % 64] with lo <= ready < lo + 64, or in `far` (ready beyond that window, or, should the
+ * reference ever move a core back in time, before it); far_min is the earliest `far` ready cycle. */
+#define MCU_WHEEL 64
+typedef struct {
+    uint16_t slot[MCU_WHEEL];   /* a bit per core index */
+    uint64_t occ;               /* bit s: slot s is not empty */
+    uint32_t far;
+    int64_t far_min;
+} McuWheel;
+
+static inline __attribute__((always_inline)) void wheel_put(McuWheel *w, int64_t lo, int index, int64_t r) {
+    if (MCU_LIKELY((uint64_t)(r - lo) < MCU_WHEEL)) {
+        w->slot[r & (MCU_WHEEL - 1)] |= (uint16_t)(1u << index);
+        w->occ |= 1ull << (r & (MCU_WHEEL - 1));
+    } else {
+        w->far |= 1u << index;
+        if (r < w->far_min) w->far_min = r;
+    }
+}
+
+/* every runnable core of the mask, from its ready cycle, for the pass cycle lo */
+static __attribute__((noinline)) void wheel_build(McuWheel *w, int64_t lo, const int64_t *ready, uint32_t runnable) {
+    memset(w->slot, 0, sizeof w->slot);
+    w->occ = 0;
+    w->far = 0;
+    w->far_min = MCU_NEVER;
+    for (uint32_t m = runnable; m; m &= m - 1u) wheel_put(w, lo, __builtin_ctz(m), ready[__builtin_ctz(m)]);
+}
+
+/* a 9-bit core mask rotated so that bit j is core (first + j) mod 9, and back */
+static inline uint32_t rot9(uint32_t m, int first) { return ((m >> first) | (m << (MCU_NCORES - first))) & 0x1FFu; }
+static inline uint32_t unrot9(uint32_t m, int first) { return ((m << first) | (m >> (MCU_NCORES - first))) & 0x1FFu; }
+
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
- * every cycle (round-robin priority); an exit remembers where to resume in that order. */
-_Static_assert(MCU_NCORES == 9, "run_impl's minimum over the cores is written out for 9");
+ * every cycle (round-robin priority); an exit remembers where to resume in that order.
+ * Only the reference (between two calls) and an issue returning MCU_ISSUE_RESCHEDULE (an event-unit
+ * access done in C that may have woken, started or put to sleep cores) change which cores are
+ * runnable or another core's ready cycle: both rebuild the wheel; otherwise an issue changes only its
+ * own core's ready cycle, to a later one, and puts the core back in the wheel. */
+_Static_assert(MCU_NCORES == 9, "run_impl's masks and rotations are written for 9 cores");
+_Static_assert(MCU_NCORES <= 16, "McuWheel slots are 16-bit masks");
 static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_t horizon, const int prof) {
     cl->horizon = horizon;
     const int n = MCU_NCORES;
     int64_t *ready = cl->ready;
     int64_t t;
-    int first_i = 0, live = 0, only = 0;
-    /* the runnable cores (ready < MCU_NEVER): only the reference wakes a core (between two calls), so
-     * within a call the set can only shrink; the passes over the cores below visit only these */
-    uint32_t runnable = 0;
-    for (int i = 0; i < n; i++) runnable |= (uint32_t)(ready[i] < MCU_NEVER) << i;
-    if (cl->resume_pending) {
+    int first_i = 0;           /* the pass at t visits rotation positions >= first_i only */
+    if (cl->resume_pending) {  /* finish the exit's cycle in round-robin order first */
         t = cl->exit_cycle;
         first_i = cl->resume_index + 1;
         cl->resume_pending = 0;
-        live = 2;                          /* finish this cycle in round-robin order first */
     } else {
         t = MCU_NEVER;
-        for (int i = 0; i < n; i++) {
-            if (ready[i] < MCU_NEVER) { live++; only = i; }
-            if (ready[i] < t) t = ready[i];
-        }
+        for (int i = 0; i < n; i++) t = ready[i] < t ? ready[i] : t;
     }
+    McuWheel w;
+    uint32_t runnable;
+    int single;
     int64_t first_t = -2;   /* the cycle `first` belongs to: none yet (cycles start at 0, so t == first_t + 1
-                             * cannot hold before the first scan; -1 made cycle 0 look like a successor) */
+                             * cannot hold before the first pass; -1 made cycle 0 look like a successor) */
     int first = 0;
+rebuild:
+    runnable = 0;
+    for (int i = 0; i < n; i++) runnable |= (uint32_t)(ready[i] < MCU_NEVER) << i;
+    single = runnable && !(runnable & (runnable - 1u));
+    wheel_build(&w, t, ready, runnable);
     for (;;) {
         /* now stays at the last issue cycle, as in the reference (a deadlock is reported at it) */
         if (t >= horizon) return MCU_RUN_HORIZON;
         if (t >= cl->max_cycles) { cl->now = t; return MCU_RUN_MAX_CYCLES; }
-        if (live == 1) {
-            /* one runnable core: no arbitration order to keep; only an exit can wake another */
+        if (single && !first_i) {
+            /* one runnable core: no arbitration order to keep; only an exit or a reschedule can wake another */
+            const int only = __builtin_ctz(runnable);
             int st = prof ? run_one_core_prof(cl, only, &t) : run_one_core_plain(cl, only, &t);
             if (MCU_UNLIKELY(st)) {
+                if (st == MCU_ISSUE_RESCHEDULE) goto rebuild;   /* a new pass at t over every core */
                 cl->exit_core = only;
                 cl->exit_cycle = t;
                 /* resume after this core, or (a full trace buffer: it did not issue) at it */
@@ -459,58 +526,44 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
         if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
         else first = (int)(t % n);
         first_t = t;
-        /* The cores ready at t, as a mask rotated so that bit j is core (first + j) mod n: the issue
-         * loop visits only them, in round-robin order, with no branch per core (which core issues in
-         * a cycle is data: under bank or FPU conflicts the per-core test was mispredicted often). An
-         * issue changes only its own core's ready time, to a later cycle: the mask stays exact. */
-        /* (many runnable cores: one fixed pass over all of them; few: a pass over their bits only, so
-         * that 2 or 4 cores do not pay for 9 per cycle) */
-        const int many = __builtin_popcount(runnable) > 4;
-        uint32_t at = 0;
-        if (many)
-            for (int i = 0; i < n; i++) at |= (uint32_t)(ready[i] == t) << i;
-        else
-            for (uint32_t m = runnable; m; m &= m - 1u) at |= (uint32_t)(ready[__builtin_ctz(m)] == t) << __builtin_ctz(m);
-        uint32_t rot = ((at >> first) | (at << (n - first))) & ((1u << n) - 1u);
-        rot &= ~0u << first_i;
-        first_i = 0;
+        /* the cores due at t, as a mask rotated so that bit j is core (first + j) mod n: the issue loop
+         * visits only them, in round-robin order, with no branch per core */
+        const int k = (int)(t & (MCU_WHEEL - 1));
+        uint32_t rot = rot9(w.slot[k], first);
+        if (MCU_UNLIKELY(first_i)) {    /* the positions before first_i wait for another pass at t */
+            uint32_t left = rot & ((1u << first_i) - 1u);
+            rot &= ~0u << first_i;
+            first_i = 0;
+            w.slot[k] = (uint16_t)unrot9(left, first);
+            if (!left) w.occ &= ~(1ull << k);
+        } else {
+            w.slot[k] = 0;
+            w.occ &= ~(1ull << k);
+        }
         while (rot) {
             int j = __builtin_ctz(rot);
             rot &= rot - 1u;
             int index = first + j < n ? first + j : first + j - n;
             int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
             if (MCU_UNLIKELY(st)) {
+                if (st == MCU_ISSUE_RESCHEDULE) { first_i = j + 1; goto rebuild; }   /* the rest of this pass */
                 cl->exit_core = index;
                 cl->exit_cycle = t;
                 cl->resume_index = j - (st == 4);
                 return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
             }
+            wheel_put(&w, t, index, ready[index]);
         }
-        /* the next cycle (many cores: a pairwise minimum, a short dependency chain) and the runnable set */
-        if (many) {
-            int64_t m01 = ready[0] < ready[1] ? ready[0] : ready[1], m23 = ready[2] < ready[3] ? ready[2] : ready[3];
-            int64_t m45 = ready[4] < ready[5] ? ready[4] : ready[5], m67 = ready[6] < ready[7] ? ready[6] : ready[7];
-            int64_t m03 = m01 < m23 ? m01 : m23, m47 = m45 < m67 ? m45 : m67;
-            int64_t m07 = m03 < m47 ? m03 : m47;
-            t = m07 < ready[8] ? m07 : ready[8];
-        } else {
-            t = MCU_NEVER;
-            for (uint32_t m = runnable; m; m &= m - 1u) t = ready[__builtin_ctz(m)] < t ? ready[__builtin_ctz(m)] : t;
+        /* the next cycle: the first occupied slot from t on, or a `far` core's */
+        int64_t next = w.occ ? t + __builtin_ctzll((w.occ >> k) | (w.occ << ((MCU_WHEEL - k) & (MCU_WHEEL - 1))))
+                             : MCU_NEVER;
+        if (MCU_UNLIKELY(w.far) && w.far_min - next < MCU_WHEEL) {
+            /* a far core enters the window of the next pass (or comes before it): rebuild around it */
+            t = w.far_min < next ? w.far_min : next;
+            wheel_build(&w, t, ready, runnable);
+            continue;
         }
-        /* The next cycle is most often the next one: as a predicted branch, the following cycle's work
-         * starts from t + 1 without waiting for the minimum (a chain through this cycle's issues, their
-         * ready times and the compares). The asm hides the equality, so that the compiler keeps t + 1
-         * (a value of the previous cycle) rather than the minimum it equals. */
-        int64_t t_next = first_t + 1;
-        if (__builtin_expect(t == t_next, 1)) {
-            __asm__("" : "+r"(t_next));
-            t = t_next;
-        }
-        uint32_t still = 0;
-        for (uint32_t m = runnable; m; m &= m - 1u) still |= (uint32_t)(ready[__builtin_ctz(m)] < MCU_NEVER) << __builtin_ctz(m);
-        runnable = still;
-        live = __builtin_popcount(runnable);
-        only = runnable ? __builtin_ctz(runnable) : 0;
+        t = next;
     }
 }
 
@@ -518,5 +571,7 @@ static __attribute__((noinline)) int run_plain(McuCluster *cl, int64_t horizon) 
 static __attribute__((noinline)) int run_prof(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 1); }
 
 MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
+    for (int i = 0; i < MCU_NCORES; i++) cl->l0_last[i] = -1;   /* the reference may have changed the L0s */
+    dma_window(cl);
     return cl->profile || cl->trace ? run_prof(cl, horizon) : run_plain(cl, horizon);
 }

@@ -1,8 +1,9 @@
 """The compiled engine inside the cluster model.
 
 The C side (engine.c) runs the hot loop: it issues, executes and prices instructions cycle by
-cycle, exactly as `Cluster.issue` does. Everything else stays in the Python reference: when an
-instruction needs it (a peripheral access, a CSR, ecall, a trap, an op without C semantics) the C
+cycle, exactly as `Cluster.issue` does, and the event unit's common operations (eu.c). Everything
+else stays in the Python reference: when an instruction needs it (a rare peripheral access, a CSR
+without C state, ecall, a trap, an op without C semantics) the C
 loop stops *before* changing anything, Python runs `Cluster.issue` for that one instruction, and the
 C loop resumes in the same cycle at the next core of the round-robin order.
 

@@ -23,12 +23,23 @@ enum { MCU_S_LOAD_USE, MCU_S_JR, MCU_S_BRANCH, MCU_S_JUMP, MCU_S_MULH, MCU_S_DIV
 /* events, in simulator.cluster.EVENTS order */
 enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_E_TCDM, MCU_E_L2, MCU_E_FPU, MCU_E_FPU_VEC };
 
-/* run results (MCU_RUN_TRACE: the trace buffer is full; Python empties it and resumes the loop) */
-enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4 };
-/* an issue's result (engine.c issue_body) beside 0 (done in C) and the MCU_RUN_* exits 1, 3, 4: done in
- * C, but it may have changed other cores' ready cycles or which cores are runnable (woken, started or
- * put to sleep a core): run_impl rebuilds its schedule and finishes the cycle's pass */
+/* run results (MCU_RUN_TRACE: the trace or the console buffer is full; Python empties them and resumes
+ * the loop at the core that did not issue; MCU_RUN_EXIT: core exit_core ended with ecall exit at
+ * exit_cycle, Python does the end-of-core accounting and resumes at the next core) */
+enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4,
+       MCU_RUN_EXIT = 5 };
+/* an issue's result (engine.c issue_body) beside 0 (done in C), 1 (to the reference), 3 (hang), 4 (a
+ * full buffer) and 6 (ecall exit): done in C by the event unit (eu.c), which may have changed other
+ * cores' ready cycles or which cores are runnable (woken, started or put to sleep a core): run_impl
+ * rebuilds its schedule and finishes the cycle's pass */
 #define MCU_ISSUE_RESCHEDULE 5
+
+/* A console write (ecall a7 = 64) the C loop buffered: len bytes of McuCluster.con_buf for fd of core
+ * index `core`, in issue order */
+typedef struct {
+    uint32_t len;
+    uint8_t core, fd;
+} McuConsoleRec;
 
 /* One executed instruction for --trace (Cluster._trace_line formats it): its issue cycle, core index,
  * pc and word, the values of the registers it wrote (regs: scoreboard indices as McuInsn.writes,
@@ -44,6 +55,29 @@ typedef struct {
 typedef struct {
     int64_t start, end, base_word;
 } McuDma;
+
+/* what an asleep core waits for (McuCore.waiting; engine.WAITING: CoreModel.waiting_for's text;
+ * MCU_W_OTHER: a text only the reference sets, kept on the Python side) */
+enum { MCU_W_NONE, MCU_W_BARRIER, MCU_W_EVENT, MCU_W_DISPATCH, MCU_W_JOIN, MCU_W_OTHER };
+/* core states (McuCore.state; CoreModel.state) */
+enum { MCU_OFF, MCU_RUN, MCU_SLEEP, MCU_DONE };
+#define MCU_DMA_NREGS 6   /* DMA_SRC .. DMA_ROWS, a word each from offset 0 */
+
+/* The event unit's state and the DMA's register file (simulator/peripherals.py EventUnit and
+ * Dma.regs): the one copy while the compiled engine runs; the reference reads and writes it through
+ * EventUnit/Dma too. Masks have a bit per core id, arrays an entry per core id. eu.c does the
+ * common operations; `acted` tells issue_body that one slept, woke or started a core. */
+typedef struct {
+    uint32_t team, arrived, events, dispatched;
+    int32_t joiner;                          /* core index waiting in join, -1: none */
+    uint32_t fork_set;                       /* ids that wrote EU_FORK_ENTRY */
+    uint32_t fork_entry[MCU_NCORES], fork_arg[MCU_NCORES];
+    uint32_t dma_set[MCU_NCORES];            /* DMA registers written, a bit per register */
+    uint32_t dma_regs[MCU_NCORES][MCU_DMA_NREGS];
+    int32_t acted;
+    /* configuration: cores in use (indices 0..ncores-1: workers, then the controller) */
+    int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;
+} McuEventUnit;
 
 typedef struct McuCluster {
     McuCore cores[MCU_NCORES];
@@ -97,6 +131,12 @@ typedef struct McuCluster {
     int64_t trace_lo, trace_hi;
     int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
+    /* the console (ecall write): con_n bytes of con_buf (con_cap) in con_nrec records (of con_rec_cap);
+     * Python writes them out after every mcu_run (CEngine.flush_console) */
+    uint8_t *con_buf;
+    int32_t con_n, con_cap, con_nrec, con_rec_cap;
+    McuConsoleRec *con_rec;
+    McuEventUnit eu;
 } McuCluster;
 
 int mcu_run(McuCluster *cl, int64_t horizon);

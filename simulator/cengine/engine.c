@@ -52,6 +52,7 @@ MCU_EXPORT int mcu_num_ops(void) { return MCU_NUM_OPS; }
 /* The cluster loop: the twin of simulator/cluster.py (Cluster._advance_cores and Cluster.issue).   */
 /* ------------------------------------------------------------------------------------------------ */
 #include "cluster.h"
+#include "eu.c"
 
 static inline int64_t dma_first_free_slot(const McuCluster *cl, int bank, int64_t cycle) {
     if (!cl->ndma) return cycle;
@@ -122,7 +123,9 @@ static inline __attribute__((always_inline)) int64_t memory_cost(McuCluster *cl,
         if (contention > 0) c->stalls[MCU_S_TCDM] += contention;
         return end;
     }
-    /* L2 and other memories (peripherals never reach C) */
+    /* a peripheral register eu.c served: one cycle */
+    if (MCU_UNLIKELY(is_periph(&cl->mem, addr))) return start + 1;
+    /* L2 and other memories */
     int64_t latency = cl->l2_latency;
     c->events[MCU_E_L2]++;
     c->stalls[MCU_S_L2] += latency - 1;
@@ -172,6 +175,7 @@ static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, 
     const int64_t arrival = ready > t ? ready : t;
     if (commit) {
         cl->l0[(int64_t)index * cl->l0_lines + (line & (cl->l0_lines - 1))] = line;
+        cl->l0_last[index] = line;
         st[0] = line;
         st[1] = run;
         if (after >= 0 && run >= after)     /* prefetch the next line */
@@ -218,14 +222,95 @@ static inline void trace_record(McuCluster *cl, const McuCore *c, const McuInsn 
     r->acc_size = c->acc_size;
 }
 
+/* The retire of an instruction whose event-unit access changed its own core's state (Cluster.issue):
+ * asleep, it sleeps from its end on; woken by itself (the last core at a barrier), it runs again at
+ * the later of the wake-up and its end. */
+static __attribute__((noinline)) void eu_retire(McuCluster *cl, McuCore *c, int index, int64_t t, int64_t end) {
+    cl->eu.acted = 0;
+    if (cl->ready[index] <= t) cl->ready[index] = end;
+    else if (c->state == MCU_SLEEP) { if (end > c->sleep_start) c->sleep_start = end; }
+    else if (end > cl->ready[index]) cl->ready[index] = end;
+}
+
+/* An issue outside the pre-decoded code (or of an instruction without C semantics): a worker's return
+ * to the dispatcher is the event unit's (eu.c), the rest the reference's (1). */
+static __attribute__((noinline)) int issue_outside(McuCluster *cl, int index, uint32_t pc, int64_t t) {
+    if (pc == MCU_DISPATCH_RETURN && cl->mem.periph_in_c && cl->cores[index].id != MCU_CONTROLLER_ID)
+        return eu_task_returned(cl, index, t);
+    return 1;
+}
+
 /* 1 if the profile table has an entry for pc */
 static inline int profiled(const McuCluster *cl, int64_t pc) {
     return !(pc & 1) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 1) < cl->prof_halves;
 }
 
+/* Enter the trap handler at mtvec (Hart.take_trap with Cluster._trap's timing): the trapping instruction
+ * (at pc, issued at `cycle`) does not retire; entering costs like a jump. Only with a handler installed. */
+static void enter_trap(McuCluster *cl, McuCore *c, int index, uint32_t pc, int64_t cycle) {
+    c->mepc = pc;
+    c->mcause = c->trap_cause;
+    c->mtval = c->trap_tval;
+    uint32_t mie = c->mstatus >> 3 & 1u;
+    c->mstatus = (c->mstatus & ~0x88u) | mie << 7 | 0x1800u;
+    c->pc = c->mtvec & ~3u;
+    c->stalls[MCU_S_TRAP] += cl->jal;
+    cl->ready[index] = cycle + cl->jal;
+    c->issue_cycle = cycle;
+}
+
+/* What issue_body does when the semantics did not return MCU_OK (out of line: rare). `st`: their status;
+ * the rest is issue_body's state before its bookkeeping. A trap with a handler installed enters it, an
+ * ecall exit ends the core (6: Python does the end-of-core accounting), a full console buffer returns 4
+ * (nothing issued); everything else goes to the reference (1: a trap without a handler, which the
+ * reference reports, a peripheral access, an op without C semantics). */
+static __attribute__((noinline)) int issue_special(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                   uint32_t pc, uint32_t word_index, int64_t t, int st,
+                                                   int64_t start, int64_t fetched, int cause, int jr,
+                                                   int fetch_miss, int prof) {
+    if (st == MCU_FULL) return 4;
+    if (!(st == MCU_EXIT || (st == MCU_TRAP && c->mtvec_set))) return 1;
+    /* the reference counts fetch and operand stalls before it executes (Cluster.issue) */
+    if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);
+    if (fetch_miss) {
+        ifetch_miss(cl, index, pc, t, 1);
+        c->stalls[MCU_S_IMISS] += fetched - t;
+    }
+    if (cause >= 0) c->stalls[cause] += start - fetched;
+    c->stalls[MCU_S_JR] += jr;
+    start += jr;
+    if (st == MCU_TRAP) {
+        if (c->trap_cause == MCU_CAUSE_ILLEGAL) c->trap_tval = d->word;   /* Hart.enter_trap */
+        enter_trap(cl, c, index, pc, start);
+        return 0;
+    }
+    /* ecall exit: the instruction retires, the core stops (Cluster.issue's ProgramExit; Python sets the
+     * core's state and does the rest, Cluster._end_core) */
+    c->instret++;
+    c->issue_cycle = start;
+    cl->ready[index] = MCU_NEVER;
+    if (prof && cl->trace) trace_record(cl, c, d, index, pc);
+    return 6;
+}
+
+/* An undecodable word (McuInsn sem 4) with a handler installed: the illegal-instruction trap at fetch,
+ * at cycle t, before any fetch or operand timing (Cluster._fetch); without a handler the reference
+ * reports it (1). */
+static __attribute__((noinline)) int issue_illegal(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                   uint32_t pc, uint32_t word_index, int64_t t, int prof) {
+    if (!c->mtvec_set) return 1;
+    if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);
+    c->trap_cause = MCU_CAUSE_ILLEGAL;
+    c->trap_tval = d->word;
+    enter_trap(cl, c, index, pc, t);
+    return 0;
+}
+
 /* Issue the instruction d at pc of core c (cl->cores[index]) at cycle >= t. Returns 0 when done in C,
  * 1 when the Python reference must execute it (nothing has been changed then), 3 on a jump-to-self
- * hang (issue_impl: 4 when the trace buffer is full, nothing issued). `prof`, `op` and `op_cls` are
+ * hang (issue_impl: 4 when the trace buffer is full, nothing issued), 5 when done in C by the event
+ * unit (eu.c), which may have woken or started cores (the run loop updates its runnable set), 4 also
+ * when the console buffer is full (nothing issued), 6 when the core exited (ecall exit). `prof`, `op` and `op_cls` are
  * constants: the compiler makes an instrumented copy (profile and/or trace, as cl says), so a plain
  * run pays nothing, and plain copies: one per op of MCU_SPECIALISED_OPS (op, op_cls: that op
  * and its timing class) and a generic one (op = op_cls = -1: both read from d). */
@@ -265,7 +350,8 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
         if (st == MCU_UNSUPPORTED) st = sem_fp_inline(c, m, d, op);
         if (st == MCU_UNSUPPORTED) st = sem_sys_inline(c, m, d, op);
     }
-    if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
+    if (MCU_UNLIKELY(st != MCU_OK))      /* traps, exits, peripheral accesses the reference does */
+        return issue_special(cl, c, d, index, pc, word_index, t, st, start, fetched, cause, jr, fetch_miss, prof);
     if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (MCU_UNLIKELY(fetch_miss)) {
         ifetch_miss(cl, index, pc, t, 1);
@@ -356,16 +442,20 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->prev_dest = d->last_x;
     advance(c, pc, d->size);
     if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
-    cl->ready[index] = end;
+    /* (only a peripheral access can have slept, woken or started a core: the test folds away elsewhere) */
+    const int acted = (cls == MCU_T_LOAD || cls == MCU_T_STORE) && MCU_UNLIKELY(cl->eu.acted);
+    if (!acted) cl->ready[index] = end;
+    else eu_retire(cl, c, index, t, end);
     if (prof && cl->trace) trace_record(cl, c, d, index, pc);
-    return 0;
+    return acted ? MCU_ISSUE_RESCHEDULE : 0;
 }
 
 /* The plain issue path, one function per op of MCU_SPECIALISED_OPS (opgen.SPECIALISED_ISSUE) and a
  * generic one for every other op, called through a table indexed by op: each function's branches
  * are predicted for its op alone, and its semantic and cost switches fold to one case. */
 typedef int (*issue_fn)(McuCluster *, McuCore *, const McuInsn *, int, int64_t);
-/* (five arguments, all in registers: the pc is the core's, the code-table index is for the profile) */
+/* (five arguments, all in registers: the pc is the core's; the code-table index is the profile's only,
+ * and the profile runs issue_prof) */
 static __attribute__((noinline)) int issue_generic(McuCluster *cl, McuCore *c, const McuInsn *d, int index, int64_t t) {
     return issue_body(cl, c, d, index, c->pc, 0, t, 0, -1, -1);
 }
@@ -376,10 +466,15 @@ static __attribute__((noinline)) int issue_generic(McuCluster *cl, McuCore *c, c
     }
 MCU_SPECIALISED_OPS(MCU_ISSUE_FN)
 #undef MCU_ISSUE_FN
+static __attribute__((noinline)) int issue_illegal_plain(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                         int64_t t) {
+    return issue_illegal(cl, c, d, index, c->pc, 0, t, 0);
+}
 #define MCU_ISSUE_ENTRY(OP, CLS) [OP] = issue_##OP,
 static const issue_fn ISSUE_BY_OP[MCU_NUM_OPS + 1] = {
     [0 ... MCU_NUM_OPS] = issue_generic,   /* GCC range initialiser; the entries below override it */
     MCU_SPECIALISED_OPS(MCU_ISSUE_ENTRY)
+    [MCU_OP_INVALID] = issue_illegal_plain,
 };
 #undef MCU_ISSUE_ENTRY
 
@@ -394,18 +489,24 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     /* the code table has an entry per halfword; one compare: code_base is a multiple of 4, so an odd pc
      * rotates its low bit to bit 31 and a pc below code_base wraps, both beyond code_halves */
     const uint32_t off = pc - m->code_base, word_index = (off >> 1) | (off << 31);
-    if (MCU_UNLIKELY(word_index >= m->code_halves)) return 1;
+    if (MCU_UNLIKELY(word_index >= m->code_halves)) return issue_outside(cl, index, pc, t);
     const McuInsn *d = &m->code[word_index];
-    if (MCU_UNLIKELY(!d->sem)) return 1;
+    if (MCU_UNLIKELY(!d->sem)) return issue_outside(cl, index, pc, t);
     if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, t);
     /* the reference keeps the counters of instructions outside the table */
     if (cl->profile && (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
         return 1;
+    if (MCU_UNLIKELY(d->op == MCU_OP_INVALID)) return issue_illegal(cl, c, d, index, pc, word_index, t, 1);
     if (cl->trace && cl->trace_n >= cl->trace_cap) return 4;   /* full: Python empties it first */
     return issue_body(cl, c, d, index, pc, word_index, t, 1, -1, -1);
 }
 
 static int issue_prof(McuCluster *cl, int index, int64_t t) { return issue_impl(cl, index, t, 1); }
+
+/* The run result of an issue that stopped the loop (issue_body's results but 0 and 5) */
+static inline int run_status(int st) {
+    return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : st == 6 ? MCU_RUN_EXIT : MCU_RUN_PYTHON;
+}
 
 /* Run core `only`, the one runnable core, from cycle *t until the horizon or the cycle limit (*t: where
  * it stopped) or until an issue returns non-zero (returned; *t: that issue's cycle). Its own function
@@ -473,9 +574,11 @@ static inline uint32_t unrot9(uint32_t m, int first) { return ((m << first) | (m
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
  * every cycle (round-robin priority); an exit remembers where to resume in that order.
  * Only the reference (between two calls) and an issue returning MCU_ISSUE_RESCHEDULE (an event-unit
- * access done in C that may have woken, started or put to sleep cores) change which cores are
- * runnable or another core's ready cycle: both rebuild the wheel; otherwise an issue changes only its
- * own core's ready cycle, to a later one, and puts the core back in the wheel. */
+ * operation done in C, eu.c: it may have woken, started or put to sleep cores) change which cores are
+ * runnable or another core's ready cycle: both rebuild the wheel, and cores woken at t still issue in
+ * this pass if they come later in its order (as in the reference, which tests c.ready == t as it
+ * visits each core), else in a new pass at t; otherwise an issue changes only its own core's ready
+ * cycle, to a later one (or ends the core: an exit to Python), and puts the core back in the wheel. */
 _Static_assert(MCU_NCORES == 9, "run_impl's masks and rotations are written for 9 cores");
 _Static_assert(MCU_NCORES <= 16, "McuWheel slots are 16-bit masks");
 static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_t horizon, const int prof) {
@@ -517,7 +620,7 @@ rebuild:
                 cl->exit_cycle = t;
                 /* resume after this core, or (a full trace buffer: it did not issue) at it */
                 cl->resume_index = (only - (int)(t % n) + n) % n - (st == 4);
-                return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
+                return run_status(st);
             }
             continue;
         }
@@ -550,7 +653,7 @@ rebuild:
                 cl->exit_core = index;
                 cl->exit_cycle = t;
                 cl->resume_index = j - (st == 4);
-                return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
+                return run_status(st);
             }
             wheel_put(&w, t, index, ready[index]);
         }
@@ -566,6 +669,7 @@ rebuild:
         t = next;
     }
 }
+
 
 static __attribute__((noinline)) int run_plain(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 0); }
 static __attribute__((noinline)) int run_prof(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 1); }

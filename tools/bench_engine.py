@@ -2,6 +2,11 @@
 memory, for the compiled engine (c) and the Python reference (py).
 
     python tools/bench_engine.py [--engines c,py] [--repeat 3]
+    python tools/bench_engine.py --matrix [--repeat 3]    # per-instruction-class matrix + start-up
+
+--matrix prints, instead of the workloads, the per-instruction-class matrix of the compiled engine
+(ns per simulated instruction, 8 cores, realistic data) and the start-up figure: it runs
+tools/bench_matrix.py (see there for the classes and the method; that script has more options).
 
 Workloads:
   (a) int-loop    one core, an integer loop (ALU, load, store, branch)
@@ -240,8 +245,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the best is kept")
     parser.add_argument("--icache", default="ideal", choices=("ideal", "cache"),
                         help="instruction fetch model (icache.model) of every workload but resnet8-fp16")
+    parser.add_argument("--matrix", action="store_true",
+                        help="print the per-instruction-class matrix and the start-up figure instead")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.matrix:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_matrix
+        sys.argv = [bench_matrix.__file__, "--startup", "--repeat", str(args.repeat)]
+        bench_matrix.main()
+        return
     if args.one:
         print(json.dumps(run_one(*args.one, args.icache)))
         return

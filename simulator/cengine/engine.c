@@ -613,6 +613,7 @@ rebuild:
         if (single && !first_i) {
             /* one runnable core: no arbitration order to keep; only an exit or a reschedule can wake another */
             const int only = __builtin_ctz(runnable);
+            t = ready[only];       /* (after a reschedule t is still the pass's cycle) */
             int st = prof ? run_one_core_prof(cl, only, &t) : run_one_core_plain(cl, only, &t);
             if (MCU_UNLIKELY(st)) {
                 if (st == MCU_ISSUE_RESCHEDULE) goto rebuild;   /* a new pass at t over every core */

@@ -110,6 +110,8 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         mscratch = _c_property("mscratch")
         mie = _c_property("mie")
         mip = _c_property("mip")
+        pcer = _c_property("pcer")
+        pcmr = _c_property("pcmr")
 
         @property
         def mtvec(self) -> int | None:       # None until the program installs a handler (Hart)
@@ -128,6 +130,7 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
             self.hwloop_start = cstruct.hwloop_start
             self.hwloop_end = cstruct.hwloop_end
             self.hwloop_count = cstruct.hwloop_count
+            self.pccr = cstruct.pccr
             cstruct.misaligned_traps = int(self.misaligned_traps)
             cstruct.id = core.id
 
@@ -227,7 +230,7 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
             self.reg_cause = CauseView(cstruct.reg_cause, stall_causes)
             self.stalls = CounterView(cstruct.stalls, stall_causes)
             self.events = CounterView(cstruct.events, events)
-            self.perf_last = [0] * 31
+            self.perf_last = cstruct.perf_last
             self.regions_open = {}
             self.prof_pc = -1
             self.prof_t = 0

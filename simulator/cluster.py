@@ -955,6 +955,8 @@ class Cluster:
 
     def run(self) -> ClusterResult:
         self.error: SimulationError | None = None
+        if self.cengine is not None:
+            self.cengine.console_groups()     # the cores' console writers, as set when the run starts
         self.env.process(self._cores_process())
         self.env.run()
         if self.error is not None:

@@ -129,9 +129,13 @@ static inline int csr_op(McuCore *c, const McuInsn *d, int write, uint32_t value
  * a write larger than the buffer, goes to the reference (nothing changed); a full buffer: MCU_FULL. */
 static inline int console_write(McuCore *c, McuMem *m) {
     McuCluster *cl = (McuCluster *)((char *)m - offsetof(McuCluster, mem));   /* the cluster loop's memory */
-    uint32_t addr = c->x[11], len = c->x[12];
+    uint32_t addr = c->x[11], len = c->x[12], fd = c->x[10];
+    const int core = (int)(c - cl->cores), group = cl->con_group[core];
+    /* the same writer and fd as the previous write: one record (cores taking turns share one) */
+    McuConsoleRec *rec = cl->con_nrec ? &cl->con_rec[cl->con_nrec - 1] : 0;
+    const int extend = rec && rec->group == group && rec->fd == fd;
     if (len > (uint32_t)cl->con_cap) return MCU_PYTHON;
-    if ((int64_t)cl->con_n + len > cl->con_cap || cl->con_nrec >= cl->con_rec_cap) return MCU_FULL;
+    if ((int64_t)cl->con_n + len > cl->con_cap || (!extend && cl->con_nrec >= cl->con_rec_cap)) return MCU_FULL;
     for (uint32_t i = 0; i < len; i++) {     /* check first: nothing changes before the reference runs it */
         uint32_t a = addr + i;
         if (is_periph(m, a) || !find_region(m, a, 1)) return MCU_PYTHON;
@@ -145,10 +149,14 @@ static inline int console_write(McuCore *c, McuMem *m) {
     if (len) {                               /* the reference's last access: the last byte loaded */
         c->acc_addr = addr + len - 1; c->acc_size = 1; c->acc_store = 0; c->acc_valid = 1;
     }
-    McuConsoleRec *rec = &cl->con_rec[cl->con_nrec++];
-    rec->len = len;
-    rec->core = (uint8_t)(c - cl->cores);
-    rec->fd = (uint8_t)c->x[10];
+    if (extend) rec->len += len;
+    else {
+        rec = &cl->con_rec[cl->con_nrec++];
+        rec->len = len;
+        rec->core = (uint8_t)core;
+        rec->fd = (uint8_t)fd;
+        rec->group = (uint8_t)group;
+    }
     cl->con_n += (int32_t)len;
     mcu_wx(c, 10, len);
     return MCU_OK;

@@ -441,3 +441,26 @@ def test_performance_counters_identical_and_in_c(mode, cores, monkeypatch):
     assert issued == [], issued[:10]
     words = [int.from_bytes(memory[0][k:k + 4], "little") for k in range(0, 112, 4)]
     assert words[0] > 1000 and words[5] >= 25 and words[17] == 0xFFFF and words[18] == mode
+
+
+def test_profile_identical_with_console_traps_exits_and_counters():
+    """--profile on the compiled engine (its instrumented loop) with console writes, trap loops, exits
+    and performance-counter reads: the reference's per-instruction counts, cycles and stalls."""
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built")
+    cases = ((TRAPS.format(n=4), 3, {"core": {"misaligned": "trap"}}), (CONSOLE.format(n=90, big=20), 2, None),
+             (EXITS.format(scale=5, barrier="barrier"), 4, None), (_perf_program(1, 4), 3, None))
+    for source, cores, overrides in cases:
+        image = read_elf(to_elf(assemble(source, "<sys>")), "<sys>")
+        profiles = []
+        for engine in ("py", "c"):
+            cluster = Cluster(image, load_config(overrides=overrides), cores=cores, engine=engine, profile=True)
+            for c in cluster.cores:
+                c.hart.console = lambda fd, data: None
+            result = cluster.run()
+            assert result.engine == engine
+            profiles.append(result.profile)
+        py, c = profiles
+        assert dict(py) == dict(c) and py.per_core == c.per_core and py.stalls == c.stalls
+        assert py.sleeps == c.sleeps
+        assert len(dict(py)) > 10

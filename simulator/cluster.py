@@ -42,7 +42,7 @@ from mcusim.simulator import memory_map as mm
 from mcusim.simulator.memory_map import (ALIAS_BASE, DISPATCH_RETURN, L2_BASE, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE,
                                   periph_offset)
 from mcusim.simulator.operands import F_OFFSET, register_use, scoreboard_use
-from mcusim.simulator.peripherals import Dma, EventUnit
+from mcusim.simulator.peripherals import Dma, EventUnit, PeripheralState
 
 CONTROLLER = 8
 NEVER = 1 << 62
@@ -292,8 +292,11 @@ class Cluster:
         for i in range(config.workers):
             self.cores.append(self._make_core(i, tohost))
         self.cores.append(self._make_core(CONTROLLER, tohost))
-        self.event_unit = EventUnit(self)
-        self.dma = Dma(self)
+        # the event unit's and DMA registers' state: the C engine's own (its eu.c runs the common
+        # operations) or, for the reference engine, a Python copy
+        periph = self.cengine.peripheral_state(self, controller) if self.cengine is not None else PeripheralState()
+        self.event_unit = EventUnit(self, periph)
+        self.dma = Dma(self, periph)
         self.regions: dict[str, RegionRecord] = {}
         prefix = mm.REGION_SYMBOL_PREFIX
         self.region_names = {value: name[len(prefix):] for name, value in image.symbols.items()

@@ -4,6 +4,10 @@ DMA between L2 and TCDM. Register maps are in `simulator.memory_map`.
 Both act on the cluster synchronously when a core touches a register (the core loop is at that
 core's issue cycle); what happens later (a DMA transfer completing) is a simpy event scheduled
 through `Cluster.schedule`, so the cores never run past it.
+
+The event unit's state and the DMA's register file are kept in a `PeripheralState` (the compiled
+engine: its C twin McuEventUnit, which simulator/cengine/eu.c runs the common operations on; the
+code here then reads and writes the same state, for the operations C leaves to the reference).
 """
 from __future__ import annotations
 
@@ -17,18 +21,47 @@ if TYPE_CHECKING:
     from mcusim.simulator.cluster import Cluster, CoreModel
 
 
+DMA_REGISTERS = (mm.DMA_SRC, mm.DMA_DST, mm.DMA_LEN, mm.DMA_SRC_STRIDE, mm.DMA_DST_STRIDE, mm.DMA_ROWS)
+assert DMA_REGISTERS == tuple(range(0, 4 * len(DMA_REGISTERS), 4))   # register k at offset 4 k (eu.c)
+
+
+class PeripheralState:
+    """The event unit's state and the DMA's transfer registers (the pure-Python engine's copy; the
+    compiled engine's is cluster.h McuEventUnit, with the same fields). Masks have a bit per core id,
+    lists an entry per core id."""
+
+    def __init__(self) -> None:
+        self.team = 0                  # barrier participants
+        self.arrived = 0               # cores waiting at the barrier
+        self.events = 0                # a pending event per core
+        self.dispatched = 0            # workers running a dispatched task
+        self.joiner = -1               # index in Cluster.cores of the core waiting in join, -1: none
+        self.fork_set = 0              # cores that wrote EU_FORK_ENTRY
+        self.fork_entry = [0] * 9
+        self.fork_arg = [0] * 9
+        self.dma_set = [0] * 9         # DMA registers written (a bit per DMA_REGISTERS entry)
+        self.dma_regs = [[0] * len(DMA_REGISTERS) for _ in range(9)]
+
+
 class EventUnit:
-    def __init__(self, cluster: "Cluster") -> None:
+    def __init__(self, cluster: "Cluster", state: PeripheralState) -> None:
         self.cluster = cluster
-        self.team = 0                  # barrier participants (bit mask)
-        self.arrived = 0
-        self.events = 0                # pending event per core (bit mask)
+        self.s = state
         self.mutex_owner: int | None = None
         self.mutex_queue: list["CoreModel"] = []
-        self.fork_entry: dict[int, int] = {}
-        self.fork_arg: dict[int, int] = {}
-        self.dispatched = 0            # workers running a dispatched task (bit mask)
-        self.joiner: "CoreModel | None" = None
+
+    # the state's fields as the behaviour below reads them
+    @property
+    def team(self) -> int:
+        return self.s.team
+
+    @team.setter
+    def team(self, value: int) -> None:
+        self.s.team = value
+
+    @property
+    def dispatched(self) -> int:
+        return self.s.dispatched
 
     def _wakeup(self) -> int:
         return self.cluster.config.event_unit.event_wakeup
@@ -63,9 +96,10 @@ class EventUnit:
         elif offset == mm.EU_MUTEX:
             self.unlock(core)
         elif offset == mm.EU_FORK_ENTRY:
-            self.fork_entry[core.id] = value
+            self.s.fork_entry[core.id] = value
+            self.s.fork_set |= 1 << core.id
         elif offset == mm.EU_FORK_ARG:
-            self.fork_arg[core.id] = value
+            self.s.fork_arg[core.id] = value
         elif offset == mm.EU_FORK:
             self.fork(core, value)
         else:
@@ -77,28 +111,28 @@ class EventUnit:
 
     # --- behaviour ---------------------------------------------------------------------------------
     def arrive(self, core: "CoreModel") -> None:
-        cl = self.cluster
-        if not self.team >> core.id & 1:
+        cl, s = self.cluster, self.s
+        if not s.team >> core.id & 1:
             raise SimulationError(f"core {core.id} reached a barrier it is not part of (team mask "
-                                  f"{self.team:#x}) at {describe_instruction(core.hart, core.hart.pc)}",
+                                  f"{s.team:#x}) at {describe_instruction(core.hart, core.hart.pc)}",
                                   "program")
-        self.arrived |= 1 << core.id
+        s.arrived |= 1 << core.id
         cl.sleep(core, "barrier", "the barrier")
-        if self.arrived & self.team == self.team:
+        if s.arrived & s.team == s.team:
             wake_at = core.issue_cycle + 1 + cl.config.event_unit.barrier_wakeup
             for c in cl.cores:
-                if self.arrived >> c.id & 1:
+                if s.arrived >> c.id & 1:
                     cl.wake(c, wake_at)
-            self.arrived = 0
+            s.arrived = 0
 
     def core_left(self, core: "CoreModel") -> None:
         """An exited core no longer takes part in barriers."""
-        self.team &= ~(1 << core.id)
+        self.s.team &= ~(1 << core.id)
 
     def wait_event(self, core: "CoreModel") -> None:
         bit = 1 << core.id
-        if self.events & bit:
-            self.events &= ~bit
+        if self.s.events & bit:
+            self.s.events &= ~bit
             return
         self.cluster.sleep(core, "sleep", "an event (wfi / wait_event)")
 
@@ -109,7 +143,7 @@ class EventUnit:
                 if c.state == "sleep" and c.waiting_for.startswith("an event"):
                     cl.wake(c, sender.issue_cycle + 1 + self._wakeup())
                 else:
-                    self.events |= 1 << c.id
+                    self.s.events |= 1 << c.id
 
     def lock(self, core: "CoreModel") -> None:
         if self.mutex_owner is None:
@@ -130,9 +164,8 @@ class EventUnit:
             self.mutex_owner = None
 
     def fork(self, core: "CoreModel", mask: int) -> None:
-        cl = self.cluster
-        entry = self.fork_entry.get(core.id)
-        if entry is None:
+        cl, s = self.cluster, self.s
+        if not s.fork_set >> core.id & 1:
             raise SimulationError(f"core {core.id}: fork without an entry address (write FORK_ENTRY "
                                   f"first) at {describe_instruction(core.hart, core.hart.pc)}", "program")
         workers = [c for c in cl.cores[:cl.config.workers] if mask >> c.id & 1]
@@ -144,25 +177,26 @@ class EventUnit:
             if w.state in ("run",) or (w.state == "sleep" and w.waiting_for != "a dispatch"):
                 raise SimulationError(f"fork to core {w.id}, which is still busy", "program")
             h = w.hart
-            h.x[10] = self.fork_arg.get(core.id, 0)
+            h.x[10] = s.fork_arg[core.id]
             h.x[1] = mm.DISPATCH_RETURN
             if w.state == "off":
                 w.stalls["sleep"] += start
-                cl._start_core(w, entry, start)
+                cl._start_core(w, s.fork_entry[core.id], start)
             else:
-                h.pc = entry
+                h.pc = s.fork_entry[core.id]
                 cl.wake(w, start)
                 h.x[2] = cl.tcdm_end - 1024 * w.id
-        self.dispatched |= mask
-        self.team = mask
-        self.arrived = 0
+        s.dispatched |= mask
+        s.team = mask
+        s.arrived = 0
 
     def task_returned(self, worker: "CoreModel") -> None:
-        self.dispatched &= ~(1 << worker.id)
+        s = self.s
+        s.dispatched &= ~(1 << worker.id)
         self.cluster.sleep(worker, "sleep", "a dispatch")
         worker.sleep_start = worker.issue_cycle
-        if not self.dispatched and self.joiner is not None:
-            joiner, self.joiner = self.joiner, None
+        if not s.dispatched and s.joiner >= 0:
+            joiner, s.joiner = self.cluster.cores[s.joiner], -1
             self.cluster.wake(joiner, worker.issue_cycle + self._wakeup())
 
     def join(self, core: "CoreModel") -> None:
@@ -171,8 +205,8 @@ class EventUnit:
                                   f"{describe_instruction(core.hart, core.hart.pc)} (cycle {core.issue_cycle}): "
                                   "join waits for workers dispatched with fork, which is controller mode "
                                   "(--controller)", "program")
-        if self.dispatched:
-            self.joiner = core
+        if self.s.dispatched:
+            self.s.joiner = core.slot
             self.cluster.sleep(core, "sleep", "the dispatched workers to return (join)")
 
 
@@ -200,9 +234,9 @@ class Dma:
     set-up latency. While it moves data it occupies `bandwidth / 4` consecutive TCDM banks per
     cycle on its TCDM side; cores that want those banks that cycle wait."""
 
-    def __init__(self, cluster: "Cluster") -> None:
+    def __init__(self, cluster: "Cluster", state: PeripheralState) -> None:
         self.cluster = cluster
-        self.regs: dict[int, dict[int, int]] = {}
+        self.s = state                             # the transfer registers, per core (dma_regs)
         self.next_id = 0
         self.busy_until = 0
         self.active: list[Transfer] = []
@@ -225,26 +259,34 @@ class Dma:
                 self.cluster.sleep(core, "sleep", "its DMA transfers" if upto is None
                                    else f"its DMA transfers up to id {upto}")
             return 0
-        return self.regs.get(core.id, {}).get(offset, 0)
+        return self.register(core.id, offset, 0)
+
+    def register(self, core_id: int, offset: int, default: int) -> int:
+        """Transfer register `offset` as core `core_id` last wrote it (`default` if it never did)."""
+        k = offset >> 2
+        if offset & 3 or k >= len(DMA_REGISTERS) or not self.s.dma_set[core_id] >> k & 1:
+            return default
+        return self.s.dma_regs[core_id][k]
 
     def write(self, core: "CoreModel", offset: int, value: int) -> None:
         if offset == mm.DMA_START:
             self.start(core)
         elif offset == mm.DMA_WAIT_ID:
             self.wait_upto[core.id] = value
-        elif offset in (mm.DMA_SRC, mm.DMA_DST, mm.DMA_LEN, mm.DMA_SRC_STRIDE, mm.DMA_DST_STRIDE,
-                        mm.DMA_ROWS):
-            self.regs.setdefault(core.id, {})[offset] = value
+        elif offset in DMA_REGISTERS:
+            self.s.dma_regs[core.id][offset >> 2] = value
+            self.s.dma_set[core.id] |= 1 << (offset >> 2)
         else:
             raise SimulationError(f"core {core.id}: write to unknown DMA register +{offset:#x}", "program")
 
     def start(self, core: "CoreModel") -> None:
         cl = self.cluster
-        r = self.regs.get(core.id, {})
-        rows = r.get(mm.DMA_ROWS, 1) or 1
-        length = r.get(mm.DMA_LEN, 0)
-        t = Transfer(self.next_id, core.id, r.get(mm.DMA_SRC, 0), r.get(mm.DMA_DST, 0), length,
-                     r.get(mm.DMA_SRC_STRIDE, length), r.get(mm.DMA_DST_STRIDE, length), rows)
+        def r(offset: int, default: int) -> int:
+            return self.register(core.id, offset, default)
+        rows = r(mm.DMA_ROWS, 1) or 1
+        length = r(mm.DMA_LEN, 0)
+        t = Transfer(self.next_id, core.id, r(mm.DMA_SRC, 0), r(mm.DMA_DST, 0), length,
+                     r(mm.DMA_SRC_STRIDE, length), r(mm.DMA_DST_STRIDE, length), rows)
         for base, stride, what in ((t.src, t.src_stride, "source"), (t.dst, t.dst_stride, "destination")):
             last = base + (rows - 1) * stride
             if length and not (cl.memory.covers(base, length) and cl.memory.covers(last, length)):

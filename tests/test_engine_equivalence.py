@@ -294,3 +294,160 @@ def test_trace_filters_identical():
     py, c = _trace(CSR_PROGRAM, 8, "py", **kwargs), _trace(CSR_PROGRAM, 8, "c", **kwargs)
     assert py and py == c
     assert {line.split()[1] for line in py.splitlines()} == {"c1", "c6"}
+
+
+# --- the event unit and the DMA's registers in C (simulator/cengine/eu.c) -----------------------------
+def _alias(offset: int) -> int:
+    from mcusim.simulator import memory_map as mm
+    return mm.alias(offset)
+
+
+def _dispatch_program(pre_join_work: int = 0) -> str:
+    """Controller mode: rounds of fork to every worker and join; the tasks meet at barriers, pass
+    events between neighbours (some sent before the receiver waits, some after), read the team, the
+    core id and the number of workers; the controller writes and reads back the DMA's transfer
+    registers, forks half the workers, and joins once after its workers have all returned."""
+    from mcusim.simulator import memory_map as mm
+    eu, dma = (lambda off: _alias(mm.EU_OFFSET + off)), (lambda off: _alias(mm.DMA_OFFSET + off))
+    return f"""
+    .globl _start
+_start:
+    num_workers s0
+    li s4, 1
+    sll s4, s4, s0
+    addi s4, s4, -1             # every worker
+    la s1, task
+    la s2, results
+    li s3, 3
+round:
+    fork s4, s1, s2
+    join
+    sw s3, {dma(mm.DMA_SRC)}(x0)
+    addi t0, s3, 100
+    sw t0, {dma(mm.DMA_SRC_STRIDE)}(x0)
+    lw t1, {dma(mm.DMA_SRC)}(x0)
+    lw t2, {dma(mm.DMA_SRC_STRIDE)}(x0)
+    lw t3, {dma(mm.DMA_DST)}(x0)      # never written: 0
+    add t1, t1, t2
+    add t1, t1, t3
+    sw t1, 64(s2)
+    addi s3, s3, -1
+    bnez s3, round
+    srli t1, s4, 1              # the lower half of the workers
+    fork t1, s1, s2
+    li t5, {pre_join_work}
+1:  beqz t5, 2f
+    addi t5, t5, -1
+    j 1b
+2:  join
+    lw a0, 64(s2)
+    li a7, 93
+    ecall
+task:                           # a0 = results
+    core_id t0
+    barrier
+    addi t6, t0, 1
+    slli t6, t6, 3              # some work, longer on higher cores
+3:  addi t6, t6, -1
+    bnez t6, 3b
+    andi t1, t0, 1
+    beqz t1, 4f
+    wait_event                  # odd cores wait for their even neighbour
+    j 5f
+4:  li t2, 2
+    sll t2, t2, t0
+    send_event t2
+5:  lw t3, {eu(mm.EU_BARRIER_TEAM)}(x0)
+    slli t1, t0, 2
+    add t1, t1, a0
+    lw t4, 0(t1)
+    add t4, t4, t3
+    addi t4, t4, 1
+    sw t4, 0(t1)
+    barrier
+    ret
+    .section .tcdm
+results: .space 128
+"""
+
+
+EU_CONFIGS = [{}, {"event_unit": {"event_wakeup": 0, "barrier_wakeup": 0}},
+              {"event_unit": {"event_wakeup": 5, "barrier_wakeup": 1}, "workers": 4}]
+
+
+@pytest.mark.parametrize("overrides", EU_CONFIGS)
+@pytest.mark.parametrize("pre_join_work", [0, 3000])
+def test_dispatch_barriers_events_identical(overrides, pre_join_work):
+    """fork, join, a worker's return to the dispatcher, barriers, wait/send event, the team, the core
+    id and the number of workers, the DMA's registers, done by eu.c in the compiled engine, give the
+    reference's cycles, counters and state (with wake-up latencies of 0 too: a core woken in the
+    cycle of the event issues in that cycle)."""
+    results = run_both(_dispatch_program(pre_join_work), 1, overrides, controller=True)
+    assert_same(results)
+    doc = results[0][0]
+    assert doc["exit_code"] == 1 + 101 and doc["cycles"] > 500
+
+
+def test_common_event_unit_accesses_stay_in_c(monkeypatch):
+    """The compiled loop hands none of the dispatch program's event-unit or DMA-register accesses to
+    the reference: the only instruction the reference executes is the exit's ecall."""
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    image = read_elf(to_elf(assemble(_dispatch_program(), "<eu>")), "<eu>")
+    handed = []
+    orig = Cluster.issue
+
+    def issue(self, core, t):
+        handed.append(core.hart.pc)
+        return orig(self, core, t)
+    monkeypatch.setattr(Cluster, "issue", issue)
+    result = Cluster(image, load_config(), controller=True, engine="c").run()
+    assert result.exit_code == 102
+    assert len(handed) == 1, [hex(pc) for pc in handed]
+
+
+@pytest.mark.parametrize("source, controller, expected", [
+    # workers wait for an event nobody sends; the controller waits in join
+    (".globl _start\n_start:\n la t0, task\n li t1, 3\n fork t1, t0, x0\n join\n li a7, 93\n ecall\n"
+     "task:\n wait_event\n ret\n", True,
+     ("deadlock", "core 0 waits for an event", "core 8 waits for the dispatched workers to return")),
+    # core 0 never reaches the barrier
+    (".globl _start\n_start:\n core_id t0\n bnez t0, 1f\n wait_event\n1: barrier\n li a7, 93\n ecall\n", False,
+     ("deadlock", "core 1 waits for the barrier", "core 0 waits for an event")),
+    # errors the compiled loop leaves to the reference
+    (".globl _start\n_start:\n li t1, 3\n sw t1, %d(x0)\n li a7, 93\n ecall\n" % _alias(0x28), True,
+     ("program", "fork without an entry address")),
+    (".globl _start\n_start:\n li t1, 1\n sw t1, %d(x0)\n barrier\n li a7, 93\n ecall\n" % _alias(0x0C), False,
+     ("program", "core 1 reached a barrier it is not part of")),
+    (".globl _start\n_start:\n join\n li a7, 93\n ecall\n", False, ("program", "join in SPMD mode")),
+    (".globl _start\n_start:\n la t0, task\n li t1, 0x100\n fork t1, t0, x0\n li a7, 93\n ecall\ntask: ret\n", True,
+     ("program", "does not name workers")),
+])
+def test_event_unit_errors_and_deadlocks_identical(source, controller, expected):
+    """Deadlocks (every core asleep, nothing pending) and the event unit's errors are reported with
+    the same message by both engines, naming the cores, what they wait for and where."""
+    from mcusim.simulator.functional import SimulationError
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    image = read_elf(to_elf(assemble(source, "<eu>")), "<eu>")
+    messages = []
+    for engine in ("py", "c"):
+        with pytest.raises(SimulationError) as err:
+            Cluster(image, load_config(), cores=2, controller=controller, engine=engine).run()
+        assert err.value.kind == expected[0]
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    for part in expected[1:]:
+        assert part in messages[0], messages[0]
+
+
+def test_dispatch_trace_identical():
+    """--trace of the dispatch program: the event unit's accesses done in C give the reference's lines."""
+    import io
+    image = read_elf(to_elf(assemble(_dispatch_program(), "<trace>")), "<trace>")
+    outs = []
+    for engine in ("py", "c"):
+        out = io.StringIO()
+        Cluster(image, load_config(), controller=True, engine=engine, trace=out).run()
+        outs.append(out.getvalue())
+    assert outs[0].count("\n") > 500 and outs[0] == outs[1]

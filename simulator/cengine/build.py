@@ -28,6 +28,7 @@ typedef struct McuMem {
     uint32_t periph_base, periph_size, alias_base;
     uint32_t tohost; int32_t has_tohost;
     uint32_t code_base, code_halves; McuInsn *code;
+    int32_t periph_in_c;
 } McuMem;
 typedef struct McuCore {
     uint32_t x[32], f[32]; uint32_t pc, next_pc; uint32_t frm, fflags, mstatus;
@@ -40,6 +41,7 @@ typedef struct McuCore {
     int64_t reg_ready[64]; int32_t reg_cause[64];
     int64_t stalls[17]; int64_t events[9];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
+    int64_t sleep_start; int32_t sleep_cause, waiting;
 } McuCore;
 
 typedef struct { int64_t start, end, base_word; } McuDma;
@@ -47,6 +49,11 @@ typedef struct {
     int64_t cycle; uint32_t pc, word, acc_addr, acc_size; uint32_t vals[3]; int8_t regs[3];
     uint8_t core, acc_valid, acc_store;
 } McuTraceRec;
+typedef struct {
+    uint32_t team, arrived, events, dispatched; int32_t joiner; uint32_t fork_set;
+    uint32_t fork_entry[9], fork_arg[9]; uint32_t dma_set[9]; uint32_t dma_regs[9][6];
+    int32_t acted; int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;
+} McuEventUnit;
 typedef struct McuCluster {
     McuCore cores[9];
     int64_t ready[9];
@@ -76,6 +83,7 @@ typedef struct McuCluster {
     int64_t *fetch_stream;
     int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
+    McuEventUnit eu;
 } McuCluster;
 int mcu_run(McuCluster *cl, int64_t horizon);
 

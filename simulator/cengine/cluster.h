@@ -41,6 +41,29 @@ typedef struct {
     int64_t start, end, base_word;
 } McuDma;
 
+/* what an asleep core waits for (McuCore.waiting; engine.WAITING: CoreModel.waiting_for's text;
+ * MCU_W_OTHER: a text only the reference sets, kept on the Python side) */
+enum { MCU_W_NONE, MCU_W_BARRIER, MCU_W_EVENT, MCU_W_DISPATCH, MCU_W_JOIN, MCU_W_OTHER };
+/* core states (McuCore.state; CoreModel.state) */
+enum { MCU_OFF, MCU_RUN, MCU_SLEEP, MCU_DONE };
+#define MCU_DMA_NREGS 6   /* DMA_SRC .. DMA_ROWS, a word each from offset 0 */
+
+/* The event unit's state and the DMA's register file (simulator/peripherals.py EventUnit and
+ * Dma.regs): the one copy while the compiled engine runs; the reference reads and writes it through
+ * EventUnit/Dma too. Masks have a bit per core id, arrays an entry per core id. eu.c does the
+ * common operations; `acted` tells issue_body that one slept, woke or started a core. */
+typedef struct {
+    uint32_t team, arrived, events, dispatched;
+    int32_t joiner;                          /* core index waiting in join, -1: none */
+    uint32_t fork_set;                       /* ids that wrote EU_FORK_ENTRY */
+    uint32_t fork_entry[MCU_NCORES], fork_arg[MCU_NCORES];
+    uint32_t dma_set[MCU_NCORES];            /* DMA registers written, a bit per register */
+    uint32_t dma_regs[MCU_NCORES][MCU_DMA_NREGS];
+    int32_t acted;
+    /* configuration: cores in use (indices 0..ncores-1: workers, then the controller) */
+    int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;
+} McuEventUnit;
+
 typedef struct McuCluster {
     McuCore cores[MCU_NCORES];
     int64_t ready[MCU_NCORES];      /* next issue cycle per core (MCU_NEVER: asleep, off or done) */
@@ -86,6 +109,7 @@ typedef struct McuCluster {
     int64_t trace_lo, trace_hi;
     int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
+    McuEventUnit eu;
 } McuCluster;
 
 int mcu_run(McuCluster *cl, int64_t horizon);

@@ -51,6 +51,7 @@ MCU_EXPORT int mcu_num_ops(void) { return MCU_NUM_OPS; }
 /* The cluster loop: the twin of simulator/cluster.py (Cluster._advance_cores and Cluster.issue).   */
 /* ------------------------------------------------------------------------------------------------ */
 #include "cluster.h"
+#include "eu.c"
 
 static inline int64_t dma_first_free_slot(const McuCluster *cl, int bank, int64_t cycle) {
     if (!cl->ndma) return cycle;
@@ -103,7 +104,9 @@ static inline __attribute__((always_inline)) int64_t memory_cost(McuCluster *cl,
         if (contention > 0) c->stalls[MCU_S_TCDM] += contention;
         return end;
     }
-    /* L2 and other memories (peripherals never reach C) */
+    /* a peripheral register eu.c served: one cycle */
+    if (MCU_UNLIKELY(is_periph(&cl->mem, addr))) return start + 1;
+    /* L2 and other memories */
     int64_t latency = cl->l2_latency;
     c->events[MCU_E_L2]++;
     c->stalls[MCU_S_L2] += latency - 1;
@@ -199,6 +202,24 @@ static inline void trace_record(McuCluster *cl, const McuCore *c, const McuInsn 
     r->acc_size = c->acc_size;
 }
 
+/* The retire of an instruction whose event-unit access changed its own core's state (Cluster.issue):
+ * asleep, it sleeps from its end on; woken by itself (the last core at a barrier), it runs again at
+ * the later of the wake-up and its end. */
+static __attribute__((noinline)) void eu_retire(McuCluster *cl, McuCore *c, int index, int64_t t, int64_t end) {
+    cl->eu.acted = 0;
+    if (cl->ready[index] <= t) cl->ready[index] = end;
+    else if (c->state == MCU_SLEEP) { if (end > c->sleep_start) c->sleep_start = end; }
+    else if (end > cl->ready[index]) cl->ready[index] = end;
+}
+
+/* An issue outside the pre-decoded code (or of an instruction without C semantics): a worker's return
+ * to the dispatcher is the event unit's (eu.c), the rest the reference's (1). */
+static __attribute__((noinline)) int issue_outside(McuCluster *cl, int index, uint32_t pc, int64_t t) {
+    if (pc == MCU_DISPATCH_RETURN && cl->mem.periph_in_c && cl->cores[index].id != MCU_CONTROLLER_ID)
+        return eu_task_returned(cl, index, t);
+    return 1;
+}
+
 /* 1 if the profile table has an entry for pc */
 static inline int profiled(const McuCluster *cl, int64_t pc) {
     return !(pc & 1) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 1) < cl->prof_halves;
@@ -206,7 +227,8 @@ static inline int profiled(const McuCluster *cl, int64_t pc) {
 
 /* Issue the instruction d at pc of core c (cl->cores[index]) at cycle >= t. Returns 0 when done in C,
  * 1 when the Python reference must execute it (nothing has been changed then), 3 on a jump-to-self
- * hang (issue_impl: 4 when the trace buffer is full, nothing issued). `prof`, `op` and `op_cls` are
+ * hang (issue_impl: 4 when the trace buffer is full, nothing issued), 5 when done in C by the event
+ * unit (eu.c), which may have woken or started cores (the run loop updates its runnable set). `prof`, `op` and `op_cls` are
  * constants: the compiler makes an instrumented copy (profile and/or trace, as cl says), so a plain
  * run pays nothing, and plain copies: one per op of MCU_SPECIALISED_OPS (op, op_cls: that op
  * and its timing class) and a generic one (op = op_cls = -1: both read from d). */
@@ -336,9 +358,12 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->prev_dest = d->last_x;
     advance(c, pc, d->size);
     if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
-    cl->ready[index] = end;
+    /* (only a peripheral access can have slept, woken or started a core: the test folds away elsewhere) */
+    const int acted = (cls == MCU_T_LOAD || cls == MCU_T_STORE) && MCU_UNLIKELY(cl->eu.acted);
+    if (!acted) cl->ready[index] = end;
+    else eu_retire(cl, c, index, t, end);
     if (prof && cl->trace) trace_record(cl, c, d, index, pc);
-    return 0;
+    return acted ? 5 : 0;
 }
 
 /* The plain issue path, one function per op of MCU_SPECIALISED_OPS (opgen.SPECIALISED_ISSUE) and a
@@ -372,9 +397,10 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     /* outside the pre-decoded code, invalidated, without C semantics, or the dispatch-return address
      * (never pre-decoded): the reference executes it */
     uint32_t word_index = (pc - m->code_base) >> 1;     /* the code table has an entry per halfword */
-    if (MCU_UNLIKELY((pc & 1) || pc < m->code_base || word_index >= m->code_halves)) return 1;
+    if (MCU_UNLIKELY((pc & 1) || pc < m->code_base || word_index >= m->code_halves))
+        return issue_outside(cl, index, pc, t);
     const McuInsn *d = &m->code[word_index];
-    if (MCU_UNLIKELY(!d->sem)) return 1;
+    if (MCU_UNLIKELY(!d->sem)) return issue_outside(cl, index, pc, t);
     if (!prof) return ISSUE_BY_OP[d->op](cl, c, d, index, pc, word_index, t);
     /* the reference keeps the counters of instructions outside the table */
     if (cl->profile && (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
@@ -409,6 +435,13 @@ static __attribute__((noinline)) int run_one_core_prof(McuCluster *cl, int only,
     return run_one_core(cl, only, t, 1);
 }
 
+/* The cores that can run (ready before MCU_NEVER), a bit per core index */
+static inline uint32_t runnable_cores(const McuCluster *cl) {
+    uint32_t runnable = 0;
+    for (int i = 0; i < MCU_NCORES; i++) runnable |= (uint32_t)(cl->ready[i] < MCU_NEVER) << i;
+    return runnable;
+}
+
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
  * every cycle (round-robin priority); an exit remembers where to resume in that order. */
@@ -419,10 +452,10 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
     int64_t *ready = cl->ready;
     int64_t t;
     int first_i = 0, live = 0, only = 0;
-    /* the runnable cores (ready < MCU_NEVER): only the reference wakes a core (between two calls), so
-     * within a call the set can only shrink; the passes over the cores below visit only these */
-    uint32_t runnable = 0;
-    for (int i = 0; i < n; i++) runnable |= (uint32_t)(ready[i] < MCU_NEVER) << i;
+    /* the runnable cores (ready < MCU_NEVER): the passes over the cores below visit only these. Within
+     * a call the set shrinks as cores sleep or exit; it grows only by an event-unit operation done in
+     * C (issue result 5: a wake-up or a dispatch), which updates it (the reference's between calls) */
+    uint32_t runnable = runnable_cores(cl);
     if (cl->resume_pending) {
         t = cl->exit_cycle;
         first_i = cl->resume_index + 1;
@@ -445,6 +478,14 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
         if (live == 1) {
             /* one runnable core: no arbitration order to keep; only an exit can wake another */
             int st = prof ? run_one_core_prof(cl, only, &t) : run_one_core_plain(cl, only, &t);
+            if (st == 5) {             /* an event-unit operation: go on from the earliest runnable core */
+                runnable = runnable_cores(cl);
+                live = __builtin_popcount(runnable);
+                only = runnable ? __builtin_ctz(runnable) : 0;
+                t = MCU_NEVER;
+                for (uint32_t m = runnable; m; m &= m - 1u) t = ready[__builtin_ctz(m)] < t ? ready[__builtin_ctz(m)] : t;
+                continue;
+            }
             if (MCU_UNLIKELY(st)) {
                 cl->exit_core = only;
                 cl->exit_cycle = t;
@@ -480,6 +521,13 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
             int index = first + j < n ? first + j : first + j - n;
             int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
             if (MCU_UNLIKELY(st)) {
+                if (st == 5) {         /* an event-unit operation: cores it woke at t still issue in this pass */
+                    runnable = runnable_cores(cl);
+                    uint32_t now_at = 0;
+                    for (uint32_t m = runnable; m; m &= m - 1u) now_at |= (uint32_t)(ready[__builtin_ctz(m)] == t) << __builtin_ctz(m);
+                    rot = ((now_at >> first) | (now_at << (n - first))) & ((1u << n) - 1u) & (~1u << j);
+                    continue;
+                }
                 cl->exit_core = index;
                 cl->exit_cycle = t;
                 cl->resume_index = j - (st == 4);

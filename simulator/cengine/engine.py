@@ -1,8 +1,9 @@
 """The compiled engine inside the cluster model.
 
 The C side (engine.c) runs the hot loop: it issues, executes and prices instructions cycle by
-cycle, exactly as `Cluster.issue` does. Everything else stays in the Python reference: when an
-instruction needs it (a peripheral access, a CSR, ecall, a trap, an op without C semantics) the C
+cycle, exactly as `Cluster.issue` does, and the event unit's common operations (eu.c). Everything
+else stays in the Python reference: when an instruction needs it (a rare peripheral access, a CSR
+without C state, ecall, a trap, an op without C semantics) the C
 loop stops *before* changing anything, Python runs `Cluster.issue` for that one instruction, and the
 C loop resumes in the same cycle at the next core of the round-robin order.
 
@@ -22,6 +23,15 @@ from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE
 from mcusim.simulator.profile import code_range
 
 RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
+
+# McuCore.state (cluster.h MCU_OFF..MCU_DONE) and McuCore.waiting (MCU_W_*: what eu.c's sleeps wait
+# for; any other text, which only the reference sets, is MCU_W_OTHER and kept on the Python side)
+STATES = ("off", "run", "sleep", "done")
+_STATE_INDEX = {name: i for i, name in enumerate(STATES)}
+WAITING = ("", "the barrier", "an event (wfi / wait_event)", "a dispatch",
+           "the dispatched workers to return (join)")
+_WAITING_INDEX = {text: i for i, text in enumerate(WAITING)}
+W_OTHER = len(WAITING)
 
 
 class CounterView:
@@ -118,6 +128,42 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         l2_load_cycles = _c_property("l2_load_cycles")
         l2_store_cycles = _c_property("l2_store_cycles")
 
+        # the sleep state lives in McuCore too: eu.c sleeps and wakes cores
+        @property
+        def state(self) -> str:
+            return STATES[self._c.state]
+
+        @state.setter
+        def state(self, value: str) -> None:
+            self._c.state = _STATE_INDEX[value]
+
+        @property
+        def sleep_start(self) -> int:
+            return self._c.sleep_start
+
+        @sleep_start.setter
+        def sleep_start(self, value: int) -> None:
+            self._c.sleep_start = value
+
+        @property
+        def sleep_cause(self) -> str:
+            return stall_causes[self._c.sleep_cause]
+
+        @sleep_cause.setter
+        def sleep_cause(self, value: str) -> None:
+            self._c.sleep_cause = stall_causes.index(value)
+
+        @property
+        def waiting_for(self) -> str:
+            code = self._c.waiting
+            return self._waiting_text if code == W_OTHER else WAITING[code]
+
+        @waiting_for.setter
+        def waiting_for(self, value: str) -> None:
+            code = _WAITING_INDEX.get(value, W_OTHER)
+            self._c.waiting = code
+            self._waiting_text = value if code == W_OTHER else ""
+
         @property
         def ready(self) -> int:
             return self._ready[self._index]
@@ -209,6 +255,20 @@ class CEngine:
         st.dma_words_per_cycle = max(cfg.dma.bandwidth // 4, 1)
         for i in range(9):
             st.ready[i] = 1 << 62
+
+    def peripheral_state(self, cluster, controller: bool) -> Any:
+        """The event unit's and DMA registers' state (McuEventUnit, the fields of
+        peripherals.PeripheralState), configured for `cluster`; from now on eu.c serves the common
+        peripheral accesses (Cluster.__init__ calls this once its cores exist)."""
+        st = self.state
+        eu = st.eu
+        eu.joiner = -1
+        eu.ncores, eu.workers = len(cluster.cores), cluster.config.workers
+        eu.controller_mode = int(controller)
+        eu.barrier_wakeup = cluster.config.event_unit.barrier_wakeup
+        eu.event_wakeup = cluster.config.event_unit.event_wakeup
+        st.mem.periph_in_c = 1
+        return eu
 
     def icache_arrays(self) -> dict[str, Any]:
         """The instruction-fetch state (simulator.ifetch.InstrFetch) as C arrays the C loop reads."""
@@ -372,6 +432,8 @@ class CEngine:
             st.prof[i] = table
             st.prof_pc[i] = -1
         st.profile = 1
+        # a profiled run keeps the peripherals in the reference (its sleeps go to Cluster.sleeps)
+        st.mem.periph_in_c = 0
         return int(st.mem.code_base), halves
 
     TRACE_CAPACITY = 4096

@@ -63,6 +63,9 @@ typedef struct McuMem {
      * instruction that starts there (with C, instructions start at any even address) */
     uint32_t code_base, code_halves;
     McuInsn *code;
+    /* 1: this McuMem is a McuCluster's and peripheral word accesses go to eu.c first (which hands
+     * the rare ones back as MCU_PYTHON); 0 (a lone mcu_exec, or a profiled run): all go to Python */
+    int32_t periph_in_c;
 } McuMem;
 
 #define MCU_NSTALLS 17
@@ -92,6 +95,10 @@ typedef struct McuCore {
     int64_t stalls[MCU_NSTALLS];
     int64_t events[MCU_NEVENTS];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
+    /* asleep (state 2): since sleep_start, counted as stall sleep_cause, waiting for `waiting`
+     * (MCU_W_*: CoreModel.waiting_for) */
+    int64_t sleep_start;
+    int32_t sleep_cause, waiting;
 } McuCore;
 
 /* --- helpers for semantic handlers (engine.c defines the non-inline ones) ------------------------- */
@@ -163,8 +170,13 @@ static inline int in_code(const McuMem *m, uint32_t addr, int size) {
     return m->code_halves && (uint64_t)addr + size > m->code_base && (uint64_t)addr < end + 2;
 }
 
+/* Peripheral word access in the cluster loop (eu.c; only when m->periph_in_c): MCU_OK (done, the
+ * access recorded) or MCU_PYTHON (nothing changed: the reference does it). */
+int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *out);
+int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value);
+
 static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
-    if (is_periph(m, addr)) return MCU_PYTHON;
+    if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_load(c, m, addr, size, out) : MCU_PYTHON;
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
     McuRegion *r = find_region(m, addr, (uint32_t)size);
     if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
@@ -176,7 +188,7 @@ static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int s
 }
 
 static inline int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
-    if (is_periph(m, addr)) return MCU_PYTHON;
+    if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_store(c, m, addr, size, value) : MCU_PYTHON;
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
     McuRegion *r = find_region(m, addr, (uint32_t)size);
     if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);

@@ -34,7 +34,7 @@ from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.isa.timing import is_vector_fp
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
-from mcusim.simulator.hart import Hart, ProgramExit, Trap, program_exit
+from mcusim.simulator.hart import Hart, ProgramExit, Trap
 from mcusim.simulator.ifetch import InstrFetch
 from mcusim.simulator.loader import Image
 from mcusim.simulator.memory import Memory
@@ -191,7 +191,8 @@ class CoreModel:
             now = source(self)
             if h.pcmr & 1 and h.pcer >> i & 1:
                 total = h.pccr[i] + now - self.perf_last[i]
-                h.pccr[i] = min(total, 0xFFFF_FFFF) if h.pcmr & 2 else total & 0xFFFF_FFFF
+                # saturating: within 0..2**32 - 1 (a source can fall: a program may write minstret)
+                h.pccr[i] = min(max(total, 0), 0xFFFF_FFFF) if h.pcmr & 2 else total & 0xFFFF_FFFF
             self.perf_last[i] = now
 
     def total_stalls(self) -> int:
@@ -934,8 +935,8 @@ class Cluster:
                 raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
                                       f"{describe_instruction(core.hart, core.hart.pc)} "
                                       f"(cycle {core.issue_cycle})", "hang")
-            if status == 5:             # an ecall exit, retired (and traced) in C: the end-of-core accounting
-                self._end_core(core, program_exit(ce.exit_code(index)), core.issue_cycle)
+            if status == 5:             # an exit (ecall, tohost) retired and traced in C: the end-of-core accounting
+                self._end_core(core, ce.program_exit(index), core.issue_cycle)
                 ce.resume_after_python()
                 continue
             pc = core.hart.pc
@@ -954,6 +955,8 @@ class Cluster:
 
     def run(self) -> ClusterResult:
         self.error: SimulationError | None = None
+        if self.cengine is not None:
+            self.cengine.console_groups()     # the cores' console writers, as set when the run starts
         self.env.process(self._cores_process())
         self.env.run()
         if self.error is not None:

@@ -264,8 +264,9 @@ static __attribute__((noinline)) int issue_special(McuCluster *cl, McuCore *c, c
         enter_trap(cl, c, index, pc, start);
         return 0;
     }
-    /* ecall exit: the instruction retires, the core stops (Cluster.issue's ProgramExit; Python sets the
-     * core's state and does the rest, Cluster._end_core) */
+    /* ecall exit or a store to tohost: the instruction retires, the core stops (Cluster.issue's
+     * ProgramExit, without the cost of the store; Python sets the core's state and does the rest,
+     * Cluster._end_core) */
     c->instret++;
     c->issue_cycle = start;
     cl->ready[index] = MCU_NEVER;
@@ -315,6 +316,11 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     int jr = (cls == MCU_T_JALR && d->rs1 && (int32_t)d->rs1 == c->prev_dest) ? cl->jalr_dep : 0;
     uint32_t divisor = cls == MCU_T_DIV ? c->x[d->rs2] : 0;
     c->issue_cycle = start + jr;
+    if (cls == MCU_T_CSR) {      /* what a performance-counter read must see (folds away for other ops) */
+        c->pend_imiss = fetched - t;
+        c->pend_wait = start - fetched;
+        c->pend_cause = cause;
+    }
     /* 2. execute */
     /* the table knows which semantics file implements the op; the plain loop inlines its switch */
     c->next_pc = pc + d->size;

@@ -306,7 +306,7 @@ def _dispatch_program(pre_join_work: int = 0) -> str:
     """Controller mode: rounds of fork to every worker and join; the tasks meet at barriers, pass
     events between neighbours (some sent before the receiver waits, some after), read the team, the
     core id and the number of workers; the controller writes and reads back the DMA's transfer
-    registers, forks half the workers, and joins once after its workers have all returned."""
+    registers, forks all workers but one, and joins once after its workers have all returned."""
     from mcusim.simulator import memory_map as mm
     eu, dma = (lambda off: _alias(mm.EU_OFFSET + off)), (lambda off: _alias(mm.DMA_OFFSET + off))
     return f"""
@@ -333,7 +333,7 @@ round:
     sw t1, 64(s2)
     addi s3, s3, -1
     bnez s3, round
-    srli t1, s4, 1              # the lower half of the workers
+    srli t1, s4, 1              # all workers but the last (an event to it stays pending)
     fork t1, s1, s2
     li t5, {pre_join_work}
 1:  beqz t5, 2f
@@ -341,6 +341,8 @@ round:
     j 1b
 2:  join
     lw a0, 64(s2)
+    lw t0, 96(s2)
+    add a0, a0, t0              # + the number of tasks run
     li a7, 93
     ecall
 task:                           # a0 = results
@@ -352,12 +354,21 @@ task:                           # a0 = results
     bnez t6, 3b
     andi t1, t0, 1
     beqz t1, 4f
+    andi t1, t0, 2
+    beqz t1, 6f
     wait_event                  # odd cores wait for their even neighbour
+    j 5f
+6:  wfi                         # (the same wait)
     j 5f
 4:  li t2, 2
     sll t2, t2, t0
     send_event t2
-5:  lw t3, {eu(mm.EU_BARRIER_TEAM)}(x0)
+5:  mutex_lock                  # a shared count under the mutex
+    lw t5, 96(a0)
+    addi t5, t5, 1
+    sw t5, 96(a0)
+    mutex_unlock
+    lw t3, {eu(mm.EU_BARRIER_TEAM)}(x0)
     slli t1, t0, 2
     add t1, t1, a0
     lw t4, 0(t1)
@@ -385,7 +396,8 @@ def test_dispatch_barriers_events_identical(overrides, pre_join_work):
     results = run_both(_dispatch_program(pre_join_work), 1, overrides, controller=True)
     assert_same(results)
     doc = results[0][0]
-    assert doc["exit_code"] == 1 + 101 and doc["cycles"] > 500
+    workers = overrides.get("workers", 8)
+    assert doc["exit_code"] == 1 + 101 + 3 * workers + workers - 1 and doc["cycles"] > 500
 
 
 def test_common_event_unit_accesses_stay_in_c(monkeypatch):
@@ -402,7 +414,7 @@ def test_common_event_unit_accesses_stay_in_c(monkeypatch):
         return orig(self, core, t)
     monkeypatch.setattr(Cluster, "issue", issue)
     result = Cluster(image, load_config(), controller=True, engine="c").run()
-    assert result.exit_code == 102
+    assert result.exit_code == 1 + 101 + 3 * 8 + 7
     assert len(handed) == 1, [hex(pc) for pc in handed]
 
 
@@ -420,6 +432,12 @@ def test_common_event_unit_accesses_stay_in_c(monkeypatch):
     (".globl _start\n_start:\n li t1, 1\n sw t1, %d(x0)\n barrier\n li a7, 93\n ecall\n" % _alias(0x0C), False,
      ("program", "core 1 reached a barrier it is not part of")),
     (".globl _start\n_start:\n join\n li a7, 93\n ecall\n", False, ("program", "join in SPMD mode")),
+    # core 0 takes the mutex twice, core 1 queues behind it
+    (".globl _start\n_start:\n mutex_lock\n mutex_lock\n li a7, 93\n ecall\n", False,
+     ("deadlock", "core 0 waits for the mutex (held by core 0)", "core 1 waits for the mutex (held by core 0)")),
+    (".globl _start\n_start:\n mutex_unlock\n li a7, 93\n ecall\n", False,
+     ("program", "released a mutex it does not hold")),
+    (".globl _start\n_start:\n wfi\n li a7, 93\n ecall\n", False, ("deadlock", "core 1 waits for an event")),
     (".globl _start\n_start:\n la t0, task\n li t1, 0x100\n fork t1, t0, x0\n li a7, 93\n ecall\ntask: ret\n", True,
      ("program", "does not name workers")),
 ])

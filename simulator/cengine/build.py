@@ -41,7 +41,7 @@ typedef struct McuCore {
     int64_t reg_ready[64]; int32_t reg_cause[64];
     int64_t stalls[17]; int64_t events[9];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
-    int64_t sleep_start; int32_t sleep_cause, waiting;
+    int64_t sleep_start; int32_t sleep_cause, waiting, waiting_arg;
 } McuCore;
 
 typedef struct { int64_t start, end, base_word; } McuDma;
@@ -52,6 +52,7 @@ typedef struct {
 typedef struct {
     uint32_t team, arrived, events, dispatched; int32_t joiner; uint32_t fork_set;
     uint32_t fork_entry[9], fork_arg[9]; uint32_t dma_set[9]; uint32_t dma_regs[9][6];
+    int32_t mutex_owner, mutex_waiting; int32_t mutex_queue[9];
     int32_t acted; int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;
 } McuEventUnit;
 typedef struct McuCluster {

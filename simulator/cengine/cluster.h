@@ -43,7 +43,7 @@ typedef struct {
 
 /* what an asleep core waits for (McuCore.waiting; engine.WAITING: CoreModel.waiting_for's text;
  * MCU_W_OTHER: a text only the reference sets, kept on the Python side) */
-enum { MCU_W_NONE, MCU_W_BARRIER, MCU_W_EVENT, MCU_W_DISPATCH, MCU_W_JOIN, MCU_W_OTHER };
+enum { MCU_W_NONE, MCU_W_BARRIER, MCU_W_EVENT, MCU_W_DISPATCH, MCU_W_JOIN, MCU_W_MUTEX, MCU_W_OTHER };
 /* core states (McuCore.state; CoreModel.state) */
 enum { MCU_OFF, MCU_RUN, MCU_SLEEP, MCU_DONE };
 #define MCU_DMA_NREGS 6   /* DMA_SRC .. DMA_ROWS, a word each from offset 0 */
@@ -59,6 +59,8 @@ typedef struct {
     uint32_t fork_entry[MCU_NCORES], fork_arg[MCU_NCORES];
     uint32_t dma_set[MCU_NCORES];            /* DMA registers written, a bit per register */
     uint32_t dma_regs[MCU_NCORES][MCU_DMA_NREGS];
+    int32_t mutex_owner, mutex_waiting;      /* holder's id (-1: free); cores queued for it, */
+    int32_t mutex_queue[MCU_NCORES];         /* by index, first come first served */
     int32_t acted;
     /* configuration: cores in use (indices 0..ncores-1: workers, then the controller) */
     int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;

@@ -358,8 +358,9 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->prev_dest = d->last_x;
     advance(c, pc, d->size);
     if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
-    /* (only a peripheral access can have slept, woken or started a core: the test folds away elsewhere) */
-    const int acted = (cls == MCU_T_LOAD || cls == MCU_T_STORE) && MCU_UNLIKELY(cl->eu.acted);
+    /* (only a peripheral access or wfi can have slept, woken or started a core: the test folds away
+     * elsewhere) */
+    const int acted = (cls == MCU_T_LOAD || cls == MCU_T_STORE || cls == MCU_T_SYSTEM) && MCU_UNLIKELY(cl->eu.acted);
     if (!acted) cl->ready[index] = end;
     else eu_retire(cl, c, index, t, end);
     if (prof && cl->trace) trace_record(cl, c, d, index, pc);

@@ -29,9 +29,9 @@ RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
 STATES = ("off", "run", "sleep", "done")
 _STATE_INDEX = {name: i for i, name in enumerate(STATES)}
 WAITING = ("", "the barrier", "an event (wfi / wait_event)", "a dispatch",
-           "the dispatched workers to return (join)")
+           "the dispatched workers to return (join)", "the mutex (held by core {})")
 _WAITING_INDEX = {text: i for i, text in enumerate(WAITING)}
-W_OTHER = len(WAITING)
+W_MUTEX, W_OTHER = 5, len(WAITING)
 
 
 class CounterView:
@@ -156,6 +156,8 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         @property
         def waiting_for(self) -> str:
             code = self._c.waiting
+            if code == W_MUTEX:
+                return WAITING[code].format(self._c.waiting_arg)
             return self._waiting_text if code == W_OTHER else WAITING[code]
 
         @waiting_for.setter
@@ -262,7 +264,7 @@ class CEngine:
         peripheral accesses (Cluster.__init__ calls this once its cores exist)."""
         st = self.state
         eu = st.eu
-        eu.joiner = -1
+        eu.joiner = eu.mutex_owner = -1
         eu.ncores, eu.workers = len(cluster.cores), cluster.config.workers
         eu.controller_mode = int(controller)
         eu.barrier_wakeup = cluster.config.event_unit.barrier_wakeup

@@ -7,7 +7,7 @@
  * (same cycles, wake-up latencies and stall accounting); everything else returns MCU_PYTHON before
  * changing anything, and the reference does it on the same state (McuCluster.eu, the cores' sleep
  * fields): every error (a barrier outside the team, fork without entry or to a busy core, join in
- * SPMD mode, unknown registers), the mutex, region markers, DMA_START / DMA_BUSY / DMA_WAIT /
+ * SPMD mode, releasing a mutex not held, unknown registers), region markers, DMA_START / DMA_BUSY / DMA_WAIT /
  * DMA_WAIT_ID (the transfers and their completion events live in the simpy side), byte and half-word
  * accesses. Included by engine.c after cluster.h. */
 #include <stddef.h>
@@ -72,6 +72,26 @@ static void eu_wait_event(McuCluster *cl, int index) {
     uint32_t bit = 1u << cl->cores[index].id;
     if (cl->eu.events & bit) cl->eu.events &= ~bit;
     else mcu_core_sleep(cl, index, MCU_S_SLEEP, MCU_W_EVENT);
+}
+
+/* EventUnit.lock */
+static void eu_lock(McuCluster *cl, int index) {
+    McuEventUnit *eu = &cl->eu;
+    if (eu->mutex_owner < 0) { eu->mutex_owner = cl->cores[index].id; return; }
+    eu->mutex_queue[eu->mutex_waiting++] = index;
+    mcu_core_sleep(cl, index, MCU_S_SLEEP, MCU_W_MUTEX);
+    cl->cores[index].waiting_arg = eu->mutex_owner;
+}
+
+/* EventUnit.unlock (the caller checked that the core holds the mutex) */
+static void eu_unlock(McuCluster *cl, int index) {
+    McuEventUnit *eu = &cl->eu;
+    if (!eu->mutex_waiting) { eu->mutex_owner = -1; return; }
+    int next = eu->mutex_queue[0];
+    eu->mutex_waiting--;
+    memmove(eu->mutex_queue, eu->mutex_queue + 1, sizeof(int32_t) * (size_t)eu->mutex_waiting);
+    eu->mutex_owner = cl->cores[next].id;
+    mcu_core_wake(cl, next, cl->cores[index].issue_cycle + 1 + eu->event_wakeup);
 }
 
 /* EventUnit.send */
@@ -169,7 +189,8 @@ int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *ou
                 mcu_core_sleep(cl, index, MCU_S_SLEEP, MCU_W_JOIN);
             }
             break;
-        default: return MCU_PYTHON;                           /* the mutex, errors */
+        case MCU_EU_MUTEX: eu_lock(cl, index); break;
+        default: return MCU_PYTHON;                           /* errors */
         }
     } else if (off < MCU_REGION_BEGIN) {
         uint32_t k = (off - MCU_DMA_OFFSET) >> 2;
@@ -181,6 +202,12 @@ int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *ou
     }
     record_access(c, addr, 0);
     *out = v;
+    return MCU_OK;
+}
+
+int mcu_periph_wfi(McuCore *c, McuMem *m) {
+    McuCluster *cl = cluster_of(m);
+    eu_wait_event(cl, (int)(c - cl->cores));
     return MCU_OK;
 }
 
@@ -199,7 +226,11 @@ int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t va
         case MCU_EU_FORK:
             if (eu_fork(cl, index, value) != MCU_OK) return MCU_PYTHON;
             break;
-        default: return MCU_PYTHON;                           /* the mutex, errors */
+        case MCU_EU_MUTEX:
+            if (eu->mutex_owner != c->id) return MCU_PYTHON;   /* not the holder: an error */
+            eu_unlock(cl, index);
+            break;
+        default: return MCU_PYTHON;                           /* errors */
         }
     } else if (off >= MCU_DMA_OFFSET && off < MCU_REGION_BEGIN) {
         uint32_t k = (off - MCU_DMA_OFFSET) >> 2;

@@ -4,7 +4,8 @@
  * MCU_PYTHON and runs in the reference: unknown CSRs and writes to read-only ones (the illegal-
  * instruction trap), the trap CSRs (mtvec, mepc, mcause, mtval, mscratch, mie, mip), the performance
  * counters (PCCR, PCER, PCMR: synchronised from the timing model), and writes to the cycle and
- * instret counters. ecall, ebreak, mret and wfi stay in the reference too (docs/PERFORMANCE.md).
+ * instret counters. ecall, ebreak and mret stay in the reference too (docs/PERFORMANCE.md); wfi is
+ * the event unit's wait for an event (eu.c), in the reference when the peripherals are (a profiled run).
  *
  * Only the cluster loop (engine.c issue_body) calls this file: mcycle is the cycle the instruction
  * issues at (c->issue_cycle), which a lone mcu_exec does not have. */
@@ -68,7 +69,6 @@ static inline int csr_op(McuCore *c, const McuInsn *d, int write, uint32_t value
 
 static inline __attribute__((always_inline)) int sem_sys_inline(McuCore *c, McuMem *m, const McuInsn *d,
                                                                 const int op) {
-    (void)m;
     uint32_t zimm = (uint32_t)d->imm[1];
     switch (op) {
     case MCU_OP_CSRRW: return csr_op(c, d, 1, c->x[d->rs1], 0xFFFFFFFFu);
@@ -77,6 +77,7 @@ static inline __attribute__((always_inline)) int sem_sys_inline(McuCore *c, McuM
     case MCU_OP_CSRRWI: return csr_op(c, d, 1, zimm, 0xFFFFFFFFu);
     case MCU_OP_CSRRSI: return csr_op(c, d, zimm != 0, 0xFFFFFFFFu, zimm);
     case MCU_OP_CSRRCI: return csr_op(c, d, zimm != 0, 0, zimm);
+    case MCU_OP_WFI: return m->periph_in_c ? mcu_periph_wfi(c, m) : MCU_PYTHON;   /* the event unit's wait (eu.c) */
     default: return MCU_UNSUPPORTED;
     }
 }
@@ -85,5 +86,5 @@ int mcu_sem_sys(McuCore *c, McuMem *m, const McuInsn *d) { return sem_sys_inline
 
 __attribute__((visibility("default"))) int mcu_sem_sys_supports(int op) {
     return op == MCU_OP_CSRRW || op == MCU_OP_CSRRS || op == MCU_OP_CSRRC || op == MCU_OP_CSRRWI ||
-           op == MCU_OP_CSRRSI || op == MCU_OP_CSRRCI;
+           op == MCU_OP_CSRRSI || op == MCU_OP_CSRRCI || op == MCU_OP_WFI;
 }

@@ -50,9 +50,13 @@ typedef struct {
     uint8_t core, acc_valid, acc_store;
 } McuTraceRec;
 typedef struct {
+    int64_t cycle; uint64_t instret; int64_t stalls[17], events[9]; int32_t core, id, begin;
+} McuRegionMark;
+typedef struct {
     uint32_t team, arrived, events, dispatched; int32_t joiner; uint32_t fork_set;
     uint32_t fork_entry[9], fork_arg[9]; uint32_t dma_set[9]; uint32_t dma_regs[9][6];
     int32_t mutex_owner, mutex_waiting; int32_t mutex_queue[9];
+    uint32_t region_open[9][6]; McuRegionMark *marks; int32_t marks_n, marks_cap, mark_pending;
     int32_t acted; int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;
 } McuEventUnit;
 typedef struct McuCluster {

@@ -207,6 +207,10 @@ static inline void trace_record(McuCluster *cl, const McuCore *c, const McuInsn 
  * the later of the wake-up and its end. */
 static __attribute__((noinline)) void eu_retire(McuCluster *cl, McuCore *c, int index, int64_t t, int64_t end) {
     cl->eu.acted = 0;
+    if (cl->eu.mark_pending) {     /* a logged region marker: its stalls include its operand waits */
+        memcpy(cl->eu.marks[cl->eu.marks_n++].stalls, c->stalls, sizeof c->stalls);
+        cl->eu.mark_pending = 0;
+    }
     if (cl->ready[index] <= t) cl->ready[index] = end;
     else if (c->state == MCU_SLEEP) { if (end > c->sleep_start) c->sleep_start = end; }
     else if (end > cl->ready[index]) cl->ready[index] = end;

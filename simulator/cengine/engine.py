@@ -13,13 +13,14 @@ views onto the C structs, so the reference code reads and writes the same memory
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 from mcusim.isa.codec import decode
 from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.simulator import diskcache
 from mcusim.simulator.cengine import binding
-from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
+from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, MAX_REGIONS, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
 from mcusim.simulator.profile import code_range
 
 RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
@@ -32,6 +33,22 @@ WAITING = ("", "the barrier", "an event (wfi / wait_event)", "a dispatch",
            "the dispatched workers to return (join)", "the mutex (held by core {})")
 _WAITING_INDEX = {text: i for i, text in enumerate(WAITING)}
 W_MUTEX, W_OTHER = 5, len(WAITING)
+
+
+class MarkView:
+    """A core as it was at a region marker eu.c logged (CEngine.drain_region_marks), for
+    Cluster._region_mark and the region hooks: its id, the marker's issue cycle, its instret, stall
+    and event counters then, and its own open regions."""
+
+    def __init__(self, core, cycle: int, instret: int, stalls: dict[str, int], events: dict[str, int]) -> None:
+        self.id = core.id
+        self.slot = core.slot
+        self.cluster = core.cluster
+        self.issue_cycle = cycle
+        self.stalls = stalls
+        self.events = events
+        self.regions_open = core.regions_open
+        self.hart = SimpleNamespace(instret=instret, pc=core.hart.pc)
 
 
 class CounterView:
@@ -270,7 +287,42 @@ class CEngine:
         eu.barrier_wakeup = cluster.config.event_unit.barrier_wakeup
         eu.event_wakeup = cluster.config.event_unit.event_wakeup
         st.mem.periph_in_c = 1
+        self._marks = self.ffi.new("McuRegionMark[]", self.MARKS_CAPACITY)
+        eu.marks, eu.marks_cap, eu.marks_n = self._marks, self.MARKS_CAPACITY, 0
+        self._region_ids: dict[str, list[int]] | None = None
         return eu
+
+    MARKS_CAPACITY = 256
+
+    def region_marked(self, index: int, name: str, begin: bool) -> None:
+        """The reference opened (begin) or closed region `name` on core `index`: the numbered
+        regions of that name are open or not for eu.c too."""
+        if self._region_ids is None:     # region name -> its numbers (Cluster.region_event's names)
+            names = self.cluster.region_names
+            self._region_ids = {}
+            for k in range(MAX_REGIONS):
+                self._region_ids.setdefault(names.get(k, f"region{k}"), []).append(k)
+        rows = self.state.eu.region_open[index]
+        for k in self._region_ids.get(name, ()):
+            if begin:
+                rows[k >> 5] |= 1 << (k & 31)
+            else:
+                rows[k >> 5] &= ~(1 << (k & 31)) & 0xFFFF_FFFF
+
+    def drain_region_marks(self, cores: list) -> list[tuple[Any, int, bool]]:
+        """The region markers eu.c logged, oldest first, as (MarkView of the core, region id,
+        begin); the log is emptied."""
+        eu = self.state.eu
+        out = []
+        n_stalls, n_events = len(self.stall_causes), len(self.events)
+        for k in range(eu.marks_n):
+            r = self._marks[k]
+            core = cores[r.core]
+            view = MarkView(core, r.cycle, r.instret, dict(zip(self.stall_causes, r.stalls[0:n_stalls])),
+                            dict(zip(self.events, r.events[0:n_events])))
+            out.append((view, r.id, bool(r.begin)))
+        eu.marks_n = 0
+        return out
 
     def icache_arrays(self) -> dict[str, Any]:
         """The instruction-fetch state (simulator.ifetch.InstrFetch) as C arrays the C loop reads."""

@@ -7,7 +7,8 @@
  * (same cycles, wake-up latencies and stall accounting); everything else returns MCU_PYTHON before
  * changing anything, and the reference does it on the same state (McuCluster.eu, the cores' sleep
  * fields): every error (a barrier outside the team, fork without entry or to a busy core, join in
- * SPMD mode, releasing a mutex not held, unknown registers), region markers, DMA_START / DMA_BUSY / DMA_WAIT /
+ * SPMD mode, releasing a mutex not held, unknown registers), the controller's region markers (its
+ * `step` hook reads every core's counters), named ones, and a region_end C does not know open, DMA_START / DMA_BUSY / DMA_WAIT /
  * DMA_WAIT_ID (the transfers and their completion events live in the simpy side), byte and half-word
  * accesses. Included by engine.c after cluster.h. */
 #include <stddef.h>
@@ -166,6 +167,31 @@ static inline uint32_t periph_offset(const McuMem *m, uint32_t addr) {
     return addr - m->periph_base < m->periph_size ? addr - m->periph_base : addr - m->alias_base;
 }
 
+/* A worker's numbered region marker at offset `off`: logged (Cluster._replay_region_marks runs the
+ * reference's _region_mark and hooks on it when the loop returns), its stalls taken at its retire
+ * (eu_retire); MCU_PYTHON for the rest */
+static int eu_region_mark(McuCluster *cl, int index, uint32_t off) {
+    McuEventUnit *eu = &cl->eu;
+    McuCore *c = &cl->cores[index];
+    if (c->id == MCU_CONTROLLER_ID || eu->marks_n >= eu->marks_cap) return MCU_PYTHON;
+    int begin = off < MCU_REGION_END;
+    uint32_t id = (off - (begin ? MCU_REGION_BEGIN : MCU_REGION_END)) >> 2, bit = 1u << (id & 31u);
+    uint32_t *open = &eu->region_open[index][id >> 5];
+    if (!begin && !(*open & bit)) return MCU_PYTHON;
+    if (begin) *open |= bit;
+    else *open &= ~bit;
+    McuRegionMark *r = &eu->marks[eu->marks_n];
+    r->cycle = c->issue_cycle;
+    r->instret = c->instret;
+    memcpy(r->events, c->events, sizeof r->events);
+    r->core = index;
+    r->id = (int32_t)id;
+    r->begin = begin;
+    eu->mark_pending = 1;
+    eu->acted = 1;
+    return MCU_OK;
+}
+
 int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *out) {
     if (size != 4 || (addr & 3u)) return MCU_PYTHON;
     McuCluster *cl = cluster_of(m);
@@ -237,8 +263,10 @@ int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t va
         if (k >= MCU_DMA_NREGS) return MCU_PYTHON;            /* START, WAIT_ID, errors */
         eu->dma_regs[id][k] = value;
         eu->dma_set[id] |= 1u << k;
+    } else if (off >= MCU_REGION_BEGIN && off < MCU_REGION_END + 4u * MCU_REGION_IDS) {
+        if (eu_region_mark(cl, index, off) != MCU_OK) return MCU_PYTHON;
     } else {
-        return MCU_PYTHON;                                    /* region markers */
+        return MCU_PYTHON;                                    /* errors */
     }
     record_access(c, addr, 1);
     return MCU_OK;

@@ -34,7 +34,7 @@ from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.isa.timing import is_vector_fp
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
-from mcusim.simulator.hart import Hart, ProgramExit, Trap
+from mcusim.simulator.hart import Hart, ProgramExit, Trap, program_exit
 from mcusim.simulator.ifetch import InstrFetch
 from mcusim.simulator.loader import Image
 from mcusim.simulator.memory import Memory
@@ -728,11 +728,8 @@ class Cluster:
         except ProgramExit as done:
             h.instret += 1
             core.ready = NEVER
-            core.state = "done"
-            core.exit_code = done.code
-            core.end_cycle = start + 1
             self._trace_line(core, start, pc, d, old_values)
-            self._core_exited(core, done)
+            self._end_core(core, done, start)
             return
         # 3. cost: one cycle unless the timing class has a cost method
         if cost is None:
@@ -822,6 +819,13 @@ class Cluster:
         core.stalls["trap"] += self.config.core.jal
         core.ready = cycle + self.config.core.jal
         core.issue_cycle = cycle
+
+    def _end_core(self, core: CoreModel, done: ProgramExit, cycle: int) -> None:
+        """`core` ended the program with its instruction issued at `cycle` (retired, not ready any more)."""
+        core.state = "done"
+        core.exit_code = done.code
+        core.end_cycle = cycle + 1
+        self._core_exited(core, done)
 
     def _core_exited(self, core: CoreModel, done: ProgramExit) -> None:
         if "tohost" in done.reason:
@@ -921,11 +925,12 @@ class Cluster:
             if ce.state.eu.marks_n:              # the workers' region markers C logged, first
                 for view, region_id, begin in ce.drain_region_marks(self.cores):
                     self.region_event(view, region_id, begin)
+            ce.flush_console()                   # the program's output before anything Python does next
             if self.trace is not None:           # C's lines come before the reference's next ones
                 self._write_c_trace(ce.drain_trace())
-                if status == 4:                  # the buffer was full: C resumes where it stopped
-                    ce.resume_after_python()
-                    continue
+            if status == 4:                      # a buffer was full: C resumes where it stopped
+                ce.resume_after_python()
+                continue
             if status == 0:             # at the horizon; C's now is its last issue cycle
                 self.now = max(self.now, int(ce.state.now))
                 return
@@ -938,6 +943,10 @@ class Cluster:
                 raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
                                       f"{describe_instruction(core.hart, core.hart.pc)} "
                                       f"(cycle {core.issue_cycle})", "hang")
+            if status == 5:             # an ecall exit, retired (and traced) in C: the end-of-core accounting
+                self._end_core(core, program_exit(ce.exit_code(index)), core.issue_cycle)
+                ce.resume_after_python()
+                continue
             pc = core.hart.pc
             self.issue(core, t)
             ce.refresh(pc)

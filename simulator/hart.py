@@ -79,6 +79,11 @@ class ProgramExit(Exception):
         self.reason = reason
 
 
+def program_exit(code: int) -> ProgramExit:
+    """The end of a program by the exit system call (ecall a7 = 93) with `code`."""
+    return ProgramExit(code, f"exit({code})")
+
+
 def _write_console(fd: int, data: bytes) -> None:
     stream = sys.stdout if fd == 1 else sys.stderr
     stream.flush()
@@ -205,7 +210,7 @@ class Hart:
         raise Trap(cause, tval, detail)
 
     def exit(self, code: int) -> None:
-        raise ProgramExit(code, f"exit({code})")
+        raise program_exit(code)
 
     def console_write(self, fd: int, address: int, length: int) -> None:
         """The `write` system call (a7 = 64) for fd 1 (stdout) and 2 (stderr)."""

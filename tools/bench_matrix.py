@@ -75,6 +75,12 @@ CLASSES: dict[str, tuple[str, list[str], str]] = {
     "csrr mcycle": ("s", _rot("csrr a{d}, mcycle"), ""),
     "csrr mhartid": ("s", _rot("csrr a{d}, mhartid"), ""),
     "flw/fsw": ("s", [f"{'flw' if i % 2 else 'fsw'} fa{i % 4}, {4 * (i // 2)}(t0)" for i in range(16)], "own"),
+    # system instructions in the compiled loop: console writes of 8 bytes (the output goes to a sink,
+    # not the terminal), and traps into a handler that returns with mret (ebreak and an add in turn;
+    # the handler's 4 instructions retire, the trapping ebreak does not)
+    "ecall write": ("s", ["ecall"] * 16, "console"),
+    "trap+mret": ("s", ["ebreak" if i % 2 == 0 else "add a{0}, a{0}, a4".format(i // 2 % 4) for i in range(16)],
+                  "trap"),
     # the instruction pair PULP-TrainLib's FP16 kernels are made of: post-increment loads of FP16
     # vectors and vfmac.h (here the loaded words move to f registers with fmv.w.x)
     "loop p.lw+vfmac.h": ("h2", [line for k in range(4) for line in (
@@ -109,6 +115,10 @@ def program(name: str, iters: int, seed: int = 1) -> str:
         setup += ["la t0, BUF"]
     elif pointer == "stream":                    # walk this core's own 1 KiB of FP16 data
         setup += ["la t0, STREAM", "slli t1, s0, 10", "add t0, t0, t1"]
+    elif pointer == "console":                   # write(1, BUF, 8)
+        setup += ["li a0, 1", "la a1, BUF", "li a2, 8", "li a7, 64"]
+    elif pointer == "trap":                      # the handler skips the trapping instruction
+        setup += ["la t4, handler", "csrw mtvec, t4"]
     loop_body = list(body)
     src = ["    .globl _start", "_start:", *("    " + s for s in setup),
            f"    li s1, {iters}", "outer:", "    li t3, 64" if pointer == "stream" else "    li t3, 16",
@@ -117,8 +127,10 @@ def program(name: str, iters: int, seed: int = 1) -> str:
         src.append(("2:  " if k == len(loop_body) - 1 else "    ") + line)
     if pointer == "stream":
         src += ["    addi t0, t0, -1024"]
-    src += ["    addi s1, s1, -1", "    bnez s1, outer", "    barrier", "    li a7, 93", "    li a0, 0", "    ecall",
-            "    .section .tcdm", "    .align 4", "REGS:"]
+    src += ["    addi s1, s1, -1", "    bnez s1, outer", "    barrier", "    li a7, 93", "    li a0, 0", "    ecall"]
+    if pointer == "trap":
+        src += ["handler:", "    csrr t4, mepc", "    addi t4, t4, 4", "    csrw mepc, t4", "    mret"]
+    src += ["    .section .tcdm", "    .align 4", "REGS:"]
     src += [f"    .word {w:#x}" for w in words]
     src += ["BUF: .fill 1024, 4, 0x3c003c00"]
     if pointer == "stream":
@@ -126,6 +138,10 @@ def program(name: str, iters: int, seed: int = 1) -> str:
         src.append("STREAM:")
         src += [f"    .word {int(stream[2 * k]) | int(stream[2 * k + 1]) << 16:#x}" for k in range(8 * 256)]
     return "\n".join(src) + "\n"
+
+
+def _sink(fd: int, data: bytes) -> None:
+    """A console that drops the program's output."""
 
 
 def measure(name: str, engine: str, iters: int, cores: int = 8) -> tuple[int, float]:
@@ -137,7 +153,10 @@ def measure(name: str, engine: str, iters: int, cores: int = 8) -> tuple[int, fl
     image = read_elf(to_elf(assemble(program(name, iters), name)), name)
     config = load_config()
     start = time.process_time()
-    result = Cluster(image, config, cores=cores, engine=engine).run()
+    cluster = Cluster(image, config, cores=cores, engine=engine)
+    for c in cluster.cores:                      # console output (class "ecall write") to a sink
+        c.hart.console = _sink
+    result = cluster.run()
     seconds = time.process_time() - start
     assert result.exit_code == 0, result.reason
     return result.instret, seconds

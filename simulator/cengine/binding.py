@@ -11,6 +11,7 @@ from mcusim.simulator.operands import scoreboard_use
 
 TIMING_IDS = {name: i for i, name in enumerate(TIMING_CLASSES)}   # order matches cluster.h MCU_T_*
 SEM_FILE: list[int] = []   # per op: 1 sem_int.c, 2 sem_fp.c, 3 sem_sys.c, 0 the reference (set by load())
+# (an undecodable word's record has sem 4: predecode)
 
 _MODULE: Any = None
 _TRIED = False
@@ -40,10 +41,10 @@ _PLANS: dict[int, tuple] = {}
 def predecode(d: Decoded | None, insn: Any, word: int = 0) -> None:
     """Fill McuInsn `insn` from decoded instruction `d` (None: an undecodable word)."""
     insn.valid = 1
-    if d is None:
+    if d is None:      # sem 4: the illegal-instruction trap, which C takes when a handler is installed
         insn.op = OP_INVALID
         insn.word = word
-        insn.sem = 0
+        insn.sem = 4
         insn.size = 4
         return
     entry = d.instr

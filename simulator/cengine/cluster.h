@@ -23,8 +23,18 @@ enum { MCU_S_LOAD_USE, MCU_S_JR, MCU_S_BRANCH, MCU_S_JUMP, MCU_S_MULH, MCU_S_DIV
 /* events, in simulator.cluster.EVENTS order */
 enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_E_TCDM, MCU_E_L2, MCU_E_FPU, MCU_E_FPU_VEC };
 
-/* run results (MCU_RUN_TRACE: the trace buffer is full; Python empties it and resumes the loop) */
-enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4 };
+/* run results (MCU_RUN_TRACE: the trace or the console buffer is full; Python empties them and resumes
+ * the loop at the core that did not issue; MCU_RUN_EXIT: core exit_core ended with ecall exit at
+ * exit_cycle, Python does the end-of-core accounting and resumes at the next core) */
+enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4,
+       MCU_RUN_EXIT = 5 };
+
+/* A console write (ecall a7 = 64) the C loop buffered: len bytes of McuCluster.con_buf for fd of core
+ * index `core`, in issue order */
+typedef struct {
+    uint32_t len;
+    uint8_t core, fd;
+} McuConsoleRec;
 
 /* One executed instruction for --trace (Cluster._trace_line formats it): its issue cycle, core index,
  * pc and word, the values of the registers it wrote (regs: scoreboard indices as McuInsn.writes,
@@ -129,6 +139,11 @@ typedef struct McuCluster {
     int64_t trace_lo, trace_hi;
     int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
+    /* the console (ecall write): con_n bytes of con_buf (con_cap) in con_nrec records (of con_rec_cap);
+     * Python writes them out after every mcu_run (CEngine.flush_console) */
+    uint8_t *con_buf;
+    int32_t con_n, con_cap, con_nrec, con_rec_cap;
+    McuConsoleRec *con_rec;
     McuEventUnit eu;
 } McuCluster;
 

@@ -229,10 +229,72 @@ static inline int profiled(const McuCluster *cl, int64_t pc) {
     return !(pc & 1) && pc >= cl->mem.code_base && ((pc - cl->mem.code_base) >> 1) < cl->prof_halves;
 }
 
+/* Enter the trap handler at mtvec (Hart.take_trap with Cluster._trap's timing): the trapping instruction
+ * (at pc, issued at `cycle`) does not retire; entering costs like a jump. Only with a handler installed. */
+static void enter_trap(McuCluster *cl, McuCore *c, int index, uint32_t pc, int64_t cycle) {
+    c->mepc = pc;
+    c->mcause = c->trap_cause;
+    c->mtval = c->trap_tval;
+    uint32_t mie = c->mstatus >> 3 & 1u;
+    c->mstatus = (c->mstatus & ~0x88u) | mie << 7 | 0x1800u;
+    c->pc = c->mtvec & ~3u;
+    c->stalls[MCU_S_TRAP] += cl->jal;
+    cl->ready[index] = cycle + cl->jal;
+    c->issue_cycle = cycle;
+}
+
+/* What issue_body does when the semantics did not return MCU_OK (out of line: rare). `st`: their status;
+ * the rest is issue_body's state before its bookkeeping. A trap with a handler installed enters it, an
+ * ecall exit ends the core (6: Python does the end-of-core accounting), a full console buffer returns 4
+ * (nothing issued); everything else goes to the reference (1: a trap without a handler, which the
+ * reference reports, a peripheral access, an op without C semantics). */
+static __attribute__((noinline)) int issue_special(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                   uint32_t pc, uint32_t word_index, int64_t t, int st,
+                                                   int64_t start, int64_t fetched, int cause, int jr,
+                                                   int fetch_miss, int prof) {
+    if (st == MCU_FULL) return 4;
+    if (!(st == MCU_EXIT || (st == MCU_TRAP && c->mtvec_set))) return 1;
+    /* the reference counts fetch and operand stalls before it executes (Cluster.issue) */
+    if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);
+    if (fetch_miss) {
+        ifetch_miss(cl, index, pc, t, 1);
+        c->stalls[MCU_S_IMISS] += fetched - t;
+    }
+    if (cause >= 0) c->stalls[cause] += start - fetched;
+    c->stalls[MCU_S_JR] += jr;
+    start += jr;
+    if (st == MCU_TRAP) {
+        if (c->trap_cause == MCU_CAUSE_ILLEGAL) c->trap_tval = d->word;   /* Hart.enter_trap */
+        enter_trap(cl, c, index, pc, start);
+        return 0;
+    }
+    /* ecall exit: the instruction retires, the core stops (Cluster.issue's ProgramExit; Python sets the
+     * core's state and does the rest, Cluster._end_core) */
+    c->instret++;
+    c->issue_cycle = start;
+    cl->ready[index] = MCU_NEVER;
+    if (prof && cl->trace) trace_record(cl, c, d, index, pc);
+    return 6;
+}
+
+/* An undecodable word (McuInsn sem 4) with a handler installed: the illegal-instruction trap at fetch,
+ * at cycle t, before any fetch or operand timing (Cluster._fetch); without a handler the reference
+ * reports it (1). */
+static __attribute__((noinline)) int issue_illegal(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                   uint32_t pc, uint32_t word_index, int64_t t, int prof) {
+    if (!c->mtvec_set) return 1;
+    if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);
+    c->trap_cause = MCU_CAUSE_ILLEGAL;
+    c->trap_tval = d->word;
+    enter_trap(cl, c, index, pc, t);
+    return 0;
+}
+
 /* Issue the instruction d at pc of core c (cl->cores[index]) at cycle >= t. Returns 0 when done in C,
  * 1 when the Python reference must execute it (nothing has been changed then), 3 on a jump-to-self
  * hang (issue_impl: 4 when the trace buffer is full, nothing issued), 5 when done in C by the event
- * unit (eu.c), which may have woken or started cores (the run loop updates its runnable set). `prof`, `op` and `op_cls` are
+ * unit (eu.c), which may have woken or started cores (the run loop updates its runnable set), 4 also
+ * when the console buffer is full (nothing issued), 6 when the core exited (ecall exit). `prof`, `op` and `op_cls` are
  * constants: the compiler makes an instrumented copy (profile and/or trace, as cl says), so a plain
  * run pays nothing, and plain copies: one per op of MCU_SPECIALISED_OPS (op, op_cls: that op
  * and its timing class) and a generic one (op = op_cls = -1: both read from d). */
@@ -272,7 +334,8 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
         if (st == MCU_UNSUPPORTED) st = sem_fp_inline(c, m, d, op);
         if (st == MCU_UNSUPPORTED) st = sem_sys_inline(c, m, d, op);
     }
-    if (MCU_UNLIKELY(st != MCU_OK)) return 1;   /* traps and peripheral accesses: the reference does them */
+    if (MCU_UNLIKELY(st != MCU_OK))      /* traps, exits, peripheral accesses the reference does */
+        return issue_special(cl, c, d, index, pc, word_index, t, st, start, fetched, cause, jr, fetch_miss, prof);
     if (prof && cl->profile) profile_step(cl, c, index, pc, word_index, t);   /* before this instruction's stalls */
     if (MCU_UNLIKELY(fetch_miss)) {
         ifetch_miss(cl, index, pc, t, 1);
@@ -386,10 +449,15 @@ static __attribute__((noinline)) int issue_generic(McuCluster *cl, McuCore *c, c
     }
 MCU_SPECIALISED_OPS(MCU_ISSUE_FN)
 #undef MCU_ISSUE_FN
+static __attribute__((noinline)) int issue_illegal_plain(McuCluster *cl, McuCore *c, const McuInsn *d, int index,
+                                                         uint32_t pc, uint32_t word_index, int64_t t) {
+    return issue_illegal(cl, c, d, index, pc, word_index, t, 0);
+}
 #define MCU_ISSUE_ENTRY(OP, CLS) [OP] = issue_##OP,
 static const issue_fn ISSUE_BY_OP[MCU_NUM_OPS + 1] = {
     [0 ... MCU_NUM_OPS] = issue_generic,   /* GCC range initialiser; the entries below override it */
     MCU_SPECIALISED_OPS(MCU_ISSUE_ENTRY)
+    [MCU_OP_INVALID] = issue_illegal_plain,
 };
 #undef MCU_ISSUE_ENTRY
 
@@ -410,11 +478,17 @@ static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int 
     /* the reference keeps the counters of instructions outside the table */
     if (cl->profile && (word_index >= cl->prof_halves || (cl->prof_pc[index] >= 0 && !profiled(cl, cl->prof_pc[index]))))
         return 1;
+    if (MCU_UNLIKELY(d->op == MCU_OP_INVALID)) return issue_illegal(cl, c, d, index, pc, word_index, t, 1);
     if (cl->trace && cl->trace_n >= cl->trace_cap) return 4;   /* full: Python empties it first */
     return issue_body(cl, c, d, index, pc, word_index, t, 1, -1, -1);
 }
 
 static int issue_prof(McuCluster *cl, int index, int64_t t) { return issue_impl(cl, index, t, 1); }
+
+/* The run result of an issue that stopped the loop (issue_body's results but 0 and 5) */
+static inline int run_status(int st) {
+    return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : st == 6 ? MCU_RUN_EXIT : MCU_RUN_PYTHON;
+}
 
 /* Run core `only`, the one runnable core, from cycle *t until the horizon or the cycle limit (*t: where
  * it stopped) or until an issue returns non-zero (returned; *t: that issue's cycle). Its own function
@@ -496,7 +570,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
                 cl->exit_cycle = t;
                 /* resume after this core, or (a full trace buffer: it did not issue) at it */
                 cl->resume_index = (only - (int)(t % n) + n) % n - (st == 4);
-                return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
+                return run_status(st);
             }
             continue;
         }
@@ -536,7 +610,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
                 cl->exit_core = index;
                 cl->exit_cycle = t;
                 cl->resume_index = j - (st == 4);
-                return st == 3 ? MCU_RUN_HANG : st == 4 ? MCU_RUN_TRACE : MCU_RUN_PYTHON;
+                return run_status(st);
             }
         }
         /* the next cycle (many cores: a pairwise minimum, a short dependency chain) and the runnable set */

@@ -1,11 +1,14 @@
 """The compiled engine inside the cluster model.
 
 The C side (engine.c) runs the hot loop: it issues, executes and prices instructions cycle by
-cycle, exactly as `Cluster.issue` does, and the event unit's common operations (eu.c). Everything
-else stays in the Python reference: when an instruction needs it (a rare peripheral access, a CSR
-without C state, ecall, a trap, an op without C semantics) the C
-loop stops *before* changing anything, Python runs `Cluster.issue` for that one instruction, and the
-C loop resumes in the same cycle at the next core of the round-robin order.
+cycle, exactly as `Cluster.issue` does, with the event unit's common operations and wfi (eu.c), CSRs,
+ecall (exit, console write), ebreak, mret and traps into a handler the program installed (an exit
+returns to Python for the end-of-core accounting; console output is buffered and written out after
+every return). Everything else stays in the Python reference: when an instruction needs it (a rare
+peripheral access, a performance counter, a trap without a handler, which the reference
+reports, an op without C semantics) the C loop stops *before* changing anything, Python runs
+`Cluster.issue` for that one instruction, and the C loop resumes in the same cycle at the next core
+of the round-robin order.
 
 There is no copying of state: in this mode each core's Python objects (`CCoreModel`, `CHart`) are
 views onto the C structs, so the reference code reads and writes the same memory the C loop uses.
@@ -23,7 +26,7 @@ from mcusim.simulator.cengine import binding
 from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, MAX_REGIONS, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
 from mcusim.simulator.profile import code_range
 
-RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG = 0, 1, 2, 3
+RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG, RUN_FULL, RUN_EXIT = 0, 1, 2, 3, 4, 5   # cluster.h MCU_RUN_*
 
 # McuCore.state (cluster.h MCU_OFF..MCU_DONE) and McuCore.waiting (MCU_W_*: what eu.c's sleeps wait
 # for; any other text, which only the reference sets, is MCU_W_OTHER and kept on the Python side)
@@ -118,6 +121,20 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         fflags = _c_property("fflags")
         mstatus = _c_property("mstatus")
         instret = _c_property("instret")
+        mepc = _c_property("mepc")
+        mcause = _c_property("mcause")
+        mtval = _c_property("mtval")
+        mscratch = _c_property("mscratch")
+        mie = _c_property("mie")
+        mip = _c_property("mip")
+
+        @property
+        def mtvec(self) -> int | None:       # None until the program installs a handler (Hart)
+            return self._c.mtvec if self._c.mtvec_set else None
+
+        @mtvec.setter
+        def mtvec(self, value: int | None) -> None:
+            self._c.mtvec, self._c.mtvec_set = (0, 0) if value is None else (value, 1)
 
         def __init__(self, memory, core, cstruct, **kwargs) -> None:
             self._c = cstruct
@@ -274,6 +291,39 @@ class CEngine:
         st.dma_words_per_cycle = max(cfg.dma.bandwidth // 4, 1)
         for i in range(9):
             st.ready[i] = 1 << 62
+        self._con_buf = self.ffi.new("uint8_t[]", self.CONSOLE_BYTES)
+        self._con_rec = self.ffi.new("McuConsoleRec[]", self.CONSOLE_WRITES)
+        st.con_buf, st.con_cap = self._con_buf, self.CONSOLE_BYTES
+        st.con_rec, st.con_rec_cap = self._con_rec, self.CONSOLE_WRITES
+
+    # the console buffer of the C loop's ecall writes (a larger write goes through the reference)
+    CONSOLE_BYTES = 1 << 16
+    CONSOLE_WRITES = 4096
+
+    def flush_console(self) -> None:
+        """Write out the console writes the C loop buffered, in issue order, through each core's
+        hart.console (a core's consecutive writes to one fd in one call: the same bytes)."""
+        st = self.state
+        n = st.con_nrec
+        if not n:
+            return
+        data = bytes(self.ffi.buffer(self._con_buf, st.con_n))
+        groups: list[list[int]] = []
+        for i in range(n):
+            r = self._con_rec[i]
+            if groups and groups[-1][0] == r.core and groups[-1][1] == r.fd:
+                groups[-1][2] += r.len
+            else:
+                groups.append([r.core, r.fd, r.len])
+        st.con_n = st.con_nrec = 0        # emptied first: a writer that raises does not write twice
+        pos = 0
+        for index, fd, length in groups:
+            self.cluster.cores[index].hart.console(fd, data[pos:pos + length])
+            pos += length
+
+    def exit_code(self, index: int) -> int:
+        """The exit code of core `index`'s ecall exit (RUN_EXIT)."""
+        return int(self.state.cores[index].exit_code)
 
     def peripheral_state(self, cluster, controller: bool) -> Any:
         """The event unit's and DMA registers' state (McuEventUnit, the fields of

@@ -20,12 +20,15 @@
 #include "ops_gen.h"
 #include "ieee754.h"
 
-enum { MCU_OK = 0, MCU_TRAP = 1, MCU_PYTHON = 2, MCU_UNSUPPORTED = 3 };
+enum { MCU_OK = 0, MCU_TRAP = 1, MCU_PYTHON = 2, MCU_UNSUPPORTED = 3,
+       /* sem_sys.c only (the cluster loop): the core exits (ecall exit, code in McuCore.exit_code);
+        * the console buffer is full (ecall write: Python empties it, the instruction issues again) */
+       MCU_EXIT = 4, MCU_FULL = 5 };
 
 /* mcause values */
 enum { MCU_CAUSE_MISALIGNED_FETCH = 0, MCU_CAUSE_ILLEGAL = 2, MCU_CAUSE_BREAKPOINT = 3,
        MCU_CAUSE_MISALIGNED_LOAD = 4, MCU_CAUSE_LOAD_ACCESS = 5, MCU_CAUSE_MISALIGNED_STORE = 6,
-       MCU_CAUSE_STORE_ACCESS = 7 };
+       MCU_CAUSE_STORE_ACCESS = 7, MCU_CAUSE_ECALL_M = 11 };
 
 /* A pre-decoded instruction. Register operands by field: rd/fd -> rd, rs1/fs1 -> rs1, rs2/fs2 -> rs2,
  * rs3/fs3 -> rs3. The rounding-mode field -> rm. Every other operand, in syntax order, -> imm[0..2]
@@ -38,7 +41,8 @@ typedef struct {
     int32_t imm[3];
     uint32_t word;
     /* for the timing model (engine.c), filled by Python from the table: timing class, which
-     * semantics file (1 int, 2 fp, 3 sys, 0 none), scoreboard indices read (x0 left out; f registers +32),
+     * semantics file (1 int, 2 fp, 3 sys, 0 none: the reference runs it; 4: an undecodable word, whose
+     * illegal-instruction trap C takes when a handler is installed), scoreboard indices read (x0 left out; f registers +32),
      * written (0x80 marks the post-increment write of rs1), and the last x register written (-1: none) */
     uint8_t cls, sem, nreads, nwrites;
     uint8_t reads[4], writes[3];
@@ -95,6 +99,10 @@ typedef struct McuCore {
     int64_t stalls[MCU_NSTALLS];
     int64_t events[MCU_NEVENTS];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
+    /* trap state (Hart: mtvec None until written is mtvec_set 0; take_trap, mret, the trap CSRs) */
+    uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip;
+    int32_t mtvec_set;
+    int32_t exit_code;              /* a0 of the core's ecall exit (MCU_EXIT) */
     /* asleep (state 2): since sleep_start, counted as stall sleep_cause, waiting for `waiting`
      * (MCU_W_*: CoreModel.waiting_for) */
     int64_t sleep_start;

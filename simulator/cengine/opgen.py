@@ -101,6 +101,18 @@ def ops_header() -> str:
     from mcusim.simulator.hart import MISA    # one value for both engines' misa CSR
     lines += ["", f"#define MCU_NUM_OPS {len(names)}", f"#define MCU_OP_INVALID {OP_INVALID}",
               f"#define MCU_MISA {MISA:#010x}u", ""]
+    from mcusim.isa.csrs import CSRS      # which CSRs exist and which are writable: one table for both engines
+    kinds = {True: [], False: []}
+    for csr in CSRS:
+        kinds[csr.writable].append(f"case {csr.number:#05x}:")
+    lines += ["/* CSR n: 0 none (a CSR instruction on it is illegal), 1 read-only (a write is illegal), 2 writable",
+              " * (isa/csrs.py, as Hart.csr_access checks them) */",
+              "static inline int mcu_csr_kind(unsigned n) {", "    switch (n) {"]
+    for writable in (True, False):
+        names = kinds[writable]
+        lines += ["    " + " ".join(names[i:i + 8]) for i in range(0, len(names), 8)]
+        lines += [f"        return {2 if writable else 1};"]
+    lines += ["    default: return 0;", "    }", "}", ""]
     from mcusim.simulator import memory_map as mm   # the peripheral register map eu.c implements
     lines += ["/* peripheral register offsets (simulator/memory_map.py) */"]
     lines += [f"#define MCU_{name} {getattr(mm, name):#x}u" for name in dir(mm)

@@ -1,15 +1,20 @@
-/* System semantics in C for the cluster loop: the CSR instructions (Zicsr) on the CSRs whose state
- * lives in McuCore. The twin of isa/ext/zicsr.py with simulator/hart.py (Hart._csr_read/_csr_write)
- * and simulator/cluster.py (ClusterHart: mcycle reads the issue cycle). Everything else returns
- * MCU_PYTHON and runs in the reference: unknown CSRs and writes to read-only ones (the illegal-
- * instruction trap), the trap CSRs (mtvec, mepc, mcause, mtval, mscratch, mie, mip), the performance
- * counters (PCCR, PCER, PCMR: synchronised from the timing model), and writes to the cycle and
- * instret counters. ecall, ebreak and mret stay in the reference too (docs/PERFORMANCE.md); wfi is
- * the event unit's wait for an event (eu.c), in the reference when the peripherals are (a profiled run).
+/* System semantics in C for the cluster loop: the CSR instructions (Zicsr), ecall (exit, console
+ * write, the environment-call trap), ebreak and mret. The twin of isa/ext/zicsr.py and the system
+ * entries of isa/ext/rv32i.py with simulator/hart.py (Hart._csr_read/_csr_write, take_trap, mret)
+ * and simulator/cluster.py (ClusterHart: mcycle reads the issue cycle). Left to the reference
+ * (MCU_PYTHON): the RI5CY performance counters (PCCR, PCER, PCMR: synchronised from the timing
+ * model's counters), a console write of more than the buffer or from a peripheral or unmapped
+ * address (the load then traps or reaches a peripheral). wfi is the event unit's wait for an
+ * event (eu.c; in the reference when the peripherals are: a profiled run).
+ * docs/PERFORMANCE.md lists what the reference still runs.
  *
  * Only the cluster loop (engine.c issue_body) calls this file: mcycle is the cycle the instruction
- * issues at (c->issue_cycle), which a lone mcu_exec does not have. */
+ * issues at (c->issue_cycle), which a lone mcu_exec does not have, and the console buffer is the
+ * cluster's. Traps return MCU_TRAP; engine.c enters the handler (or hands the instruction to the
+ * reference, which reports the error, when the program installed none). */
 #include "mcu.h"
+#include "cluster.h"
+#include <stddef.h>
 
 enum { MSTATUS_WRITABLE = 0x6088u, MSTATUS_MPP = 0x1800u };
 
@@ -33,13 +38,20 @@ static inline int csr_read(const McuCore *c, uint32_t n, uint32_t *out) {
     case 0x7B4: *out = c->hwloop_start[1]; return MCU_OK;
     case 0x7B5: *out = c->hwloop_end[1]; return MCU_OK;
     case 0x7B6: *out = c->hwloop_count[1]; return MCU_OK;
+    case 0x304: *out = c->mie; return MCU_OK;
+    case 0x305: *out = c->mtvec_set ? c->mtvec : 0; return MCU_OK;
+    case 0x340: *out = c->mscratch; return MCU_OK;
+    case 0x341: *out = c->mepc; return MCU_OK;
+    case 0x342: *out = c->mcause; return MCU_OK;
+    case 0x343: *out = c->mtval; return MCU_OK;
+    case 0x344: *out = c->mip; return MCU_OK;
     default: return MCU_PYTHON;
     }
 }
 
-/* 1 if C writes CSR n (the read-only ones trap in the reference; the others C leaves to it) */
+/* 1 if C writes CSR n (a writable one: mcu_csr_kind(n) == 2): all but the performance counters */
 static inline int csr_writable_here(uint32_t n) {
-    return n <= 0x003 ? n != 0 : n == 0x300 || (n >= 0x7B0 && n <= 0x7B6 && n != 0x7B3);
+    return !((n >= 0x780 && n <= 0x79F) || n == 0xCC0 || n == 0xCC1);
 }
 
 static inline void csr_write(McuCore *c, uint32_t n, uint32_t v) {
@@ -48,6 +60,18 @@ static inline void csr_write(McuCore *c, uint32_t n, uint32_t v) {
     case 0x002: c->frm = v & 7u; break;
     case 0x003: c->frm = v >> 5 & 7u; c->fflags = v & 0x1Fu; break;
     case 0x300: c->mstatus = (v & MSTATUS_WRITABLE) | MSTATUS_MPP; break;
+    case 0x304: c->mie = v; break;
+    case 0x305: c->mtvec = v & ~3u; c->mtvec_set = 1; break;
+    case 0x340: c->mscratch = v; break;
+    case 0x341: c->mepc = v & ~1u; break;
+    case 0x342: c->mcause = v; break;
+    case 0x343: c->mtval = v; break;
+    case 0x344: c->mip = v; break;
+    /* mcycle/mcycleh: the reference writes Hart.cycle, which the cluster never reads (mcycle reads the
+     * issue cycle): nothing observable changes */
+    case 0xB00: case 0xB80: break;
+    case 0xB02: c->instret = (c->instret & ~(uint64_t)0xFFFFFFFFu) | v; break;
+    case 0xB82: c->instret = (c->instret & 0xFFFFFFFFu) | (uint64_t)v << 32; break;
     case 0x7B0: c->hwloop_start[0] = v; break;
     case 0x7B1: c->hwloop_end[0] = v; break;
     case 0x7B2: c->hwloop_count[0] = v; break;
@@ -60,10 +84,57 @@ static inline void csr_write(McuCore *c, uint32_t n, uint32_t v) {
 /* Hart.csr_access: read, then (when `write`) store (old & ~mask) | (value & mask); x[rd] = old */
 static inline int csr_op(McuCore *c, const McuInsn *d, int write, uint32_t value, uint32_t mask) {
     uint32_t n = (uint32_t)d->imm[0] & 0xFFFu, old;
+    const int kind = mcu_csr_kind(n);     /* unknown CSRs and writes to read-only ones are illegal */
+    if (kind == 0 || (write && kind == 1)) return mcu_trap(c, MCU_CAUSE_ILLEGAL, d->word);
     if (write && !csr_writable_here(n)) return MCU_PYTHON;
     if (csr_read(c, n, &old) != MCU_OK) return MCU_PYTHON;
     if (write) csr_write(c, n, (old & ~mask) | (value & mask));
     mcu_wx(c, d->rd, old);
+    return MCU_OK;
+}
+
+/* ecall a7 = 64, fd a0 = 1 or 2: len a2 bytes from a1 into the cluster's console buffer (Hart.console_write;
+ * a0 = len). The bytes are read as the reference's byte loads would: a peripheral or unmapped byte, or
+ * a write larger than the buffer, goes to the reference (nothing changed); a full buffer: MCU_FULL. */
+static inline int console_write(McuCore *c, McuMem *m) {
+    McuCluster *cl = (McuCluster *)((char *)m - offsetof(McuCluster, mem));   /* the cluster loop's memory */
+    uint32_t addr = c->x[11], len = c->x[12];
+    if (len > (uint32_t)cl->con_cap) return MCU_PYTHON;
+    if ((int64_t)cl->con_n + len > cl->con_cap || cl->con_nrec >= cl->con_rec_cap) return MCU_FULL;
+    for (uint32_t i = 0; i < len; i++) {     /* check first: nothing changes before the reference runs it */
+        uint32_t a = addr + i;
+        if (is_periph(m, a) || !find_region(m, a, 1)) return MCU_PYTHON;
+    }
+    uint8_t *out = cl->con_buf + cl->con_n;
+    for (uint32_t i = 0; i < len; i++) {
+        uint32_t a = addr + i;
+        const McuRegion *r = find_region(m, a, 1);
+        out[i] = r->data[a - r->base];
+    }
+    if (len) {                               /* the reference's last access: the last byte loaded */
+        c->acc_addr = addr + len - 1; c->acc_size = 1; c->acc_store = 0; c->acc_valid = 1;
+    }
+    McuConsoleRec *rec = &cl->con_rec[cl->con_nrec++];
+    rec->len = len;
+    rec->core = (uint8_t)(c - cl->cores);
+    rec->fd = (uint8_t)c->x[10];
+    cl->con_n += (int32_t)len;
+    mcu_wx(c, 10, len);
+    return MCU_OK;
+}
+
+/* ecall (isa/ext/rv32i.py): a7 = 93 exit(a0); a7 = 64 write to fd 1 or 2; otherwise the trap */
+static inline int ecall(McuCore *c, McuMem *m) {
+    if (c->x[17] == 93) { c->exit_code = c->x[10]; return MCU_EXIT; }
+    if (c->x[17] == 64 && (c->x[10] == 1 || c->x[10] == 2)) return console_write(c, m);
+    return mcu_trap(c, MCU_CAUSE_ECALL_M, 0);
+}
+
+/* mret (Hart.mret): pc = mepc; MIE = MPIE; MPIE = 1 */
+static inline int mret(McuCore *c) {
+    uint32_t mpie = c->mstatus >> 7 & 1u;
+    c->mstatus = (c->mstatus & ~0x8u) | mpie << 3 | 0x80u;
+    c->next_pc = c->mepc;
     return MCU_OK;
 }
 
@@ -78,6 +149,9 @@ static inline __attribute__((always_inline)) int sem_sys_inline(McuCore *c, McuM
     case MCU_OP_CSRRSI: return csr_op(c, d, zimm != 0, 0xFFFFFFFFu, zimm);
     case MCU_OP_CSRRCI: return csr_op(c, d, zimm != 0, 0, zimm);
     case MCU_OP_WFI: return m->periph_in_c ? mcu_periph_wfi(c, m) : MCU_PYTHON;   /* the event unit's wait (eu.c) */
+    case MCU_OP_ECALL: return ecall(c, m);
+    case MCU_OP_EBREAK: return mcu_trap(c, MCU_CAUSE_BREAKPOINT, c->pc);
+    case MCU_OP_MRET: return mret(c);
     default: return MCU_UNSUPPORTED;
     }
 }
@@ -86,5 +160,6 @@ int mcu_sem_sys(McuCore *c, McuMem *m, const McuInsn *d) { return sem_sys_inline
 
 __attribute__((visibility("default"))) int mcu_sem_sys_supports(int op) {
     return op == MCU_OP_CSRRW || op == MCU_OP_CSRRS || op == MCU_OP_CSRRC || op == MCU_OP_CSRRWI ||
-           op == MCU_OP_CSRRSI || op == MCU_OP_CSRRCI || op == MCU_OP_WFI;
+           op == MCU_OP_CSRRSI || op == MCU_OP_CSRRCI || op == MCU_OP_ECALL || op == MCU_OP_EBREAK ||
+           op == MCU_OP_MRET || op == MCU_OP_WFI;
 }

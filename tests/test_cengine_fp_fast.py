@@ -186,3 +186,56 @@ def test_known_values(lib):
     assert l.mcu_fp_fast_op(0, a, b, 0, 0, fl1) == 0x4200   # 3.0
     assert l.mcu_fp_exact_op(1, a, b, 0, 0, fl2) == 0xBC00  # -1.0
     assert l.mcu_fp_fast_soak(0, 2000, 1, -1, ffi.NULL) == 0
+
+
+def _half(rng: random.Random, e_lo: int, e_hi: int) -> int:
+    """A random FP16 with biased exponent in [e_lo, e_hi] (0: subnormal or zero)."""
+    return rng.getrandbits(1) << 15 | rng.randint(e_lo, e_hi) << 10 | rng.getrandbits(10)
+
+
+def _dotpex_hard_cases(rng: random.Random, n: int):
+    """vfdotpex.s.h operands where the double path has its limits: an FP32 accumulator from far below
+    to far above the products (no window on it any more: rounding to odd), products 20-40 binades
+    apart (where p0 + p1 stops being exact and the path declines), c cancelling the products exactly
+    or to within a few units, subnormal halves and zeros."""
+    for k in range(n):
+        kind = k % 4
+        if kind == 0:                            # accumulator far from the products
+            a = _half(rng, 10, 20) | _half(rng, 10, 20) << 16
+            b = _half(rng, 10, 20) | _half(rng, 10, 20) << 16
+            ec = max(1, min(254, 127 + rng.randint(-70, 70)))
+            c = rng.getrandbits(1) << 31 | ec << 23 | rng.choice([0, 1, 0x7FFFFF, rng.getrandbits(23)])
+        elif kind == 1:                          # products far apart (subnormal and large halves)
+            a = _half(rng, 0, 3) | _half(rng, 26, 30) << 16
+            b = _half(rng, 0, 6) | _half(rng, 24, 30) << 16
+            if rng.random() < 0.5:
+                a, b = a >> 16 | (a & 0xFFFF) << 16, b
+            c = rng.choice([0, 0x80000000, rng.getrandbits(32) & 0xBFFFFFFF])
+        else:                                    # c = -(a0*b0 + a1*b1), exactly or nearly
+            a = _half(rng, 8, 22) | _half(rng, 8, 22) << 16
+            b = _half(rng, 8, 22) | _half(rng, 8, 22) << 16
+            exact = fp.dotpex_h(a, b, 0, fp.RTZ if kind == 2 else fp.RNE)[0]
+            c = (exact ^ 0x80000000) + rng.choice([0, 0, 1, -1, 2]) if exact & 0x7FFFFFFF else rng.getrandbits(1) << 31
+            c &= 0xFFFFFFFF
+        yield a, b, c, rng.choice(MODES)
+
+
+def test_dotpex_accumulator_windows_cancellation_against_python(lib):
+    """The double path of vfdotpex.s.h (dotpex_fast.h) where its exactness argument is tight."""
+    op = NAMES.index("vfdotpex.s.h")
+    rng = random.Random("fp-fast/dotpex-hard")
+    _check_all(lib, op, list(_dotpex_hard_cases(rng, 2000)), python=True)
+
+
+def test_every_half_through_the_table(lib):
+    """fp_fast.h's binary16 table, exhaustively: every half times 1.0, plus -0.0, and times 2**-14
+    (subnormal results), rounding to nearest and down, fast against exact (ieee754.c)."""
+    ops = [(NAMES.index("fmul.h"), 0x3C00), (NAMES.index("fadd.h"), 0x8000), (NAMES.index("fmul.h"), 0x0400)]
+    bad = []
+    for op, b in ops:
+        for rm in (fp.RNE, fp.RDN):
+            for h in range(0x10000):
+                got, want = fast(lib, op, h, b, 0, rm), exact(lib, op, h, b, 0, rm)
+                if got != want:
+                    bad.append(f"{NAMES[op]}({h:#x}, {b:#x}) rm={rm}: fast {got} exact {want}")
+    assert not bad, f"{len(bad)} differ: " + "; ".join(bad[:5])

@@ -4,9 +4,11 @@
  * does not cover itself; tests/test_cengine_fp_fast.py and tools/fp_fast_soak.py compare them.
  *
  * Why the host arithmetic below is exact (the argument, per operation):
- * - Operands become doubles from their bits with integer arithmetic only (a normal number's fields
- *   rebiased; a subnormal's integer significand, converted exactly, times a power of two built from
- *   bits), so neither the host's rounding mode nor its denormal modes (DAZ/FTZ) can touch them. The build turns FMA contraction
+ * - Operands become doubles exactly: binary32 from their bits with integer arithmetic only (a normal
+ *   number's fields rebiased; a subnormal's integer significand, converted exactly, times a power of
+ *   two built from bits); binary16 through a table of the binary32 with the same value (normal for
+ *   every nonzero finite half) and the host's float -> double conversion, exact for a normal float.
+ *   So neither the host's rounding mode nor its denormal modes (DAZ/FTZ) can touch them. The build turns FMA contraction
  *   off (-ffp-contract=off), so every expression is the host operation written.
  * - A double holds every multiple of 2**L below 2**(L+53) exactly. The host operations are used only
  *   where the exact result is such a number, so the host never rounds (and its rounding mode, which
@@ -60,7 +62,9 @@ FPF_INLINE int fpf_lsb(uint32_t a, int eb, int fb) {
 }
 /* its value, exactly (sign included): a normal number's bits rebiased into a double's (integer
  * operations only), a subnormal one (or zero) as its integer significand times a power of two */
+FPF_INLINE double fpf_half(uint32_t h);
 FPF_INLINE double fpf_value(uint32_t a, int eb, int fb) {
+    if (eb == 5 && fb == 10) return fpf_half(a);
     const int bias = (1 << (eb - 1)) - 1;
     uint64_t sign = (uint64_t)(a >> (eb + fb) & 1u) << 63;
     uint32_t e = a >> fb & ((1u << eb) - 1u);
@@ -69,8 +73,30 @@ FPF_INLINE double fpf_value(uint32_t a, int eb, int fb) {
                              (uint64_t)(a & ((1u << fb) - 1u)) << (52 - fb));
     return (double)(int32_t)(a & ((1u << fb) - 1u)) * fpf_bits_to_d(sign | (uint64_t)(1 - bias - fb + 1023) << 52);
 }
+/* Every binary16 bit pattern as the bits of the binary32 with its value (ieee754.c fills it when the
+ * library loads): a finite half is a normal binary32 (subnormal halves, from 2**-24 up, included), or
+ * a zero; infinities and NaNs stay infinities and NaNs. One load per operand instead of a dozen
+ * integer operations; 256 KiB, of which training data touches a few hundred cache lines. */
+extern uint32_t mcu_half_float_bits[65536];
+/* the exact value of a binary16 as a double: hardware float -> double of a normal float or zero,
+ * which no denormal mode (DAZ) touches; an infinity or a NaN stays one */
+FPF_INLINE double fpf_half(uint32_t h) {
+    float f;
+    memcpy(&f, &mcu_half_float_bits[h & 0xFFFFu], 4);
+    return (double)f;
+}
+
 /* exponent field all ones: infinity or NaN */
 FPF_INLINE int fpf_special(uint32_t a, int eb, int fb) { return (a >> fb & ((1u << eb) - 1u)) == (1u << eb) - 1u; }
+/* 1 when the fast path must leave these operands to the exact one before computing. binary16: never,
+ * since its values come from the table, where an infinity or a NaN stays one and makes the host
+ * result an infinity or a NaN (or, after fpf_add_odd's last-bit step, the largest double), all of
+ * which round_d declines. binary32 values are built from the fields, which is exact for finite
+ * operands only. */
+FPF_INLINE int fpf_specials(uint32_t a, uint32_t b, uint32_t c, int eb, int fb) {
+    if (eb == 5 && fb == 10) return 0;
+    return fpf_special(a, eb, fb) | fpf_special(b, eb, fb) | fpf_special(c, eb, fb);
+}
 
 /* Round the exact nonzero double v to the format; 1 with the result in *out (NX ORed into *flags) when
  * the result is in the format's normal range, else 0 with nothing changed. On the double's bits with
@@ -112,7 +138,7 @@ FPF_INLINE double fpf_add_odd(double p, double q) {
 /* binary16: always exact in a double (see above) */
 FPF_INLINE uint32_t fast_add_h(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     (void)f;
-    if (!(fpf_special(a, 5, 10) | fpf_special(b, 5, 10))) {
+    if (!fpf_specials(a, b, 0, 5, 10)) {
         double v = fpf_value(a, 5, 10) + fpf_value(b, 5, 10);
         uint32_t r;
         if (v == 0.0) {                                  /* exact zero: x + -x, or zeros */
@@ -150,7 +176,7 @@ FPF_INLINE uint32_t fast_sub_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm,
 /* exact products (22 and 48 bits); a zero product has the sign a ^ b in the host as in IEEE 754 */
 FPF_INLINE uint32_t fast_mul_h(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     (void)f;
-    if (!(fpf_special(a, 5, 10) | fpf_special(b, 5, 10))) {
+    if (!fpf_specials(a, b, 0, 5, 10)) {
         double v = fpf_value(a, 5, 10) * fpf_value(b, 5, 10);
         uint32_t r;
         if (v == 0.0) return (a ^ b) & 0x8000u;
@@ -177,7 +203,7 @@ FPF_INLINE uint32_t fast_mul_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm,
 FPF_INLINE uint32_t fpf_fma(uint32_t a, uint32_t b, uint32_t c, int rm, int np, int na, uint32_t *flags,
                             int eb, int fb) {
     const uint32_t sbit = 1u << (eb + fb), mag = sbit - 1u;
-    if (!(fpf_special(a, eb, fb) | fpf_special(b, eb, fb) | fpf_special(c, eb, fb))) {
+    if (!fpf_specials(a, b, c, eb, fb)) {
         double p = fpf_value(a ^ (np ? sbit : 0u), eb, fb) * fpf_value(b, eb, fb);
         double v = fpf_add_odd(p, fpf_value(c ^ (na ? sbit : 0u), eb, fb));
         uint32_t r;

@@ -21,6 +21,27 @@
 const mcu_fmt MCU_F32 = {8, 23};
 const mcu_fmt MCU_F16 = {5, 10};
 
+/* fp_fast.h's table: binary16 bits -> binary32 bits of the same value (exact: a binary32 has more
+ * exponent range and significand than a binary16), filled once when the library is loaded */
+uint32_t mcu_half_float_bits[65536];
+
+__attribute__((constructor)) static void fill_half_float_bits(void) {
+    for (uint32_t h = 0; h < 65536u; h++) {
+        uint32_t sign = (h & 0x8000u) << 16, e = h >> 10 & 31u, f = h & 0x3FFu, r;
+        if (e == 31u) {
+            r = 0x7F800000u | f << 13;                         /* infinity, NaN (payload kept) */
+        } else if (e) {
+            r = (e + 112u) << 23 | f << 13;                    /* rebias 15 -> 127 */
+        } else if (f) {                                        /* f * 2**-24: normalise */
+            int shift = __builtin_clz(f) - 21;                 /* brings the top bit to bit 10 */
+            r = (uint32_t)(1 - shift + 112) << 23 | (f << shift & 0x3FFu) << 13;
+        } else {
+            r = 0;
+        }
+        mcu_half_float_bits[h] = sign | r;
+    }
+}
+
 enum { NX = 1, UF = 2, OF = 4, DZ = 8, NV = 16 };
 enum { RNE = 0, RTZ = 1, RDN = 2, RUP = 3, RMM = 4 };
 

@@ -191,7 +191,8 @@ class CoreModel:
             now = source(self)
             if h.pcmr & 1 and h.pcer >> i & 1:
                 total = h.pccr[i] + now - self.perf_last[i]
-                h.pccr[i] = min(total, 0xFFFF_FFFF) if h.pcmr & 2 else total & 0xFFFF_FFFF
+                # saturating: within 0..2**32 - 1 (a source can fall: a program may write minstret)
+                h.pccr[i] = min(max(total, 0), 0xFFFF_FFFF) if h.pcmr & 2 else total & 0xFFFF_FFFF
             self.perf_last[i] = now
 
     def total_stalls(self) -> int:
@@ -954,6 +955,8 @@ class Cluster:
 
     def run(self) -> ClusterResult:
         self.error: SimulationError | None = None
+        if self.cengine is not None:
+            self.cengine.console_groups()     # the cores' console writers, as set when the run starts
         self.env.process(self._cores_process())
         self.env.run()
         if self.error is not None:

@@ -318,7 +318,7 @@ class Hart:
         elif n == 0xCC1:
             self.pcmr = v & 0x3
         elif n == 0x79F:
-            self.pccr = [v] * 31
+            self.pccr[0:31] = [v] * 31      # (in place: the compiled engine's view is a C array)
         elif 0x780 <= n < 0x79F:
             self.pccr[n - 0x780] = v
 

@@ -34,7 +34,7 @@ def _merge(writes: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]
 
 
 def _run(source: str, engine: str, cores: int = 1, controller: bool = False, overrides: dict | None = None,
-         monkeypatch=None, trace: bool = False):
+         monkeypatch=None, trace: bool = False, shared_console: bool = False):
     """(report, memory, registers, console writes, trace text, instructions the reference issued)."""
     if engine == "c" and binding.load() is None:
         pytest.fail("the compiled engine is not built: run `python simulator/cengine/build.py`")
@@ -44,8 +44,10 @@ def _run(source: str, engine: str, cores: int = 1, controller: bool = False, ove
                       engine=engine, trace=out)
     assert cluster.engine_used == engine
     writes: list[tuple[int, int, bytes]] = []
-    for c in cluster.cores:
-        c.hart.console = lambda fd, data, cid=c.id: writes.append((cid, fd, bytes(data)))
+    shared = lambda fd, data: writes.append((-1, fd, bytes(data)))   # noqa: E731
+    for c in cluster.cores:      # one writer per core, or one for all (the C loop then merges across cores)
+        c.hart.console = shared if shared_console else (
+            lambda fd, data, cid=c.id: writes.append((cid, fd, bytes(data))))
     issued: list[str] = []
     if monkeypatch is not None:
         original = Cluster.issue
@@ -125,16 +127,17 @@ text:
 """
 
 
-@pytest.mark.parametrize("cores", [1, 4, 8])
-def test_console_writes_identical_and_in_c(cores, monkeypatch):
-    """Thousands of console writes on several cores: the same bytes on the same fds in the same order,
-    the same cycles, and the compiled loop never stops for them (only for the exit accounting)."""
+@pytest.mark.parametrize("cores,shared", [(1, False), (4, False), (8, False), (8, True)])
+def test_console_writes_identical_and_in_c(cores, shared, monkeypatch):
+    """Thousands of console writes on several cores (each core its own writer, or one for all): the
+    same bytes on the same fds in the same order, the same cycles, and the compiled loop never stops
+    for them."""
     source = CONSOLE.format(n=1200 if cores == 1 else 400, big=120)
-    (doc, _, _, writes, _, error), issued = _both(source, monkeypatch, cores=cores)
+    (doc, _, _, writes, _, error), issued = _both(source, monkeypatch, cores=cores, shared_console=shared)
     assert error is None and doc["exit_code"] == 0
     assert sum(len(w[2]) for w in writes) > 5000
     assert {fd for _, fd, _ in writes} == {1, 2}
-    assert len({core for core, _, _ in writes}) == cores
+    assert len({core for core, _, _ in writes}) == (1 if shared else cores)
     assert not SYSTEM & set(issued), issued
 
 
@@ -371,3 +374,93 @@ def test_system_ops_have_c_semantics():
         pytest.fail("the compiled engine is not built")
     by_name = {e.mnemonic: binding.SEM_FILE[OP_INDEX[id(e)]] for e in INSTRUCTIONS}
     assert by_name["ecall"] == by_name["ebreak"] == by_name["mret"] == 3
+
+
+# --- the RI5CY performance counters ------------------------------------------------------------------
+def _perf_program(mode: int, n: int) -> str:
+    reads = [f"pccr{i}" for i in range(16)] + ["pccr31", "pcer", "pcmr"]
+    loop_reads = "\n".join(f"    csrr a0, {r}\n    xor s4, s4, a0\n    add s4, s4, a0" for r in reads)
+    final = "\n".join(f"    csrr a0, {r}\n    sw a0, {4 * k}(s1)" for k, r in enumerate(reads))
+    return f"""
+    .globl _start
+_start:
+    core_id s0
+    li s1, 0x10000000
+    slli t0, s0, 8
+    add s1, s1, t0                 # this core's 64 result words
+    li t0, -1
+    csrw pcer, t0                  # every event (bits beyond the 16 events read as 0)
+    csrwi pcmr, {mode}             # 1: counting, 3: saturating
+    li t1, 0xFFFFFF00
+    csrw pccr1, t1                 # instructions, near the top: wraps or saturates
+    li s2, {n}
+    la s3, shared
+    la s5, l2data
+1:  lw t2, 0(s3)                   # every core on one bank: contention
+    addi t2, t2, 1                 # load-use
+    sw t2, 4(s3)
+    lw t4, 0(s5)                   # L2 accesses
+    sw t4, 4(s5)
+    la t5, 2f
+    jalr x0, 0(t5)                 # a jump on a register written just before: jr
+2:  beq s2, x0, 3f                 # a branch not taken
+3:
+{loop_reads}
+    csrr t6, pccr15                # right after a contended load: its operand wait is pending
+    lw t2, 0(s3)
+    csrr t6, pccr2
+    add s4, s4, t6
+    addi s2, s2, -1
+    bnez s2, 1b
+{final}
+    csrw minstret, x0              # a source falls below the last synchronisation
+    csrr a0, pccr1
+    sw a0, 100(s1)
+    csrw pccr31, s4                # every counter
+    csrr a0, pccr4
+    sw a0, 104(s1)
+    sw s4, 108(s1)
+    li a0, 0
+    li a7, 93
+    ecall
+    .section .tcdm
+shared: .word 1, 2
+    .data
+l2data: .word 3, 4
+"""
+
+
+@pytest.mark.parametrize("mode,cores", [(1, 1), (1, 8), (3, 4)])
+def test_performance_counters_identical_and_in_c(mode, cores, monkeypatch):
+    """PCER, PCMR and the PCCR counters (synchronised from the timing model's counters at every access,
+    counting or saturating, written one by one or all at once through pccr31): the reference's values,
+    read in a loop with loads, stores, L2 accesses, contention, jumps and branches around, and none of
+    these CSR instructions leaves the compiled loop."""
+    (doc, memory, regs, _, _, error), issued = _both(_perf_program(mode, 25), monkeypatch, cores=cores)
+    assert error is None
+    assert issued == [], issued[:10]
+    words = [int.from_bytes(memory[0][k:k + 4], "little") for k in range(0, 112, 4)]
+    assert words[0] > 1000 and words[5] >= 25 and words[17] == 0xFFFF and words[18] == mode
+
+
+def test_profile_identical_with_console_traps_exits_and_counters():
+    """--profile on the compiled engine (its instrumented loop) with console writes, trap loops, exits
+    and performance-counter reads: the reference's per-instruction counts, cycles and stalls."""
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built")
+    cases = ((TRAPS.format(n=4), 3, {"core": {"misaligned": "trap"}}), (CONSOLE.format(n=90, big=20), 2, None),
+             (EXITS.format(scale=5, barrier="barrier"), 4, None), (_perf_program(1, 4), 3, None))
+    for source, cores, overrides in cases:
+        image = read_elf(to_elf(assemble(source, "<sys>")), "<sys>")
+        profiles = []
+        for engine in ("py", "c"):
+            cluster = Cluster(image, load_config(overrides=overrides), cores=cores, engine=engine, profile=True)
+            for c in cluster.cores:
+                c.hart.console = lambda fd, data: None
+            result = cluster.run()
+            assert result.engine == engine
+            profiles.append(result.profile)
+        py, c = profiles
+        assert dict(py) == dict(c) and py.per_core == c.per_core and py.stalls == c.stalls
+        assert py.sleeps == c.sleeps
+        assert len(dict(py)) > 10

@@ -230,7 +230,7 @@ _start:
     csrr a1, minstret
     sw a0, 96(s1)
     sw a1, 100(s1)
-    csrw mscratch, s0              # the trap CSRs stay in the reference: mixed in the same run
+    csrw mscratch, s0              # a trap CSR
     csrr a2, mscratch
     sw a2, 104(s1)
     barrier
@@ -242,9 +242,9 @@ _start:
 
 @pytest.mark.parametrize("cores", [1, 3, 8])
 def test_csr_instructions_identical(cores):
-    """The CSR instructions the compiled loop executes itself (sem_sys.c: fflags, frm, fcsr, mstatus,
-    mcycle, minstret, mhartid, misa, the ids and the hardware-loop CSRs) give the reference's values,
-    cycles and round-robin order; the ones it hands back (mscratch) mix in."""
+    """The CSR instructions the compiled loop executes (sem_sys.c: fflags, frm, fcsr, mstatus, mcycle,
+    minstret, mhartid, misa, the ids, the hardware-loop and the trap CSRs) give the reference's values,
+    cycles and round-robin order (the performance counters: tests/test_cengine_sys.py)."""
     results = run_both(CSR_PROGRAM, cores)
     assert_same(results)
     words = results[0][1]

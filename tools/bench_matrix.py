@@ -75,7 +75,7 @@ CLASSES: dict[str, tuple[str, list[str], str]] = {
     "csrr mcycle": ("s", _rot("csrr a{d}, mcycle"), ""),
     "csrr mhartid": ("s", _rot("csrr a{d}, mhartid"), ""),
     "flw/fsw": ("s", [f"{'flw' if i % 2 else 'fsw'} fa{i % 4}, {4 * (i // 2)}(t0)" for i in range(16)], "own"),
-    # system instructions in the compiled loop: console writes of 8 bytes (the output goes to a sink,
+    # system instructions in the compiled loop: console writes of 1 byte (the output goes to a sink,
     # not the terminal), and traps into a handler that returns with mret (ebreak and an add in turn;
     # the handler's 4 instructions retire, the trapping ebreak does not)
     "ecall write": ("s", ["ecall"] * 16, "console"),
@@ -115,8 +115,8 @@ def program(name: str, iters: int, seed: int = 1) -> str:
         setup += ["la t0, BUF"]
     elif pointer == "stream":                    # walk this core's own 1 KiB of FP16 data
         setup += ["la t0, STREAM", "slli t1, s0, 10", "add t0, t0, t1"]
-    elif pointer == "console":                   # write(1, BUF, 8)
-        setup += ["li a0, 1", "la a1, BUF", "li a2, 8", "li a7, 64"]
+    elif pointer == "console":                   # write(1, BUF, 1)
+        setup += ["li a0, 1", "la a1, BUF", "li a2, 1", "li a7, 64"]   # a0 = 1 again after each
     elif pointer == "trap":                      # the handler skips the trapping instruction
         setup += ["la t4, handler", "csrw mtvec, t4"]
     loop_body = list(body)

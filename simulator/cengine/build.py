@@ -42,6 +42,7 @@ typedef struct McuCore {
     int64_t stalls[17]; int64_t events[9];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
     uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip; int32_t mtvec_set; int32_t exit_code;
+    uint32_t pccr[31], pcer, pcmr; int64_t perf_last[31]; int64_t pend_imiss, pend_wait; int32_t pend_cause;
     int64_t sleep_start; int32_t sleep_cause, waiting;
 } McuCore;
 
@@ -50,7 +51,7 @@ typedef struct {
     int64_t cycle; uint32_t pc, word, acc_addr, acc_size; uint32_t vals[3]; int8_t regs[3];
     uint8_t core, acc_valid, acc_store;
 } McuTraceRec;
-typedef struct { uint32_t len; uint8_t core, fd; } McuConsoleRec;
+typedef struct { uint32_t len; uint8_t core, fd, group; } McuConsoleRec;
 typedef struct {
     uint32_t team, arrived, events, dispatched; int32_t joiner; uint32_t fork_set;
     uint32_t fork_entry[9], fork_arg[9]; uint32_t dma_set[9]; uint32_t dma_regs[9][6];
@@ -85,7 +86,7 @@ typedef struct McuCluster {
     int64_t *fetch_stream;
     int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;
-    uint8_t *con_buf; int32_t con_n, con_cap, con_nrec, con_rec_cap; McuConsoleRec *con_rec;
+    uint8_t *con_buf; int32_t con_n, con_cap, con_nrec, con_rec_cap; McuConsoleRec *con_rec; uint8_t con_group[9];
     McuEventUnit eu;
 } McuCluster;
 int mcu_run(McuCluster *cl, int64_t horizon);

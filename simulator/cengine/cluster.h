@@ -29,11 +29,12 @@ enum { MCU_E_LOADS, MCU_E_STORES, MCU_E_BRANCHES, MCU_E_TAKEN, MCU_E_JUMPS, MCU_
 enum { MCU_RUN_HORIZON = 0, MCU_RUN_PYTHON = 1, MCU_RUN_MAX_CYCLES = 2, MCU_RUN_HANG = 3, MCU_RUN_TRACE = 4,
        MCU_RUN_EXIT = 5 };
 
-/* A console write (ecall a7 = 64) the C loop buffered: len bytes of McuCluster.con_buf for fd of core
- * index `core`, in issue order */
+/* Console writes (ecall a7 = 64) the C loop buffered, in issue order: len bytes of McuCluster.con_buf
+ * for fd, written by core index `core` and, after it, by cores of the same console group (cores whose
+ * Hart.console is one writer: McuCluster.con_group) */
 typedef struct {
     uint32_t len;
-    uint8_t core, fd;
+    uint8_t core, fd, group;
 } McuConsoleRec;
 
 /* One executed instruction for --trace (Cluster._trace_line formats it): its issue cycle, core index,
@@ -124,6 +125,7 @@ typedef struct McuCluster {
     uint8_t *con_buf;
     int32_t con_n, con_cap, con_nrec, con_rec_cap;
     McuConsoleRec *con_rec;
+    uint8_t con_group[MCU_NCORES];
     McuEventUnit eu;
 } McuCluster;
 

@@ -315,6 +315,11 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     int jr = (cls == MCU_T_JALR && d->rs1 && (int32_t)d->rs1 == c->prev_dest) ? cl->jalr_dep : 0;
     uint32_t divisor = cls == MCU_T_DIV ? c->x[d->rs2] : 0;
     c->issue_cycle = start + jr;
+    if (cls == MCU_T_CSR) {      /* what a performance-counter read must see (folds away for other ops) */
+        c->pend_imiss = fetched - t;
+        c->pend_wait = start - fetched;
+        c->pend_cause = cause;
+    }
     /* 2. execute */
     /* the table knows which semantics file implements the op; the plain loop inlines its switch */
     c->next_pc = pc + d->size;

@@ -110,6 +110,8 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         mscratch = _c_property("mscratch")
         mie = _c_property("mie")
         mip = _c_property("mip")
+        pcer = _c_property("pcer")
+        pcmr = _c_property("pcmr")
 
         @property
         def mtvec(self) -> int | None:       # None until the program installs a handler (Hart)
@@ -128,6 +130,7 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
             self.hwloop_start = cstruct.hwloop_start
             self.hwloop_end = cstruct.hwloop_end
             self.hwloop_count = cstruct.hwloop_count
+            self.pccr = cstruct.pccr
             cstruct.misaligned_traps = int(self.misaligned_traps)
             cstruct.id = core.id
 
@@ -227,7 +230,7 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
             self.reg_cause = CauseView(cstruct.reg_cause, stall_causes)
             self.stalls = CounterView(cstruct.stalls, stall_causes)
             self.events = CounterView(cstruct.events, events)
-            self.perf_last = [0] * 31
+            self.perf_last = cstruct.perf_last
             self.regions_open = {}
             self.prof_pc = -1
             self.prof_t = 0
@@ -281,25 +284,28 @@ class CEngine:
     CONSOLE_BYTES = 1 << 16
     CONSOLE_WRITES = 4096
 
+    def console_groups(self) -> None:
+        """Tell C which cores share a console writer (Hart.console; the same function by default): the
+        C loop buffers their consecutive writes to one fd as one record, written out in one call."""
+        writers: dict[int, int] = {}
+        for i, core in enumerate(self.cluster.cores):
+            self.state.con_group[i] = writers.setdefault(id(core.hart.console), len(writers))
+
     def flush_console(self) -> None:
-        """Write out the console writes the C loop buffered, in issue order, through each core's
-        hart.console (a core's consecutive writes to one fd in one call: the same bytes)."""
+        """Write out the console writes the C loop buffered, in issue order, through the writers
+        (Hart.console) of the cores that made them (the same bytes in the same order as the
+        reference's one call per write)."""
         st = self.state
         n = st.con_nrec
         if not n:
             return
         data = bytes(self.ffi.buffer(self._con_buf, st.con_n))
-        groups: list[list[int]] = []
-        for i in range(n):
-            r = self._con_rec[i]
-            if groups and groups[-1][0] == r.core and groups[-1][1] == r.fd:
-                groups[-1][2] += r.len
-            else:
-                groups.append([r.core, r.fd, r.len])
+        records = [(r.core, r.fd, r.len) for r in (self._con_rec[i] for i in range(n))]
         st.con_n = st.con_nrec = 0        # emptied first: a writer that raises does not write twice
         pos = 0
-        for index, fd, length in groups:
-            self.cluster.cores[index].hart.console(fd, data[pos:pos + length])
+        cores = self.cluster.cores
+        for index, fd, length in records:
+            cores[index].hart.console(fd, data[pos:pos + length])
             pos += length
 
     def exit_code(self, index: int) -> int:

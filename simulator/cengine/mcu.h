@@ -103,6 +103,14 @@ typedef struct McuCore {
     uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip;
     int32_t mtvec_set;
     int32_t exit_code;              /* a0 of the core's ecall exit (MCU_EXIT) */
+    /* RI5CY performance counters (Hart.pccr/pcer/pcmr) and each counter's source at the last
+     * synchronisation (CoreModel.perf_last); pend_*: the stalls of the CSR instruction being executed
+     * that issue_body counts only after its semantics (the reference counts them first: a counter
+     * read sees them), its fetch stall and its operand wait of cause pend_cause */
+    uint32_t pccr[31], pcer, pcmr;
+    int64_t perf_last[31];
+    int64_t pend_imiss, pend_wait;
+    int32_t pend_cause;
     /* asleep (state 2): since sleep_start, counted as stall sleep_cause, waiting for `waiting`
      * (MCU_W_*: CoreModel.waiting_for) */
     int64_t sleep_start;

@@ -113,6 +113,8 @@ def ops_header() -> str:
         lines += ["    " + " ".join(names[i:i + 8]) for i in range(0, len(names), 8)]
         lines += [f"        return {2 if writable else 1};"]
     lines += ["    default: return 0;", "    }", "}", ""]
+    from mcusim.isa.csrs import PERF_EVENTS
+    lines += [f"#define MCU_NPERF_EVENTS {len(PERF_EVENTS)}  /* RI5CY performance-counter events (isa/csrs.py) */", ""]
     from mcusim.simulator import memory_map as mm   # the peripheral register map eu.c implements
     lines += ["/* peripheral register offsets (simulator/memory_map.py) */"]
     lines += [f"#define MCU_{name} {getattr(mm, name):#x}u" for name in dir(mm)

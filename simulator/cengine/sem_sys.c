@@ -1,10 +1,10 @@
 /* System semantics in C for the cluster loop: the CSR instructions (Zicsr), ecall (exit, console
  * write, the environment-call trap), ebreak and mret. The twin of isa/ext/zicsr.py and the system
  * entries of isa/ext/rv32i.py with simulator/hart.py (Hart._csr_read/_csr_write, take_trap, mret)
- * and simulator/cluster.py (ClusterHart: mcycle reads the issue cycle). Left to the reference
- * (MCU_PYTHON): the RI5CY performance counters (PCCR, PCER, PCMR: synchronised from the timing
- * model's counters), a console write of more than the buffer or from a peripheral or unmapped
- * address (the load then traps or reaches a peripheral), and wfi (the event unit's sleep).
+ * and simulator/cluster.py (ClusterHart: mcycle reads the issue cycle; the RI5CY performance counters
+ * are synchronised from the timing model's counters, CoreModel.sync_perf_counters). Left to the
+ * reference (MCU_PYTHON): a console write of more than the buffer or from a peripheral or unmapped
+ * address (the load then traps or reaches a peripheral).
  * docs/PERFORMANCE.md lists what the reference still runs.
  *
  * Only the cluster loop (engine.c issue_body) calls this file: mcycle is the cycle the instruction
@@ -15,10 +15,44 @@
 #include "cluster.h"
 #include <stddef.h>
 
+#define MCU_UNLIKELY_SYS(x) __builtin_expect(!!(x), 0)
+
 enum { MSTATUS_WRITABLE = 0x6088u, MSTATUS_MPP = 0x1800u };
 
+/* CoreModel.sync_perf_counters: the enabled PCCR counters advance by what their source (cluster.py
+ * _PCCR_SOURCES, in that order) did since the last synchronisation; saturating (PCMR bit 1) at 0 and
+ * 2**32 - 1, else modulo 2**32. The CSR instruction's own stalls are not counted yet (pend_*). */
+static void sync_perf(McuCore *c) {
+    const int64_t wait = c->pend_wait;
+    const int cause = c->pend_cause;
+    int64_t now[16] = {
+        c->issue_cycle, (int64_t)c->instret,
+        c->stalls[MCU_S_LOAD_USE] + (cause == MCU_S_LOAD_USE ? wait : 0), c->stalls[MCU_S_JR],
+        c->stalls[MCU_S_IMISS] + c->pend_imiss, c->events[MCU_E_LOADS], c->events[MCU_E_STORES],
+        c->events[MCU_E_JUMPS], c->events[MCU_E_BRANCHES], c->events[MCU_E_TAKEN], 0,
+        c->l2_loads, c->l2_stores, c->l2_load_cycles, c->l2_store_cycles,
+        c->stalls[MCU_S_TCDM] + (cause == MCU_S_TCDM ? wait : 0)};
+    for (int i = 0; i < 16; i++) {
+        if (i == 10) continue;          /* rvc: no source */
+        if ((c->pcmr & 1) && (c->pcer >> i & 1)) {
+            int64_t total = (int64_t)c->pccr[i] + now[i] - c->perf_last[i];
+            c->pccr[i] = (c->pcmr & 2) ? (uint32_t)(total < 0 ? 0 : total > 0xFFFFFFFFll ? 0xFFFFFFFFll : total)
+                                       : (uint32_t)total;
+        }
+        c->perf_last[i] = now[i];
+    }
+}
+
+static inline int is_perf_csr(uint32_t n) { return (n >= 0x780 && n <= 0x79F) || n == 0xCC0 || n == 0xCC1; }
+
 /* The value of CSR n, or MCU_PYTHON (nothing read or written) when the reference must do it */
-static inline int csr_read(const McuCore *c, uint32_t n, uint32_t *out) {
+static inline int csr_read(McuCore *c, uint32_t n, uint32_t *out) {
+    if (MCU_UNLIKELY_SYS(is_perf_csr(n))) {   /* ClusterHart._csr_read (pccr31 reads 0, unsynchronised) */
+        if (n == 0x79F) { *out = 0; return MCU_OK; }
+        sync_perf(c);
+        *out = n == 0xCC0 ? c->pcer : n == 0xCC1 ? c->pcmr : c->pccr[n - 0x780];
+        return MCU_OK;
+    }
     switch (n) {
     case 0x001: *out = c->fflags; return MCU_OK;
     case 0x002: *out = c->frm; return MCU_OK;
@@ -48,11 +82,6 @@ static inline int csr_read(const McuCore *c, uint32_t n, uint32_t *out) {
     }
 }
 
-/* 1 if C writes CSR n (a writable one: mcu_csr_kind(n) == 2): all but the performance counters */
-static inline int csr_writable_here(uint32_t n) {
-    return !((n >= 0x780 && n <= 0x79F) || n == 0xCC0 || n == 0xCC1);
-}
-
 static inline void csr_write(McuCore *c, uint32_t n, uint32_t v) {
     switch (n) {
     case 0x001: c->fflags = v & 0x1Fu; break;
@@ -76,7 +105,11 @@ static inline void csr_write(McuCore *c, uint32_t n, uint32_t v) {
     case 0x7B2: c->hwloop_count[0] = v; break;
     case 0x7B4: c->hwloop_start[1] = v; break;
     case 0x7B5: c->hwloop_end[1] = v; break;
-    default: c->hwloop_count[1] = v; break;   /* 0x7B6 */
+    case 0x7B6: c->hwloop_count[1] = v; break;
+    case 0xCC0: sync_perf(c); c->pcer = v & ((1u << MCU_NPERF_EVENTS) - 1u); break;   /* a bit per event */
+    case 0xCC1: sync_perf(c); c->pcmr = v & 3u; break;
+    case 0x79F: sync_perf(c); for (int i = 0; i < 31; i++) c->pccr[i] = v; break;
+    default: sync_perf(c); c->pccr[n - 0x780] = v; break;         /* 0x780..0x79E */
     }
 }
 
@@ -85,7 +118,6 @@ static inline int csr_op(McuCore *c, const McuInsn *d, int write, uint32_t value
     uint32_t n = (uint32_t)d->imm[0] & 0xFFFu, old;
     const int kind = mcu_csr_kind(n);     /* unknown CSRs and writes to read-only ones are illegal */
     if (kind == 0 || (write && kind == 1)) return mcu_trap(c, MCU_CAUSE_ILLEGAL, d->word);
-    if (write && !csr_writable_here(n)) return MCU_PYTHON;
     if (csr_read(c, n, &old) != MCU_OK) return MCU_PYTHON;
     if (write) csr_write(c, n, (old & ~mask) | (value & mask));
     mcu_wx(c, d->rd, old);
@@ -97,9 +129,13 @@ static inline int csr_op(McuCore *c, const McuInsn *d, int write, uint32_t value
  * a write larger than the buffer, goes to the reference (nothing changed); a full buffer: MCU_FULL. */
 static inline int console_write(McuCore *c, McuMem *m) {
     McuCluster *cl = (McuCluster *)((char *)m - offsetof(McuCluster, mem));   /* the cluster loop's memory */
-    uint32_t addr = c->x[11], len = c->x[12];
+    uint32_t addr = c->x[11], len = c->x[12], fd = c->x[10];
+    const int core = (int)(c - cl->cores), group = cl->con_group[core];
+    /* the same writer and fd as the previous write: one record (cores taking turns share one) */
+    McuConsoleRec *rec = cl->con_nrec ? &cl->con_rec[cl->con_nrec - 1] : 0;
+    const int extend = rec && rec->group == group && rec->fd == fd;
     if (len > (uint32_t)cl->con_cap) return MCU_PYTHON;
-    if ((int64_t)cl->con_n + len > cl->con_cap || cl->con_nrec >= cl->con_rec_cap) return MCU_FULL;
+    if ((int64_t)cl->con_n + len > cl->con_cap || (!extend && cl->con_nrec >= cl->con_rec_cap)) return MCU_FULL;
     for (uint32_t i = 0; i < len; i++) {     /* check first: nothing changes before the reference runs it */
         uint32_t a = addr + i;
         if (is_periph(m, a) || !find_region(m, a, 1)) return MCU_PYTHON;
@@ -113,10 +149,14 @@ static inline int console_write(McuCore *c, McuMem *m) {
     if (len) {                               /* the reference's last access: the last byte loaded */
         c->acc_addr = addr + len - 1; c->acc_size = 1; c->acc_store = 0; c->acc_valid = 1;
     }
-    McuConsoleRec *rec = &cl->con_rec[cl->con_nrec++];
-    rec->len = len;
-    rec->core = (uint8_t)(c - cl->cores);
-    rec->fd = (uint8_t)c->x[10];
+    if (extend) rec->len += len;
+    else {
+        rec = &cl->con_rec[cl->con_nrec++];
+        rec->len = len;
+        rec->core = (uint8_t)core;
+        rec->fd = (uint8_t)fd;
+        rec->group = (uint8_t)group;
+    }
     cl->con_n += (int32_t)len;
     mcu_wx(c, 10, len);
     return MCU_OK;

@@ -34,7 +34,7 @@ from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.isa.timing import is_vector_fp
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.functional import SimulationError, describe_instruction, trap_message
-from mcusim.simulator.hart import Hart, ProgramExit, Trap, program_exit
+from mcusim.simulator.hart import Hart, ProgramExit, Trap
 from mcusim.simulator.ifetch import InstrFetch
 from mcusim.simulator.loader import Image
 from mcusim.simulator.memory import Memory
@@ -935,8 +935,8 @@ class Cluster:
                 raise SimulationError(f"core {core.id}: program hangs in a jump-to-self loop at "
                                       f"{describe_instruction(core.hart, core.hart.pc)} "
                                       f"(cycle {core.issue_cycle})", "hang")
-            if status == 5:             # an ecall exit, retired (and traced) in C: the end-of-core accounting
-                self._end_core(core, program_exit(ce.exit_code(index)), core.issue_cycle)
+            if status == 5:             # an exit (ecall, tohost) retired and traced in C: the end-of-core accounting
+                self._end_core(core, ce.program_exit(index), core.issue_cycle)
                 ce.resume_after_python()
                 continue
             pc = core.hart.pc

@@ -464,3 +464,38 @@ def test_profile_identical_with_console_traps_exits_and_counters():
         assert dict(py) == dict(c) and py.per_core == c.per_core and py.stalls == c.stalls
         assert py.sleeps == c.sleeps
         assert len(dict(py)) > 10
+
+
+TOHOST = """
+    .globl _start
+_start:
+    core_id s0
+    la s1, tohost
+    sb x0, 0(s1)                   # zero: a plain store, the program goes on
+    addi t0, s0, 1
+    li t1, 23
+    mul t0, t0, t1
+1:  addi t0, t0, -1
+    bnez t0, 1b
+    li t2, {value}
+    {store}
+    li a7, 93                      # not reached by the core that stores first
+    ecall
+    .data
+    .align 2
+tohost: .word 0, 0
+"""
+
+
+@pytest.mark.parametrize("value,store,cores", [(1, "sw t2, 0(s1)", 1), (7, "p.sw t2, 4(s1!)", 4),
+                                               (0x2001, "sh t2, 0(s1)", 8)])
+def test_tohost_exit_identical_and_in_c(value, store, cores, monkeypatch):
+    """A nonzero store to tohost ends the run (pass, or the failing test's number) on the core that
+    stores first: the same exit code, reason, cycles and memory on both engines, done in C."""
+    (doc, memory, _, _, trace, error), issued = _both(TOHOST.format(value=value, store=store), monkeypatch,
+                                                      cores=cores, trace=True)
+    assert error is None
+    assert doc["exit_code"] == (0 if value == 1 else min(max(value >> 1, 1), 255))
+    assert "tohost" in doc["exit_reason"]
+    assert issued == [], issued
+    assert trace.count("st[") >= cores

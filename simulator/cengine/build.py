@@ -41,7 +41,7 @@ typedef struct McuCore {
     int64_t reg_ready[64]; int32_t reg_cause[64];
     int64_t stalls[17]; int64_t events[9];
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
-    uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip; int32_t mtvec_set; int32_t exit_code;
+    uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip; int32_t mtvec_set; int32_t exit_code; int32_t exit_tohost;
     uint32_t pccr[31], pcer, pcmr; int64_t perf_last[31]; int64_t pend_imiss, pend_wait; int32_t pend_cause;
     int64_t sleep_start; int32_t sleep_cause, waiting;
 } McuCore;

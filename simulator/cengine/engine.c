@@ -264,8 +264,9 @@ static __attribute__((noinline)) int issue_special(McuCluster *cl, McuCore *c, c
         enter_trap(cl, c, index, pc, start);
         return 0;
     }
-    /* ecall exit: the instruction retires, the core stops (Cluster.issue's ProgramExit; Python sets the
-     * core's state and does the rest, Cluster._end_core) */
+    /* ecall exit or a store to tohost: the instruction retires, the core stops (Cluster.issue's
+     * ProgramExit, without the cost of the store; Python sets the core's state and does the rest,
+     * Cluster._end_core) */
     c->instret++;
     c->issue_cycle = start;
     cl->ready[index] = MCU_NEVER;

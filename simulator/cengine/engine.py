@@ -308,9 +308,11 @@ class CEngine:
             cores[index].hart.console(fd, data[pos:pos + length])
             pos += length
 
-    def exit_code(self, index: int) -> int:
-        """The exit code of core `index`'s ecall exit (RUN_EXIT)."""
-        return int(self.state.cores[index].exit_code)
+    def program_exit(self, index: int):
+        """How core `index` ended the program in C (RUN_EXIT): its ecall exit or store to tohost."""
+        from mcusim.simulator.hart import program_exit, tohost_exit
+        c = self.state.cores[index]
+        return tohost_exit(c.exit_code & 0xFFFF_FFFF) if c.exit_tohost else program_exit(int(c.exit_code))
 
     def peripheral_state(self, cluster, controller: bool) -> Any:
         """The event unit's and DMA registers' state (McuEventUnit, the fields of

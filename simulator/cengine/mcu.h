@@ -21,7 +21,7 @@
 #include "ieee754.h"
 
 enum { MCU_OK = 0, MCU_TRAP = 1, MCU_PYTHON = 2, MCU_UNSUPPORTED = 3,
-       /* sem_sys.c only (the cluster loop): the core exits (ecall exit, code in McuCore.exit_code);
+       /* the cluster loop only: the core exits (ecall exit or a store to tohost: McuCore.exit_code);
         * the console buffer is full (ecall write: Python empties it, the instruction issues again) */
        MCU_EXIT = 4, MCU_FULL = 5 };
 
@@ -102,7 +102,8 @@ typedef struct McuCore {
     /* trap state (Hart: mtvec None until written is mtvec_set 0; take_trap, mret, the trap CSRs) */
     uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip;
     int32_t mtvec_set;
-    int32_t exit_code;              /* a0 of the core's ecall exit (MCU_EXIT) */
+    int32_t exit_code;              /* a0 of the core's ecall exit (MCU_EXIT), or the value stored to tohost */
+    int32_t exit_tohost;            /* 1: the exit was a store to tohost */
     /* RI5CY performance counters (Hart.pccr/pcer/pcmr) and each counter's source at the last
      * synchronisation (CoreModel.perf_last); pend_*: the stalls of the CSR instruction being executed
      * that issue_body counts only after its semantics (the reference counts them first: a counter
@@ -208,10 +209,12 @@ static inline int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
     McuRegion *r = find_region(m, addr, (uint32_t)size);
     if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
-    /* tohost ends the run and self-modifying code needs both decode caches: the reference does those */
-    if ((m->has_tohost && addr == m->tohost) || in_code(m, addr, size)) return MCU_PYTHON;
+    /* self-modifying code needs both decode caches: the reference does it */
+    if (in_code(m, addr, size)) return MCU_PYTHON;
     write_le(r->data + (addr - r->base), size, value);
     c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
+    /* a nonzero store to tohost ends the program once stored (Hart.store; the cluster loop's MCU_EXIT) */
+    if (m->has_tohost && addr == m->tohost && value) { c->exit_code = (int32_t)value; c->exit_tohost = 1; return MCU_EXIT; }
     return MCU_OK;
 }
 

@@ -164,7 +164,7 @@ static inline int console_write(McuCore *c, McuMem *m) {
 
 /* ecall (isa/ext/rv32i.py): a7 = 93 exit(a0); a7 = 64 write to fd 1 or 2; otherwise the trap */
 static inline int ecall(McuCore *c, McuMem *m) {
-    if (c->x[17] == 93) { c->exit_code = c->x[10]; return MCU_EXIT; }
+    if (c->x[17] == 93) { c->exit_code = (int32_t)c->x[10]; c->exit_tohost = 0; return MCU_EXIT; }
     if (c->x[17] == 64 && (c->x[10] == 1 || c->x[10] == 2)) return console_write(c, m);
     return mcu_trap(c, MCU_CAUSE_ECALL_M, 0);
 }

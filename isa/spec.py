@@ -64,6 +64,12 @@ class Instr:
     template: tuple[str, ...] = field(init=False, default=())   # tokens: operand names and punctuation
 
     def __post_init__(self) -> None:
+        known = DERIVED.get((self.key, self.syntax, self.encoding, self.size))
+        if known is not None:       # built and checked by an earlier process from the same sources
+            self.template, self.operands, self.match, self.mask = known
+            if not self.description:
+                self.description = " ".join((self.semantics.__doc__ or "").split())
+            return
         if self.timing not in TIMING_CLASSES:
             raise ValueError(f"{self.mnemonic}: unknown timing class {self.timing!r}")
         self.template = tuple(_TEMPLATE_TOKEN.findall(self.syntax)) if self.syntax else ()
@@ -106,6 +112,13 @@ class Instr:
     @property
     def fields(self) -> list[Field]:
         return [FIELDS[n] for n in self.operands]
+
+
+# The derived fields of every entry, (key, syntax, encoding, size) -> (template, operands, match,
+# mask), as an earlier process built and checked them from the same sources of this package
+# (isa.ext saves and loads them through the disk cache, keyed by those sources' hash): deriving and
+# checking them is almost half of building the table at import. Empty: every entry is checked.
+DERIVED: dict[tuple[str, str, str, int], tuple[tuple[str, ...], tuple[str, ...], int, int]] = {}
 
 
 _FIXED_TERM = re.compile(r"(\d+)(?:\.\.(\d+))?=(0x[0-9a-fA-F]+|0b[01]+|\d+)")

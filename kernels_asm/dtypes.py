@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcusim.isa import ieee754
+from mcusim.kernels_asm.dtype_names import FLOAT_DTYPES, HALF_DTYPES
 
-FLOAT_DTYPES = ("fp32", "fp16", "bf16")
-HALF_DTYPES = ("fp16", "bf16")
+__all__ = ["DTYPES", "DType", "FLOAT_DTYPES", "HALF_DTYPES", "MEMORY_DTYPES", "dtype_of", "is_half"]
 
 
 def _round_bf16(x: np.ndarray) -> np.ndarray:
@@ -89,6 +89,13 @@ DTYPES: dict[str, DType] = {
     "fp32": DType("fp32", ieee754.F32, "s", np.float32),
     "fp16": DType("fp16", ieee754.F16, "h", np.float16),
     "bf16": DType("bf16", ieee754.BF16, "ah", np.float32),
+}
+
+# How a tensor's elements are stored in the simulated memory, as numpy reads and writes them there
+# (the kernel harness's tensors and the step program's L2): bf16 as its 16-bit words.
+MEMORY_DTYPES: dict[str, np.dtype] = {
+    "fp32": np.dtype("<f4"), "fp16": np.dtype("<f2"), "bf16": np.dtype("<u2"), "int32": np.dtype("<i4"),
+    "int16": np.dtype("<i2"), "int8": np.dtype("i1"),
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from mcusim.simulator import gcpause
 from mcusim.simulator.cli import run_guarded, version
 
 DESCRIPTION = "cycle-level simulator of a PULP-style 8+1-core RISC-V cluster (RI5CY, Xpulpv2, FP16 SIMD)"
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the sub-command; every failure is one line on stderr and an exit status
     (mcusim.simulator.cli: the table, run_guarded)."""
     _quiet_blas()
+    if argv is None:            # the process's own command line: start-up without the collector
+        gcpause.pause()         # (a call with argv, e.g. from a test, leaves it alone)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["cc"]:     # every other option goes to clang: argparse would reject them
         from mcusim.simulator.cc import cmd_cc

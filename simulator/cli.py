@@ -231,7 +231,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if writer is not None:
             for c in cluster.cores:
                 c.hart.console = writer
+        from mcusim.simulator import gcpause
         from mcusim.simulator.progress import cycle_progress
+        gcpause.resume()
         with cycle_progress(cluster, args.progress, args.quiet):
             try:
                 result = cluster.run()

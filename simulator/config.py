@@ -7,7 +7,6 @@ field name and the allowed range. `docs/CONFIG.md` is generated from the same de
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -285,6 +284,7 @@ def load_config(preset: str = "default", path: str | Path | None = None,
         raise ConfigError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     config = apply(ClusterConfig(), PRESETS[preset], f"preset {preset}")
     if path is not None:
+        import tomllib          # only for a file: most runs take a preset (start-up time)
         try:
             data = tomllib.loads(Path(path).read_text())
         except OSError as exc:

@@ -31,7 +31,7 @@ import argparse
 import sys
 from typing import Any
 
-from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
+from mcusim.kernels_asm.dtype_names import FLOAT_DTYPES
 from mcusim.simulator.argtypes import finite_positive, non_negative, positive
 from mcusim.workloads import networks
 
@@ -64,7 +64,7 @@ REPRO_NETWORKS: dict[str, Any] = {"resnet8": networks.resnet8, "dscnn": networks
 
 def _common(p: argparse.ArgumentParser) -> None:
     from mcusim.simulator.config import PRESETS
-    from mcusim.workloads.report import DEFAULT_FREQ_MHZ
+    from mcusim.workloads.study import DEFAULT_FREQ_MHZ
     p.add_argument("--config", metavar="FILE", help="TOML file overriding cluster parameters (docs/CONFIG.md)")
     p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="cluster preset (default: the study's)")
     p.add_argument("--cores", type=positive, default=8, help="worker cores (default 8)")
@@ -246,7 +246,7 @@ def _engine(requested: str, quiet: bool) -> str:
 
 def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, label: str = ""):
     """simulate_step with a rich progress bar on stderr (none when quiet); PlanError -> user error."""
-    from mcusim.kernels_asm.kernels.harness import HarnessError
+    from mcusim.kernels_asm.kernels.errors import HarnessError
     from mcusim.workloads import planner, report, train
     kw: dict[str, Any] = {"config": config, "engine": engine, "cores": args.cores,
                           "seed": getattr(args, "seed", 0), "lr": getattr(args, "lr", 0.01),
@@ -261,9 +261,11 @@ def run_step(net, dtype: str, config, args: argparse.Namespace, engine: str, lab
         except tune.TuneError as exc:
             raise _user_error(str(exc)) from None
     try:
-        con = report.stderr_console()
         forced = bool(getattr(args, "progress", False))
-        if not forced and (args.quiet or not con.is_terminal):       # a bar only on a terminal
+        if not forced and args.quiet:
+            return train.simulate_step(net, dtype, **kw)
+        con = report.stderr_console()
+        if not forced and not con.is_terminal:       # a bar only on a terminal
             return train.simulate_step(net, dtype, **kw)
         if not con.is_terminal:                 # --progress into a log: a plain line per layer-phase
             return train.simulate_step(net, dtype, progress=_plain_progress(f"{label or net.name} {dtype}"), **kw)
@@ -370,7 +372,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     other_config = with_extensions(config, args.compare_profile, "--compare-profile") if args.compare_profile \
         else None
     engine = _engine(args.engine, args.quiet)
-    con = report.stderr_console()
+    con = None if args.quiet else report.stderr_console()      # (rich is not imported for -q)
     checked = []                            # steps whose numerics set the exit status besides `results`
     if args.compare_dtypes:
         a = run_step(net, "fp32", config, args, engine)

@@ -25,7 +25,7 @@ import argparse
 import sys
 from typing import Any
 
-from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
+from mcusim.kernels_asm.dtype_names import FLOAT_DTYPES
 from mcusim.simulator.argtypes import positive
 
 

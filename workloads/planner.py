@@ -66,6 +66,10 @@ class PlanError(ValueError):
     """A step that cannot be placed in the configured TCDM (the message says which and why)."""
 
 
+class LowerError(ValueError):
+    """A layer-phase the step program cannot lower (the message names it; workloads.step_lower)."""
+
+
 @dataclass(frozen=True)
 class Buffer:
     """One operand buffer of a step in the TCDM."""

@@ -32,7 +32,7 @@ all kernels), kernels [{kernel, variant, calls, cycles, core_cycles, instret, sh
 instructions [{kernel, variant, where, text, count, cycles, share, stalls}] (the hottest first),
 labels [{kernel, variant, label, count, cycles, share, stalls}]}.
 
-Time: cycles / frequency. DEFAULT_FREQ_MHZ explains the default.
+Time: cycles / frequency. DEFAULT_FREQ_MHZ (workloads/study.py) explains the default.
 """
 from __future__ import annotations
 
@@ -41,10 +41,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from mcusim.simulator import ifetch
 from mcusim.simulator import profile as prof
@@ -52,16 +49,15 @@ from mcusim.simulator.cluster import STALL_CAUSES
 from mcusim.simulator.energy import Energy
 from mcusim.workloads.train import StepRecord, StepResult
 from mcusim.simulator.tables import keep_headers
+from mcusim.workloads.study import DEFAULT_FREQ_MHZ
+
+if TYPE_CHECKING:      # rich is imported by the functions that draw: -q and --json runs need none of it
+    from rich.console import Console
+    from rich.table import Table
 
 JSON_SCHEMA = "mcusim-train/1"
 COMPARE_SCHEMA = "mcusim-train-compare/1"
 
-# The default clock for times. The study does not state its clock; its ResNet8 figures (3.11 MAC/clk
-# and 17.1 ms per step) imply 37.06 M MACs / 3.11 MAC/clk = 11.9 M cycles in 17.1 ms, i.e. ~697 MHz
-# with this project's MAC count (model.py's rule), so times are given at 700 MHz by default. The
-# DS-CNN figures (0.81 MAC/clk, 6.4 ms) imply ~1.48 GHz with our 7.65 M MACs: the study must count
-# DS-CNN MACs differently (or run a different variant), so only its MAC/clk is comparable there.
-DEFAULT_FREQ_MHZ = 700.0
 
 PHASE_LABEL = {"forward": "forward", "loss": "loss", "weight_grad": "weight gradient",
                "input_grad": "input gradient", "update": "update (SGD)", "dma": "DMA (exposed)",
@@ -202,6 +198,7 @@ def _pct(v: float) -> str:
 
 def step_table(res: StepResult) -> Table:
     """One row per (layer, phase): kernel, compute and DMA cycles, MACs, MAC/clk, share."""
+    from rich.table import Table
     t = Table(title=f"{res.network} {res.dtype} training step: {res.cores} cores", title_justify="left")
     for col, just in (("layer", "left"), ("phase", "left"), ("kernel", "left"), ("variant", "left"),
                       ("cycles", "right"), ("compute", "right"), ("DMA", "right"), ("MACs", "right"),
@@ -222,6 +219,7 @@ def _energy_cell(e: Energy | None) -> str:
 
 
 def phase_table(res: StepResult, freq_mhz: float) -> Table:
+    from rich.table import Table
     t = Table(title="per phase", title_justify="left")
     for col in ("phase", "cycles", "MACs", "MAC/clk", "share", "ms", "µJ", "GFLOPS/W"):
         # the phase names stay on one line: the numeric columns fold first on a narrow terminal
@@ -301,6 +299,7 @@ def summary_lines(res: StepResult, freq_mhz: float) -> list[str]:
 def stderr_console() -> Console:
     """A console on stderr; 160 columns when it is not a terminal (rich would assume 80 and cut the
     step table)."""
+    from rich.console import Console
     con = Console(stderr=True)
     return con if con.is_terminal else Console(stderr=True, width=160)
 
@@ -345,6 +344,7 @@ def compare_json(a: StepResult, b: StepResult, freq_mhz: float = DEFAULT_FREQ_MH
 
 
 def compare_table(a: StepResult, b: StepResult, freq_mhz: float) -> Table:
+    from rich.table import Table
     t = Table(title=f"{a.network}: {a.dtype} vs {b.dtype} (speedup = {a.dtype} cycles / {b.dtype} cycles)",
               title_justify="left")
     for col in ("layer", "phase", "MACs", f"{a.dtype} cycles", f"{b.dtype} cycles", "speedup",
@@ -415,6 +415,7 @@ def _variant_cell(variant: str, matmul: str) -> str:
 
 
 def profile_compare_table(a: StepResult, b: StepResult, freq_mhz: float) -> Table:
+    from rich.table import Table
     pa, pb = a.config.core.extensions, b.config.core.extensions
     t = Table(title=f"{a.network} {a.dtype}: core.extensions {pa!r} vs {pb!r} (ratio = cycles {pa} / cycles {pb}; "
                     f"variant (matmul variants))", title_justify="left")
@@ -453,6 +454,7 @@ def reproduce_table(rows: Sequence[dict[str, Any]], freq_mhz: float) -> Table:
     may be None). Three result columns: the study's figure, mcusim with TrainLib-style kernels (what
     the model gives for kernels built as the study's), mcusim with its own library (what better
     kernels give on the same model)."""
+    from rich.table import Table
     t = Table(title=f"published experiments (Nadalini et al. 2023) vs mcusim; times at {freq_mhz:g} MHz",
               title_justify="left")
     for col in ("experiment", "metric", "published", "mcusim, TrainLib-style kernels", "mcusim, own library",
@@ -604,6 +606,7 @@ def profile_json(res: StepResult, top: int = 50) -> dict[str, Any]:
 
 def print_profile(res: StepResult, console: Console | None = None, top: int = 20) -> None:
     """Kernels with their stall causes, then the hottest instructions and labels of the whole step."""
+    from rich.table import Table
     con = console or stderr_console()
     krows = kernel_profile_rows(res)
     t = Table(title=f"{res.network} {res.dtype}: kernels (all calls; stall shares of the kernels' cycles "

@@ -54,10 +54,7 @@ from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_progr
 from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
 from mcusim.kernels_asm.kernels.transforms import ConvGeom
 from mcusim.workloads.model import Layer, Phase, elem_bytes, ranges
-
-
-class LowerError(ValueError):
-    """A layer-phase the step program cannot lower (the message names it)."""
+from mcusim.workloads.planner import LowerError
 
 
 @dataclass(frozen=True)

@@ -34,24 +34,28 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcusim.kernels_asm import Program, assemble, to_elf
 from mcusim.kernels_asm.dtypes import DTYPES as FLOAT
-from mcusim.kernels_asm.kernels.harness import DTYPES, KernelProgram
-from mcusim.kernels_asm.program import Section
-from mcusim.simulator import diskcache
+from mcusim.kernels_asm.dtypes import MEMORY_DTYPES as DTYPES
+from mcusim.kernels_asm.program import Program
+from mcusim.simulator import diskcache, gcpause
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.loader import Image, program_image
 from mcusim.simulator.memory_map import L2_BASE, MAX_REGIONS, TCDM_BASE
 from mcusim.workloads import planner
 from mcusim.workloads.model import INPUT, Layer, Network, Phase, elem_bytes
+from mcusim.workloads.planner import LowerError
 from mcusim.isa.profiles import PROFILES
 from mcusim.isa.profiles import resolve as resolve_extensions
-from mcusim.kernels_asm.kernels.layer_steps import ProfileError
-from mcusim.workloads.step_lower import Ctx, LowerError, StepCode, Tile, Xfer, lower, pool_vector
+
+# The compiler's own imports (the lowering, the kernel library, the assembler) are made by the
+# functions that compile: running a step program from the disk cache needs none of them.
+if TYPE_CHECKING:
+    from mcusim.kernels_asm.kernels.harness import KernelProgram
+    from mcusim.workloads.step_lower import StepCode, Xfer
 
 LOSS = "loss"
 ALIGN = 64
@@ -122,7 +126,11 @@ class StepProgram:
     def program(self) -> Program:
         """The assembled program with the L2 tensors' initial contents in its .l2data section."""
         if self._program is None:
-            prog = assemble_cached(self.text) if self.cache else assemble(self.text, "<step program>")
+            if self.cache:
+                prog = assemble_cached(self.text)
+            else:
+                from mcusim.kernels_asm import assemble
+                prog = assemble(self.text, "<step program>")
             sec = prog.section(".l2data")
             assert sec is not None and sec.size == self.l2_bytes
             end = sec.address + sec.size
@@ -143,6 +151,7 @@ class StepProgram:
         return program_image(self.program())
 
     def elf(self) -> bytes:
+        from mcusim.kernels_asm import to_elf
         return to_elf(self.program())
 
     def sources(self) -> dict[str, bytes]:
@@ -174,6 +183,7 @@ def assemble_cached(text: str) -> Program:
     if isinstance(prog, Program):
         _MEMO[key] = prog
         return _copy_program(prog)
+    from mcusim.kernels_asm import assemble
     prog = assemble(text, "<step program>")
     _MEMO[key] = prog
     if diskcache.cache_dir() is not None:
@@ -382,6 +392,8 @@ class _Fitter:
     def attempt(self, t1: int, t2: int, double: bool) -> _Fitted | None:
         key = (t1, t2, double)
         if key not in self.memo:
+            from mcusim.kernels_asm.kernels.layer_steps import ProfileError
+            from mcusim.workloads.step_lower import Ctx, StepCode, lower
             ctx = Ctx(self.dtype, self.cores, self.variants, double, self.ext, self.config.core.extensions)
             try:
                 split, tiles, bufs = lower(self.lay, self.phase, self.names, (t1, t2), ctx)
@@ -721,6 +733,7 @@ def _compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int,
                   variants: Mapping[str, str] | None, double_buffer: bool, budget: int | None,
                   variant_plan: Mapping[tuple[str, str], Mapping[str, Any]] | None,
                   only: Collection[tuple[str, str]] | None) -> StepProgram:
+    from mcusim.workloads.step_lower import pool_vector
     es = elem_bytes(dtype)
     st = NP[dtype]
     variants = dict(variants or {})
@@ -1089,6 +1102,7 @@ def run_step_program(sp: StepProgram, engine: str = "c", profile: bool = False,
         _hook_progress(cluster, on_region, len(sp.steps))
     counters = Counters()
     counters.install(cluster)
+    gcpause.resume()
     result = cluster.run()
     if result.exit_code != 0:
         raise RuntimeError(f"step program exited with code {result.exit_code} ({result.reason})")

@@ -156,9 +156,11 @@ def _image(path: str):
 
 
 def _run_run(name: str, args: dict, config, cores: int, engine: str) -> dict[str, Any]:
+    from mcusim.simulator import gcpause
     from mcusim.simulator.cluster import Cluster
-    result = Cluster(_image(name), config, cores=cores, controller=args.get("controller", False),
-                     engine=engine).run()
+    cluster = Cluster(_image(name), config, cores=cores, controller=args.get("controller", False), engine=engine)
+    gcpause.resume()
+    result = cluster.run()
     stalls = {c: sum(core.stalls[c] for core in result.cores) for c in STALL_CAUSES}
     error = "" if result.exit_code == 0 else f"exit code {result.exit_code} ({result.reason})"
     return {"cycles": result.cycles, "instret": result.instret, "macs": args.get("macs"),

@@ -57,30 +57,10 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcusim.kernels_asm.kernels import harness
-from mcusim.kernels_asm.kernels.harness import HarnessError, KernelProgram
-from mcusim.kernels_asm.kernels.layers_conv import (
-    conv2d_choose,
-    conv2d_program,
-    depthwise_program,
-    pointwise_choose,
-    pointwise_program,
-)
-from mcusim.kernels_asm.kernels.layers_elementwise import (
-    add_program,
-    pool_bwd_program,
-    pool_fwd_program,
-    relu_bwd_program,
-    relu_program,
-    sgd_program,
-)
-from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
-from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
-from mcusim.kernels_asm.kernels.transforms import ConvGeom
 from mcusim.simulator import energy as energy_model
 from mcusim.simulator.cluster import STALL_CAUSES
 from mcusim.simulator.energy import Energy
@@ -91,6 +71,10 @@ from mcusim.kernels_asm.dtypes import DTYPES as FLOAT
 from mcusim.kernels_asm.dtypes import is_half
 from mcusim.workloads import model, planner, reference
 from mcusim.workloads.model import INPUT, Layer, Network, Phase
+
+if TYPE_CHECKING:
+    from mcusim.kernels_asm.kernels.harness import KernelProgram
+    from mcusim.kernels_asm.kernels.transforms import ConvGeom
 
 LOSS = "loss"                 # the phase label of the loss kernel (value and gradient in one run)
 PHASE_ORDER = ("forward", LOSS, "weight_grad", "input_grad", "update")
@@ -372,13 +356,10 @@ def sum_energy(parts: list[Energy | None], extra: Mapping[str, float] | None = N
 # ------------------------------------------------------------------------------------------------
 
 def resolve_engine(engine: str) -> str:
-    """The engine the harness can run: "c" falls back to "py" when the harness or the build does not
-    offer it (harness.simulate decides; the compiled engine plugs in there)."""
+    """The engine that can run: "c" falls back to "py" when the compiled module is not built."""
     if engine not in ("c", "py"):
         raise ValueError(f"unknown engine {engine!r} (c or py)")
     if engine == "c":
-        if "c" not in harness.ENGINES:
-            return "py"
         from mcusim.simulator.cengine import binding
         if binding.load() is None:
             return "py"
@@ -388,6 +369,8 @@ def resolve_engine(engine: str) -> str:
 def fit_config(prog: KernelProgram, config: ClusterConfig) -> ClusterConfig:
     """`config`, or a copy whose TCDM is enlarged to the nearest KiB that holds the program's tensors
     and the per-core stacks (same banks and timing)."""
+    from mcusim.kernels_asm.kernels import harness
+    from mcusim.kernels_asm.kernels.harness import HarnessError
     try:
         harness.layout(prog.tensors, config)
         return config
@@ -419,6 +402,7 @@ class _Runner:
 
     def run(self, kernel: str, variant: str, role: str, prog: KernelProgram,
             inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from mcusim.kernels_asm.kernels import harness
         cfg = fit_config(prog, self.config)
         # Simulated DMA (the controller moves operands L2 <-> TCDM around the kernel) when the kernel
         # fits the configured TCDM untiled and its tensors fit in L2; otherwise the DMA model.
@@ -437,6 +421,7 @@ class _Runner:
 # ------------------------------------------------------------------------------------------------
 
 def geom_of(lay: Layer) -> ConvGeom:
+    from mcusim.kernels_asm.kernels.transforms import ConvGeom
     return ConvGeom(*lay.conv_geom_args())
 
 
@@ -478,6 +463,10 @@ def _square(lay: Layer) -> tuple[int, int]:
 def forward(run: _Runner, lay: Layer, xs: list[np.ndarray], w: np.ndarray | None, dtype: str,
             cores: int) -> np.ndarray:
     """Simulate the forward kernel of `lay`; returns its output in the layer's CHW shape."""
+    from mcusim.kernels_asm.kernels.layers_conv import conv2d_choose, conv2d_program, depthwise_program, \
+        pointwise_choose, pointwise_program
+    from mcusim.kernels_asm.kernels.layers_elementwise import add_program, pool_fwd_program, relu_program
+    from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
     x = xs[0]
     co = lay.out_shape[0]
     wt = _weights(lay, w) if lay.trainable else np.empty(0)
@@ -532,6 +521,9 @@ def forward(run: _Runner, lay: Layer, xs: list[np.ndarray], w: np.ndarray | None
 def weight_grad(run: _Runner, lay: Layer, xs: list[np.ndarray], dy: np.ndarray, dtype: str,
                 cores: int) -> np.ndarray:
     """Simulate dL/dW of a trainable layer; returns it in the weight shape."""
+    from mcusim.kernels_asm.kernels.layers_conv import conv2d_choose, conv2d_program, depthwise_program, \
+        pointwise_choose, pointwise_program
+    from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
     x = xs[0]
     co = lay.out_shape[0]
     if lay.kind == "Conv2D":
@@ -564,6 +556,10 @@ def weight_grad(run: _Runner, lay: Layer, xs: list[np.ndarray], dy: np.ndarray, 
 def input_grads(run: _Runner, lay: Layer, xs: list[np.ndarray], w: np.ndarray | None, dy: np.ndarray,
                 dtype: str, cores: int) -> list[np.ndarray]:
     """Simulate dL/d(input) for each input of `lay` (before any sum with an earlier gradient)."""
+    from mcusim.kernels_asm.kernels.layers_conv import conv2d_choose, conv2d_program, depthwise_program, \
+        pointwise_choose, pointwise_program
+    from mcusim.kernels_asm.kernels.layers_elementwise import pool_bwd_program, relu_bwd_program
+    from mcusim.kernels_asm.kernels.layers_linear import linear_choose, linear_program
     c, h, wd = lay.in_shape
     co = lay.out_shape[0]
     wt = _weights(lay, w) if lay.trainable else np.empty(0)
@@ -618,6 +614,7 @@ def input_grads(run: _Runner, lay: Layer, xs: list[np.ndarray], w: np.ndarray | 
 
 def accumulate(run: _Runner, old: np.ndarray, new: np.ndarray, dtype: str, cores: int) -> np.ndarray:
     """The sum of two gradients of one tensor (the `add` kernel)."""
+    from mcusim.kernels_asm.kernels.layers_elementwise import add_program
     out = run.run("add", "scalar" if dtype == "fp32" else "simd", "gradient sum",
                   add_program(old.size, dtype, cores), {"X": old.reshape(-1), "Y": new.reshape(-1)})
     return out["Z"].reshape(old.shape)
@@ -626,6 +623,7 @@ def accumulate(run: _Runner, old: np.ndarray, new: np.ndarray, dtype: str, cores
 def loss_kernel(run: _Runner, lay: Layer, logits: np.ndarray, target: Any, dtype: str,
                 cores: int) -> tuple[float, np.ndarray]:
     """The loss value (FP32) and dL/dlogits from one kernel run."""
+    from mcusim.kernels_asm.kernels.losses import crossentropy_program, mse_program
     z = logits.reshape(-1)
     if lay.kind == "CrossEntropy":
         t = np.zeros(z.size, NP_DTYPE[dtype])
@@ -640,6 +638,7 @@ def loss_kernel(run: _Runner, lay: Layer, logits: np.ndarray, target: Any, dtype
 
 
 def sgd(run: _Runner, w: np.ndarray, dw: np.ndarray, lr: float, dtype: str, cores: int) -> np.ndarray:
+    from mcusim.kernels_asm.kernels.layers_elementwise import sgd_program
     out = run.run("sgd", "fnmsub" if dtype == "fp32" else "simd", "w -= lr*dW",
                   sgd_program(w.size, dtype, cores),
                   {"W": w.reshape(-1), "G": dw.reshape(-1), "LR": FLOAT[dtype].round(np.array([lr]))})

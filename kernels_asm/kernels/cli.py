@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from mcusim.simulator.argtypes import cycles, integer, non_negative, positive
-from mcusim.kernels_asm.dtypes import FLOAT_DTYPES
+from mcusim.kernels_asm.dtype_names import FLOAT_DTYPES
 
 JSON_SCHEMA = "mcusim-kernel/1"
 _FIXED = {"list", "dtype", "variant", "cores", "preset", "config", "seed", "engine", "json", "quiet",

@@ -64,24 +64,20 @@ import numpy as np
 
 from mcusim.kernels_asm import Builder, Program, assemble
 from mcusim.kernels_asm.dtypes import DTYPES as FLOAT_DTYPES
+from mcusim.kernels_asm.dtypes import MEMORY_DTYPES
+from mcusim.kernels_asm.kernels.errors import HarnessError
+from mcusim.simulator import gcpause
 from mcusim.simulator.cluster import STALL_CAUSES, Cluster, ClusterResult
 from mcusim.simulator.config import ClusterConfig
 from mcusim.simulator.loader import Image, Segment, program_image
 from mcusim.simulator.memory_map import L2_BASE, TCDM_BASE
 from mcusim.simulator.profile import Profile
 
-DTYPES: dict[str, np.dtype] = {
-    "fp32": np.dtype("<f4"), "fp16": np.dtype("<f2"), "bf16": np.dtype("<u2"), "int32": np.dtype("<i4"),
-    "int16": np.dtype("<i2"), "int8": np.dtype("i1"),
-}
+DTYPES: dict[str, np.dtype] = MEMORY_DTYPES
 BF16 = FLOAT_DTYPES["bf16"]
 ENGINES = ("c", "py")
 Watch = Callable[[Cluster], contextlib.AbstractContextManager]    # see simulate
 _REGISTERS = re.compile(r"(x\d+|f\d+|zero|ra|sp|gp|tp|fp|t[0-6]|s\d+|a[0-7]|f[tsa]\d+)")
-
-
-class HarnessError(ValueError):
-    """A kernel that cannot be laid out or run as asked (the message says why)."""
 
 
 @dataclass
@@ -329,6 +325,7 @@ def simulate(image: Image, config: ClusterConfig, cores: int, engine: str = "py"
         raise HarnessError(f"unknown engine {engine!r} (available: {', '.join(ENGINES)})")
     # "c" falls back to "py" if not built
     cluster = Cluster(image, config, cores=cores, engine=engine, profile=profile, controller=controller)
+    gcpause.resume()
     with watch(cluster) if watch is not None else contextlib.nullcontext():
         result = cluster.run()
     return Simulation(result, cluster.memory.read_bytes)

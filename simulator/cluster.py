@@ -265,6 +265,8 @@ class Cluster:
                 self.cengine = CEngine(self, STALL_CAUSES, EVENTS)
                 self._core_class, self._hart_class = make_view_classes(CoreModel, ClusterHart,
                                                                        STALL_CAUSES, EVENTS)
+                from mcusim.simulator.cengine.engine import MarkView
+                self._mark_view = MarkView
         elif engine not in ("py", "c"):
             raise SimulationError(f"unknown engine {engine!r} (c or py)", "config")
         self.engine_used = "c" if self.cengine is not None else "py"
@@ -479,9 +481,13 @@ class Cluster:
                               f"{describe_instruction(core.hart, core.hart.pc)}", "program")
 
     def _region_mark(self, core: CoreModel, name: str, begin: bool) -> None:
+        """`core`: the core at its marker, or (compiled engine) an engine.MarkView of it as it was
+        at a marker the C loop logged, whose hooks then see those counters."""
         # The region starts after its region_begin store and includes its region_end store.
-        now = core.stalls.copy()     # a dict (reference) or engine.CounterView (compiled)
+        now = core.stalls.copy()     # a dict (reference, MarkView) or engine.CounterView (compiled)
         snapshot = (core.issue_cycle + 1, core.hart.instret + 1, now)
+        if self.cengine is not None and type(core) is not self._mark_view:
+            self.cengine.region_marked(core.slot, name, begin)   # what eu.c knows open
         if begin:
             core.regions_open[name] = snapshot
             for hook in self.region_hooks:
@@ -917,6 +923,9 @@ class Cluster:
         ce = self.cengine
         while self.finished is None:
             status, index, t = ce.run(self.horizon)
+            if ce.state.eu.marks_n:              # the workers' region markers C logged, first
+                for view, region_id, begin in ce.drain_region_marks(self.cores):
+                    self.region_event(view, region_id, begin)
             ce.flush_console()                   # the program's output before anything Python does next
             if self.trace is not None:           # C's lines come before the reference's next ones
                 self._write_c_trace(ce.drain_trace())

@@ -36,6 +36,9 @@ class PeripheralState:
         self.events = 0                # a pending event per core
         self.dispatched = 0            # workers running a dispatched task
         self.joiner = -1               # index in Cluster.cores of the core waiting in join, -1: none
+        self.mutex_owner = -1          # id of the mutex's holder, -1: free
+        self.mutex_queue = [0] * 9     # indices in Cluster.cores of the cores waiting for it, in order
+        self.mutex_waiting = 0         # (the first mutex_waiting entries)
         self.fork_set = 0              # cores that wrote EU_FORK_ENTRY
         self.fork_entry = [0] * 9
         self.fork_arg = [0] * 9
@@ -47,8 +50,6 @@ class EventUnit:
     def __init__(self, cluster: "Cluster", state: PeripheralState) -> None:
         self.cluster = cluster
         self.s = state
-        self.mutex_owner: int | None = None
-        self.mutex_queue: list["CoreModel"] = []
 
     # the state's fields as the behaviour below reads them
     @property
@@ -146,22 +147,28 @@ class EventUnit:
                     self.s.events |= 1 << c.id
 
     def lock(self, core: "CoreModel") -> None:
-        if self.mutex_owner is None:
-            self.mutex_owner = core.id
+        s = self.s
+        if s.mutex_owner < 0:
+            s.mutex_owner = core.id
             return
-        self.mutex_queue.append(core)
-        self.cluster.sleep(core, "sleep", f"the mutex (held by core {self.mutex_owner})")
+        s.mutex_queue[s.mutex_waiting] = core.slot
+        s.mutex_waiting += 1
+        self.cluster.sleep(core, "sleep", f"the mutex (held by core {s.mutex_owner})")
 
     def unlock(self, core: "CoreModel") -> None:
-        if self.mutex_owner != core.id:
+        s = self.s
+        if s.mutex_owner != core.id:
             raise SimulationError(f"core {core.id} released a mutex it does not hold at "
                                   f"{describe_instruction(core.hart, core.hart.pc)}", "program")
-        if self.mutex_queue:
-            nxt = self.mutex_queue.pop(0)
-            self.mutex_owner = nxt.id
+        if s.mutex_waiting:
+            nxt = self.cluster.cores[s.mutex_queue[0]]
+            s.mutex_waiting -= 1
+            for k in range(s.mutex_waiting):
+                s.mutex_queue[k] = s.mutex_queue[k + 1]
+            s.mutex_owner = nxt.id
             self.cluster.wake(nxt, core.issue_cycle + 1 + self._wakeup())
         else:
-            self.mutex_owner = None
+            s.mutex_owner = -1
 
     def fork(self, core: "CoreModel", mask: int) -> None:
         cl, s = self.cluster, self.s

@@ -306,7 +306,7 @@ def _dispatch_program(pre_join_work: int = 0) -> str:
     """Controller mode: rounds of fork to every worker and join; the tasks meet at barriers, pass
     events between neighbours (some sent before the receiver waits, some after), read the team, the
     core id and the number of workers; the controller writes and reads back the DMA's transfer
-    registers, forks half the workers, and joins once after its workers have all returned."""
+    registers, forks all workers but one, and joins once after its workers have all returned."""
     from mcusim.simulator import memory_map as mm
     eu, dma = (lambda off: _alias(mm.EU_OFFSET + off)), (lambda off: _alias(mm.DMA_OFFSET + off))
     return f"""
@@ -320,6 +320,7 @@ _start:
     la s2, results
     li s3, 3
 round:
+    region_begin round
     fork s4, s1, s2
     join
     sw s3, {dma(mm.DMA_SRC)}(x0)
@@ -331,9 +332,10 @@ round:
     add t1, t1, t2
     add t1, t1, t3
     sw t1, 64(s2)
+    region_end round
     addi s3, s3, -1
     bnez s3, round
-    srli t1, s4, 1              # the lower half of the workers
+    srli t1, s4, 1              # all workers but the last (an event to it stays pending)
     fork t1, s1, s2
     li t5, {pre_join_work}
 1:  beqz t5, 2f
@@ -341,23 +343,39 @@ round:
     j 1b
 2:  join
     lw a0, 64(s2)
+    lw t0, 96(s2)
+    add a0, a0, t0              # + the number of tasks run
     li a7, 93
     ecall
 task:                           # a0 = results
+    region_begin task
     core_id t0
     barrier
+    region_begin work
     addi t6, t0, 1
     slli t6, t6, 3              # some work, longer on higher cores
 3:  addi t6, t6, -1
     bnez t6, 3b
     andi t1, t0, 1
     beqz t1, 4f
+    andi t1, t0, 2
+    beqz t1, 6f
+    region_end work
     wait_event                  # odd cores wait for their even neighbour
     j 5f
-4:  li t2, 2
+6:  region_end work
+    wfi                         # (the same wait)
+    j 5f
+4:  region_end work
+    li t2, 2
     sll t2, t2, t0
     send_event t2
-5:  lw t3, {eu(mm.EU_BARRIER_TEAM)}(x0)
+5:  mutex_lock                  # a shared count under the mutex
+    lw t5, 96(a0)
+    addi t5, t5, 1
+    sw t5, 96(a0)
+    mutex_unlock
+    lw t3, {eu(mm.EU_BARRIER_TEAM)}(x0)
     slli t1, t0, 2
     add t1, t1, a0
     lw t4, 0(t1)
@@ -365,6 +383,7 @@ task:                           # a0 = results
     addi t4, t4, 1
     sw t4, 0(t1)
     barrier
+    region_end task
     ret
     .section .tcdm
 results: .space 128
@@ -385,12 +404,14 @@ def test_dispatch_barriers_events_identical(overrides, pre_join_work):
     results = run_both(_dispatch_program(pre_join_work), 1, overrides, controller=True)
     assert_same(results)
     doc = results[0][0]
-    assert doc["exit_code"] == 1 + 101 and doc["cycles"] > 500
+    workers = overrides.get("workers", 8)
+    assert doc["exit_code"] == 1 + 101 + 3 * workers + workers - 1 and doc["cycles"] > 500
 
 
 def test_common_event_unit_accesses_stay_in_c(monkeypatch):
-    """The compiled loop hands none of the dispatch program's event-unit or DMA-register accesses to
-    the reference: it executes none of the program's instructions (the exit's ecall runs in C too)."""
+    """The compiled loop hands none of the dispatch program's event-unit or DMA-register accesses,
+    nor the workers' region markers, to the reference: it executes only the controller's region
+    markers (6; its hooks may read every core). The exit's ecall runs in C too."""
     if binding.load() is None:
         pytest.fail("the compiled engine is not built: run `pip install -e .`")
     image = read_elf(to_elf(assemble(_dispatch_program(), "<eu>")), "<eu>")
@@ -398,12 +419,12 @@ def test_common_event_unit_accesses_stay_in_c(monkeypatch):
     orig = Cluster.issue
 
     def issue(self, core, t):
-        handed.append(core.hart.pc)
+        handed.append((core.id, core.hart.fetch_decode(core.hart.pc).instr.mnemonic))
         return orig(self, core, t)
     monkeypatch.setattr(Cluster, "issue", issue)
     result = Cluster(image, load_config(), controller=True, engine="c").run()
-    assert result.exit_code == 102
-    assert handed == [], [hex(pc) for pc in handed]
+    assert result.exit_code == 1 + 101 + 3 * 8 + 7
+    assert handed == [(8, "sw")] * 6, handed
 
 
 @pytest.mark.parametrize("source, controller, expected", [
@@ -420,6 +441,12 @@ def test_common_event_unit_accesses_stay_in_c(monkeypatch):
     (".globl _start\n_start:\n li t1, 1\n sw t1, %d(x0)\n barrier\n li a7, 93\n ecall\n" % _alias(0x0C), False,
      ("program", "core 1 reached a barrier it is not part of")),
     (".globl _start\n_start:\n join\n li a7, 93\n ecall\n", False, ("program", "join in SPMD mode")),
+    # core 0 takes the mutex twice, core 1 queues behind it
+    (".globl _start\n_start:\n mutex_lock\n mutex_lock\n li a7, 93\n ecall\n", False,
+     ("deadlock", "core 0 waits for the mutex (held by core 0)", "core 1 waits for the mutex (held by core 0)")),
+    (".globl _start\n_start:\n mutex_unlock\n li a7, 93\n ecall\n", False,
+     ("program", "released a mutex it does not hold")),
+    (".globl _start\n_start:\n wfi\n li a7, 93\n ecall\n", False, ("deadlock", "core 1 waits for an event")),
     (".globl _start\n_start:\n la t0, task\n li t1, 0x100\n fork t1, t0, x0\n li a7, 93\n ecall\ntask: ret\n", True,
      ("program", "does not name workers")),
 ])
@@ -451,3 +478,73 @@ def test_dispatch_trace_identical():
         Cluster(image, load_config(), controller=True, engine=engine, trace=out).run()
         outs.append(out.getvalue())
     assert outs[0].count("\n") > 500 and outs[0] == outs[1]
+
+
+def _marks_and_regions(source: str, engine: str, controller: bool, cores: int = 1):
+    """Every region hook call as (core, name, begin, instret, events) and the regions' records."""
+    image = read_elf(to_elf(assemble(source, "<regions>")), "<regions>")
+    cluster = Cluster(image, load_config(), cores=cores, controller=controller, engine=engine)
+    calls = []
+    cluster.region_hooks.append(lambda core, name, begin: calls.append(
+        (core.id, name, begin, core.hart.instret, dict(core.events))))
+    result = cluster.run()
+    regions = {name: (rec.per_core, rec.spans) for name, rec in result.regions.items()}
+    return calls, regions
+
+
+@pytest.mark.parametrize("capacity", [256, 3])
+def test_region_markers_and_hooks_identical(capacity, monkeypatch):
+    """The workers' numbered region markers, which eu.c logs and the reference replays when the loop
+    returns (with the counters as they were at each marker), give the reference's region records,
+    spans and hook calls in the same order; also when the log fills up (a small one here)."""
+    from mcusim.simulator.cengine.engine import CEngine
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    monkeypatch.setattr(CEngine, "MARKS_CAPACITY", capacity)
+    py = _marks_and_regions(_dispatch_program(), "py", True)
+    c = _marks_and_regions(_dispatch_program(), "c", True)
+    assert len(py[0]) > 100 and {"task", "work", "round"} <= set(py[1])
+    assert py == c
+
+
+NAMED_AND_NUMBERED = """
+    .globl _start
+_start:
+    la t0, name
+    sw t0, %d(x0)               # a named region_begin of "blk"
+    li t1, 20
+1:  addi t1, t1, -1
+    bnez t1, 1b
+    region_end blk              # closed by its numbered marker
+    region_begin blk
+    li t1, 10
+2:  addi t1, t1, -1
+    bnez t1, 2b
+    la t0, name
+    sw t0, %d(x0)               # a named region_end
+    region_end blk              # not open any more: an error
+    li a7, 93
+    ecall
+    .section .tcdm
+name: .string "blk"
+""" % (_alias(0xF8), _alias(0xFC))
+
+
+def test_named_and_numbered_region_markers_mix_identically():
+    """A region opened by a named marker and closed by its numbered one (and the other way round)
+    is one region for both engines; a numbered region_end of a region no longer open is the same
+    error on both, after the same records."""
+    from mcusim.simulator.functional import SimulationError
+    if binding.load() is None:
+        pytest.fail("the compiled engine is not built: run `pip install -e .`")
+    image = read_elf(to_elf(assemble(NAMED_AND_NUMBERED, "<regions>")), "<regions>")
+    outcomes = []
+    for engine in ("py", "c"):
+        cluster = Cluster(image, load_config(), cores=2, engine=engine)
+        with pytest.raises(SimulationError) as err:
+            cluster.run()
+        rec = cluster.regions["blk"]
+        outcomes.append((str(err.value), rec.per_core, rec.spans))
+    assert outcomes[0] == outcomes[1]
+    assert "region_end 'blk' without region_begin" in outcomes[0][0]
+    assert all(len(spans) == 2 for spans in outcomes[0][2].values())

@@ -43,7 +43,7 @@ typedef struct McuCore {
     int64_t l2_loads, l2_stores, l2_load_cycles, l2_store_cycles;
     uint32_t mtvec, mepc, mcause, mtval, mscratch, mie, mip; int32_t mtvec_set; int32_t exit_code; int32_t exit_tohost;
     uint32_t pccr[31], pcer, pcmr; int64_t perf_last[31]; int64_t pend_imiss, pend_wait; int32_t pend_cause;
-    int64_t sleep_start; int32_t sleep_cause, waiting;
+    int64_t sleep_start; int32_t sleep_cause, waiting, waiting_arg;
 } McuCore;
 
 typedef struct { int64_t start, end, base_word; } McuDma;
@@ -53,8 +53,13 @@ typedef struct {
 } McuTraceRec;
 typedef struct { uint32_t len; uint8_t core, fd, group; } McuConsoleRec;
 typedef struct {
+    int64_t cycle; uint64_t instret; int64_t stalls[17], events[9]; int32_t core, id, begin;
+} McuRegionMark;
+typedef struct {
     uint32_t team, arrived, events, dispatched; int32_t joiner; uint32_t fork_set;
     uint32_t fork_entry[9], fork_arg[9]; uint32_t dma_set[9]; uint32_t dma_regs[9][6];
+    int32_t mutex_owner, mutex_waiting; int32_t mutex_queue[9];
+    uint32_t region_open[9][6]; McuRegionMark *marks; int32_t marks_n, marks_cap, mark_pending;
     int32_t acted; int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;
 } McuEventUnit;
 typedef struct McuCluster {

@@ -54,10 +54,22 @@ typedef struct {
 
 /* what an asleep core waits for (McuCore.waiting; engine.WAITING: CoreModel.waiting_for's text;
  * MCU_W_OTHER: a text only the reference sets, kept on the Python side) */
-enum { MCU_W_NONE, MCU_W_BARRIER, MCU_W_EVENT, MCU_W_DISPATCH, MCU_W_JOIN, MCU_W_OTHER };
+enum { MCU_W_NONE, MCU_W_BARRIER, MCU_W_EVENT, MCU_W_DISPATCH, MCU_W_JOIN, MCU_W_MUTEX, MCU_W_OTHER };
 /* core states (McuCore.state; CoreModel.state) */
 enum { MCU_OFF, MCU_RUN, MCU_SLEEP, MCU_DONE };
 #define MCU_DMA_NREGS 6   /* DMA_SRC .. DMA_ROWS, a word each from offset 0 */
+
+/* A numbered region marker (a store to REGION_BEGIN / REGION_END + 4 id) of a worker that eu.c logged
+ * for the reference (Cluster._replay_region_marks): the core's counters as Cluster._region_mark and
+ * the region hooks see them at the marker (issue cycle, instret and events before it retires, stalls
+ * with its operand waits) */
+typedef struct {
+    int64_t cycle;
+    uint64_t instret;
+    int64_t stalls[MCU_NSTALLS], events[MCU_NEVENTS];
+    int32_t core, id, begin;
+} McuRegionMark;
+#define MCU_REGION_WORDS ((MCU_REGION_IDS + 31) / 32)
 
 /* The event unit's state and the DMA's register file (simulator/peripherals.py EventUnit and
  * Dma.regs): the one copy while the compiled engine runs; the reference reads and writes it through
@@ -70,6 +82,14 @@ typedef struct {
     uint32_t fork_entry[MCU_NCORES], fork_arg[MCU_NCORES];
     uint32_t dma_set[MCU_NCORES];            /* DMA registers written, a bit per register */
     uint32_t dma_regs[MCU_NCORES][MCU_DMA_NREGS];
+    int32_t mutex_owner, mutex_waiting;      /* holder's id (-1: free); cores queued for it, */
+    int32_t mutex_queue[MCU_NCORES];         /* by index, first come first served */
+    /* region markers: the numbered regions open per core index (as Cluster's regions_open; the
+     * reference updates them for the markers it handles) and the log of those eu.c handled
+     * (marks_n of marks_cap; 0 capacity: none logged), the last one's stalls still to take */
+    uint32_t region_open[MCU_NCORES][MCU_REGION_WORDS];
+    McuRegionMark *marks;
+    int32_t marks_n, marks_cap, mark_pending;
     int32_t acted;
     /* configuration: cores in use (indices 0..ncores-1: workers, then the controller) */
     int32_t ncores, workers, controller_mode, barrier_wakeup, event_wakeup;

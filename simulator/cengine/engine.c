@@ -207,6 +207,10 @@ static inline void trace_record(McuCluster *cl, const McuCore *c, const McuInsn 
  * the later of the wake-up and its end. */
 static __attribute__((noinline)) void eu_retire(McuCluster *cl, McuCore *c, int index, int64_t t, int64_t end) {
     cl->eu.acted = 0;
+    if (cl->eu.mark_pending) {     /* a logged region marker: its stalls include its operand waits */
+        memcpy(cl->eu.marks[cl->eu.marks_n++].stalls, c->stalls, sizeof c->stalls);
+        cl->eu.mark_pending = 0;
+    }
     if (cl->ready[index] <= t) cl->ready[index] = end;
     else if (c->state == MCU_SLEEP) { if (end > c->sleep_start) c->sleep_start = end; }
     else if (end > cl->ready[index]) cl->ready[index] = end;
@@ -427,8 +431,9 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
     c->prev_dest = d->last_x;
     advance(c, pc, d->size);
     if (MCU_UNLIKELY(c->pc == pc && (cls == MCU_T_JAL || cls == MCU_T_BRANCH))) { c->issue_cycle = start; return 3; }
-    /* (only a peripheral access can have slept, woken or started a core: the test folds away elsewhere) */
-    const int acted = (cls == MCU_T_LOAD || cls == MCU_T_STORE) && MCU_UNLIKELY(cl->eu.acted);
+    /* (only a peripheral access or wfi can have slept, woken or started a core: the test folds away
+     * elsewhere) */
+    const int acted = (cls == MCU_T_LOAD || cls == MCU_T_STORE || cls == MCU_T_SYSTEM) && MCU_UNLIKELY(cl->eu.acted);
     if (!acted) cl->ready[index] = end;
     else eu_retire(cl, c, index, t, end);
     if (prof && cl->trace) trace_record(cl, c, d, index, pc);

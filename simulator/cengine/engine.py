@@ -1,11 +1,11 @@
 """The compiled engine inside the cluster model.
 
 The C side (engine.c) runs the hot loop: it issues, executes and prices instructions cycle by
-cycle, exactly as `Cluster.issue` does, with the event unit's common operations (eu.c), CSRs,
+cycle, exactly as `Cluster.issue` does, with the event unit's common operations and wfi (eu.c), CSRs,
 ecall (exit, console write), ebreak, mret and traps into a handler the program installed (an exit
 returns to Python for the end-of-core accounting; console output is buffered and written out after
 every return). Everything else stays in the Python reference: when an instruction needs it (a rare
-peripheral access, a performance counter, wfi, a trap without a handler, which the reference
+peripheral access, a performance counter, a trap without a handler, which the reference
 reports, an op without C semantics) the C loop stops *before* changing anything, Python runs
 `Cluster.issue` for that one instruction, and the C loop resumes in the same cycle at the next core
 of the round-robin order.
@@ -16,13 +16,14 @@ views onto the C structs, so the reference code reads and writes the same memory
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 from mcusim.isa.codec import decode
 from mcusim.isa.profiles import resolve as resolve_extensions
 from mcusim.simulator import diskcache
 from mcusim.simulator.cengine import binding
-from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
+from mcusim.simulator.memory_map import ALIAS_BASE, DISPATCH_RETURN, MAX_REGIONS, PERIPH_BASE, PERIPH_SIZE, TCDM_BASE
 from mcusim.simulator.profile import code_range
 
 RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG, RUN_FULL, RUN_EXIT = 0, 1, 2, 3, 4, 5   # cluster.h MCU_RUN_*
@@ -32,9 +33,25 @@ RUN_HORIZON, RUN_PYTHON, RUN_MAX_CYCLES, RUN_HANG, RUN_FULL, RUN_EXIT = 0, 1, 2,
 STATES = ("off", "run", "sleep", "done")
 _STATE_INDEX = {name: i for i, name in enumerate(STATES)}
 WAITING = ("", "the barrier", "an event (wfi / wait_event)", "a dispatch",
-           "the dispatched workers to return (join)")
+           "the dispatched workers to return (join)", "the mutex (held by core {})")
 _WAITING_INDEX = {text: i for i, text in enumerate(WAITING)}
-W_OTHER = len(WAITING)
+W_MUTEX, W_OTHER = 5, len(WAITING)
+
+
+class MarkView:
+    """A core as it was at a region marker eu.c logged (CEngine.drain_region_marks), for
+    Cluster._region_mark and the region hooks: its id, the marker's issue cycle, its instret, stall
+    and event counters then, and its own open regions."""
+
+    def __init__(self, core, cycle: int, instret: int, stalls: dict[str, int], events: dict[str, int]) -> None:
+        self.id = core.id
+        self.slot = core.slot
+        self.cluster = core.cluster
+        self.issue_cycle = cycle
+        self.stalls = stalls
+        self.events = events
+        self.regions_open = core.regions_open
+        self.hart = SimpleNamespace(instret=instret, pc=core.hart.pc)
 
 
 class CounterView:
@@ -176,6 +193,8 @@ def make_view_classes(CoreModel: type, ClusterHart: type, stall_causes: tuple, e
         @property
         def waiting_for(self) -> str:
             code = self._c.waiting
+            if code == W_MUTEX:
+                return WAITING[code].format(self._c.waiting_arg)
             return self._waiting_text if code == W_OTHER else WAITING[code]
 
         @waiting_for.setter
@@ -320,13 +339,48 @@ class CEngine:
         peripheral accesses (Cluster.__init__ calls this once its cores exist)."""
         st = self.state
         eu = st.eu
-        eu.joiner = -1
+        eu.joiner = eu.mutex_owner = -1
         eu.ncores, eu.workers = len(cluster.cores), cluster.config.workers
         eu.controller_mode = int(controller)
         eu.barrier_wakeup = cluster.config.event_unit.barrier_wakeup
         eu.event_wakeup = cluster.config.event_unit.event_wakeup
         st.mem.periph_in_c = 1
+        self._marks = self.ffi.new("McuRegionMark[]", self.MARKS_CAPACITY)
+        eu.marks, eu.marks_cap, eu.marks_n = self._marks, self.MARKS_CAPACITY, 0
+        self._region_ids: dict[str, list[int]] | None = None
         return eu
+
+    MARKS_CAPACITY = 256
+
+    def region_marked(self, index: int, name: str, begin: bool) -> None:
+        """The reference opened (begin) or closed region `name` on core `index`: the numbered
+        regions of that name are open or not for eu.c too."""
+        if self._region_ids is None:     # region name -> its numbers (Cluster.region_event's names)
+            names = self.cluster.region_names
+            self._region_ids = {}
+            for k in range(MAX_REGIONS):
+                self._region_ids.setdefault(names.get(k, f"region{k}"), []).append(k)
+        rows = self.state.eu.region_open[index]
+        for k in self._region_ids.get(name, ()):
+            if begin:
+                rows[k >> 5] |= 1 << (k & 31)
+            else:
+                rows[k >> 5] &= ~(1 << (k & 31)) & 0xFFFF_FFFF
+
+    def drain_region_marks(self, cores: list) -> list[tuple[Any, int, bool]]:
+        """The region markers eu.c logged, oldest first, as (MarkView of the core, region id,
+        begin); the log is emptied."""
+        eu = self.state.eu
+        out = []
+        n_stalls, n_events = len(self.stall_causes), len(self.events)
+        for k in range(eu.marks_n):
+            r = self._marks[k]
+            core = cores[r.core]
+            view = MarkView(core, r.cycle, r.instret, dict(zip(self.stall_causes, r.stalls[0:n_stalls])),
+                            dict(zip(self.events, r.events[0:n_events])))
+            out.append((view, r.id, bool(r.begin)))
+        eu.marks_n = 0
+        return out
 
     def icache_arrays(self) -> dict[str, Any]:
         """The instruction-fetch state (simulator.ifetch.InstrFetch) as C arrays the C loop reads."""

@@ -7,7 +7,8 @@
  * (same cycles, wake-up latencies and stall accounting); everything else returns MCU_PYTHON before
  * changing anything, and the reference does it on the same state (McuCluster.eu, the cores' sleep
  * fields): every error (a barrier outside the team, fork without entry or to a busy core, join in
- * SPMD mode, unknown registers), the mutex, region markers, DMA_START / DMA_BUSY / DMA_WAIT /
+ * SPMD mode, releasing a mutex not held, unknown registers), the controller's region markers (its
+ * `step` hook reads every core's counters), named ones, and a region_end C does not know open, DMA_START / DMA_BUSY / DMA_WAIT /
  * DMA_WAIT_ID (the transfers and their completion events live in the simpy side), byte and half-word
  * accesses. Included by engine.c after cluster.h. */
 #include <stddef.h>
@@ -72,6 +73,26 @@ static void eu_wait_event(McuCluster *cl, int index) {
     uint32_t bit = 1u << cl->cores[index].id;
     if (cl->eu.events & bit) cl->eu.events &= ~bit;
     else mcu_core_sleep(cl, index, MCU_S_SLEEP, MCU_W_EVENT);
+}
+
+/* EventUnit.lock */
+static void eu_lock(McuCluster *cl, int index) {
+    McuEventUnit *eu = &cl->eu;
+    if (eu->mutex_owner < 0) { eu->mutex_owner = cl->cores[index].id; return; }
+    eu->mutex_queue[eu->mutex_waiting++] = index;
+    mcu_core_sleep(cl, index, MCU_S_SLEEP, MCU_W_MUTEX);
+    cl->cores[index].waiting_arg = eu->mutex_owner;
+}
+
+/* EventUnit.unlock (the caller checked that the core holds the mutex) */
+static void eu_unlock(McuCluster *cl, int index) {
+    McuEventUnit *eu = &cl->eu;
+    if (!eu->mutex_waiting) { eu->mutex_owner = -1; return; }
+    int next = eu->mutex_queue[0];
+    eu->mutex_waiting--;
+    memmove(eu->mutex_queue, eu->mutex_queue + 1, sizeof(int32_t) * (size_t)eu->mutex_waiting);
+    eu->mutex_owner = cl->cores[next].id;
+    mcu_core_wake(cl, next, cl->cores[index].issue_cycle + 1 + eu->event_wakeup);
 }
 
 /* EventUnit.send */
@@ -146,6 +167,31 @@ static inline uint32_t periph_offset(const McuMem *m, uint32_t addr) {
     return addr - m->periph_base < m->periph_size ? addr - m->periph_base : addr - m->alias_base;
 }
 
+/* A worker's numbered region marker at offset `off`: logged (Cluster._replay_region_marks runs the
+ * reference's _region_mark and hooks on it when the loop returns), its stalls taken at its retire
+ * (eu_retire); MCU_PYTHON for the rest */
+static int eu_region_mark(McuCluster *cl, int index, uint32_t off) {
+    McuEventUnit *eu = &cl->eu;
+    McuCore *c = &cl->cores[index];
+    if (c->id == MCU_CONTROLLER_ID || eu->marks_n >= eu->marks_cap) return MCU_PYTHON;
+    int begin = off < MCU_REGION_END;
+    uint32_t id = (off - (begin ? MCU_REGION_BEGIN : MCU_REGION_END)) >> 2, bit = 1u << (id & 31u);
+    uint32_t *open = &eu->region_open[index][id >> 5];
+    if (!begin && !(*open & bit)) return MCU_PYTHON;
+    if (begin) *open |= bit;
+    else *open &= ~bit;
+    McuRegionMark *r = &eu->marks[eu->marks_n];
+    r->cycle = c->issue_cycle;
+    r->instret = c->instret;
+    memcpy(r->events, c->events, sizeof r->events);
+    r->core = index;
+    r->id = (int32_t)id;
+    r->begin = begin;
+    eu->mark_pending = 1;
+    eu->acted = 1;
+    return MCU_OK;
+}
+
 int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *out) {
     if (size != 4 || (addr & 3u)) return MCU_PYTHON;
     McuCluster *cl = cluster_of(m);
@@ -169,7 +215,8 @@ int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *ou
                 mcu_core_sleep(cl, index, MCU_S_SLEEP, MCU_W_JOIN);
             }
             break;
-        default: return MCU_PYTHON;                           /* the mutex, errors */
+        case MCU_EU_MUTEX: eu_lock(cl, index); break;
+        default: return MCU_PYTHON;                           /* errors */
         }
     } else if (off < MCU_REGION_BEGIN) {
         uint32_t k = (off - MCU_DMA_OFFSET) >> 2;
@@ -181,6 +228,12 @@ int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *ou
     }
     record_access(c, addr, 0);
     *out = v;
+    return MCU_OK;
+}
+
+int mcu_periph_wfi(McuCore *c, McuMem *m) {
+    McuCluster *cl = cluster_of(m);
+    eu_wait_event(cl, (int)(c - cl->cores));
     return MCU_OK;
 }
 
@@ -199,15 +252,21 @@ int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t va
         case MCU_EU_FORK:
             if (eu_fork(cl, index, value) != MCU_OK) return MCU_PYTHON;
             break;
-        default: return MCU_PYTHON;                           /* the mutex, errors */
+        case MCU_EU_MUTEX:
+            if (eu->mutex_owner != c->id) return MCU_PYTHON;   /* not the holder: an error */
+            eu_unlock(cl, index);
+            break;
+        default: return MCU_PYTHON;                           /* errors */
         }
     } else if (off >= MCU_DMA_OFFSET && off < MCU_REGION_BEGIN) {
         uint32_t k = (off - MCU_DMA_OFFSET) >> 2;
         if (k >= MCU_DMA_NREGS) return MCU_PYTHON;            /* START, WAIT_ID, errors */
         eu->dma_regs[id][k] = value;
         eu->dma_set[id] |= 1u << k;
+    } else if (off >= MCU_REGION_BEGIN && off < MCU_REGION_END + 4u * MCU_REGION_IDS) {
+        if (eu_region_mark(cl, index, off) != MCU_OK) return MCU_PYTHON;
     } else {
-        return MCU_PYTHON;                                    /* region markers */
+        return MCU_PYTHON;                                    /* errors */
     }
     record_access(c, addr, 1);
     return MCU_OK;

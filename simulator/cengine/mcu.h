@@ -115,7 +115,7 @@ typedef struct McuCore {
     /* asleep (state 2): since sleep_start, counted as stall sleep_cause, waiting for `waiting`
      * (MCU_W_*: CoreModel.waiting_for) */
     int64_t sleep_start;
-    int32_t sleep_cause, waiting;
+    int32_t sleep_cause, waiting, waiting_arg;   /* waiting_arg: the mutex's holder (MCU_W_MUTEX) */
 } McuCore;
 
 /* --- helpers for semantic handlers (engine.c defines the non-inline ones) ------------------------- */
@@ -191,6 +191,8 @@ static inline int in_code(const McuMem *m, uint32_t addr, int size) {
  * access recorded) or MCU_PYTHON (nothing changed: the reference does it). */
 int mcu_periph_load(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t *out);
 int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value);
+/* wfi in the cluster loop (eu.c): the event unit's wait for an event */
+int mcu_periph_wfi(McuCore *c, McuMem *m);
 
 static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
     if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_load(c, m, addr, size, out) : MCU_PYTHON;

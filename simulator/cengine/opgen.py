@@ -119,7 +119,8 @@ def ops_header() -> str:
     lines += ["/* peripheral register offsets (simulator/memory_map.py) */"]
     lines += [f"#define MCU_{name} {getattr(mm, name):#x}u" for name in dir(mm)
               if name.startswith(("EU_", "DMA_", "REGION_")) and isinstance(getattr(mm, name), int)]
-    lines += [f"#define MCU_DISPATCH_RETURN {mm.DISPATCH_RETURN:#010x}u", ""]
+    lines += [f"#define MCU_DISPATCH_RETURN {mm.DISPATCH_RETURN:#010x}u",
+              f"#define MCU_REGION_IDS {mm.MAX_REGIONS}   /* memory_map.MAX_REGIONS */", ""]
     flags = ", ".join("1" if is_vector_fp(e) else "0" for e in INSTRUCTIONS)
     lines += ["/* 1 for the smallFloat vector ops (isa.timing.is_vector_fp): the fpu_vec_ops event */",
               f"static const unsigned char MCU_VECTOR_FP[MCU_NUM_OPS + 1] = {{{flags}, 0}};", "", "#endif", ""]

@@ -4,7 +4,8 @@
  * and simulator/cluster.py (ClusterHart: mcycle reads the issue cycle; the RI5CY performance counters
  * are synchronised from the timing model's counters, CoreModel.sync_perf_counters). Left to the
  * reference (MCU_PYTHON): a console write of more than the buffer or from a peripheral or unmapped
- * address (the load then traps or reaches a peripheral).
+ * address (the load then traps or reaches a peripheral). wfi is the event unit's wait for an event
+ * (eu.c; in the reference when the peripherals are: a profiled run).
  * docs/PERFORMANCE.md lists what the reference still runs.
  *
  * Only the cluster loop (engine.c issue_body) calls this file: mcycle is the cycle the instruction
@@ -187,6 +188,7 @@ static inline __attribute__((always_inline)) int sem_sys_inline(McuCore *c, McuM
     case MCU_OP_CSRRWI: return csr_op(c, d, 1, zimm, 0xFFFFFFFFu);
     case MCU_OP_CSRRSI: return csr_op(c, d, zimm != 0, 0xFFFFFFFFu, zimm);
     case MCU_OP_CSRRCI: return csr_op(c, d, zimm != 0, 0, zimm);
+    case MCU_OP_WFI: return m->periph_in_c ? mcu_periph_wfi(c, m) : MCU_PYTHON;   /* the event unit's wait (eu.c) */
     case MCU_OP_ECALL: return ecall(c, m);
     case MCU_OP_EBREAK: return mcu_trap(c, MCU_CAUSE_BREAKPOINT, c->pc);
     case MCU_OP_MRET: return mret(c);
@@ -199,5 +201,5 @@ int mcu_sem_sys(McuCore *c, McuMem *m, const McuInsn *d) { return sem_sys_inline
 __attribute__((visibility("default"))) int mcu_sem_sys_supports(int op) {
     return op == MCU_OP_CSRRW || op == MCU_OP_CSRRS || op == MCU_OP_CSRRC || op == MCU_OP_CSRRWI ||
            op == MCU_OP_CSRRSI || op == MCU_OP_CSRRCI || op == MCU_OP_ECALL || op == MCU_OP_EBREAK ||
-           op == MCU_OP_MRET;
+           op == MCU_OP_MRET || op == MCU_OP_WFI;
 }

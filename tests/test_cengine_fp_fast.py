@@ -178,6 +178,16 @@ def test_random_sample_in_c(lib, op):
                           f"c={first[2]:#x} fast={first[4]:#x}")
 
 
+@pytest.mark.parametrize("op", range(len(FAST_OPS)), ids=NAMES)
+def test_training_like_sample_in_c(lib, op):
+    """10,000 training-like operand sets per op (normal values at random scales, zeros, accumulators
+    above and below the products; random modes), fast against exact, in C."""
+    first = lib.ffi.new("uint32_t[5]")
+    bad = lib.lib.mcu_fp_fast_soak_training(op, 10000, 3, -1, first)
+    assert bad == 0, (f"{NAMES[op]}: {bad} differ, first a={first[0]:#x} b={first[1]:#x} c={first[2]:#x} "
+                      f"rm={first[3]} fast={first[4]:#x}")
+
+
 def test_known_values(lib):
     """The entries compute what their names say (1 + 2 = 3, 1 - 2 = -1)."""
     ffi, l = lib.ffi, lib.lib

@@ -10,8 +10,9 @@
  * - s = p0 + p1 with its error by TwoSum (Knuth): when the error is not zero (products more than about
  *   30 binades apart, or a NaN from an infinite or NaN operand) this path declines, so from here
  *   s = p0 + p1 exactly.
- * - s + c rounded to odd at 53 bits (fpf_add_odd: TwoSum, then the last bit set when inexact) and
- *   rounded once more to 24 bits is the correct rounding of s + c in every mode, with NX, because
+ * - s + c rounded to odd at 53 bits (fpf_add_odd_mostly_exact: TwoSum, then the last bit set when
+ *   inexact) and rounded once more to 24 bits is the correct rounding of s + c in every mode, with
+ *   NX, because
  *   53 >= 24 + 2 (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved
  *   algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008). So there is no window on
  *   the addend: an FP32 accumulator far above the products, as in long training sums, stays here.
@@ -47,7 +48,7 @@ static inline __attribute__((always_inline)) int mcu_dotpex_double(uint32_t a, u
     double p0 = (double)(a0 * b0), p1 = (double)(a1 * b1);       /* exact products */
     double s = p0 + p1, bb = s - p0, e = (p0 - (s - bb)) + (p1 - bb);
     if (e != 0.0) return 0;                                       /* inexact (or NaN): decline */
-    double t = fpf_add_odd(s, (double)cf);
+    double t = fpf_add_odd_mostly_exact(s, (double)cf);
     uint64_t u = fpf_d_to_bits(t), mag = u & 0x7FFFFFFFFFFFFFFFull;
     if (!mag) {
         /* an exact zero (IEEE 754 6.3): the terms' common sign, else +0 (-0 rounding down) */

@@ -2,11 +2,14 @@
  * functions of ieee754.c, for tests/test_cengine_fp_fast.py and tools/fp_fast_soak.py: one operation
  * on given operands (mcu_fp_fast_op / mcu_fp_exact_op), and a loop over random biased operands that
  * counts the differences (mcu_fp_fast_soak), so that millions of operand sets take seconds. */
+#include <math.h>
 #include <stdint.h>
 
 #include "ieee754.h"
 #include "fp_fast.h"
 #include "dotpex_fast.h"
+
+#include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -173,6 +176,57 @@ EXPORT int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32
         uint32_t a = operand(&s, fa, near_h, near_s), b = operand(&s, fa, near_h, near_s);
         uint32_t c = operand(&s, fc, near_h + ((fa == 'v') ? 0 : 0), near_s);
         if (fa == 'v') c = rand_operand(&s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
+        int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
+        uint32_t f1 = 0, f2 = 0;
+        uint32_t v1 = mcu_fp_fast_op(op, a, b, c, m, &f1), v2 = mcu_fp_exact_op(op, a, b, c, m, &f2);
+        if (v1 != v2 || f1 != f2) {
+            if (!bad && first) { first[0] = a; first[1] = b; first[2] = c; first[3] = (uint32_t)m; first[4] = v1; }
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* --- training-like operands: normally distributed values at a random scale ------------------------ */
+/* a standard normal draw (Box-Muller on two uniform doubles) */
+static double normal(uint64_t *s) {
+    double u1 = ((double)(next_u64(s) >> 11) + 0.5) * 0x1p-53, u2 = (double)(next_u64(s) >> 11) * 0x1p-53;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+/* bits of x rounded to nearest in the format of op's operands ('h' half, 's' single), with a zero
+ * one time in `zeros` (ReLU outputs) */
+static uint32_t train_operand(uint64_t *s, char fmt, double scale, int zeros) {
+    if (zeros && next_u64(s) % (uint64_t)zeros == 0) return 0;
+    float f = (float)(normal(s) * scale);
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (fmt == 's') return u;
+    uint32_t fl = 0;
+    return mcu_fp_convert(&MCU_F32, &MCU_F16, u, 0, &fl);
+}
+
+/* As mcu_fp_fast_soak, with training-like operands: per set a scale 2**k (k in [-12, 4]) for the
+ * multiplicands, values drawn from a normal distribution, a third of the halves zero; the addend of
+ * the FMAs and vfdotpex (an accumulator) at a scale 2**j above or below (j in [-4, 12]). */
+EXPORT int64_t mcu_fp_fast_soak_training(int op, int64_t n, uint64_t seed, int rm, uint32_t *first) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 0x7654321ull + (uint64_t)op;
+    if (!s) s = 1;
+    char fa, fc;
+    op_formats(op, &fa, &fc);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = next_u64(&s);
+        double scale = ldexp(1.0, (int)(r % 17) - 12), acc = ldexp(scale * scale, (int)((r >> 8) % 17) - 4);
+        char f = fa == 'v' ? 'h' : fa;
+        uint32_t a = train_operand(&s, f, scale, 3), b = train_operand(&s, f, scale, 3), c;
+        if (fa == 'v') {
+            a |= train_operand(&s, 'h', scale, 3) << 16;
+            b |= train_operand(&s, 'h', scale, 3) << 16;
+            c = train_operand(&s, 's', acc * 16.0, 0);
+        } else {
+            c = train_operand(&s, fc, op == FMADD_H || op == FMSUB_H || op == FNMSUB_H || op == FNMADD_H ||
+                                      op == FMADD_S || op == FMSUB_S || op == FNMSUB_S || op == FNMADD_S ? acc : scale, 0);
+        }
         int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
         uint32_t f1 = 0, f2 = 0;
         uint32_t v1 = mcu_fp_fast_op(op, a, b, c, m, &f1), v2 = mcu_fp_exact_op(op, a, b, c, m, &f2);

@@ -37,10 +37,12 @@ uint32_t mcu_fp_average(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32
 /* Checks of the inline fast paths (fp_fast.h, dotpex_fast.h) against the functions above
  * (fp_fast_check.c): operation `op` (ids in fp_fast_check.c) through the fast path or the exact one,
  * and n random biased operand sets compared, returning the number of differences (rm -1: random
- * modes; first[0..4] = a, b, c, rm, fast result of the first difference). */
+ * modes; first[0..4] = a, b, c, rm, fast result of the first difference); _training: the same with
+ * training-like operands (normal values at random scales, zeros). */
 int mcu_fp_fast_num_ops(void);
 uint32_t mcu_fp_fast_op(int op, uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags);
 uint32_t mcu_fp_exact_op(int op, uint32_t a, uint32_t b, uint32_t c, int rm, uint32_t *flags);
 int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32_t *first);
+int64_t mcu_fp_fast_soak_training(int op, int64_t n, uint64_t seed, int rm, uint32_t *first);
 
 #endif

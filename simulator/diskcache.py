@@ -44,7 +44,7 @@ def source_hash(*roots: Path) -> str:
         settled = all(time.time_ns() - m > SETTLED_S * 1e9 for _, _, m in stamps)
         import zlib
         memo = f"srchash-{zlib.crc32(repr((key, stamps)).encode()):08x}.pkl" if settled else None
-        known = _unpickle(read(memo)) if memo is not None else None
+        known = unpickle(read(memo)) if memo is not None else None
         if isinstance(known, tuple) and len(known) == 2 and known[0] == (key, stamps):
             _HASHES[key] = known[1]
         else:
@@ -78,7 +78,9 @@ def _source_files(roots: tuple[Path, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _unpickle(data: bytes | None) -> Any:
+def unpickle(data: bytes | None) -> Any:
+    """The object pickled in a cache entry, or None when there is none or it does not load (stale or
+    damaged: the caller rebuilds it)."""
     import pickle
     if data is None:
         return None

@@ -179,7 +179,7 @@ def assemble_cached(text: str) -> Program:
     if key in _MEMO:
         return _copy_program(_MEMO[key])
     name = f"step-{_tool_version()}-{key[:32]}.pkl"
-    prog = _unpickle(diskcache.read(name))
+    prog = diskcache.unpickle(diskcache.read(name))
     if isinstance(prog, Program):
         _MEMO[key] = prog
         return _copy_program(prog)
@@ -189,16 +189,6 @@ def assemble_cached(text: str) -> Program:
     if diskcache.cache_dir() is not None:
         diskcache.write(name, pickle.dumps(prog, protocol=pickle.HIGHEST_PROTOCOL))
     return _copy_program(prog)
-
-
-def _unpickle(data: bytes | None) -> Any:
-    import pickle
-    if data is None:
-        return None
-    try:
-        return pickle.loads(data)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
-        return None
 
 
 def _copy_program(prog: Program) -> Program:
@@ -689,7 +679,7 @@ def compile_step(net: Network, dtype: str, config: ClusterConfig, cores: int = 8
     # one layer-phase alone (tune's many throw-away programs) stays out of the cache
     name = f"stepprog-{_step_key(*args)}.pkl" if diskcache.cache_dir() is not None and only is None else None
     if name is not None:
-        sp = _unpickle(diskcache.read(name))
+        sp = diskcache.unpickle(diskcache.read(name))
         if isinstance(sp, StepProgram):
             return sp
     sp = _compile_step(*args)

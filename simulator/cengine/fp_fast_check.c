@@ -161,6 +161,16 @@ static uint32_t operand(uint64_t *s, char fmt, int near_h, int near_s) {
     return rand_operand(s, 5, 10, near_h) | rand_operand(s, 5, 10, near_h) << 16;
 }
 
+/* 1 when the fast and the exact path differ on one operand set (result or flags); the first such set
+ * (bad == 0 so far) goes to first[0..4]: a, b, c, rounding mode, the fast result */
+static int differs(int op, uint32_t a, uint32_t b, uint32_t c, int m, int64_t bad, uint32_t *first) {
+    uint32_t f1 = 0, f2 = 0;
+    uint32_t v1 = mcu_fp_fast_op(op, a, b, c, m, &f1), v2 = mcu_fp_exact_op(op, a, b, c, m, &f2);
+    if (v1 == v2 && f1 == f2) return 0;
+    if (!bad && first) { first[0] = a; first[1] = b; first[2] = c; first[3] = (uint32_t)m; first[4] = v1; }
+    return 1;
+}
+
 /* Run n random operand sets of op in rounding mode rm (0..4; -1: a random mode per set) from seed;
  * returns the number of differences (results or flags), the first one's operands in first[0..4]
  * (a, b, c, rm, fast result) when there is one. */
@@ -174,15 +184,10 @@ EXPORT int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32
         uint64_t r = next_u64(&s);
         int near_h = 1 + (int)(r % 29), near_s = 1 + (int)((r >> 8) % 253);
         uint32_t a = operand(&s, fa, near_h, near_s), b = operand(&s, fa, near_h, near_s);
-        uint32_t c = operand(&s, fc, near_h + ((fa == 'v') ? 0 : 0), near_s);
+        uint32_t c = operand(&s, fc, near_h, near_s);
         if (fa == 'v') c = rand_operand(&s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
         int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
-        uint32_t f1 = 0, f2 = 0;
-        uint32_t v1 = mcu_fp_fast_op(op, a, b, c, m, &f1), v2 = mcu_fp_exact_op(op, a, b, c, m, &f2);
-        if (v1 != v2 || f1 != f2) {
-            if (!bad && first) { first[0] = a; first[1] = b; first[2] = c; first[3] = (uint32_t)m; first[4] = v1; }
-            bad++;
-        }
+        bad += differs(op, a, b, c, m, bad, first);
     }
     return bad;
 }
@@ -228,12 +233,7 @@ EXPORT int64_t mcu_fp_fast_soak_training(int op, int64_t n, uint64_t seed, int r
                                       op == FMADD_S || op == FMSUB_S || op == FNMSUB_S || op == FNMADD_S ? acc : scale, 0);
         }
         int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
-        uint32_t f1 = 0, f2 = 0;
-        uint32_t v1 = mcu_fp_fast_op(op, a, b, c, m, &f1), v2 = mcu_fp_exact_op(op, a, b, c, m, &f2);
-        if (v1 != v2 || f1 != f2) {
-            if (!bad && first) { first[0] = a; first[1] = b; first[2] = c; first[3] = (uint32_t)m; first[4] = v1; }
-            bad++;
-        }
+        bad += differs(op, a, b, c, m, bad, first);
     }
     return bad;
 }

@@ -29,6 +29,7 @@ typedef struct McuMem {
     uint32_t tohost; int32_t has_tohost;
     uint32_t code_base, code_halves; McuInsn *code;
     int32_t periph_in_c;
+    uint8_t *fast_data; uint32_t fast_base, fast_size;
 } McuMem;
 typedef struct McuCore {
     uint32_t x[32], f[32]; uint32_t pc, next_pc; uint32_t frm, fflags, mstatus;
@@ -89,7 +90,6 @@ typedef struct McuCluster {
     int32_t *l1_next;
     int32_t icache_stream_after;
     int64_t *fetch_stream;
-    int64_t l0_last[9];
     int64_t dma_lo, dma_hi;
     int32_t trace; uint32_t trace_cores; int64_t trace_lo, trace_hi; int32_t trace_n, trace_cap;
     McuTraceRec *trace_buf;

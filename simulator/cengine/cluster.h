@@ -138,12 +138,9 @@ typedef struct McuCluster {
     int32_t *l1_next;
     int32_t icache_stream_after;
     int64_t *fetch_stream;
-    /* C's own caches, recomputed by mcu_run on entry (the reference may change what they summarise
-     * between two calls): l0_last, per core, the L0 line its last issue in C fetched (in its L0 since:
-     * only that core's misses replace its L0 lines; -1 none), so that a fetch from the same line skips
-     * the L0 lookup; dma_lo/dma_hi, the cycles [lo, hi) in which some transfer of dma[] holds TCDM
+    /* C's own cache, recomputed by mcu_run on entry (the reference may change the DMA transfers
+     * between two calls): dma_lo/dma_hi, the cycles [lo, hi) in which some transfer of dma[] holds TCDM
      * banks (an access outside skips dma_first_free_slot; whatever changes dma[] in C calls dma_window) */
-    int64_t l0_last[MCU_NCORES];
     int64_t dma_lo, dma_hi;
     /* --trace (off when trace is 0): records of the instructions C executes, of the cores in
      * trace_cores (a bit per core index) issued in [trace_lo, trace_hi); trace_n of trace_cap used */

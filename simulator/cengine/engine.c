@@ -88,7 +88,8 @@ static void dma_window(McuCluster *cl) {
 
 /* Book `bank` for core c at the first cycle >= grant the cores and the DMA leave it free (Cluster._bank_grant) */
 static inline __attribute__((always_inline)) int64_t bank_grant(McuCluster *cl, McuCore *c, int bank, int64_t grant) {
-    if (cl->bank_free[bank] > grant) grant = cl->bank_free[bank];
+    const int64_t free_at = cl->bank_free[bank];
+    grant = free_at > grant ? free_at : grant;      /* a conditional move: under conflicts it is unpredictable */
     /* cycles the DMA held the bank: dma_bank, not core contention; outside [dma_lo, dma_hi) no transfer
      * holds a bank, so dma_first_free_slot would return grant unchanged */
     if (MCU_UNLIKELY(grant >= cl->dma_lo) && grant < cl->dma_hi) {
@@ -110,7 +111,7 @@ static inline __attribute__((always_inline)) int64_t memory_cost(McuCluster *cl,
         const uint32_t bank_mask = (uint32_t)(cl->banks - 1), w0 = (addr - cl->tcdm_base) >> 2;
         if (MCU_LIKELY((addr & 3) + size <= 4)) {     /* one word, one bank */
             int64_t grant = bank_grant(cl, c, (int)(w0 & bank_mask), start);
-            if (grant > start) c->stalls[MCU_S_TCDM] += grant - start;
+            c->stalls[MCU_S_TCDM] += grant - start;   /* >= 0; no branch (unpredictable under conflicts) */
             return grant + 1;
         }
         /* a misaligned access across two words (Cluster._split_access_cost) */
@@ -175,7 +176,6 @@ static __attribute__((noinline)) int64_t ifetch_miss(McuCluster *cl, int index, 
     const int64_t arrival = ready > t ? ready : t;
     if (commit) {
         cl->l0[(int64_t)index * cl->l0_lines + (line & (cl->l0_lines - 1))] = line;
-        cl->l0_last[index] = line;
         st[0] = line;
         st[1] = run;
         if (after >= 0 && run >= after)     /* prefetch the next line */
@@ -325,11 +325,12 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
                                                            const int op_cls) {
     McuMem *m = &cl->mem;
     const int cls = op_cls >= 0 ? op_cls : d->cls, opcode = op >= 0 ? op : d->op;
-    /* 1. fetch (when modelled: an L0 hit is one compare with the line's L0 slot), then wait for source
+    /* 1. fetch (when modelled: an L0 hit is one compare with the line's L0 slot, without a branch: a
+     * test of the core's last line first mispredicted at every line change), then wait for source
      * operands */
     const int64_t fetch_line = pc >> cl->l0_shift;
-    const int fetch_miss = cl->icache_on && fetch_line != cl->l0_last[index] &&
-        cl->l0[(int64_t)index * cl->l0_lines + (fetch_line & (cl->l0_lines - 1))] != fetch_line;
+    const int fetch_miss = cl->icache_on &
+        (cl->l0[(int64_t)index * cl->l0_lines + (fetch_line & (cl->l0_lines - 1))] != fetch_line);
     const int64_t fetched = fetch_miss ? t + ifetch_miss(cl, index, pc, t, 0) : t;
     int64_t start = fetched;
     int cause = -1;
@@ -367,7 +368,6 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
         ifetch_miss(cl, index, pc, t, 1);
         c->stalls[MCU_S_IMISS] += fetched - t;
     }
-    cl->l0_last[index] = fetch_line;       /* in the L0 now (any value will do when the fetch is ideal) */
     if (cause >= 0) c->stalls[cause] += start - fetched;
     if (jr) {                              /* rare: no memory update on the common path */
         c->stalls[MCU_S_JR] += jr;
@@ -481,13 +481,25 @@ static __attribute__((noinline)) int issue_illegal_plain(McuCluster *cl, McuCore
                                                          int64_t t) {
     return issue_illegal(cl, c, d, index, c->pc, 0, t, 0);
 }
+/* a pair of ops sharing one function (opgen.PAIRED_ISSUE: a load and a store that cores interleave) */
+#define MCU_PAIR_FN(A, CLS_A, B, CLS_B)                                                                 \
+    static __attribute__((noinline)) int issue_pair_##A(McuCluster *cl, McuCore *c, const McuInsn *d,     \
+                                                        int index, int64_t t) {                          \
+        if (d->op == A) return issue_body(cl, c, d, index, c->pc, 0, t, 0, A, CLS_A);                    \
+        return issue_body(cl, c, d, index, c->pc, 0, t, 0, B, CLS_B);                                   \
+    }
+MCU_PAIRED_OPS(MCU_PAIR_FN)
+#undef MCU_PAIR_FN
 #define MCU_ISSUE_ENTRY(OP, CLS) [OP] = issue_##OP,
+#define MCU_PAIR_ENTRY(A, CLS_A, B, CLS_B) [A] = issue_pair_##A, [B] = issue_pair_##A,
 static const issue_fn ISSUE_BY_OP[MCU_NUM_OPS + 1] = {
     [0 ... MCU_NUM_OPS] = issue_generic,   /* GCC range initialiser; the entries below override it */
     MCU_SPECIALISED_OPS(MCU_ISSUE_ENTRY)
+    MCU_PAIRED_OPS(MCU_PAIR_ENTRY)
     [MCU_OP_INVALID] = issue_illegal_plain,
 };
 #undef MCU_ISSUE_ENTRY
+#undef MCU_PAIR_ENTRY
 
 /* Issue the next instruction of core `index` at cycle >= t (results as issue_body). */
 static inline __attribute__((always_inline)) int issue_impl(McuCluster *cl, int index, int64_t t,
@@ -637,14 +649,33 @@ rebuild:
             continue;
         }
         cl->now = t;
+        const int k = (int)(t & (MCU_WHEEL - 1));
+        const uint32_t due = w.slot[k];
+        if (MCU_LIKELY(!first_i) && due && !(due & (due - 1u))) {
+            /* one core due at t (under bank conflicts or long stalls, most cycles): no order to keep,
+             * no rotation, and no loop whose trip count changes from cycle to cycle */
+            const int index = __builtin_ctz(due);
+            w.slot[k] = 0;
+            w.occ &= ~(1ull << k);
+            int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
+            if (MCU_UNLIKELY(st)) {
+                const int j = (index - (int)(t % n) + n) % n;    /* its position in the cycle's order */
+                if (st == MCU_ISSUE_RESCHEDULE) { first_i = j + 1; goto rebuild; }
+                cl->exit_core = index;
+                cl->exit_cycle = t;
+                cl->resume_index = j - (st == 4);
+                return run_status(st);
+            }
+            wheel_put(&w, t, index, ready[index]);
+            goto next_cycle;
+        }
         /* the rotation start t % n, updated without a division when cycles follow each other */
         if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
         else first = (int)(t % n);
         first_t = t;
         /* the cores due at t, as a mask rotated so that bit j is core (first + j) mod n: the issue loop
          * visits only them, in round-robin order, with no branch per core */
-        const int k = (int)(t & (MCU_WHEEL - 1));
-        uint32_t rot = rot9(w.slot[k], first);
+        uint32_t rot = rot9(due, first);
         if (MCU_UNLIKELY(first_i)) {    /* the positions before first_i wait for another pass at t */
             uint32_t left = rot & ((1u << first_i) - 1u);
             rot &= ~0u << first_i;
@@ -669,6 +700,7 @@ rebuild:
             }
             wheel_put(&w, t, index, ready[index]);
         }
+    next_cycle:;
         /* the next cycle: the first occupied slot from t on, or a `far` core's */
         int64_t next = w.occ ? t + __builtin_ctzll((w.occ >> k) | (w.occ << ((MCU_WHEEL - k) & (MCU_WHEEL - 1))))
                              : MCU_NEVER;
@@ -686,8 +718,30 @@ rebuild:
 static __attribute__((noinline)) int run_plain(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 0); }
 static __attribute__((noinline)) int run_prof(McuCluster *cl, int64_t horizon) { return run_impl(cl, horizon, 1); }
 
+/* The fast window of m (McuMem.fast_*): the region holding `preferred` (the TCDM) if none of its bytes is
+ * a peripheral register, code (an instruction starting 2 bytes before it may cover its first
+ * halfword) or tohost, so that mcu_load and mcu_store may skip those checks there; else none. */
+static void mcu_fast_window(McuMem *m, uint32_t preferred) {
+    m->fast_data = 0;
+    m->fast_base = m->fast_size = 0;
+    for (int i = 0; i < m->nregions; i++) {
+        const McuRegion *r = &m->regions[i];
+        if (!region_has(r, preferred, 1) || r->size < 4) continue;
+        const uint64_t lo = r->base, hi = (uint64_t)r->base + r->size;
+        const uint64_t code_lo = m->code_base, code_hi = (uint64_t)m->code_base + 2ull * m->code_halves + 2;
+        if (lo < (uint64_t)m->periph_base + m->periph_size && hi > m->periph_base) return;
+        if (hi > m->alias_base) return;
+        if (m->code_halves && lo < code_hi && hi > code_lo) return;
+        if (m->has_tohost && m->tohost + 4ull > lo && m->tohost < hi) return;
+        m->fast_data = r->data;
+        m->fast_base = r->base;
+        m->fast_size = r->size;
+        return;
+    }
+}
+
 MCU_EXPORT int mcu_run(McuCluster *cl, int64_t horizon) {
-    for (int i = 0; i < MCU_NCORES; i++) cl->l0_last[i] = -1;   /* the reference may have changed the L0s */
     dma_window(cl);
+    mcu_fast_window(&cl->mem, cl->tcdm_base);
     return cl->profile || cl->trace ? run_prof(cl, horizon) : run_plain(cl, horizon);
 }

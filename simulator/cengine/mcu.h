@@ -70,6 +70,11 @@ typedef struct McuMem {
     /* 1: this McuMem is a McuCluster's and peripheral word accesses go to eu.c first (which hands
      * the rare ones back as MCU_PYTHON); 0 (a lone mcu_exec, or a profiled run): all go to Python */
     int32_t periph_in_c;
+    /* the fast window (engine.c mcu_fast_window, on each mcu_run; zero: none): a region with no
+     * peripheral, code or tohost byte, the TCDM's when it qualifies, whose loads and stores skip
+     * those checks and the region search */
+    uint8_t *fast_data;
+    uint32_t fast_base, fast_size;
 } McuMem;
 
 #define MCU_NSTALLS 17
@@ -195,6 +200,15 @@ int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t va
 int mcu_periph_wfi(McuCore *c, McuMem *m);
 
 static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
+    const uint32_t off = addr - m->fast_base;
+    if (__builtin_expect(off <= m->fast_size - (uint32_t)size && m->fast_size, 1)) {   /* the common case */
+        if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
+        uint32_t v = read_le(m->fast_data + off, size);
+        if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
+        c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
+        *out = v;
+        return MCU_OK;
+    }
     if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_load(c, m, addr, size, out) : MCU_PYTHON;
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
     McuRegion *r = find_region(m, addr, (uint32_t)size);
@@ -207,6 +221,13 @@ static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int s
 }
 
 static inline int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
+    const uint32_t off = addr - m->fast_base;
+    if (__builtin_expect(off <= m->fast_size - (uint32_t)size && m->fast_size, 1)) {   /* the common case */
+        if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
+        write_le(m->fast_data + off, size, value);
+        c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
+        return MCU_OK;
+    }
     if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_store(c, m, addr, size, value) : MCU_PYTHON;
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
     McuRegion *r = find_region(m, addr, (uint32_t)size);

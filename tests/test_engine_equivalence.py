@@ -591,16 +591,16 @@ MSG: .ascii "ab\\n"
 """
 
 
-@pytest.mark.parametrize("capacity", [None, 3])
-def test_lone_due_core_pass_identical(capacity, monkeypatch, capsys):
+@pytest.mark.parametrize("capacity, overrides", [(None, {}), (3, {}), (None, {"icache": {"model": "ideal"}})])
+def test_lone_due_core_pass_identical(capacity, overrides, monkeypatch, capsys):
     """Under heavy bank conflicts most cycles have one core due, which the compiled loop issues
     without its round-robin rotation: the cycles, counters, console output and the exit codes of
     cores that exit in different cycles stay the reference's, also when a tiny console or trace
-    buffer makes the loop stop and resume in such a cycle."""
+    buffer makes the loop stop and resume in such a cycle; with fetch modelled and ideal."""
     from mcusim.simulator.cengine.engine import CEngine
     if capacity:
         monkeypatch.setattr(CEngine, "CONSOLE_BYTES", capacity)
-    results = run_both(CONFLICT_PROGRAM, 8)
+    results = run_both(CONFLICT_PROGRAM, 8, overrides)
     out = capsys.readouterr().out
     writes = sum((core + 3) // 4 for core in range(8))   # iterations with s1 % 4 == 0, per core
     assert out == "ab\n" * (2 * writes), out            # both engines

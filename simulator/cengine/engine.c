@@ -325,12 +325,12 @@ static inline __attribute__((always_inline)) int issue_body(McuCluster *cl, McuC
                                                            const int op_cls) {
     McuMem *m = &cl->mem;
     const int cls = op_cls >= 0 ? op_cls : d->cls, opcode = op >= 0 ? op : d->op;
-    /* 1. fetch (when modelled: an L0 hit is one compare with the line's L0 slot, without a branch: a
-     * test of the core's last line first mispredicted at every line change), then wait for source
-     * operands */
+    /* 1. fetch (when modelled: an L0 hit is one compare with the line's L0 slot; a test of the core's
+     * last line first mispredicted at every line change; icache_on is the same for the whole run, and
+     * l0 is NULL without it), then wait for source operands */
     const int64_t fetch_line = pc >> cl->l0_shift;
-    const int fetch_miss = cl->icache_on &
-        (cl->l0[(int64_t)index * cl->l0_lines + (fetch_line & (cl->l0_lines - 1))] != fetch_line);
+    const int fetch_miss = cl->icache_on &&
+        cl->l0[(int64_t)index * cl->l0_lines + (fetch_line & (cl->l0_lines - 1))] != fetch_line;
     const int64_t fetched = fetch_miss ? t + ifetch_miss(cl, index, pc, t, 0) : t;
     int64_t start = fetched;
     int cause = -1;

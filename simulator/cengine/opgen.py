@@ -55,7 +55,7 @@ SPECIALISED_ISSUE = (
     "fmulex.s.h", "fmacex.s.h", "vfsub.h", "vfmul.h", "vfmax.h", "vfmin.h", "vfmre.h", "vfadd.r.h",
     "vfsub.r.h", "vfmax.r.h", "vfdotpex.s.r.h", "vfsgnj.h", "vfsgnjn.h", "vfmv.x.h", "vfmv.h.x",
     "pv.add.h", "pv.sub.h", "pv.dotsp.h", "pv.sdotsp.h",
-    "csrrs", "csrrw",
+    "csrrs", "csrrw", "ecall",
 )
 
 # Pairs of specialised ops that share one issue function, which chooses between their two inlined copies

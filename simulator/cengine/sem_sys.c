@@ -137,15 +137,19 @@ static inline int console_write(McuCore *c, McuMem *m) {
     const int extend = rec && rec->group == group && rec->fd == fd;
     if (len > (uint32_t)cl->con_cap) return MCU_PYTHON;
     if ((int64_t)cl->con_n + len > cl->con_cap || (!extend && cl->con_nrec >= cl->con_rec_cap)) return MCU_FULL;
-    for (uint32_t i = 0; i < len; i++) {     /* check first: nothing changes before the reference runs it */
-        uint32_t a = addr + i;
-        if (is_periph(m, a) || !find_region(m, a, 1)) return MCU_PYTHON;
-    }
     uint8_t *out = cl->con_buf + cl->con_n;
-    for (uint32_t i = 0; i < len; i++) {
-        uint32_t a = addr + i;
-        const McuRegion *r = find_region(m, a, 1);
-        out[i] = r->data[a - r->base];
+    if ((uint64_t)(addr - m->fast_base) + len <= m->fast_size) {   /* all in the fast window (mcu.h): one copy */
+        memcpy(out, m->fast_data + (addr - m->fast_base), len);
+    } else {
+        for (uint32_t i = 0; i < len; i++) {     /* check first: nothing changes before the reference runs it */
+            uint32_t a = addr + i;
+            if (is_periph(m, a) || !find_region(m, a, 1)) return MCU_PYTHON;
+        }
+        for (uint32_t i = 0; i < len; i++) {
+            uint32_t a = addr + i;
+            const McuRegion *r = find_region(m, a, 1);
+            out[i] = r->data[a - r->base];
+        }
     }
     if (len) {                               /* the reference's last access: the last byte loaded */
         c->acc_addr = addr + len - 1; c->acc_size = 1; c->acc_store = 0; c->acc_valid = 1;

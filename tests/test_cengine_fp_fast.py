@@ -17,7 +17,26 @@ from mcusim.isa.ieee754 import F16, F32
 from mcusim.simulator.cengine.binding import load
 from tests.test_cengine_ieee754 import fma_specials, rand_op, specials
 
-# fp_fast_check.c's operation ids, in order: (name, operand format, Python reference)
+
+def _lanes(fn):
+    """The Python reference of an FP16-SIMD op: fn(x, y, z, rm) -> (half, flags) on each lane of the
+    words a, b, c; the results packed, the flags ORed."""
+    def ref(a, b, c, rm):
+        lo, f0 = fn(a & 0xFFFF, b & 0xFFFF, c & 0xFFFF, rm)
+        hi, f1 = fn(a >> 16, b >> 16, c >> 16, rm)
+        return lo | hi << 16, f0 | f1
+    return ref
+
+
+def _cpka(a, b, c, rm):
+    lo, f0 = fp.convert(F32, F16, a, rm)
+    hi, f1 = fp.convert(F32, F16, b, rm)
+    return lo | hi << 16, f0 | f1
+
+
+# fp_fast_check.c's operation ids, in order: (name, operand format, Python reference); formats: "h"
+# binary16, "s" binary32, "v" vfdotpex (two halves in a and b, a binary32 c), "w" FP16-SIMD (two
+# halves in every operand), "p" vfcpka.h.s (binary32 a and b, packed into two halves)
 FAST_OPS = [
     ("fadd.h", "h", lambda a, b, c, rm: fp.add(F16, a, b, rm)),
     ("fsub.h", "h", lambda a, b, c, rm: fp.sub(F16, a, b, rm)),
@@ -50,6 +69,14 @@ FAST_OPS = [
     ("fdiv.s", "s", lambda a, b, c, rm: fp.div(F32, a, b, rm)),
     ("fsqrt.h", "h", lambda a, b, c, rm: fp.sqrt(F16, a, rm)),
     ("fsqrt.s", "s", lambda a, b, c, rm: fp.sqrt(F32, a, rm)),
+    ("vfadd.h", "w", _lanes(lambda x, y, z, rm: fp.add(F16, x, y, rm))),
+    ("vfsub.h", "w", _lanes(lambda x, y, z, rm: fp.sub(F16, x, y, rm))),
+    ("vfmul.h", "w", _lanes(lambda x, y, z, rm: fp.mul(F16, x, y, rm))),
+    ("vfmac.h", "w", _lanes(lambda x, y, z, rm: fp.fma(F16, x, y, z, rm, False, False))),
+    ("vfmre.h", "w", _lanes(lambda x, y, z, rm: fp.fma(F16, x, y, z, rm, False, True))),
+    ("vfmin.h", "w", _lanes(lambda x, y, z, rm: fp.min_(F16, x, y))),
+    ("vfmax.h", "w", _lanes(lambda x, y, z, rm: fp.max_(F16, x, y))),
+    ("vfcpka.h.s", "p", _cpka),
 ]
 NAMES = [op[0] for op in FAST_OPS]
 MODES = [fp.RNE, fp.RTZ, fp.RDN, fp.RUP, fp.RMM]
@@ -94,7 +121,22 @@ def test_special_values_every_mode(lib, op):
     """All pairs of special values (for the FMAs: triples of a shorter list) in every mode, against
     the Python reference."""
     name, kind, _ = FAST_OPS[op]
-    if kind == "v":
+    if kind == "w":
+        # every pair of specials in the low lanes (the FMAs: triples of the shorter list), the high
+        # lanes a rotation of the same list, so that each lane meets every special somewhere
+        if name in ("vfmac.h", "vfmre.h"):
+            hs = fma_specials(F16)
+            trip = [(x, y, z) for x in hs for y in hs for z in hs]
+        else:
+            hs = specials(F16)
+            trip = [(x, y, 0x3C00) for x in hs for y in hs]
+        rot = trip[len(trip) // 3:] + trip[:len(trip) // 3]
+        cases = [(a0 | a1 << 16, b0 | b1 << 16, c0 | c1 << 16, rm) for rm in MODES
+                 for (a0, b0, c0), (a1, b1, c1) in zip(trip, rot)]
+    elif kind == "p":
+        vals = specials(F32)
+        cases = [(a, b, 0, rm) for rm in MODES for a in vals for b in vals[::3]]
+    elif kind == "v":
         hs = fma_specials(F16)
         vals = [(x | y << 16) for x in hs[::2] for y in hs[1::3]]
         cs = fma_specials(F32)
@@ -151,7 +193,22 @@ def test_exactness_windows_and_random_against_python(lib, op):
     name, kind, _ = FAST_OPS[op]
     rng = random.Random(f"fp-fast/{name}")
     cases = []
-    if kind in "hs":
+    if kind == "w":
+        # two FP16 window cases per word (the first one's mode), plus training-range random lanes
+        gen = _fma_window_cases if name in ("vfmac.h", "vfmre.h") else _window_cases
+        lanes = list(gen(rng, "h", 1200)) + list(_window_cases(rng, "h", 1200))
+        for (a0, b0, c0, rm), (a1, b1, c1, _) in zip(lanes[0::2], lanes[1::2]):
+            cases.append((a0 | a1 << 16, b0 | b1 << 16, c0 | c1 << 16, rm))
+        for _ in range(600):
+            near = rng.randint(1, 30)
+            w = [rand_op(rng, F16, near) | rand_op(rng, F16, near) << 16 for _ in range(3)]
+            cases.append((*w, rng.choice(MODES)))
+    elif kind == "p":
+        # binary32 around binary16's range: its subnormals, overflow, ties at 13 dropped bits
+        for _ in range(1200):
+            near = 127 - 15 + rng.randint(-14, 31)
+            cases.append((rand_op(rng, F32, near), rand_op(rng, F32, near), 0, rng.choice(MODES)))
+    elif kind in "hs":
         cases += list(_window_cases(rng, kind, 600))
         if name[:2] in ("fm", "fn") and "mul" not in name or name.startswith(("fdiv", "fsqrt")):
             cases += list(_fma_window_cases(rng, kind, 600))

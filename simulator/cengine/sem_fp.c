@@ -43,11 +43,21 @@ static inline __attribute__((always_inline)) int v_arith(McuCore *c, const McuIn
     return MCU_OK;
 }
 
-static inline __attribute__((always_inline)) int v_minmax(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep) {
+/* both lanes at once (fp_fast.h's FP16-SIMD functions): vfadd/vfsub/vfmul (kind 0 add, 1 sub, 2 mul) */
+static inline __attribute__((always_inline)) int v_arith2(McuCore *c, const McuInsn *d, int kind, int rep) {
+    ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
-    uint32_t lo = fn(F16, a & 0xFFFFu, b & 0xFFFFu, &fl), hi = fn(F16, a >> 16, b >> 16, &fl);
+    uint32_t v = kind == 2 ? fast_vmul_h(a, b, rm, &fl) : fast_vadd_h(a, kind ? b ^ 0x80008000u : b, rm, &fl);
     mcu_accrue(c, fl);
-    mcu_wf(c, d->rd, pack(lo, hi));
+    mcu_wf(c, d->rd, v);
+    return MCU_OK;
+}
+
+static inline __attribute__((always_inline)) int v_minmax(McuCore *c, const McuInsn *d, int want_max, int rep) {
+    uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
+    uint32_t v = fast_vminmax_h(a, b, want_max, &fl);
+    mcu_accrue(c, fl);
+    mcu_wf(c, d->rd, v);
     return MCU_OK;
 }
 
@@ -71,10 +81,9 @@ static inline __attribute__((always_inline)) int v_compare(McuCore *c, const Mcu
 static inline __attribute__((always_inline)) int v_fma(McuCore *c, const McuInsn *d, int neg_addend, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), v = c->f[d->rd], fl = 0;
-    uint32_t lo = fast_fma_h(a & 0xFFFFu, b & 0xFFFFu, v & 0xFFFFu, rm, 0, neg_addend, &fl);
-    uint32_t hi = fast_fma_h(a >> 16, b >> 16, v >> 16, rm, 0, neg_addend, &fl);
+    uint32_t r = fast_vfma_h(a, b, v, rm, neg_addend, &fl);
     mcu_accrue(c, fl);
-    mcu_wf(c, d->rd, pack(lo, hi));
+    mcu_wf(c, d->rd, r);
     return MCU_OK;
 }
 
@@ -293,13 +302,13 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
     }
 
     /* --- Xfvec: no rm field; rounding ops use frm and trap when it is reserved ------------------------- */
-#define V_ADD(rep) v_arith(c, d, fast_add_h, rep)
-#define V_SUB(rep) v_arith(c, d, fast_sub_h, rep)
-#define V_MUL(rep) v_arith(c, d, fast_mul_h, rep)
+#define V_ADD(rep) v_arith2(c, d, 0, rep)
+#define V_SUB(rep) v_arith2(c, d, 1, rep)
+#define V_MUL(rep) v_arith2(c, d, 2, rep)
 #define V_DIV(rep) v_arith(c, d, fast_div_h, rep)
 #define V_AVG(rep) v_arith(c, d, mcu_fp_average, rep)
-#define V_MIN(rep) v_minmax(c, d, fast_min_h, rep)
-#define V_MAX(rep) v_minmax(c, d, fast_max_h, rep)
+#define V_MIN(rep) v_minmax(c, d, 0, rep)
+#define V_MAX(rep) v_minmax(c, d, 1, rep)
 #define V_MAC(rep) v_fma(c, d, 0, rep)
 #define V_MRE(rep) v_fma(c, d, 1, rep)
 #define V_SGNJ(rep) v_sgnj(c, d, 0, rep)
@@ -356,10 +365,8 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
     case MCU_OP_VFCPKB_H_S: return MCU_PYTHON;
     case MCU_OP_VFCPKA_H_S: {
         ROUNDING(7);
-        uint32_t fl = 0;
-        uint32_t lo = fast_s_to_h(c->f[d->rs1], rm, &fl);
-        uint32_t hi = fast_s_to_h(c->f[d->rs2], rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
+        uint32_t fl = 0, v = fast_vcpka_h_s(c->f[d->rs1], c->f[d->rs2], rm, &fl);
+        mcu_accrue(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
     }
 
     /* --- Xfaux scalar expanding ops: FP16 (NaN-boxed) operands, FP32 result, one rounding ------------- */

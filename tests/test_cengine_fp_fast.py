@@ -306,3 +306,53 @@ def test_every_half_through_the_table(lib):
                 if got != want:
                     bad.append(f"{NAMES[op]}({h:#x}, {b:#x}) rm={rm}: fast {got} exact {want}")
     assert not bad, f"{len(bad)} differ: " + "; ".join(bad[:5])
+
+
+def _edge_cases(rng: random.Random, fmt, name: str, n: int):
+    """Operands whose exact result lands just below, on or just above the smallest normal (where
+    tininess decides UF and the specialised round-to-nearest paths must decline) or the largest finite
+    value (overflow, and the midpoint above it), with significands that make ties and near-ties."""
+    fb, bias, es = fmt.frac_bits, fmt.bias, fmt.exp_special
+    fracs = [0, fmt.frac_mask, 1, fmt.frac_mask - 1, 1 << (fb - 1), (1 << (fb - 1)) + 1]
+    def num(e):
+        return rng.getrandbits(1) << fmt.sign_shift | max(0, min(e, es - 1)) << fb | rng.choice(fracs + [rng.getrandbits(fb)])
+    for k in range(n):
+        low = k % 2 == 0                         # the smallest normal, else the largest finite value
+        target = 1 if low else es - 1           # biased exponent of the result
+        d = rng.randint(-2, 1)
+        if name.startswith("fmul") or name.startswith("vfmul"):
+            ea = rng.randint(bias // 2, bias + bias // 2) if not low else rng.randint(1, bias)
+            a, b, c = num(ea), num(target + bias - ea + d), 0
+        elif name.startswith("fdiv"):
+            ea = rng.randint(1, bias) if low else rng.randint(bias, es - 1)
+            a, b, c = num(ea), num(ea - target + bias - d), 0
+        elif name.startswith(("fmadd", "vfmac")):
+            ea = rng.randint(1, es - 1)
+            a, b = num(ea), num(target + bias - ea + d)
+            c = num(target + rng.randint(-2, 1))
+        else:                                    # sums: near-cancellation or near-overflow
+            a = num(target + rng.randint(0, 2))
+            b = num(target + rng.randint(0, 2)) ^ (fmt.sign_mask if low and rng.random() < 0.7 else 0)
+            c = 0
+        yield a, b, c
+
+
+@pytest.mark.parametrize("name", ["fadd.s", "fmul.s", "fdiv.s", "fmadd.s", "fadd.h", "fmul.h", "fmadd.h",
+                                  "vfadd.h", "vfmul.h", "vfmac.h"])
+def test_results_at_the_range_limits(lib, name):
+    """The round-to-nearest-even tries (host float arithmetic for binary32, the specialised binary16
+    rounding) where they must hand over: results at the smallest normal (tininess, UF) and at the
+    overflow threshold, in every mode (RNE first), against the Python reference."""
+    op = NAMES.index(name)
+    kind = FAST_OPS[op][1]
+    rng = random.Random(f"fp-fast/limits/{name}")
+    fmt = F32 if kind == "s" else F16
+    scalar = name[1:] if kind == "w" else name
+    cases = []
+    for rm in MODES:
+        for a, b, c in _edge_cases(rng, fmt, scalar, 300):
+            if kind == "w":                      # the same edge in one lane, a random neighbour in the other
+                a2, b2, c2 = next(_edge_cases(rng, fmt, scalar, 2))
+                a, b, c = a | a2 << 16, b | b2 << 16, c | c2 << 16
+            cases.append((a, b, c, rm))
+    _check_all(lib, op, cases, python=True)

@@ -155,6 +155,60 @@ FPF_INLINE double fpf_add_odd_mostly_exact(double p, double q) {
     return s;
 }
 
+/* --- binary32 in round-to-nearest-even: the host's own float operations -------------------------- */
+/* The host's float addition, multiplication and division are IEEE 754's, correctly rounded to nearest
+ * even (the mode Python leaves the host in, which TwoSum above needs too): in frm's default mode they
+ * give the result itself whenever it is normal. What the host does not give here is the flags, so
+ * each op tests exactness for NX. The tries decline (the general path takes over): an operand that is
+ * subnormal (a host denormals-are-zero mode would read it as zero; zeros, infinities and NaNs pass,
+ * their results are declined below when they need to be), and a result whose magnitude is not in
+ * (2**-126, infinity) (fpf_s_range): zeros, subnormal results, the smallest normal (which may come
+ * from a tiny exact value: UF), infinities (overflow) and NaNs. A result r above the smallest normal
+ * comes from an exact value above r - ulp(r)/2 > 2**-126: never tiny, so no UF, and no OF since r is
+ * finite; NX is then the only flag. */
+FPF_INLINE float fpf_sf(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+FPF_INLINE int fpf_s_nosub(uint32_t a) { return (a & 0x7FFFFFFFu) - 1u >= 0x7FFFFFu; }
+FPF_INLINE int fpf_s_range(uint32_t r) { return (r & 0x7FFFFFFFu) - 0x00800001u < 0x7F800000u - 0x00800001u; }
+FPF_INLINE uint32_t fpf_s_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+/* a + b: NX when the host sum s is not exact, i.e. unless RN(s - a) == b and RN(s - b) == a (Dekker's
+ * Fast2Sum lemma, as fpf_sum_exact below: with |a| >= |b|, s - a is a float, so it equals b only when
+ * s = a + b; an exact sum passes both). A host flush-to-zero mode cannot fake exactness: an exact
+ * sum gives b (zero or normal) itself, and an inexact one has b != 0, which a flushed 0 is not. */
+FPF_INLINE int fpf_try_add_s_rne(uint32_t a, uint32_t b, uint32_t *out, uint32_t *nx) {
+    float x = fpf_sf(a), y = fpf_sf(b), s = x + y;
+    *out = fpf_s_bits(s);
+    *nx = !((s - x == y) & (s - y == x));
+    return fpf_s_nosub(a) & fpf_s_nosub(b) & fpf_s_range(*out);
+}
+/* a * b: the double product of the two floats is exact (48 bits, magnitudes within [2**-252, 2**256]) */
+FPF_INLINE int fpf_try_mul_s_rne(uint32_t a, uint32_t b, uint32_t *out, uint32_t *nx) {
+    float x = fpf_sf(a), y = fpf_sf(b), p = x * y;
+    *out = fpf_s_bits(p);
+    *nx = (double)x * (double)y != (double)p;
+    return fpf_s_nosub(a) & fpf_s_nosub(b) & fpf_s_range(*out);
+}
+/* a / b: the quotient q is exact when q * b (exact in a double, as above) is a; b = 0 makes q infinite
+ * or NaN and a = 0 makes it zero, both declined */
+FPF_INLINE int fpf_try_div_s_rne(uint32_t a, uint32_t b, uint32_t *out, uint32_t *nx) {
+    float x = fpf_sf(a), y = fpf_sf(b), q = x / y;
+    *out = fpf_s_bits(q);
+    *nx = (double)q * (double)y != (double)x;
+    return fpf_s_nosub(a) & fpf_s_nosub(b) & fpf_s_range(*out);
+}
+/* +-(a*b) +- c: the exact double product plus c rounded to odd at 53 bits (fpf_add_odd, below), then
+ * the host's double -> float conversion (round to nearest even): the correct rounding of the exact
+ * value, since 53 >= 24 + 2 (Boldo and Melquiond, as for the general path). NX when the float differs
+ * from the double: an exact value that is a float is its own odd rounding; one that is not either has
+ * at most 53 bits (then v is it, not a float) or rounds to odd with bit 52 set (53 significant bits,
+ * not a float either). */
+FPF_INLINE int fpf_try_fma_s_rne(uint32_t a, uint32_t b, uint32_t c, uint32_t *out, uint32_t *nx) {
+    double v = fpf_add_odd((double)fpf_sf(a) * (double)fpf_sf(b), (double)fpf_sf(c));
+    float r = (float)v;
+    *out = fpf_s_bits(r);
+    *nx = (double)r != v;
+    return fpf_s_nosub(a) & fpf_s_nosub(b) & fpf_s_nosub(c) & fpf_s_range(*out);
+}
+
 /* --- add / sub ------------------------------------------------------------------------------------ */
 /* binary16: always exact in a double (see above); every mode (fast_add_h below tries the
  * round-to-nearest-even path first) */
@@ -171,9 +225,12 @@ FPF_INLINE uint32_t fpf_add_h_any(uint32_t a, uint32_t b, int rm, uint32_t *flag
     return mcu_fp_add(&MCU_F16, a, b, rm, flags);
 }
 
-/* binary32: the sum of two floats rounded to odd (fpf_add_odd), then to binary32 */
+/* binary32: the host's sum in round-to-nearest-even, else the sum of two floats rounded to odd
+ * (fpf_add_odd), then to binary32 */
 FPF_INLINE uint32_t fast_add_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     (void)f;
+    uint32_t r0, nx;
+    if (rm == 0 && __builtin_expect(fpf_try_add_s_rne(a, b, &r0, &nx), 1)) { *flags |= nx; return r0; }
     if (!fpf_specials(a, b, 0, 8, 23)) {
         double v = fpf_add_odd(fpf_value(a, 8, 23), fpf_value(b, 8, 23));
         uint32_t r;
@@ -203,6 +260,8 @@ FPF_INLINE uint32_t fpf_mul_h_any(uint32_t a, uint32_t b, int rm, uint32_t *flag
 }
 FPF_INLINE uint32_t fast_mul_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     (void)f;
+    uint32_t r0, nx;
+    if (rm == 0 && __builtin_expect(fpf_try_mul_s_rne(a, b, &r0, &nx), 1)) { *flags |= nx; return r0; }
     if (!fpf_specials(a, b, 0, 8, 23)) {
         double v = fpf_value(a, 8, 23) * fpf_value(b, 8, 23);
         uint32_t r;
@@ -236,6 +295,12 @@ FPF_INLINE uint32_t fpf_fma(uint32_t a, uint32_t b, uint32_t c, int rm, int np, 
     return mcu_fp_fma(fb == 10 ? &MCU_F16 : &MCU_F32, a, b, c, rm, np, na, flags);
 }
 FPF_INLINE uint32_t fast_fma_s(uint32_t a, uint32_t b, uint32_t c, int rm, int np, int na, uint32_t *flags) {
+    uint32_t r, nx;
+    if (rm == 0 && __builtin_expect(fpf_try_fma_s_rne(a ^ (np ? 0x80000000u : 0u), b, c ^ (na ? 0x80000000u : 0u),
+                                                      &r, &nx), 1)) {
+        *flags |= nx;
+        return r;
+    }
     return fpf_fma(a, b, c, rm, np, na, flags, 8, 23);
 }
 
@@ -278,7 +343,10 @@ FPF_INLINE uint32_t fast_div_h(const mcu_fmt *f, uint32_t a, uint32_t b, int rm,
     (void)f; return fpf_div(a, b, rm, flags, 5, 10);
 }
 FPF_INLINE uint32_t fast_div_s(const mcu_fmt *f, uint32_t a, uint32_t b, int rm, uint32_t *flags) {
-    (void)f; return fpf_div(a, b, rm, flags, 8, 23);
+    (void)f;
+    uint32_t r, nx;
+    if (rm == 0 && __builtin_expect(fpf_try_div_s_rne(a, b, &r, &nx), 1)) { *flags |= nx; return r; }
+    return fpf_div(a, b, rm, flags, 8, 23);
 }
 FPF_INLINE uint32_t fast_sqrt_h(const mcu_fmt *f, uint32_t a, int rm, uint32_t *flags) {
     (void)f; return fpf_sqrt(a, rm, flags, 5, 10);

@@ -356,3 +356,27 @@ def test_results_at_the_range_limits(lib, name):
                 a, b, c = a | a2 << 16, b | b2 << 16, c | c2 << 16
             cases.append((a, b, c, rm))
     _check_all(lib, op, cases, python=True)
+
+
+def test_dotpex_results_at_the_range_limits(lib):
+    """vfdotpex.s.h where its round-to-nearest-even conversion must hand over: an FP32 accumulator at
+    the overflow threshold (the products pushing it over or not) and at the smallest normal with zero
+    or cancelling products, in every mode, against the Python reference."""
+    op = NAMES.index("vfdotpex.s.h")
+    rng = random.Random("fp-fast/dotpex-limits")
+    cases = []
+    for k in range(1500):
+        if k % 2:                                # near FP32's largest finite value
+            a = _half(rng, 20, 30) | _half(rng, 20, 30) << 16
+            b = _half(rng, 20, 30) | _half(rng, 20, 30) << 16
+            c = rng.getrandbits(1) << 31 | 254 << 23 | rng.choice([0x7FFFFF, 0x7FFFFE, 0x7FFF00, rng.getrandbits(23)])
+        else:                                    # near the smallest normal: zero products, or products that cancel
+            z = rng.random() < 0.5
+            h = _half(rng, 1, 30)
+            a = (0 if z else h) | (0 if z else h) << 16
+            b = _half(rng, 1, 30) | (_half(rng, 1, 30) if z else 0) << 16
+            if not z:                            # a1*b1 = -(a0*b0): the products cancel exactly
+                b = (b & 0xFFFF) | ((b & 0xFFFF) ^ 0x8000) << 16
+            c = rng.getrandbits(1) << 31 | rng.choice([0, 1, 2]) << 23 | rng.choice([0, 1, 0x7FFFFF, rng.getrandbits(23)])
+        cases.append((a, b, c, rng.choice(MODES)))
+    _check_all(lib, op, cases, python=True)

@@ -500,6 +500,32 @@ FPF_INLINE int fpf_try_fma_h_rne(uint32_t a, uint32_t b, uint32_t c, uint32_t *o
     return fpf_round_d_h_rne(s, out, nx) & fpf_sum_exact(s, p, q);
 }
 
+/* Both lanes in one host vector of two doubles (GCC/Clang vector extensions: SSE2 on x86-64, plain
+ * code elsewhere): the same operations as the one-lane tries above, lane by lane. */
+typedef double fpf_v2d __attribute__((vector_size(16)));
+typedef uint64_t fpf_v2u __attribute__((vector_size(16)));
+typedef int64_t fpf_v2i __attribute__((vector_size(16)));
+FPF_INLINE fpf_v2d fpf_v2_halves(uint32_t w) {
+    fpf_v2d v = {(double)fpf_hf(w), (double)fpf_hf(w >> 16)};
+    return v;
+}
+/* fpf_round_d_h_rne on both lanes of s, taken only where `ok` (lanes of all ones) holds: 1 with the
+ * packed halves in *out and NX of either lane ORed into *flags, else 0 with nothing changed. The range
+ * test is the same interval [2**-14, 65520) as double compares (a NaN fails them). */
+FPF_INLINE int fpf_v2_round_h_rne(fpf_v2d s, fpf_v2i ok, uint32_t *out, uint32_t *flags) {
+    const fpf_v2u absmask = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
+    fpf_v2u u = (fpf_v2u)s, mag = u & absmask;
+    fpf_v2d m = (fpf_v2d)mag;
+    ok &= (m >= 0x1p-14) & (m < 65520.0);
+    if (__builtin_expect(!(ok[0] & ok[1]), 0)) return 0;
+    fpf_v2u r = ((mag + 0x1FFFFFFFFFFull + ((mag >> 42) & 1u)) >> 42) - (1008u << 10);
+    r |= (u >> 48) & 0x8000u;
+    fpf_v2u x = mag & 0x3FFFFFFFFFFull;
+    *flags |= (x[0] | x[1]) != 0;
+    *out = (uint32_t)r[0] | (uint32_t)r[1] << 16;
+    return 1;
+}
+
 /* scalar binary16 (the general paths out of line: see the vector ops below) */
 static __attribute__((noinline, cold)) uint32_t fpf_add_h_cold(uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     return fpf_add_h_any(a, b, rm, flags);
@@ -563,10 +589,10 @@ FPF_COLD uint32_t fpf_vminmax_h_any(uint32_t a, uint32_t b, int want_max, uint32
 
 /* vfadd.h; vfsub.h is b with both sign bits flipped */
 FPF_INLINE uint32_t fast_vadd_h(uint32_t a, uint32_t b, int rm, uint32_t *flags) {
-    uint32_t r0, r1, x0, x1;
+    uint32_t r;
     if (rm == 0) {
-        int ok = fpf_try_add_h_rne(a, b, &r0, &x0) & fpf_try_add_h_rne(a >> 16, b >> 16, &r1, &x1);
-        if (__builtin_expect(ok, 1)) { *flags |= x0 | x1; return fpf_pack(r0, r1); }
+        const fpf_v2i all = {-1, -1};
+        if (__builtin_expect(fpf_v2_round_h_rne(fpf_v2_halves(a) + fpf_v2_halves(b), all, &r, flags), 1)) return r;
     }
     return fpf_vadd_h_any(a, b, rm, flags);
 }
@@ -578,11 +604,13 @@ FPF_INLINE uint32_t fast_vmul_h(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 }
 /* vfmac.h (na 0: a*b + c) and vfmre.h (na 1: a*b - c), lane by lane */
 FPF_INLINE uint32_t fast_vfma_h(uint32_t a, uint32_t b, uint32_t c, int rm, int na, uint32_t *flags) {
-    uint32_t r0, r1, x0, x1;
+    uint32_t r;
     if (rm == 0) {
-        uint32_t cn = c ^ (na ? 0x80008000u : 0u);
-        int ok = fpf_try_fma_h_rne(a, b, cn, &r0, &x0) & fpf_try_fma_h_rne(a >> 16, b >> 16, cn >> 16, &r1, &x1);
-        if (__builtin_expect(ok, 1)) { *flags |= x0 | x1; return fpf_pack(r0, r1); }
+        /* the products exact in a double (22 bits), the sums checked exact as fpf_sum_exact */
+        fpf_v2d p = fpf_v2_halves(a) * fpf_v2_halves(b), q = fpf_v2_halves(c ^ (na ? 0x80008000u : 0u));
+        fpf_v2d s = p + q;
+        fpf_v2i exact = (s - p == q) & (s - q == p);
+        if (__builtin_expect(fpf_v2_round_h_rne(s, exact, &r, flags), 1)) return r;
     }
     return fpf_vfma_h_any(a, b, c, rm, na, flags);
 }

@@ -598,6 +598,11 @@ FPF_INLINE uint32_t fast_vadd_h(uint32_t a, uint32_t b, int rm, uint32_t *flags)
 }
 FPF_INLINE uint32_t fast_vmul_h(uint32_t a, uint32_t b, int rm, uint32_t *flags) {
     uint32_t r0, r1, x0, x1;
+    if (rm == 0) {                           /* the products exact in a double (22 bits) */
+        const fpf_v2i all = {-1, -1};
+        if (__builtin_expect(fpf_v2_round_h_rne(fpf_v2_halves(a) * fpf_v2_halves(b), all, &r0, flags), 1)) return r0;
+        return fpf_vmul_h_any(a, b, rm, flags);
+    }
     int ok = fpf_try_mul_h(a, b, rm, &r0, &x0) & fpf_try_mul_h(a >> 16, b >> 16, rm, &r1, &x1);
     if (__builtin_expect(ok, 1)) { *flags |= x0 | x1; return fpf_pack(r0, r1); }
     return fpf_vmul_h_any(a, b, rm, flags);

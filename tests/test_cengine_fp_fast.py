@@ -17,7 +17,26 @@ from mcusim.isa.ieee754 import F16, F32
 from mcusim.simulator.cengine.binding import load
 from tests.test_cengine_ieee754 import fma_specials, rand_op, specials
 
-# fp_fast_check.c's operation ids, in order: (name, operand format, Python reference)
+
+def _lanes(fn):
+    """The Python reference of an FP16-SIMD op: fn(x, y, z, rm) -> (half, flags) on each lane of the
+    words a, b, c; the results packed, the flags ORed."""
+    def ref(a, b, c, rm):
+        lo, f0 = fn(a & 0xFFFF, b & 0xFFFF, c & 0xFFFF, rm)
+        hi, f1 = fn(a >> 16, b >> 16, c >> 16, rm)
+        return lo | hi << 16, f0 | f1
+    return ref
+
+
+def _cpka(a, b, c, rm):
+    lo, f0 = fp.convert(F32, F16, a, rm)
+    hi, f1 = fp.convert(F32, F16, b, rm)
+    return lo | hi << 16, f0 | f1
+
+
+# fp_fast_check.c's operation ids, in order: (name, operand format, Python reference); formats: "h"
+# binary16, "s" binary32, "v" vfdotpex (two halves in a and b, a binary32 c), "w" FP16-SIMD (two
+# halves in every operand), "p" vfcpka.h.s (binary32 a and b, packed into two halves)
 FAST_OPS = [
     ("fadd.h", "h", lambda a, b, c, rm: fp.add(F16, a, b, rm)),
     ("fsub.h", "h", lambda a, b, c, rm: fp.sub(F16, a, b, rm)),
@@ -50,6 +69,14 @@ FAST_OPS = [
     ("fdiv.s", "s", lambda a, b, c, rm: fp.div(F32, a, b, rm)),
     ("fsqrt.h", "h", lambda a, b, c, rm: fp.sqrt(F16, a, rm)),
     ("fsqrt.s", "s", lambda a, b, c, rm: fp.sqrt(F32, a, rm)),
+    ("vfadd.h", "w", _lanes(lambda x, y, z, rm: fp.add(F16, x, y, rm))),
+    ("vfsub.h", "w", _lanes(lambda x, y, z, rm: fp.sub(F16, x, y, rm))),
+    ("vfmul.h", "w", _lanes(lambda x, y, z, rm: fp.mul(F16, x, y, rm))),
+    ("vfmac.h", "w", _lanes(lambda x, y, z, rm: fp.fma(F16, x, y, z, rm, False, False))),
+    ("vfmre.h", "w", _lanes(lambda x, y, z, rm: fp.fma(F16, x, y, z, rm, False, True))),
+    ("vfmin.h", "w", _lanes(lambda x, y, z, rm: fp.min_(F16, x, y))),
+    ("vfmax.h", "w", _lanes(lambda x, y, z, rm: fp.max_(F16, x, y))),
+    ("vfcpka.h.s", "p", _cpka),
 ]
 NAMES = [op[0] for op in FAST_OPS]
 MODES = [fp.RNE, fp.RTZ, fp.RDN, fp.RUP, fp.RMM]
@@ -94,7 +121,22 @@ def test_special_values_every_mode(lib, op):
     """All pairs of special values (for the FMAs: triples of a shorter list) in every mode, against
     the Python reference."""
     name, kind, _ = FAST_OPS[op]
-    if kind == "v":
+    if kind == "w":
+        # every pair of specials in the low lanes (the FMAs: triples of the shorter list), the high
+        # lanes a rotation of the same list, so that each lane meets every special somewhere
+        if name in ("vfmac.h", "vfmre.h"):
+            hs = fma_specials(F16)
+            trip = [(x, y, z) for x in hs for y in hs for z in hs]
+        else:
+            hs = specials(F16)
+            trip = [(x, y, 0x3C00) for x in hs for y in hs]
+        rot = trip[len(trip) // 3:] + trip[:len(trip) // 3]
+        cases = [(a0 | a1 << 16, b0 | b1 << 16, c0 | c1 << 16, rm) for rm in MODES
+                 for (a0, b0, c0), (a1, b1, c1) in zip(trip, rot)]
+    elif kind == "p":
+        vals = specials(F32)
+        cases = [(a, b, 0, rm) for rm in MODES for a in vals for b in vals[::3]]
+    elif kind == "v":
         hs = fma_specials(F16)
         vals = [(x | y << 16) for x in hs[::2] for y in hs[1::3]]
         cs = fma_specials(F32)
@@ -151,7 +193,22 @@ def test_exactness_windows_and_random_against_python(lib, op):
     name, kind, _ = FAST_OPS[op]
     rng = random.Random(f"fp-fast/{name}")
     cases = []
-    if kind in "hs":
+    if kind == "w":
+        # two FP16 window cases per word (the first one's mode), plus training-range random lanes
+        gen = _fma_window_cases if name in ("vfmac.h", "vfmre.h") else _window_cases
+        lanes = list(gen(rng, "h", 1200)) + list(_window_cases(rng, "h", 1200))
+        for (a0, b0, c0, rm), (a1, b1, c1, _) in zip(lanes[0::2], lanes[1::2]):
+            cases.append((a0 | a1 << 16, b0 | b1 << 16, c0 | c1 << 16, rm))
+        for _ in range(600):
+            near = rng.randint(1, 30)
+            w = [rand_op(rng, F16, near) | rand_op(rng, F16, near) << 16 for _ in range(3)]
+            cases.append((*w, rng.choice(MODES)))
+    elif kind == "p":
+        # binary32 around binary16's range: its subnormals, overflow, ties at 13 dropped bits
+        for _ in range(1200):
+            near = 127 - 15 + rng.randint(-14, 31)
+            cases.append((rand_op(rng, F32, near), rand_op(rng, F32, near), 0, rng.choice(MODES)))
+    elif kind in "hs":
         cases += list(_window_cases(rng, kind, 600))
         if name[:2] in ("fm", "fn") and "mul" not in name or name.startswith(("fdiv", "fsqrt")):
             cases += list(_fma_window_cases(rng, kind, 600))
@@ -249,3 +306,77 @@ def test_every_half_through_the_table(lib):
                 if got != want:
                     bad.append(f"{NAMES[op]}({h:#x}, {b:#x}) rm={rm}: fast {got} exact {want}")
     assert not bad, f"{len(bad)} differ: " + "; ".join(bad[:5])
+
+
+def _edge_cases(rng: random.Random, fmt, name: str, n: int):
+    """Operands whose exact result lands just below, on or just above the smallest normal (where
+    tininess decides UF and the specialised round-to-nearest paths must decline) or the largest finite
+    value (overflow, and the midpoint above it), with significands that make ties and near-ties."""
+    fb, bias, es = fmt.frac_bits, fmt.bias, fmt.exp_special
+    fracs = [0, fmt.frac_mask, 1, fmt.frac_mask - 1, 1 << (fb - 1), (1 << (fb - 1)) + 1]
+    def num(e):
+        return rng.getrandbits(1) << fmt.sign_shift | max(0, min(e, es - 1)) << fb | rng.choice(fracs + [rng.getrandbits(fb)])
+    for k in range(n):
+        low = k % 2 == 0                         # the smallest normal, else the largest finite value
+        target = 1 if low else es - 1           # biased exponent of the result
+        d = rng.randint(-2, 1)
+        if name.startswith("fmul") or name.startswith("vfmul"):
+            ea = rng.randint(bias // 2, bias + bias // 2) if not low else rng.randint(1, bias)
+            a, b, c = num(ea), num(target + bias - ea + d), 0
+        elif name.startswith("fdiv"):
+            ea = rng.randint(1, bias) if low else rng.randint(bias, es - 1)
+            a, b, c = num(ea), num(ea - target + bias - d), 0
+        elif name.startswith(("fmadd", "vfmac")):
+            ea = rng.randint(1, es - 1)
+            a, b = num(ea), num(target + bias - ea + d)
+            c = num(target + rng.randint(-2, 1))
+        else:                                    # sums: near-cancellation or near-overflow
+            a = num(target + rng.randint(0, 2))
+            b = num(target + rng.randint(0, 2)) ^ (fmt.sign_mask if low and rng.random() < 0.7 else 0)
+            c = 0
+        yield a, b, c
+
+
+@pytest.mark.parametrize("name", ["fadd.s", "fmul.s", "fdiv.s", "fmadd.s", "fadd.h", "fmul.h", "fmadd.h",
+                                  "vfadd.h", "vfmul.h", "vfmac.h"])
+def test_results_at_the_range_limits(lib, name):
+    """The round-to-nearest-even tries (host float arithmetic for binary32, the specialised binary16
+    rounding) where they must hand over: results at the smallest normal (tininess, UF) and at the
+    overflow threshold, in every mode (RNE first), against the Python reference."""
+    op = NAMES.index(name)
+    kind = FAST_OPS[op][1]
+    rng = random.Random(f"fp-fast/limits/{name}")
+    fmt = F32 if kind == "s" else F16
+    scalar = name[1:] if kind == "w" else name
+    cases = []
+    for rm in MODES:
+        for a, b, c in _edge_cases(rng, fmt, scalar, 300):
+            if kind == "w":                      # the same edge in one lane, a random neighbour in the other
+                a2, b2, c2 = next(_edge_cases(rng, fmt, scalar, 2))
+                a, b, c = a | a2 << 16, b | b2 << 16, c | c2 << 16
+            cases.append((a, b, c, rm))
+    _check_all(lib, op, cases, python=True)
+
+
+def test_dotpex_results_at_the_range_limits(lib):
+    """vfdotpex.s.h where its round-to-nearest-even conversion must hand over: an FP32 accumulator at
+    the overflow threshold (the products pushing it over or not) and at the smallest normal with zero
+    or cancelling products, in every mode, against the Python reference."""
+    op = NAMES.index("vfdotpex.s.h")
+    rng = random.Random("fp-fast/dotpex-limits")
+    cases = []
+    for k in range(1500):
+        if k % 2:                                # near FP32's largest finite value
+            a = _half(rng, 20, 30) | _half(rng, 20, 30) << 16
+            b = _half(rng, 20, 30) | _half(rng, 20, 30) << 16
+            c = rng.getrandbits(1) << 31 | 254 << 23 | rng.choice([0x7FFFFF, 0x7FFFFE, 0x7FFF00, rng.getrandbits(23)])
+        else:                                    # near the smallest normal: zero products, or products that cancel
+            z = rng.random() < 0.5
+            h = _half(rng, 1, 30)
+            a = (0 if z else h) | (0 if z else h) << 16
+            b = _half(rng, 1, 30) | (_half(rng, 1, 30) if z else 0) << 16
+            if not z:                            # a1*b1 = -(a0*b0): the products cancel exactly
+                b = (b & 0xFFFF) | ((b & 0xFFFF) ^ 0x8000) << 16
+            c = rng.getrandbits(1) << 31 | rng.choice([0, 1, 2]) << 23 | rng.choice([0, 1, 0x7FFFFF, rng.getrandbits(23)])
+        cases.append((a, b, c, rng.choice(MODES)))
+    _check_all(lib, op, cases, python=True)

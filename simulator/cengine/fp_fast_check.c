@@ -16,7 +16,10 @@
 /* Operation ids (tests/test_cengine_fp_fast.py FAST_OPS lists their names in this order). */
 enum { ADD_H, SUB_H, MUL_H, FMADD_H, FMSUB_H, FNMSUB_H, FNMADD_H, ADD_S, SUB_S, MUL_S, CVT_H_S, CVT_S_H,
        EQ_H, LT_H, LE_H, MIN_H, MAX_H, EQ_S, LT_S, LE_S, MIN_S, MAX_S, DOTPEX_S_H,
-       FMADD_S, FMSUB_S, FNMSUB_S, FNMADD_S, DIV_H, DIV_S, SQRT_H, SQRT_S, NUM_FAST_OPS };
+       FMADD_S, FMSUB_S, FNMSUB_S, FNMADD_S, DIV_H, DIV_S, SQRT_H, SQRT_S,
+       /* FP16-SIMD (two lanes per word, fp_fast.h's fast_v*): a, b, c are words of two halves, except
+        * VCPKA_H_S's a and b (binary32) */
+       VFADD_H, VFSUB_H, VFMUL_H, VFMAC_H, VFMRE_H, VFMIN_H, VFMAX_H, VFCPKA_H_S, NUM_FAST_OPS };
 
 EXPORT int mcu_fp_fast_num_ops(void) { return NUM_FAST_OPS; }
 
@@ -52,6 +55,14 @@ EXPORT uint32_t mcu_fp_fast_op(int op, uint32_t a, uint32_t b, uint32_t c, int r
     case DIV_S: return fast_div_s(0, a, b, rm, fl);
     case SQRT_H: return fast_sqrt_h(0, a, rm, fl);
     case SQRT_S: return fast_sqrt_s(0, a, rm, fl);
+    case VFADD_H: return fast_vadd_h(a, b, rm, fl);
+    case VFSUB_H: return fast_vadd_h(a, b ^ 0x80008000u, rm, fl);
+    case VFMUL_H: return fast_vmul_h(a, b, rm, fl);
+    case VFMAC_H: return fast_vfma_h(a, b, c, rm, 0, fl);
+    case VFMRE_H: return fast_vfma_h(a, b, c, rm, 1, fl);
+    case VFMIN_H: return fast_vminmax_h(a, b, 0, fl);
+    case VFMAX_H: return fast_vminmax_h(a, b, 1, fl);
+    case VFCPKA_H_S: return fast_vcpka_h_s(a, b, rm, fl);
     default: {                                    /* DOTPEX_S_H: the double path, else the exact one */
         uint32_t v;
         if (mcu_dotpex_double(a, b, c, rm, &v, fl)) return v;
@@ -93,6 +104,22 @@ EXPORT uint32_t mcu_fp_exact_op(int op, uint32_t a, uint32_t b, uint32_t c, int 
     case DIV_S: return mcu_fp_div(S, a, b, rm, fl);
     case SQRT_H: return mcu_fp_sqrt(H, a, rm, fl);
     case SQRT_S: return mcu_fp_sqrt(S, a, rm, fl);
+    /* the vector ops lane by lane, flags ORed (as the Python reference's lane loops) */
+    case VFADD_H: case VFSUB_H: case VFMUL_H: case VFMAC_H: case VFMRE_H: case VFMIN_H: case VFMAX_H: {
+        uint32_t r[2];
+        for (int k = 0; k < 2; k++) {
+            uint32_t x = a >> (16 * k) & 0xFFFFu, y = b >> (16 * k) & 0xFFFFu, z = c >> (16 * k) & 0xFFFFu;
+            r[k] = op == VFADD_H ? mcu_fp_add(H, x, y, rm, fl) : op == VFSUB_H ? mcu_fp_sub(H, x, y, rm, fl)
+                 : op == VFMUL_H ? mcu_fp_mul(H, x, y, rm, fl) : op == VFMAC_H ? mcu_fp_fma(H, x, y, z, rm, 0, 0, fl)
+                 : op == VFMRE_H ? mcu_fp_fma(H, x, y, z, rm, 0, 1, fl) : op == VFMIN_H ? mcu_fp_min(H, x, y, fl)
+                 : mcu_fp_max(H, x, y, fl);
+        }
+        return (r[0] & 0xFFFFu) | (r[1] & 0xFFFFu) << 16;
+    }
+    case VFCPKA_H_S: {
+        uint32_t lo = mcu_fp_convert(S, H, a, rm, fl), hi = mcu_fp_convert(S, H, b, rm, fl);
+        return (lo & 0xFFFFu) | (hi & 0xFFFFu) << 16;
+    }
     default: {                                    /* DOTPEX_S_H: the general sum of products */
         static const mcu_fmt *const fmts[2] = {&MCU_F16, &MCU_F16};
         uint32_t x[2] = {a & 0xFFFFu, a >> 16}, y[2] = {b & 0xFFFFu, b >> 16};
@@ -148,10 +175,11 @@ static uint32_t rand_operand(uint64_t *s, int eb, int fb, int near) {
     return (uint32_t)((r >> 40) & 1u) << (eb + fb) | (uint32_t)e << fb | f;
 }
 
-/* operand formats per op: 'h' half, 's' single, 'v' two halves (a, b of dotpex) */
+/* operand formats per op: 'h' half, 's' single, 'v' two halves (a, b of dotpex, every operand of the
+ * FP16-SIMD ops) */
 static void op_formats(int op, char *fa, char *fc) {
     *fa = (op <= FNMADD_H || (op >= EQ_H && op <= MAX_H) || op == CVT_S_H || op == DIV_H || op == SQRT_H) ? 'h'
-          : op == DOTPEX_S_H ? 'v' : 's';
+          : op == DOTPEX_S_H || (op >= VFADD_H && op <= VFMAX_H) ? 'v' : 's';
     *fc = op == DOTPEX_S_H ? 's' : *fa;
 }
 
@@ -185,7 +213,7 @@ EXPORT int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32
         int near_h = 1 + (int)(r % 29), near_s = 1 + (int)((r >> 8) % 253);
         uint32_t a = operand(&s, fa, near_h, near_s), b = operand(&s, fa, near_h, near_s);
         uint32_t c = operand(&s, fc, near_h, near_s);
-        if (fa == 'v') c = rand_operand(&s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
+        if (op == DOTPEX_S_H) c = rand_operand(&s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
         int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
         bad += differs(op, a, b, c, m, bad, first);
     }
@@ -227,7 +255,12 @@ EXPORT int64_t mcu_fp_fast_soak_training(int op, int64_t n, uint64_t seed, int r
         if (fa == 'v') {
             a |= train_operand(&s, 'h', scale, 3) << 16;
             b |= train_operand(&s, 'h', scale, 3) << 16;
-            c = train_operand(&s, 's', acc * 16.0, 0);
+            if (op == DOTPEX_S_H) {
+                c = train_operand(&s, 's', acc * 16.0, 0);
+            } else {                                 /* vfmac/vfmre's accumulator, else a third operand */
+                double cs = op == VFMAC_H || op == VFMRE_H ? acc : scale;
+                c = train_operand(&s, 'h', cs, 0) | train_operand(&s, 'h', cs, 0) << 16;
+            }
         } else {
             c = train_operand(&s, fc, op == FMADD_H || op == FMSUB_H || op == FNMSUB_H || op == FNMADD_H ||
                                       op == FMADD_S || op == FMSUB_S || op == FNMSUB_S || op == FNMADD_S ? acc : scale, 0);

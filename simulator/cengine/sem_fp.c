@@ -21,6 +21,11 @@ typedef uint32_t (*mcu_cmp_fn)(const mcu_fmt *, uint32_t, uint32_t, uint32_t *);
 /* The Hart fills tval with the instruction word for an illegal instruction. */
 static inline int illegal(McuCore *c, const McuInsn *d) { return mcu_trap(c, MCU_CAUSE_ILLEGAL, d->word); }
 
+/* The flags of an op that then writes an f register (mcu_wf, which marks the FP state dirty in
+ * mstatus whatever the flags): ORed without mcu_accrue's test, a branch on NX that the data decides.
+ * Ops that write an x register keep mcu_accrue (mstatus changes only when a flag is raised). */
+static inline void accrue_f(McuCore *c, uint32_t fl) { c->fflags |= fl; }
+
 /* `int rm` = the effective rounding mode of field `field`, or trap when it is reserved */
 #define ROUNDING(field)                                      \
     int rm = mcu_rounding(c, (field));                       \
@@ -38,16 +43,26 @@ static inline __attribute__((always_inline)) int v_arith(McuCore *c, const McuIn
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
     uint32_t lo = fn(F16, a & 0xFFFFu, b & 0xFFFFu, rm, &fl), hi = fn(F16, a >> 16, b >> 16, rm, &fl);
-    mcu_accrue(c, fl);
+    accrue_f(c, fl);
     mcu_wf(c, d->rd, pack(lo, hi));
     return MCU_OK;
 }
 
-static inline __attribute__((always_inline)) int v_minmax(McuCore *c, const McuInsn *d, mcu_cmp_fn fn, int rep) {
+/* both lanes at once (fp_fast.h's FP16-SIMD functions): vfadd/vfsub/vfmul (kind 0 add, 1 sub, 2 mul) */
+static inline __attribute__((always_inline)) int v_arith2(McuCore *c, const McuInsn *d, int kind, int rep) {
+    ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
-    uint32_t lo = fn(F16, a & 0xFFFFu, b & 0xFFFFu, &fl), hi = fn(F16, a >> 16, b >> 16, &fl);
-    mcu_accrue(c, fl);
-    mcu_wf(c, d->rd, pack(lo, hi));
+    uint32_t v = kind == 2 ? fast_vmul_h(a, b, rm, &fl) : fast_vadd_h(a, kind ? b ^ 0x80008000u : b, rm, &fl);
+    accrue_f(c, fl);
+    mcu_wf(c, d->rd, v);
+    return MCU_OK;
+}
+
+static inline __attribute__((always_inline)) int v_minmax(McuCore *c, const McuInsn *d, int want_max, int rep) {
+    uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), fl = 0;
+    uint32_t v = fast_vminmax_h(a, b, want_max, &fl);
+    accrue_f(c, fl);
+    mcu_wf(c, d->rd, v);
     return MCU_OK;
 }
 
@@ -71,10 +86,9 @@ static inline __attribute__((always_inline)) int v_compare(McuCore *c, const Mcu
 static inline __attribute__((always_inline)) int v_fma(McuCore *c, const McuInsn *d, int neg_addend, int rep) {
     ROUNDING(7);
     uint32_t a = c->f[d->rs1], b = second(c, d->rs2, rep), v = c->f[d->rd], fl = 0;
-    uint32_t lo = fast_fma_h(a & 0xFFFFu, b & 0xFFFFu, v & 0xFFFFu, rm, 0, neg_addend, &fl);
-    uint32_t hi = fast_fma_h(a >> 16, b >> 16, v >> 16, rm, 0, neg_addend, &fl);
-    mcu_accrue(c, fl);
-    mcu_wf(c, d->rd, pack(lo, hi));
+    uint32_t r = fast_vfma_h(a, b, v, rm, neg_addend, &fl);
+    accrue_f(c, fl);
+    mcu_wf(c, d->rd, r);
     return MCU_OK;
 }
 
@@ -99,7 +113,7 @@ static inline __attribute__((always_inline)) int v_dotp(McuCore *c, const McuIns
     uint32_t v;
     if (!ex) v = mcu_fp_sum_of_products(F16, 2, fmts, av, bv, 0, 0, rm, &fl) & 0xFFFFu;
     else if (!mcu_dotpex_double(a, b, c->f[d->rd], rm, &v, &fl)) v = mcu_fp_dotpex_h(a, b, c->f[d->rd], rm, &fl);
-    mcu_accrue(c, fl);
+    accrue_f(c, fl);
     mcu_wf(c, d->rd, v);
     return MCU_OK;
 }
@@ -136,18 +150,18 @@ static inline uint32_t class_block(uint32_t a) {
     case MCU_OP_##NAME: {                                                                       \
         ROUNDING(d->rm);                                                                        \
         uint32_t fl = 0, v = fn(FMT, RD(d->rs1), RD(d->rs2), rm, &fl);                          \
-        mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
+        accrue_f(c, fl); WR(d->rd, v); return MCU_OK;                                           \
     }
 #define FP_FMA(NAME, np, na)                                                                    \
     case MCU_OP_##NAME: {                                                                       \
         ROUNDING(d->rm);                                                                        \
         uint32_t fl = 0, v = FMA(RD(d->rs1), RD(d->rs2), RD(d->rs3), rm, np, na, &fl);          \
-        mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
+        accrue_f(c, fl); WR(d->rd, v); return MCU_OK;                                           \
     }
 #define FP_MINMAX(NAME, fn)                                                                     \
     case MCU_OP_##NAME: {                                                                       \
         uint32_t fl = 0, v = fn(FMT, RD(d->rs1), RD(d->rs2), &fl);                              \
-        mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
+        accrue_f(c, fl); WR(d->rd, v); return MCU_OK;                                           \
     }
 #define FP_COMPARE(NAME, fn)                                                                    \
     case MCU_OP_##NAME: {                                                                       \
@@ -169,7 +183,7 @@ static inline uint32_t class_block(uint32_t a) {
     case MCU_OP_##NAME: {                                                                       \
         ROUNDING(d->rm);                                                                        \
         uint32_t fl = 0, v = mcu_fp_from_int(FMT, c->x[d->rs1], is_signed, rm, &fl);            \
-        mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
+        accrue_f(c, fl); WR(d->rd, v); return MCU_OK;                                           \
     }
 #define FP_PRECISION(P, p)                                                                      \
     FP_FMA(FMADD_##P, 0, 0) FP_FMA(FMSUB_##P, 0, 1) FP_FMA(FNMSUB_##P, 1, 0) FP_FMA(FNMADD_##P, 1, 1) \
@@ -178,7 +192,7 @@ static inline uint32_t class_block(uint32_t a) {
     case MCU_OP_FSQRT_##P: {                                                                    \
         ROUNDING(d->rm);                                                                        \
         uint32_t fl = 0, v = fast_sqrt_##p(FMT, RD(d->rs1), rm, &fl);                           \
-        mcu_accrue(c, fl); WR(d->rd, v); return MCU_OK;                                         \
+        accrue_f(c, fl); WR(d->rd, v); return MCU_OK;                                           \
     }                                                                                           \
     FP_SGNJ(FSGNJ_##P, b) FP_SGNJ(FSGNJN_##P, ~b) FP_SGNJ(FSGNJX_##P, a ^ b)                    \
     FP_MINMAX(FMIN_##P, fast_min_##p) FP_MINMAX(FMAX_##P, fast_max_##p)                         \
@@ -284,22 +298,22 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
     case MCU_OP_FCVT_S_H: {
         ROUNDING(d->rm);   /* exact, but a reserved rm still traps */
         uint32_t fl = 0, v = fast_h_to_s(mcu_read_half(c, d->rs1), rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
+        accrue_f(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
     }
     case MCU_OP_FCVT_H_S: {
         ROUNDING(d->rm);
         uint32_t fl = 0, v = fast_s_to_h(c->f[d->rs1], rm, &fl);
-        mcu_accrue(c, fl); mcu_write_half(c, d->rd, v); return MCU_OK;
+        accrue_f(c, fl); mcu_write_half(c, d->rd, v); return MCU_OK;
     }
 
     /* --- Xfvec: no rm field; rounding ops use frm and trap when it is reserved ------------------------- */
-#define V_ADD(rep) v_arith(c, d, fast_add_h, rep)
-#define V_SUB(rep) v_arith(c, d, fast_sub_h, rep)
-#define V_MUL(rep) v_arith(c, d, fast_mul_h, rep)
+#define V_ADD(rep) v_arith2(c, d, 0, rep)
+#define V_SUB(rep) v_arith2(c, d, 1, rep)
+#define V_MUL(rep) v_arith2(c, d, 2, rep)
 #define V_DIV(rep) v_arith(c, d, fast_div_h, rep)
 #define V_AVG(rep) v_arith(c, d, mcu_fp_average, rep)
-#define V_MIN(rep) v_minmax(c, d, fast_min_h, rep)
-#define V_MAX(rep) v_minmax(c, d, fast_max_h, rep)
+#define V_MIN(rep) v_minmax(c, d, 0, rep)
+#define V_MAX(rep) v_minmax(c, d, 1, rep)
 #define V_MAC(rep) v_fma(c, d, 0, rep)
 #define V_MRE(rep) v_fma(c, d, 1, rep)
 #define V_SGNJ(rep) v_sgnj(c, d, 0, rep)
@@ -322,7 +336,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
         ROUNDING(7);
         uint32_t a = c->f[d->rs1], fl = 0;
         uint32_t lo = fast_sqrt_h(F16, a & 0xFFFFu, rm, &fl), hi = fast_sqrt_h(F16, a >> 16, rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
+        accrue_f(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
     }
     case MCU_OP_VFCLASS_H: {
         uint32_t a = c->f[d->rs1];
@@ -344,22 +358,20 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
         uint32_t a = c->x[d->rs1], fl = 0;
         uint32_t lo = mcu_fp_from_int(F16, (uint32_t)(int32_t)(int16_t)(a & 0xFFFFu), 1, rm, &fl);
         uint32_t hi = mcu_fp_from_int(F16, (uint32_t)(int32_t)(int16_t)(a >> 16), 1, rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
+        accrue_f(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
     }
     case MCU_OP_VFCVT_H_XU: {
         ROUNDING(7);
         uint32_t a = c->x[d->rs1], fl = 0;
         uint32_t lo = mcu_fp_from_int(F16, a & 0xFFFFu, 0, rm, &fl), hi = mcu_fp_from_int(F16, a >> 16, 0, rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
+        accrue_f(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
     }
     /* illegal with FLEN = 32 (isa/ext/xfvec.py): the reference raises it, with its message */
     case MCU_OP_VFCPKB_H_S: return MCU_PYTHON;
     case MCU_OP_VFCPKA_H_S: {
         ROUNDING(7);
-        uint32_t fl = 0;
-        uint32_t lo = fast_s_to_h(c->f[d->rs1], rm, &fl);
-        uint32_t hi = fast_s_to_h(c->f[d->rs2], rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, pack(lo, hi)); return MCU_OK;
+        uint32_t fl = 0, v = fast_vcpka_h_s(c->f[d->rs1], c->f[d->rs2], rm, &fl);
+        accrue_f(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
     }
 
     /* --- Xfaux scalar expanding ops: FP16 (NaN-boxed) operands, FP32 result, one rounding ------------- */
@@ -371,7 +383,7 @@ static inline __attribute__((always_inline)) int sem_fp_inline(McuCore *c, McuMe
         uint32_t v = d->op == MCU_OP_FMACEX_S_H
                          ? mcu_fp_sum_of_products(F32, 1, fmts, &a, &b, F32, c->f[d->rd], rm, &fl)
                          : mcu_fp_sum_of_products(F32, 1, fmts, &a, &b, 0, 0, rm, &fl);
-        mcu_accrue(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
+        accrue_f(c, fl); mcu_wf(c, d->rd, v); return MCU_OK;
     }
     default:
         return sem_bf16_inline(c, m, d, op);

@@ -612,3 +612,11 @@ def test_lone_due_core_pass_identical(capacity, overrides, monkeypatch, capsys):
         py, c = _trace(CONFLICT_PROGRAM, 8, "py"), _trace(CONFLICT_PROGRAM, 8, "c")
         assert py.count("\n") > 300
         assert py == c
+
+
+@pytest.mark.parametrize("seed, cores", [(20, 2), (21, 2), (22, 4), (23, 5)])
+def test_lockstep_passes_identical(seed, cores):
+    """Cores running stall-free code issue in every cycle, which the compiled loop runs without its
+    timing wheel until an issue leaves a core behind: 2, 4 and 5 cores, whose random programs go in
+    and out of lockstep (ALU runs, loads, FPU latency, barriers, DMA), give the reference's results."""
+    assert_same(run_both(generate(seed, blocks=25), cores, CONFIGS[seed % len(CONFIGS)]))

@@ -711,6 +711,48 @@ rebuild:
             continue;
         }
         t = next;
+        if (w.occ == 1ull << (t & (MCU_WHEEL - 1)) && w.slot[t & (MCU_WHEEL - 1)] == runnable && !w.far) {
+            /* Lockstep: every runnable core is due at t and no other cycle is booked. While each issue
+             * leaves its core ready for the next cycle (code without stalls on 2..9 cores), a pass is
+             * the round-robin visit of `runnable` alone, with no wheel to update: the pass's fixed cost
+             * was most of a 2-core cycle's. Any other outcome rebuilds the wheel. */
+            w.slot[t & (MCU_WHEEL - 1)] = 0;
+            w.occ = 0;
+            for (;;) {
+                if (t >= horizon || t >= cl->max_cycles) break;      /* the loop's top returns */
+                cl->now = t;
+                if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
+                else first = (int)(t % n);
+                first_t = t;
+                uint32_t rot = rot9(runnable, first);
+                int all_next = 1;
+                while (rot) {
+                    int j = __builtin_ctz(rot);
+                    rot &= rot - 1u;
+                    int index = first + j < n ? first + j : first + j - n;
+                    int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
+                    if (MCU_UNLIKELY(st)) {
+                        if (st == MCU_ISSUE_RESCHEDULE) { first_i = j + 1; goto rebuild; }
+                        cl->exit_core = index;
+                        cl->exit_cycle = t;
+                        cl->resume_index = j - (st == 4);
+                        return run_status(st);
+                    }
+                    all_next &= ready[index] == t + 1;
+                }
+                if (!all_next) {                     /* every core issued at t: the next pass is later */
+                    int64_t lo = MCU_NEVER;
+                    for (uint32_t m = runnable; m; m &= m - 1u) {
+                        const int64_t r = ready[__builtin_ctz(m)];
+                        lo = r < lo ? r : lo;
+                    }
+                    t = lo;
+                    break;
+                }
+                t++;
+            }
+            wheel_build(&w, t, ready, runnable);
+        }
     }
 }
 

@@ -593,6 +593,31 @@ static __attribute__((noinline)) void wheel_build(McuWheel *w, int64_t lo, const
 static inline uint32_t rot9(uint32_t m, int first) { return ((m >> first) | (m << (MCU_NCORES - first))) & 0x1FFu; }
 static inline uint32_t unrot9(uint32_t m, int first) { return ((m << first) | (m >> (MCU_NCORES - first))) & 0x1FFu; }
 
+/* Issue core `index`, at position j of cycle t's round-robin order (-1: work it out, only if needed), for
+ * run_impl: 0 when done in C (the pass goes on), -1 when the event unit rescheduled (*first_i: where
+ * the rest of the pass at t resumes; run_impl rebuilds its schedule), else the run result to return
+ * (the exit's core, cycle and resume position recorded: after this core, or at it when a full buffer
+ * kept it from issuing). */
+static inline __attribute__((always_inline)) int issue_in_pass(McuCluster *cl, int index, int j, int64_t t,
+                                                              int *first_i, const int prof) {
+    int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
+    if (MCU_LIKELY(!st)) return 0;
+    if (j < 0) j = (index - (int)(t % MCU_NCORES) + MCU_NCORES) % MCU_NCORES;
+    if (st == MCU_ISSUE_RESCHEDULE) { *first_i = j + 1; return -1; }
+    cl->exit_core = index;
+    cl->exit_cycle = t;
+    cl->resume_index = j - (st == 4);
+    return run_status(st);
+}
+
+/* The round-robin order's first core at cycle t (t mod 9), without a division when cycles follow each
+ * other (*first_t: the cycle *first belongs to) */
+static inline void rotation_start(int64_t t, int *first, int64_t *first_t) {
+    if (t == *first_t + 1) *first = *first + 1 == MCU_NCORES ? 0 : *first + 1;
+    else *first = (int)(t % MCU_NCORES);
+    *first_t = t;
+}
+
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
  * every cycle (round-robin priority); an exit remembers where to resume in that order.
@@ -657,22 +682,12 @@ rebuild:
             const int index = __builtin_ctz(due);
             w.slot[k] = 0;
             w.occ &= ~(1ull << k);
-            int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
-            if (MCU_UNLIKELY(st)) {
-                const int j = (index - (int)(t % n) + n) % n;    /* its position in the cycle's order */
-                if (st == MCU_ISSUE_RESCHEDULE) { first_i = j + 1; goto rebuild; }
-                cl->exit_core = index;
-                cl->exit_cycle = t;
-                cl->resume_index = j - (st == 4);
-                return run_status(st);
-            }
+            const int st = issue_in_pass(cl, index, -1, t, &first_i, prof);
+            if (MCU_UNLIKELY(st)) { if (st < 0) goto rebuild; return st; }
             wheel_put(&w, t, index, ready[index]);
             goto next_cycle;
         }
-        /* the rotation start t % n, updated without a division when cycles follow each other */
-        if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
-        else first = (int)(t % n);
-        first_t = t;
+        rotation_start(t, &first, &first_t);
         /* the cores due at t, as a mask rotated so that bit j is core (first + j) mod n: the issue loop
          * visits only them, in round-robin order, with no branch per core */
         uint32_t rot = rot9(due, first);
@@ -690,14 +705,8 @@ rebuild:
             int j = __builtin_ctz(rot);
             rot &= rot - 1u;
             int index = first + j < n ? first + j : first + j - n;
-            int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
-            if (MCU_UNLIKELY(st)) {
-                if (st == MCU_ISSUE_RESCHEDULE) { first_i = j + 1; goto rebuild; }   /* the rest of this pass */
-                cl->exit_core = index;
-                cl->exit_cycle = t;
-                cl->resume_index = j - (st == 4);
-                return run_status(st);
-            }
+            const int st = issue_in_pass(cl, index, j, t, &first_i, prof);
+            if (MCU_UNLIKELY(st)) { if (st < 0) goto rebuild; return st; }   /* rebuild: the rest of this pass */
             wheel_put(&w, t, index, ready[index]);
         }
     next_cycle:;
@@ -721,23 +730,15 @@ rebuild:
             for (;;) {
                 if (t >= horizon || t >= cl->max_cycles) break;      /* the loop's top returns */
                 cl->now = t;
-                if (t == first_t + 1) first = first + 1 == n ? 0 : first + 1;
-                else first = (int)(t % n);
-                first_t = t;
+                rotation_start(t, &first, &first_t);
                 uint32_t rot = rot9(runnable, first);
                 int all_next = 1;
                 while (rot) {
                     int j = __builtin_ctz(rot);
                     rot &= rot - 1u;
                     int index = first + j < n ? first + j : first + j - n;
-                    int st = prof ? issue_prof(cl, index, t) : issue_impl(cl, index, t, 0);
-                    if (MCU_UNLIKELY(st)) {
-                        if (st == MCU_ISSUE_RESCHEDULE) { first_i = j + 1; goto rebuild; }
-                        cl->exit_core = index;
-                        cl->exit_cycle = t;
-                        cl->resume_index = j - (st == 4);
-                        return run_status(st);
-                    }
+                    const int st = issue_in_pass(cl, index, j, t, &first_i, prof);
+                    if (MCU_UNLIKELY(st)) { if (st < 0) goto rebuild; return st; }
                     all_next &= ready[index] == t + 1;
                 }
                 if (!all_next) {                     /* every core issued at t: the next pass is later */

@@ -620,3 +620,52 @@ def test_lockstep_passes_identical(seed, cores):
     timing wheel until an issue leaves a core behind: 2, 4 and 5 cores, whose random programs go in
     and out of lockstep (ALU runs, loads, FPU latency, barriers, DMA), give the reference's results."""
     assert_same(run_both(generate(seed, blocks=25), cores, CONFIGS[seed % len(CONFIGS)]))
+
+
+# --- the fast window of loads and stores (mcu.h: the TCDM unless code, tohost or a peripheral is in it) --
+CODE_IN_TCDM = """
+    .section .tcdm, "ax"           # the whole program in the TCDM, pre-decoded there
+    .globl _start
+_start:
+    la t0, SHARED
+    sw t0, 0(t0)                   # data next to the code
+    li t2, 3
+1:  la t0, patched
+    lw t1, 0(t0)
+    li t3, 1 << 20
+    add t1, t1, t3                 # addi a0, a0, k -> addi a0, a0, k + 1
+    sw t1, 0(t0)
+    fence.i
+patched:
+    addi a0, a0, 1
+    addi t2, t2, -1
+    bnez t2, 1b
+    li a7, 93
+    ecall
+    .align 2
+SHARED: .word 0, 0
+"""
+TOHOST_IN_TCDM = """
+    .globl _start
+_start:
+    la t0, SHARED
+    sw t0, 0(t0)                   # data next to tohost
+    la t0, tohost
+    li t1, 9
+    sw t1, 0(t0)                   # ends the run: exit code 9 >> 1
+    li a7, 93
+    ecall
+    .section .tcdm
+    .align 2
+SHARED: .word 0, 0
+tohost: .word 0, 0
+"""
+
+
+@pytest.mark.parametrize("source, exit_code", [(CODE_IN_TCDM, 9), (TOHOST_IN_TCDM, 4)])
+def test_code_or_tohost_in_tcdm_identical(source, exit_code):
+    """Code that rewrites itself, or a tohost word, inside the TCDM: the compiled engine's fast
+    window for TCDM accesses must not skip the code or tohost check there (both engines identical)."""
+    results = run_both(source, 1)
+    assert_same(results)
+    assert results[0][0]["exit_code"] == exit_code, results[0][0]["exit_reason"]

@@ -129,12 +129,8 @@ def test_calibration_programs_identical():
         assert_same(run_both(loop_program(body, 50, setup), 8))
 
 
-def test_self_modifying_code_identical():
-    """A core rewrites an instruction it then runs: the C engine invalidates the pre-decoded record
-    and takes the new one (CEngine.invalidate / refresh), as the reference re-decodes it."""
-    source = """
-    .globl _start
-_start:
+# three passes that each add 1 to the immediate of the addi they then run: exit code 2 + 3 + 4
+PATCHING_LOOP = """
     li t2, 3
 1:  la t0, patched
     lw t1, 0(t0)
@@ -149,6 +145,12 @@ patched:
     li a7, 93
     ecall
 """
+
+
+def test_self_modifying_code_identical():
+    """A core rewrites an instruction it then runs: the C engine invalidates the pre-decoded record
+    and takes the new one (CEngine.invalidate / refresh), as the reference re-decodes it."""
+    source = "    .globl _start\n_start:\n" + PATCHING_LOOP
     results = run_both(source, 1)
     assert_same(results)
     assert results[0][0]["exit_code"] == 2 + 3 + 4    # the patched immediates 2, 3, 4
@@ -629,19 +631,7 @@ CODE_IN_TCDM = """
 _start:
     la t0, SHARED
     sw t0, 0(t0)                   # data next to the code
-    li t2, 3
-1:  la t0, patched
-    lw t1, 0(t0)
-    li t3, 1 << 20
-    add t1, t1, t3                 # addi a0, a0, k -> addi a0, a0, k + 1
-    sw t1, 0(t0)
-    fence.i
-patched:
-    addi a0, a0, 1
-    addi t2, t2, -1
-    bnez t2, 1b
-    li a7, 93
-    ecall
+""" + PATCHING_LOOP + """
     .align 2
 SHARED: .word 0, 0
 """

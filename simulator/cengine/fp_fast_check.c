@@ -199,25 +199,41 @@ static int differs(int op, uint32_t a, uint32_t b, uint32_t c, int m, int64_t ba
     return 1;
 }
 
-/* Run n random operand sets of op in rounding mode rm (0..4; -1: a random mode per set) from seed;
- * returns the number of differences (results or flags), the first one's operands in first[0..4]
- * (a, b, c, rm, fast result) when there is one. */
-EXPORT int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32_t *first) {
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 0x1234567ull + (uint64_t)op;
+/* One operand set of op (formats fa, fc) from the generator state s and the set's first draw r */
+typedef void (*draw_fn)(int op, char fa, char fc, uint64_t *s, uint64_t r, uint32_t *a, uint32_t *b, uint32_t *c);
+
+/* Run n operand sets of op drawn by `draw` in rounding mode rm (0..4; -1: a random mode per set, from
+ * the set's first draw) from the state seeded by seed and salt; returns the number of differences
+ * (results or flags), the first one's operands in first[0..4] (a, b, c, rm, fast result) when there is
+ * one. */
+static int64_t soak(int op, int64_t n, uint64_t seed, uint64_t salt, int rm, uint32_t *first, draw_fn draw) {
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + salt + (uint64_t)op;
     if (!s) s = 1;
     char fa, fc;
     op_formats(op, &fa, &fc);
     int64_t bad = 0;
     for (int64_t i = 0; i < n; i++) {
         uint64_t r = next_u64(&s);
-        int near_h = 1 + (int)(r % 29), near_s = 1 + (int)((r >> 8) % 253);
-        uint32_t a = operand(&s, fa, near_h, near_s), b = operand(&s, fa, near_h, near_s);
-        uint32_t c = operand(&s, fc, near_h, near_s);
-        if (op == DOTPEX_S_H) c = rand_operand(&s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
+        uint32_t a, b, c;
+        draw(op, fa, fc, &s, r, &a, &b, &c);
         int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
         bad += differs(op, a, b, c, m, bad, first);
     }
     return bad;
+}
+
+/* biased operands: near the formats' edges (operand), the vfdotpex accumulator near its products */
+static void draw_biased(int op, char fa, char fc, uint64_t *s, uint64_t r, uint32_t *a, uint32_t *b, uint32_t *c) {
+    int near_h = 1 + (int)(r % 29), near_s = 1 + (int)((r >> 8) % 253);
+    *a = operand(s, fa, near_h, near_s);
+    *b = operand(s, fa, near_h, near_s);
+    *c = operand(s, fc, near_h, near_s);
+    if (op == DOTPEX_S_H) *c = rand_operand(s, 8, 23, near_h - 15 + 127 + (int)((r >> 16) % 40) - 20);
+}
+
+/* Run n random operand sets of op in rounding mode rm (soak's results) */
+EXPORT int64_t mcu_fp_fast_soak(int op, int64_t n, uint64_t seed, int rm, uint32_t *first) {
+    return soak(op, n, seed, 0x1234567ull, rm, first, draw_biased);
 }
 
 /* --- training-like operands: normally distributed values at a random scale ------------------------ */
@@ -238,35 +254,30 @@ static uint32_t train_operand(uint64_t *s, char fmt, double scale, int zeros) {
     return mcu_fp_convert(&MCU_F32, &MCU_F16, u, 0, &fl);
 }
 
-/* As mcu_fp_fast_soak, with training-like operands: per set a scale 2**k (k in [-12, 4]) for the
- * multiplicands, values drawn from a normal distribution, a third of the halves zero; the addend of
- * the FMAs and vfdotpex (an accumulator) at a scale 2**j above or below (j in [-4, 12]). */
-EXPORT int64_t mcu_fp_fast_soak_training(int op, int64_t n, uint64_t seed, int rm, uint32_t *first) {
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 0x7654321ull + (uint64_t)op;
-    if (!s) s = 1;
-    char fa, fc;
-    op_formats(op, &fa, &fc);
-    int64_t bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t r = next_u64(&s);
-        double scale = ldexp(1.0, (int)(r % 17) - 12), acc = ldexp(scale * scale, (int)((r >> 8) % 17) - 4);
-        char f = fa == 'v' ? 'h' : fa;
-        uint32_t a = train_operand(&s, f, scale, 3), b = train_operand(&s, f, scale, 3), c;
-        if (fa == 'v') {
-            a |= train_operand(&s, 'h', scale, 3) << 16;
-            b |= train_operand(&s, 'h', scale, 3) << 16;
-            if (op == DOTPEX_S_H) {
-                c = train_operand(&s, 's', acc * 16.0, 0);
-            } else {                                 /* vfmac/vfmre's accumulator, else a third operand */
-                double cs = op == VFMAC_H || op == VFMRE_H ? acc : scale;
-                c = train_operand(&s, 'h', cs, 0) | train_operand(&s, 'h', cs, 0) << 16;
-            }
-        } else {
-            c = train_operand(&s, fc, op == FMADD_H || op == FMSUB_H || op == FNMSUB_H || op == FNMADD_H ||
-                                      op == FMADD_S || op == FMSUB_S || op == FNMSUB_S || op == FNMADD_S ? acc : scale, 0);
+/* training-like operands: per set a scale 2**k (k in [-12, 4]) for the multiplicands, values drawn from
+ * a normal distribution, a third of the halves zero; the addend of the FMAs and vfdotpex (an
+ * accumulator) at a scale 2**j above or below (j in [-4, 12]) */
+static void draw_training(int op, char fa, char fc, uint64_t *s, uint64_t r, uint32_t *a, uint32_t *b, uint32_t *c) {
+    double scale = ldexp(1.0, (int)(r % 17) - 12), acc = ldexp(scale * scale, (int)((r >> 8) % 17) - 4);
+    char f = fa == 'v' ? 'h' : fa;
+    *a = train_operand(s, f, scale, 3);
+    *b = train_operand(s, f, scale, 3);
+    if (fa == 'v') {
+        *a |= train_operand(s, 'h', scale, 3) << 16;
+        *b |= train_operand(s, 'h', scale, 3) << 16;
+        if (op == DOTPEX_S_H) {
+            *c = train_operand(s, 's', acc * 16.0, 0);
+        } else {                                 /* vfmac/vfmre's accumulator, else a third operand */
+            double cs = op == VFMAC_H || op == VFMRE_H ? acc : scale;
+            *c = train_operand(s, 'h', cs, 0) | train_operand(s, 'h', cs, 0) << 16;
         }
-        int m = rm >= 0 ? rm : (int)((r >> 24) % 5);
-        bad += differs(op, a, b, c, m, bad, first);
+    } else {
+        *c = train_operand(s, fc, op == FMADD_H || op == FMSUB_H || op == FNMSUB_H || op == FNMADD_H ||
+                                  op == FMADD_S || op == FMSUB_S || op == FNMSUB_S || op == FNMADD_S ? acc : scale, 0);
     }
-    return bad;
+}
+
+/* As mcu_fp_fast_soak, with training-like operands (draw_training) */
+EXPORT int64_t mcu_fp_fast_soak_training(int op, int64_t n, uint64_t seed, int rm, uint32_t *first) {
+    return soak(op, n, seed, 0x7654321ull, rm, first, draw_training);
 }

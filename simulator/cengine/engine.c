@@ -618,6 +618,16 @@ static inline void rotation_start(int64_t t, int *first, int64_t *first_t) {
     *first_t = t;
 }
 
+/* the earliest ready cycle of the cores in mask (MCU_NEVER: none) */
+static inline int64_t earliest_ready(const int64_t *ready, uint32_t mask) {
+    int64_t t = MCU_NEVER;
+    for (; mask; mask &= mask - 1u) {
+        const int64_t r = ready[__builtin_ctz(mask)];
+        t = r < t ? r : t;
+    }
+    return t;
+}
+
 /* Advance the cores cycle by cycle until `horizon` (exclusive) or until a core needs the Python
  * reference (Cluster._advance_cores). Within a cycle, cores are visited in an order that rotates
  * every cycle (round-robin priority); an exit remembers where to resume in that order.
@@ -640,8 +650,7 @@ static inline __attribute__((always_inline)) int run_impl(McuCluster *cl, int64_
         first_i = cl->resume_index + 1;
         cl->resume_pending = 0;
     } else {
-        t = MCU_NEVER;
-        for (int i = 0; i < n; i++) t = ready[i] < t ? ready[i] : t;
+        t = earliest_ready(ready, (1u << n) - 1u);
     }
     McuWheel w;
     uint32_t runnable;
@@ -742,12 +751,7 @@ rebuild:
                     all_next &= ready[index] == t + 1;
                 }
                 if (!all_next) {                     /* every core issued at t: the next pass is later */
-                    int64_t lo = MCU_NEVER;
-                    for (uint32_t m = runnable; m; m &= m - 1u) {
-                        const int64_t r = ready[__builtin_ctz(m)];
-                        lo = r < lo ? r : lo;
-                    }
-                    t = lo;
+                    t = earliest_ready(ready, runnable);
                     break;
                 }
                 t++;
@@ -771,10 +775,9 @@ static void mcu_fast_window(McuMem *m, uint32_t preferred) {
         const McuRegion *r = &m->regions[i];
         if (!region_has(r, preferred, 1) || r->size < 4) continue;
         const uint64_t lo = r->base, hi = (uint64_t)r->base + r->size;
-        const uint64_t code_lo = m->code_base, code_hi = (uint64_t)m->code_base + 2ull * m->code_halves + 2;
         if (lo < (uint64_t)m->periph_base + m->periph_size && hi > m->periph_base) return;
         if (hi > m->alias_base) return;
-        if (m->code_halves && lo < code_hi && hi > code_lo) return;
+        if (in_code(m, r->base, (int)r->size)) return;
         if (m->has_tohost && m->tohost + 4ull > lo && m->tohost < hi) return;
         m->fast_data = r->data;
         m->fast_base = r->base;

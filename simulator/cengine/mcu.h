@@ -199,21 +199,24 @@ int mcu_periph_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t va
 /* wfi in the cluster loop (eu.c): the event unit's wait for an event */
 int mcu_periph_wfi(McuCore *c, McuMem *m);
 
+/* An access inside the fast window (McuMem.fast_*) skips the peripheral, region, code and tohost
+ * checks, which cannot apply there; otherwise they run in the reference's order. */
+static inline int in_fast_window(const McuMem *m, uint32_t addr, int size) {
+    return addr - m->fast_base <= m->fast_size - (uint32_t)size && m->fast_size;
+}
+
 static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int sign, uint32_t *out) {
-    const uint32_t off = addr - m->fast_base;
-    if (__builtin_expect(off <= m->fast_size - (uint32_t)size && m->fast_size, 1)) {   /* the common case */
-        if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
-        uint32_t v = read_le(m->fast_data + off, size);
-        if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
-        c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
-        *out = v;
-        return MCU_OK;
-    }
-    if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_load(c, m, addr, size, out) : MCU_PYTHON;
+    const int fast = __builtin_expect(in_fast_window(m, addr, size), 1);
+    if (!fast && is_periph(m, addr)) return m->periph_in_c ? mcu_periph_load(c, m, addr, size, out) : MCU_PYTHON;
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_LOAD, addr);
-    McuRegion *r = find_region(m, addr, (uint32_t)size);
-    if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
-    uint32_t v = read_le(r->data + (addr - r->base), size);   /* little-endian host */
+    const uint8_t *p;
+    if (fast) p = m->fast_data + (addr - m->fast_base);
+    else {
+        McuRegion *r = find_region(m, addr, (uint32_t)size);
+        if (!r) return mcu_trap(c, MCU_CAUSE_LOAD_ACCESS, addr);
+        p = r->data + (addr - r->base);
+    }
+    uint32_t v = read_le(p, size);   /* little-endian host */
     if (sign && size < 4 && (v >> (8 * size - 1)) & 1) v |= ~0u << (8 * size);
     c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 0; c->acc_valid = 1;
     *out = v;
@@ -221,23 +224,22 @@ static inline int mcu_load(McuCore *c, McuMem *m, uint32_t addr, int size, int s
 }
 
 static inline int mcu_store(McuCore *c, McuMem *m, uint32_t addr, int size, uint32_t value) {
-    const uint32_t off = addr - m->fast_base;
-    if (__builtin_expect(off <= m->fast_size - (uint32_t)size && m->fast_size, 1)) {   /* the common case */
-        if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
-        write_le(m->fast_data + off, size, value);
-        c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
-        return MCU_OK;
-    }
-    if (is_periph(m, addr)) return m->periph_in_c ? mcu_periph_store(c, m, addr, size, value) : MCU_PYTHON;
+    const int fast = __builtin_expect(in_fast_window(m, addr, size), 1);
+    if (!fast && is_periph(m, addr)) return m->periph_in_c ? mcu_periph_store(c, m, addr, size, value) : MCU_PYTHON;
     if ((addr & (uint32_t)(size - 1)) && c->misaligned_traps) return mcu_trap(c, MCU_CAUSE_MISALIGNED_STORE, addr);
-    McuRegion *r = find_region(m, addr, (uint32_t)size);
-    if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
-    /* self-modifying code needs both decode caches: the reference does it */
-    if (in_code(m, addr, size)) return MCU_PYTHON;
-    write_le(r->data + (addr - r->base), size, value);
+    uint8_t *p;
+    if (fast) p = m->fast_data + (addr - m->fast_base);
+    else {
+        McuRegion *r = find_region(m, addr, (uint32_t)size);
+        if (!r) return mcu_trap(c, MCU_CAUSE_STORE_ACCESS, addr);
+        /* self-modifying code needs both decode caches: the reference does it */
+        if (in_code(m, addr, size)) return MCU_PYTHON;
+        p = r->data + (addr - r->base);
+    }
+    write_le(p, size, value);
     c->acc_addr = addr; c->acc_size = (uint32_t)size; c->acc_store = 1; c->acc_valid = 1;
     /* a nonzero store to tohost ends the program once stored (Hart.store; the cluster loop's MCU_EXIT) */
-    if (m->has_tohost && addr == m->tohost && value) { c->exit_code = (int32_t)value; c->exit_tohost = 1; return MCU_EXIT; }
+    if (!fast && m->has_tohost && addr == m->tohost && value) { c->exit_code = (int32_t)value; c->exit_tohost = 1; return MCU_EXIT; }
     return MCU_OK;
 }
 

@@ -106,13 +106,15 @@ def ops_header() -> str:
         raise ValueError(f"SPECIALISED_ISSUE names ops not in the table: {unknown}")
     if len(set(SPECIALISED_ISSUE)) != len(SPECIALISED_ISSUE):
         raise ValueError("SPECIALISED_ISSUE names an op twice")
-    lines += ["", "/* X(op, timing class) for each op with its own issue-path copy (opgen.SPECIALISED_ISSUE) */",
-              "#define MCU_SPECIALISED_OPS(X) \\"]
-    lines += [f"    X({by_key[k][1]}, MCU_T_{by_key[k][0].timing.upper()}) \\" for k in SPECIALISED_ISSUE]
-    lines += ["    /* end */"]
     paired = [k for pair in PAIRED_ISSUE for k in pair]
     if not set(paired) <= set(SPECIALISED_ISSUE) or len(set(paired)) != len(paired):
         raise ValueError("PAIRED_ISSUE names an op twice or one not in SPECIALISED_ISSUE")
+    lines += ["", "/* X(op, timing class) for each op with an issue function of its own (opgen.SPECIALISED_ISSUE",
+              " * but the ops of PAIRED_ISSUE) */",
+              "#define MCU_SPECIALISED_OPS(X) \\"]
+    lines += [f"    X({by_key[k][1]}, MCU_T_{by_key[k][0].timing.upper()}) \\" for k in SPECIALISED_ISSUE
+              if k not in paired]
+    lines += ["    /* end */"]
     lines += ["", "/* X(op a, class a, op b, class b) for each pair sharing an issue function (opgen.PAIRED_ISSUE) */",
               "#define MCU_PAIRED_OPS(X) \\"]
     lines += [f"    X({by_key[a][1]}, MCU_T_{by_key[a][0].timing.upper()}, "
